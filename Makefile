@@ -1,0 +1,70 @@
+# fnn: `make` builds build/fnn; `make test`, `make demo` and `make bench` install missing Debian
+# packages first (make deps). Dependencies are found with pkg-config; override PKGS or the flags.
+CC       = mpicc
+PKGS    ?= ompi hdf5-openmpi scalapack-openmpi openblas inih
+OPT     ?= -O3 -march=native
+CFLAGS  += $(OPT) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. -MMD -MP
+CFLAGS  += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+DEBS     = libopenmpi-dev openmpi-bin libopenblas-dev libscalapack-openmpi-dev libhdf5-openmpi-dev \
+           hdf5-tools libinih-dev pkg-config fortunes
+# Ranks for the MPI tests; root needs the two OMPI_ALLOW variables.
+MPIRUN  ?= env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 mpirun
+
+LIBSRC   = $(wildcard dist/*.c model/*.c io/*.c)
+MATHSRC  = $(wildcard dist/*.c model/*.c)
+LIBOBJ   = $(LIBSRC:%.c=build/%.o)
+MATHOBJ64 = $(MATHSRC:%.c=build/f64/%.o)
+APPOBJ   = $(patsubst %.c,build/%.o,$(wildcard launch/*.c))
+TESTS    = $(patsubst tests/%.c,build/tests/%,$(wildcard tests/test_*.c))
+TESTS64  = $(patsubst tests/%.c,build/tests/%,$(wildcard tests/grad_*.c))
+
+all: build/fnn
+
+build/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+build/f64/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DFNN_DOUBLE -c $< -o $@
+
+build/libfnn.a: $(LIBOBJ)
+	ar rcs $@ $^
+
+build/libfnn64.a: $(MATHOBJ64)
+	ar rcs $@ $^
+
+build/fnn: $(APPOBJ) build/libfnn.a
+	$(CC) $(CFLAGS) $(APPOBJ) build/libfnn.a $(LDLIBS) -o $@
+
+build/tests/test_%: tests/test_%.c tests/check.h build/libfnn.a
+	@mkdir -p build/tests
+	$(CC) $(CFLAGS) $< build/libfnn.a $(LDLIBS) -o $@
+
+build/tests/grad_%: tests/grad_%.c tests/check.h build/libfnn64.a
+	@mkdir -p build/tests
+	$(CC) $(CFLAGS) -DFNN_DOUBLE $< build/libfnn64.a $(LDLIBS) -o $@
+
+deps:
+	@missing=""; for p in $(DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
+
+test: deps
+	$(MAKE) $(TESTS) $(TESTS64)
+	MPIRUN="$(MPIRUN)" sh tests/run.sh $(TESTS) $(TESTS64)
+
+demo: deps
+	$(MAKE) build/fnn
+	MPIRUN="$(MPIRUN)" sh launch/demo.sh
+
+bench: deps
+	$(MAKE) build/fnn
+	MPIRUN="$(MPIRUN)" sh launch/bench.sh
+
+clean:
+	rm -rf build
+
+.PHONY: all deps test demo bench clean
+-include $(LIBOBJ:.o=.d) $(MATHOBJ64:.o=.d) $(APPOBJ:.o=.d)

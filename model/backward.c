@@ -1,0 +1,145 @@
+// Backpropagation through time over one window, the mirror of forward.c.
+//
+// Per step (latest first) and layer (top first) this rank forms the gradient of its block of a,
+// dA = dh_blk * act'(h_blk), and its partial gradient of the layer's whole input,
+// dX = dA W_blk = [du | dh_prev | df_prev]; one allreduce over the TP group sums the parts.
+// Weight gradients wait until the loop ends: dW = dA^T X is then one GEMM per layer, and each
+// layer's DP reduction starts as soon as its GEMM is done, overlapping the next layer's GEMM.
+#include <string.h>
+#include "model/model.h"
+
+// act'(a) written with the activation's output h, which is what forward kept.
+static void mul_act_grad(real* dA, const real* dh, const real* h, size_t n, int act)
+{
+    switch (act) {
+    case ACT_TANH:
+        for (size_t i = 0; i < n; i++) dA[i] = dh[i] * (1 - h[i] * h[i]);
+        break;
+    case ACT_RELU:
+        for (size_t i = 0; i < n; i++) dA[i] = h[i] > 0 ? dh[i] : 0;
+        break;
+    default:
+        for (size_t i = 0; i < n; i++) dA[i] = dh[i] * h[i] * (1 - h[i]);
+        break;
+    }
+}
+
+// dh_blk of layer l at step t: from the output (top layer), from the layer above at step t,
+// and from this layer at step t+1.
+static void hidden_grad(model* m, int l, int t, int T, real* const* cur, real* const* later)
+{
+    const int B = m->B, Hl = m->Hl, H = m->c.H, O = m->c.O;
+    real* dh = m->dh;
+    if (l == m->c.L - 1)
+        real_gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, Hl, O, 1,
+                  m->dY + (size_t)t * B * O, O, m->params + m->Wo, Hl, 0, dh, Hl);
+    else
+        memset(dh, 0, (size_t)B * Hl * sizeof(real));
+    if (l + 1 < m->c.L)
+        for (int b = 0; b < B; b++) {
+            const real* du = cur[l + 1] + (size_t)b * m->K[l + 1] + m->h0;
+            for (int j = 0; j < Hl; j++) dh[(size_t)b * Hl + j] += du[j];
+        }
+    if (t + 1 < T) {
+        int Dl = m->K[l] - H - m->Of[l];
+        for (int b = 0; b < B; b++) {
+            const real* dhp = later[l] + (size_t)b * m->K[l] + Dl + m->h0;
+            for (int j = 0; j < Hl; j++) dh[(size_t)b * Hl + j] += dhp[j];
+        }
+    }
+}
+
+// The feedback path: f_{t-1} entered every layer with feedback at step t. Through the softmax,
+// dy = p * (df - <df, p>); for MSE tasks f = y and dy = df.
+static void feedback_grad(model* m, int t, real* const* cur)
+{
+    const int B = m->B, O = m->c.O;
+    real* dy = m->dY + (size_t)(t - 1) * B * O;
+    const real* p = m->F + (size_t)(t - 1) * B * O;
+    for (int b = 0; b < B; b++) {
+        real df[O];
+        memset(df, 0, sizeof df);
+        for (int l = 0; l < m->c.L; l++) {
+            if (!m->Of[l]) continue;
+            const real* d = cur[l] + (size_t)b * m->K[l] + m->K[l] - O;
+            for (int o = 0; o < O; o++) df[o] += d[o];
+        }
+        const real* pb = p + (size_t)b * O;
+        real* dyb = dy + (size_t)b * O;
+        if (m->c.task == TASK_REGRESS) {
+            for (int o = 0; o < O; o++) dyb[o] += df[o];
+            continue;
+        }
+        double dot = 0;
+        for (int o = 0; o < O; o++) dot += (double)df[o] * pb[o];
+        for (int o = 0; o < O; o++) dyb[o] += pb[o] * (real)(df[o] - dot);
+    }
+}
+
+static void embed_grad(model* m, const model_batch* bt, int t, const real* dx0)
+{
+    const int B = m->B, D = m->c.D;
+    real* dE = m->grads + m->E;
+    for (int b = 0; b < B; b++) {
+        real* row = dE + (size_t)bt->tokens[t * B + b] * D;
+        const real* du = dx0 + (size_t)b * m->K[0];
+        for (int j = 0; j < D; j++) row[j] += du[j];
+    }
+}
+
+static void step_backward(model* m, const model_batch* bt, int t, real* const* cur,
+                          real* const* later)
+{
+    const int B = m->B, Hl = m->Hl;
+    for (int l = m->c.L - 1; l >= 0; l--) {
+        hidden_grad(m, l, t, bt->T, cur, later);
+        real* dA = m->dA[l] + (size_t)t * B * Hl;
+        mul_act_grad(dA, m->dh, m->HB[l] + (size_t)t * B * Hl, (size_t)B * Hl, m->c.act);
+        real_gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, m->K[l], Hl, 1, dA, Hl,
+                  m->params + m->W[l], m->K[l], 0, cur[l], m->K[l]);
+        if (m->g->tp > 1) dist_tp_allreduce_sum(cur[l], B * m->K[l], m->g);
+    }
+    if (bt->tokens) embed_grad(m, bt, t, cur[0]);
+    if (t > 0 && m->c.feedback_source == FBS_MODEL && m->c.feedback != FB_NONE)
+        feedback_grad(m, t, cur);
+}
+
+// db += column sums of dA (rows x n).
+static void bias_grad(real* db, const real* dA, size_t rows, int n)
+{
+    for (size_t r = 0; r < rows; r++)
+        for (int j = 0; j < n; j++) db[j] += dA[r * n + j];
+}
+
+static void weight_grads(model* m, int T)
+{
+    const int B = m->B, Hl = m->Hl, O = m->c.O, TB = T * B;
+    const int dp = m->g->dp > 1;
+    MPI_Request req[MODEL_MAX_LAYERS + 2];
+    int nreq = 0;
+    real* g = m->grads;
+    real_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, Hl, TB, 1, m->dY, O,
+              m->HB[m->c.L - 1], Hl, 1, g + m->Wo, Hl);
+    bias_grad(g + m->bo, m->dY, (size_t)TB, O);
+    if (dp) dist_dp_iallreduce_sum(g + m->Wo, (int)(m->E - m->Wo), &req[nreq++], m->g);
+    if (dp && m->c.V > 0)
+        dist_dp_iallreduce_sum(g + m->E, (int)(m->nparams - m->E), &req[nreq++], m->g);
+    for (int l = m->c.L - 1; l >= 0; l--) {
+        real_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, Hl, m->K[l], TB, 1, m->dA[l], Hl,
+                  m->X[l], m->K[l], 1, g + m->W[l], m->K[l]);
+        bias_grad(g + m->b[l], m->dA[l], (size_t)TB, Hl);
+        if (dp) dist_dp_iallreduce_sum(g + m->W[l], (int)(m->b[l] + Hl - m->W[l]), &req[nreq++],
+                                       m->g);
+    }
+    if (nreq) dist_wait_all(req, nreq, m->g);
+}
+
+void model_backward(model* m, const model_batch* bt)
+{
+    for (int t = bt->T - 1; t >= 0; t--) {
+        real* const* cur = m->dX[t & 1];
+        real* const* later = m->dX[(t + 1) & 1];
+        step_backward(m, bt, t, cur, later);
+    }
+    weight_grads(m, bt->T);
+}

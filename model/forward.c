@@ -1,0 +1,184 @@
+// Forward pass over one window, time-major: step t runs every layer before step t+1, because
+// the top output feeds the bottom layer at the next step.
+//
+// Per step and layer this rank computes its block of a = [u | h_prev | f_prev] W^T + b, applies
+// the activation, and one allgather over the TP group assembles the full h. The top layer's
+// partial output h_blk Wo_blk^T rides in the same allgather and every rank sums the parts.
+#include <math.h>
+#include <string.h>
+#include "model/model.h"
+
+static void activate(real* h, size_t n, int act)
+{
+    switch (act) {
+    case ACT_TANH:
+        for (size_t i = 0; i < n; i++) h[i] = tanh(h[i]);
+        break;
+    case ACT_RELU:
+        for (size_t i = 0; i < n; i++) h[i] = h[i] > 0 ? h[i] : 0;
+        break;
+    default:
+        for (size_t i = 0; i < n; i++) h[i] = 1 / (1 + exp(-h[i]));
+        break;
+    }
+}
+
+// Row t of every layer input: u (layer 0 only; upper layers get it from the layer below).
+static void fill_inputs(model* m, const model_batch* bt)
+{
+    const int B = m->B, D = m->c.D, K = m->K[0];
+    const real* E = m->params + m->E;
+    for (int t = 0; t < bt->T; t++)
+        for (int b = 0; b < B; b++) {
+            real* u = m->X[0] + ((size_t)t * B + b) * K;
+            const real* src = bt->tokens ? E + (size_t)bt->tokens[t * B + b] * D
+                                         : bt->dense + ((size_t)t * B + b) * D;
+            memcpy(u, src, (size_t)D * sizeof(real));
+        }
+}
+
+// The carried state (or zeros) becomes h_{-1} and f_{-1} of step 0.
+static void fill_initial_state(model* m)
+{
+    const int B = m->B, H = m->c.H, O = m->c.O;
+    for (int l = 0; l < m->c.L; l++) {
+        int Dl = m->K[l] - H - m->Of[l];
+        for (int b = 0; b < B; b++) {
+            real* x = m->X[l] + (size_t)b * m->K[l];
+            memcpy(x + Dl, m->h0s[l] + (size_t)b * H, (size_t)H * sizeof(real));
+            if (m->Of[l]) memcpy(x + Dl + H, m->f0 + (size_t)b * O, (size_t)O * sizeof(real));
+        }
+    }
+}
+
+// a = [h_prev | f_prev] W[:, D:]^T + (Wx[0] u + b[0]) for layer 0, whose input projection was
+// done for all steps at once; a = X W^T + b for the others.
+static void preactivation(model* m, int l, int t)
+{
+    const int B = m->B, Hl = m->Hl, K = m->K[l];
+    real* a = m->HB[l] + (size_t)t * B * Hl;
+    const real* x = m->X[l] + (size_t)t * B * K;
+    const real* W = m->params + m->W[l];
+    int skip = 0;
+    if (l == 0) {
+        memcpy(a, m->A0 + (size_t)t * B * Hl, (size_t)B * Hl * sizeof(real));
+        skip = m->c.D;
+    } else {
+        const real* bias = m->params + m->b[l];
+        for (int b = 0; b < B; b++) memcpy(a + (size_t)b * Hl, bias, (size_t)Hl * sizeof(real));
+    }
+    real_gemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, Hl, K - skip, 1, x + skip, K, W + skip,
+              K, 1, a, Hl);
+}
+
+static void softmax_rows(real* p, const real* y, int rows, int O)
+{
+    for (int r = 0; r < rows; r++) {
+        const real* yr = y + (size_t)r * O;
+        real* pr = p + (size_t)r * O;
+        real mx = -INFINITY;
+        for (int o = 0; o < O; o++) mx = yr[o] > mx ? yr[o] : mx;
+        double s = 0;
+        for (int o = 0; o < O; o++) s += (pr[o] = exp(yr[o] - mx));
+        for (int o = 0; o < O; o++) pr[o] = (real)(pr[o] / s);
+    }
+}
+
+// f_t: softmax(y_t) for cross-entropy tasks, y_t for MSE, or the true target (teacher forcing).
+static void feedback_signal(model* m, const model_batch* bt, int t, real* f, const real* y)
+{
+    const int B = m->B, O = m->c.O;
+    if (m->c.feedback_source == FBS_TARGET) {
+        if (bt->target) {
+            memcpy(f, bt->target + (size_t)t * B * O, (size_t)B * O * sizeof(real));
+        } else {
+            memset(f, 0, (size_t)B * O * sizeof(real));
+            for (int b = 0; b < B; b++) f[(size_t)b * O + bt->next[t * B + b]] = 1;
+        }
+    } else if (m->c.task == TASK_REGRESS) {
+        memcpy(f, y, (size_t)B * O * sizeof(real));
+    } else {
+        softmax_rows(f, y, B, O);
+    }
+}
+
+// Scatters the gathered blocks of h into the places that read it: the next step of this layer
+// (or the carried state after the last step) and this step of the layer above.
+static void scatter_hidden(model* m, int l, int t, int T, size_t chunk)
+{
+    const int B = m->B, H = m->c.H, Hl = m->Hl, K = m->K[l];
+    const int Dl = K - H - m->Of[l];
+    for (int r = 0; r < m->g->tp; r++)
+        for (int b = 0; b < B; b++) {
+            const real* src = m->recv + r * chunk + (size_t)b * Hl;
+            real* same = t + 1 < T ? m->X[l] + ((size_t)(t + 1) * B + b) * K + Dl
+                                   : m->hT[l] + (size_t)b * H;
+            memcpy(same + r * Hl, src, (size_t)Hl * sizeof(real));
+            if (l + 1 < m->c.L) {
+                real* up = m->X[l + 1] + ((size_t)t * B + b) * m->K[l + 1];
+                memcpy(up + r * Hl, src, (size_t)Hl * sizeof(real));
+            }
+        }
+}
+
+// y_t = sum over TP ranks of the partial outputs + bo; then f_t goes to every layer with
+// feedback at step t+1 (or to the carried state).
+static void output_step(model* m, const model_batch* bt, int t, size_t chunk)
+{
+    const int B = m->B, O = m->c.O, Hl = m->Hl;
+    real* y = m->Y + (size_t)t * B * O;
+    real* f = m->F + (size_t)t * B * O;
+    const real* bo = m->params + m->bo;
+    for (int b = 0; b < B; b++)
+        for (int o = 0; o < O; o++) {
+            real s = bo[o];
+            for (int r = 0; r < m->g->tp; r++)
+                s += m->recv[r * chunk + (size_t)B * Hl + (size_t)b * O + o];
+            y[(size_t)b * O + o] = s;
+        }
+    feedback_signal(m, bt, t, f, y);
+    memcpy(m->fT, f, (size_t)B * O * sizeof(real));
+    if (t + 1 >= bt->T) return;
+    for (int l = 0; l < m->c.L; l++) {
+        if (!m->Of[l]) continue;
+        for (int b = 0; b < B; b++) {
+            real* dst = m->X[l] + ((size_t)(t + 1) * B + b) * m->K[l] + m->K[l] - O;
+            memcpy(dst, f + (size_t)b * O, (size_t)O * sizeof(real));
+        }
+    }
+}
+
+static void layer_step(model* m, const model_batch* bt, int l, int t)
+{
+    const int B = m->B, Hl = m->Hl, O = m->c.O;
+    const int top = l == m->c.L - 1;
+    real* h = m->HB[l] + (size_t)t * B * Hl;
+    preactivation(m, l, t);
+    activate(h, (size_t)B * Hl, m->c.act);
+    size_t chunk = (size_t)B * Hl + (top ? (size_t)B * O : 0);
+    memcpy(m->send, h, (size_t)B * Hl * sizeof(real));
+    if (top)
+        real_gemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, O, Hl, 1, h, Hl,
+                  m->params + m->Wo, Hl, 0, m->send + (size_t)B * Hl, O);
+    if (m->g->tp > 1)
+        dist_tp_allgather(m->send, m->recv, (int)chunk, m->g);
+    else
+        memcpy(m->recv, m->send, chunk * sizeof(real));
+    scatter_hidden(m, l, t, bt->T, chunk);
+    if (top) output_step(m, bt, t, chunk);
+}
+
+void model_forward(model* m, const model_batch* bt)
+{
+    const int B = m->B, Hl = m->Hl, K0 = m->K[0], D = m->c.D;
+    fill_inputs(m, bt);
+    fill_initial_state(m);
+    // Layer 0's input projection does not depend on the recurrence: one GEMM for the window.
+    const real* b0 = m->params + m->b[0];
+    for (size_t r = 0; r < (size_t)bt->T * B; r++)
+        memcpy(m->A0 + r * Hl, b0, (size_t)Hl * sizeof(real));
+    real_gemm(CblasRowMajor, CblasNoTrans, CblasTrans, bt->T * B, Hl, D, 1, m->X[0], K0,
+              m->params + m->W[0], K0, 1, m->A0, Hl);
+    for (int t = 0; t < bt->T; t++)
+        for (int l = 0; l < m->c.L; l++) layer_step(m, bt, l, t);
+}

@@ -1,0 +1,56 @@
+// Losses and their gradient with respect to the outputs y. Every loss is normalised by the
+// global batch, so the DP replicas' losses and gradients add up to the global mean.
+//   lm:       -(1 / (T Bg)) sum_t,b log softmax(y_tb)[next_tb]
+//   classify: -(1 / Bg) sum_b log softmax(y_{last_b, b})[label_b]
+//   regress:   (1 / (T Bg O)) sum_t,b,o (y_tbo - target_tbo)^2
+#include <math.h>
+#include <string.h>
+#include "model/model.h"
+
+// -log softmax(y)[k], and dy = scale * (softmax(y) - onehot(k)). Returns whether argmax == k.
+static int cross_entropy(const real* y, int O, int k, double scale, real* dy, double* loss)
+{
+    real mx = -INFINITY;
+    int arg = 0;
+    for (int o = 0; o < O; o++)
+        if (y[o] > mx) mx = y[o], arg = o;
+    double s = 0;
+    for (int o = 0; o < O; o++) s += exp((double)y[o] - mx);
+    double logz = mx + log(s);
+    *loss += logz - y[k];
+    for (int o = 0; o < O; o++) dy[o] = (real)(scale * exp((double)y[o] - logz));
+    dy[k] -= (real)scale;
+    return arg == k;
+}
+
+double model_loss(model* m, const model_batch* bt, long* acc_correct)
+{
+    const int B = m->B, O = m->c.O, T = bt->T;
+    const size_t n = (size_t)T * B;
+    double loss = 0;
+    long right = 0;
+    memset(m->dY, 0, n * O * sizeof(real));
+    if (m->c.task == TASK_LM) {
+        double scale = 1.0 / ((double)T * m->Bglobal);
+        for (size_t r = 0; r < n; r++)
+            right += cross_entropy(m->Y + r * O, O, bt->next[r], scale, m->dY + r * O, &loss);
+        loss *= scale;
+    } else if (m->c.task == TASK_CLASSIFY) {
+        double scale = 1.0 / m->Bglobal;
+        for (int b = 0; b < B; b++) {
+            size_t r = (size_t)bt->last[b] * B + b;
+            right += cross_entropy(m->Y + r * O, O, bt->label[b], scale, m->dY + r * O, &loss);
+        }
+        loss *= scale;
+    } else {
+        double scale = 1.0 / ((double)T * m->Bglobal * O);
+        for (size_t i = 0; i < n * O; i++) {
+            double d = (double)m->Y[i] - bt->target[i];
+            loss += d * d;
+            m->dY[i] = (real)(2 * scale * d);
+        }
+        loss *= scale;
+    }
+    if (acc_correct) *acc_correct = right;
+    return loss;
+}

@@ -1,0 +1,205 @@
+// Model layout: the parameter table, its one buffer per kind, and the activation buffers.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "model/model.h"
+
+static int has_feedback(const model_config* c, int l)
+{
+    return c->feedback == FB_ALL || (c->feedback == FB_FIRST && l == 0);
+}
+
+static int layer_input(const model_config* c, int l)
+{
+    return l == 0 ? c->D : c->H;
+}
+
+static model_tensor* add_tensor(model* m, const char* name, int rank, int rows, int cols)
+{
+    model_tensor* t = &m->tensors[m->ntensors++];
+    memset(t, 0, sizeof *t);
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->rank = rank;
+    t->rows = t->lrows = rows;
+    t->cols = t->lcols = cols;
+    t->ld = cols;
+    t->replicated = 1;
+    return t;
+}
+
+// A slice of a layer's [Wx | Wh | Wf] block: this rank's rows, columns [c0, c0 + cols).
+static void add_layer_slice(model* m, int l, const char* what, int c0, int cols)
+{
+    char name[32];
+    snprintf(name, sizeof name, "layer%d/%s", l, what);
+    model_tensor* t = add_tensor(m, name, 2, m->c.H, cols);
+    t->row0 = m->h0;
+    t->lrows = m->Hl;
+    t->ld = m->K[l];
+    t->replicated = 0;
+    t->offset = m->W[l] + (size_t)c0;
+}
+
+// Lays out parameters: per layer W (Hl x K) and b (Hl); then Wo (O x Hl), bo (O), E (V x D).
+static void layout_params(model* m)
+{
+    const model_config* c = &m->c;
+    size_t off = 0;
+    m->ntensors = 0;
+    for (int l = 0; l < c->L; l++) {
+        int Dl = layer_input(c, l);
+        m->Of[l] = has_feedback(c, l) ? c->O : 0;
+        m->K[l] = Dl + c->H + m->Of[l];
+        m->W[l] = off;
+        off += (size_t)m->Hl * m->K[l];
+        m->b[l] = off;
+        off += (size_t)m->Hl;
+        add_layer_slice(m, l, "Wx", 0, Dl);
+        add_layer_slice(m, l, "Wh", Dl, c->H);
+        if (m->Of[l]) add_layer_slice(m, l, "Wf", Dl + c->H, c->O);
+        char name[32];
+        snprintf(name, sizeof name, "layer%d/b", l);
+        model_tensor* b = add_tensor(m, name, 1, c->H, 1);
+        b->row0 = m->h0;
+        b->lrows = m->Hl;
+        b->replicated = 0;
+        b->offset = m->b[l];
+    }
+    m->Wo = off;
+    off += (size_t)c->O * m->Hl;
+    model_tensor* wo = add_tensor(m, "head/Wo", 2, c->O, c->H);
+    wo->col0 = m->h0;
+    wo->lcols = m->Hl;
+    wo->ld = m->Hl;
+    wo->replicated = 0;
+    wo->offset = m->Wo;
+    m->bo = off;
+    off += (size_t)c->O;
+    add_tensor(m, "head/bo", 1, c->O, 1)->offset = m->bo;
+    m->E = off;
+    if (c->V > 0) {
+        off += (size_t)c->V * c->D;
+        add_tensor(m, "embed", 2, c->V, c->D)->offset = m->E;
+    }
+    m->nparams = off;
+}
+
+static real* alloc_real(size_t n, int* fail)
+{
+    real* p = calloc(n ? n : 1, sizeof(real));
+    if (!p) *fail = 1;
+    return p;
+}
+
+int model_init(model* m, const model_config* c, dist_grid* g, int T, int Bglobal, char* err,
+               size_t errlen)
+{
+    memset(m, 0, sizeof *m);
+    m->c = *c;
+    m->g = g;
+    if (c->L < 1 || c->L > MODEL_MAX_LAYERS) {
+        snprintf(err, errlen, "layers = %d: must be 1..%d", c->L, MODEL_MAX_LAYERS);
+        return -1;
+    }
+    if (c->H % g->tp != 0) {
+        snprintf(err, errlen, "hidden = %d is not divisible by tp = %d", c->H, g->tp);
+        return -1;
+    }
+    if (Bglobal % g->dp != 0) {
+        snprintf(err, errlen, "batch = %d is not divisible by dp = %d (world %d / tp %d)",
+                 Bglobal, g->dp, g->world_size, g->tp);
+        return -1;
+    }
+    m->Hl = c->H / g->tp;
+    m->h0 = g->tp_rank * m->Hl;
+    m->T = T;
+    m->Bglobal = Bglobal;
+    m->B = Bglobal / g->dp;
+    layout_params(m);
+
+    int fail = 0;
+    size_t TB = (size_t)T * m->B, B = (size_t)m->B, H = (size_t)c->H, O = (size_t)c->O;
+    m->params = alloc_real(m->nparams, &fail);
+    m->grads = alloc_real(m->nparams, &fail);
+    m->m = alloc_real(m->nparams, &fail);
+    m->v = alloc_real(m->nparams, &fail);
+    for (int l = 0; l < c->L; l++) {
+        m->X[l] = alloc_real(TB * m->K[l], &fail);
+        m->HB[l] = alloc_real(TB * m->Hl, &fail);
+        m->dA[l] = alloc_real(TB * m->Hl, &fail);
+        m->hT[l] = alloc_real(B * H, &fail);
+        m->h0s[l] = alloc_real(B * H, &fail);
+        m->dX[0][l] = alloc_real(B * m->K[l], &fail);
+        m->dX[1][l] = alloc_real(B * m->K[l], &fail);
+    }
+    m->A0 = alloc_real(TB * m->Hl, &fail);
+    m->Y = alloc_real(TB * O, &fail);
+    m->F = alloc_real(TB * O, &fail);
+    m->dY = alloc_real(TB * O, &fail);
+    m->fT = alloc_real(B * O, &fail);
+    m->f0 = alloc_real(B * O, &fail);
+    m->send = alloc_real(B * (m->Hl + O), &fail);
+    m->recv = alloc_real((size_t)g->tp * B * (m->Hl + O), &fail);
+    m->dh = alloc_real(B * m->Hl, &fail);
+    if (fail) {
+        model_free(m);
+        snprintf(err, errlen, "out of memory for a model of %zu parameters per rank", m->nparams);
+        return -1;
+    }
+    return 0;
+}
+
+void model_free(model* m)
+{
+    free(m->params);
+    free(m->grads);
+    free(m->m);
+    free(m->v);
+    for (int l = 0; l < MODEL_MAX_LAYERS; l++) {
+        free(m->X[l]);
+        free(m->HB[l]);
+        free(m->dA[l]);
+        free(m->hT[l]);
+        free(m->h0s[l]);
+        free(m->dX[0][l]);
+        free(m->dX[1][l]);
+    }
+    free(m->A0);
+    free(m->Y);
+    free(m->F);
+    free(m->dY);
+    free(m->fT);
+    free(m->f0);
+    free(m->send);
+    free(m->recv);
+    free(m->dh);
+    memset(m, 0, sizeof *m);
+}
+
+void model_zero_grad(model* m)
+{
+    memset(m->grads, 0, m->nparams * sizeof(real));
+}
+
+void model_reset_state(model* m)
+{
+    for (int l = 0; l < m->c.L; l++) memset(m->h0s[l], 0, (size_t)m->B * m->c.H * sizeof(real));
+    memset(m->f0, 0, (size_t)m->B * m->c.O * sizeof(real));
+}
+
+void model_carry_state(model* m)
+{
+    for (int l = 0; l < m->c.L; l++)
+        memcpy(m->h0s[l], m->hT[l], (size_t)m->B * m->c.H * sizeof(real));
+    memcpy(m->f0, m->fT, (size_t)m->B * m->c.O * sizeof(real));
+}
+
+// Multiply-adds per window, x2: forward a = [u|h|f] W^T and y = h Wo^T; backward twice that
+// (input gradient dX = dA W and weight gradient dW = dA^T X). Elementwise work is not counted.
+double model_flops(const model* m, int T)
+{
+    double per_row = 0;
+    for (int l = 0; l < m->c.L; l++) per_row += (double)m->Hl * m->K[l];
+    per_row += (double)m->c.O * m->Hl;
+    return 6.0 * per_row * T * m->B;
+}

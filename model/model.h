@@ -1,0 +1,125 @@
+// The feedback RNN of DESIGN section 1, sharded over the hidden units of a TP group.
+//
+// Legend: T = steps in a window, B = local batch (rows of this DP replica), L = layers,
+// H = hidden units, Hl = H / tp (this rank's block, rows h0 .. h0+Hl of every layer),
+// D = embedding or dense input size, O = outputs, V = vocabulary, K = D_l + H + O_l (the width of
+// a layer's concatenated input [u_t | h_{t-1} | f_{t-1}], O_l = O with feedback, 0 without).
+//
+// Each layer keeps [Wx | Wh | Wf] as one Hl x K block so that one GEMM per step serves all three,
+// and the weight gradient of all three is one GEMM after the time loop.
+#ifndef MODEL_MODEL_H
+#define MODEL_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "model/real.h"
+#include "dist/dist.h"
+
+#define MODEL_MAX_LAYERS 16
+#define MODEL_MAX_TENSORS (4 * MODEL_MAX_LAYERS + 3)
+
+enum model_task { TASK_LM, TASK_CLASSIFY, TASK_REGRESS };
+enum model_act { ACT_TANH, ACT_RELU, ACT_SIGMOID };
+enum model_feedback { FB_ALL, FB_FIRST, FB_NONE };
+enum model_fb_source { FBS_MODEL, FBS_TARGET };
+enum model_wh_init { INIT_ORTHOGONAL, INIT_IDENTITY, INIT_NORMAL };
+
+typedef struct model_config {
+    int task, act, feedback, feedback_source, wh_init;
+    int V; // vocabulary (token input), 0 for dense input
+    int D; // embedding size (token input) or input size (dense input)
+    int H, L, O;
+    uint64_t seed;
+} model_config;
+
+// One named parameter tensor: its full logical shape and this rank's piece of it, which is
+// rows [row0, row0+lrows) x cols [col0, col0+lcols) stored at ptr with row stride ld.
+typedef struct model_tensor {
+    char name[32];      // as in the checkpoint, e.g. "layer0/Wh"
+    int rank;           // 1 (vector) or 2 (matrix)
+    int rows, cols;     // global shape (cols = 1 for vectors)
+    int row0, col0;     // offset of this rank's piece
+    int lrows, lcols;   // shape of this rank's piece
+    int ld;             // row stride in memory
+    int replicated;     // every TP rank holds the whole tensor
+    size_t offset;      // of the piece's first element in the parameter buffer
+} model_tensor;
+
+typedef struct model {
+    model_config c;
+    dist_grid* g;
+    int Hl, h0;          // this rank's block of hidden units
+    int T, B, Bglobal;   // window length and batch this model was sized for
+    int K[MODEL_MAX_LAYERS], Of[MODEL_MAX_LAYERS]; // concatenated input width, feedback width
+
+    // Parameters, gradients and optimiser moments: one allocation each, same layout:
+    // per layer W (Hl x K) then b (Hl), then Wo (O x Hl), bo (O), E (V x D, token input only).
+    size_t nparams;
+    real* params;
+    real* grads;
+    real* m;
+    real* v;
+    size_t W[MODEL_MAX_LAYERS], b[MODEL_MAX_LAYERS], Wo, bo, E; // offsets into the buffers
+    int ntensors;
+    model_tensor tensors[MODEL_MAX_TENSORS];
+
+    // Activations of one window, allocated once.
+    real* X[MODEL_MAX_LAYERS];  // (T, B, K): [u_t | h_{t-1} | f_{t-1}], all full width
+    real* HB[MODEL_MAX_LAYERS]; // (T, B, Hl): this rank's block of h_t
+    real* dA[MODEL_MAX_LAYERS]; // (T, B, Hl): gradient of this rank's block of a_t
+    real* A0;                   // (T, B, Hl): Wx[0] u_t + b[0], batched over the window
+    real* Y;                    // (T, B, O) outputs
+    real* F;                    // (T, B, O) fed-back signal (softmax(y), y, or the target)
+    real* dY;                   // (T, B, O)
+    real* hT[MODEL_MAX_LAYERS]; // (B, H) state after the last step, carried to the next window
+    real* fT;                   // (B, O)
+    real* h0s[MODEL_MAX_LAYERS];// (B, H) state before the first step
+    real* f0;                   // (B, O)
+    real* dX[2][MODEL_MAX_LAYERS]; // (B, K) input gradients of the current and the later step
+    real* send;                 // (B, Hl + O) allgather send chunk
+    real* recv;                 // (tp, B, Hl + O) allgather result
+    real* dh;                   // (B, Hl)
+} model;
+
+// One window of inputs and targets for the local batch rows. Exactly one of tokens/dense is set.
+typedef struct model_batch {
+    int T;                 // steps in this window, <= model T
+    const int32_t* tokens; // (T, B) token ids (lm, classify)
+    const real* dense;     // (T, B, D) inputs (regress)
+    const int32_t* next;   // (T, B) lm targets
+    const real* target;    // (T, B, O) regress targets
+    const int32_t* label;  // (B) classify labels
+    const int32_t* last;   // (B) classify: step whose output is scored
+} model_batch;
+
+// Collective over g->tp_comm (the orthogonal init). Returns 0, or -1 with a message in err
+// (H not divisible by tp, too many layers, out of memory).
+int model_init(model* m, const model_config* c, dist_grid* g, int T, int Bglobal, char* err,
+               size_t errlen);
+void model_free(model* m);
+
+// Parameter values that depend only on (seed, tensor, global row, global column). 0, or -1 if
+// out of memory for the orthogonal factor.
+int model_init_params(model* m);
+
+// Zero the carried state (h_0 = 0, f_0 = 0).
+void model_reset_state(model* m);
+// Make the state after the last window the state before the next one.
+void model_carry_state(model* m);
+
+// Forward over one window; fills Y, F, HB, X. Collective over tp_comm: one allgather per layer
+// and step.
+void model_forward(model* m, const model_batch* bt);
+// Mean loss over the window's scored outputs (normalised by the global batch, so summing the
+// DP replicas gives the global mean) and its gradient dY. acc_correct counts right argmaxes of
+// scored outputs (lm and classify), NULL to skip.
+double model_loss(model* m, const model_batch* bt, long* acc_correct);
+// Backpropagation through time; accumulates into grads (zero them first with model_zero_grad).
+// Collective over tp_comm: one allreduce per layer and step. DP reduction is not done here.
+void model_backward(model* m, const model_batch* bt);
+void model_zero_grad(model* m);
+
+// Flops of one forward+backward window for this replica (both counted as multiply-adds x 2).
+double model_flops(const model* m, int T);
+
+#endif

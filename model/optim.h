@@ -1,0 +1,32 @@
+// Optimisers (SGD with momentum, Adam, AdamW), the learning-rate schedule and global-norm
+// clipping, over the model's flat parameter buffers.
+#ifndef MODEL_OPTIM_H
+#define MODEL_OPTIM_H
+
+#include "model/model.h"
+
+enum optim_kind { OPT_SGD, OPT_ADAM, OPT_ADAMW };
+
+typedef struct optim_config {
+    int kind;
+    double lr, lr_min;      // peak rate and the floor of the cosine decay
+    double momentum;        // SGD
+    double beta1, beta2, eps; // Adam, AdamW
+    double weight_decay;    // L2 in the gradient for SGD and Adam, decoupled for AdamW
+    double clip;            // global gradient norm limit, 0 = off
+    int warmup;             // steps of linear warmup
+    int steps;              // total steps, the end of the cosine
+} optim_config;
+
+// Learning rate at step s (0-based): linear warmup to lr, then cosine decay to lr_min.
+double optim_lr(const optim_config* o, long s);
+
+// Global L2 norm of the gradient: TP-sharded tensors summed over tp_comm, replicated ones
+// counted once. Collective over tp_comm. Grads must already be reduced over DP.
+double optim_grad_norm(model* m);
+
+// One update at step s (0-based) with gradient norm gnorm (for clipping). frozen[i] != 0 skips
+// tensor i of m->tensors (NULL: nothing frozen). Returns the learning rate used.
+double optim_step(model* m, const optim_config* o, long s, double gnorm, const int* frozen);
+
+#endif

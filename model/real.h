@@ -1,0 +1,20 @@
+// The scalar type of the model maths. fnn trains in float32; the gradient tests build the same
+// sources with -DFNN_DOUBLE so that central differences can be checked to 1e-6 instead of 1e-2.
+#ifndef MODEL_REAL_H
+#define MODEL_REAL_H
+
+#include <cblas.h>
+
+#ifdef FNN_DOUBLE
+typedef double real;
+#define real_gemm cblas_dgemm
+#define REAL_MPI MPI_DOUBLE
+#define REAL_H5 H5T_NATIVE_DOUBLE
+#else
+typedef float real;
+#define real_gemm cblas_sgemm
+#define REAL_MPI MPI_FLOAT
+#define REAL_H5 H5T_NATIVE_FLOAT
+#endif
+
+#endif

@@ -1,0 +1,21 @@
+#!/bin/sh
+# Runs each test binary at the rank counts its source names on a "// ranks:" line (default 1),
+# under $MPIRUN, and closes with "N passed, N failed".
+pass=0; fail=0; failed=""
+for t in "$@"; do
+    name=$(basename "$t")
+    ranks=$(sed -n 's|^// ranks: *||p' "tests/$name.c" | head -n 1)
+    for np in ${ranks:-1}; do
+        log="build/tests/$name.np$np.log"
+        start=$(date +%s)
+        if $MPIRUN -np "$np" "$t" > "$log" 2>&1; then
+            pass=$((pass + 1)); echo "ok   $name (np=$np, $(( $(date +%s) - start ))s)"
+        else
+            fail=$((fail + 1)); failed="$failed $name(np=$np)"
+            echo "FAIL $name (np=$np)"; tail -n 20 "$log" | sed 's/^/    /'
+        fi
+    done
+done
+[ -n "$failed" ] && echo "failed:$failed"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
