@@ -56,3 +56,26 @@ void dist_bcast_bytes(void* buf, size_t n, dist_grid* g)
     MPI_Bcast(buf, (int)n, MPI_BYTE, 0, g->world);
     done(g, DIST_BCAST, t0);
 }
+
+int dist_any(int flag, dist_grid* g)
+{
+    double t0 = MPI_Wtime();
+    MPI_Allreduce(MPI_IN_PLACE, &flag, 1, MPI_INT, MPI_MAX, g->world);
+    done(g, DIST_ALLREDUCE, t0);
+    return flag;
+}
+
+void dist_world_sum_f64(double* buf, int n, dist_grid* g)
+{
+    MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_SUM, g->world);
+}
+
+void dist_world_max_f64(double* buf, int n, dist_grid* g)
+{
+    MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_MAX, g->world);
+}
+
+void dist_barrier(dist_grid* g)
+{
+    MPI_Barrier(g->world);
+}

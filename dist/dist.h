@@ -43,6 +43,13 @@ void dist_dp_allreduce_f64(double* buf, int n, dist_grid* g);
 // Starts summing a gradient region over the DP ranks; finish with dist_wait_all.
 void dist_dp_iallreduce_sum(real* buf, int n, MPI_Request* req, dist_grid* g);
 void dist_wait_all(MPI_Request* reqs, int n, dist_grid* g);
+// Reductions over the whole job, for timings and reports. In place.
+void dist_world_sum_f64(double* buf, int n, dist_grid* g);
+void dist_world_max_f64(double* buf, int n, dist_grid* g);
+// All ranks reach this point before any leaves it (the start of a timed region).
+void dist_barrier(dist_grid* g);
+// 1 on every rank if any rank passes a non-zero flag. Collective over world.
+int dist_any(int flag, dist_grid* g);
 // Broadcast of raw bytes from world rank 0 (the parsed config, a sampled token).
 void dist_bcast_bytes(void* buf, size_t n, dist_grid* g);
 

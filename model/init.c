@@ -21,9 +21,19 @@ uint64_t init_key(uint64_t seed, const char* name)
     return splitmix64(seed ^ splitmix64(h));
 }
 
+static uint64_t element_bits(uint64_t key, long row, long col)
+{
+    return splitmix64(key ^ splitmix64(((uint64_t)row << 32) ^ (uint64_t)col));
+}
+
+double init_uniform(uint64_t key, long row, long col)
+{
+    return (element_bits(key, row, col) >> 11) * 0x1.0p-53;
+}
+
 double init_normal(uint64_t key, long row, long col)
 {
-    uint64_t x = splitmix64(key ^ splitmix64(((uint64_t)row << 32) ^ (uint64_t)col));
+    uint64_t x = element_bits(key, row, col);
     uint64_t y = splitmix64(x);
     double u1 = ((x >> 11) + 1) * 0x1.0p-53; // (0, 1]: log is finite
     double u2 = (y >> 11) * 0x1.0p-53;

@@ -9,6 +9,8 @@
 uint64_t init_key(uint64_t seed, const char* name);
 // Standard normal value of element (row, col) of the tensor with this key.
 double init_normal(uint64_t key, long row, long col);
+// Uniform value in [0, 1) of element (row, col).
+double init_uniform(uint64_t key, long row, long col);
 // Q (n x n, column-major) = the orthogonal factor of the Gaussian matrix of this key, with the
 // signs that make R's diagonal positive. 0, or -1 if out of memory or LAPACK failed.
 int init_orthogonal(double* Q, int n, uint64_t key);

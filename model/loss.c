@@ -3,11 +3,18 @@
 //   lm:       -(1 / (T Bg)) sum_t,b log softmax(y_tb)[next_tb]
 //   classify: -(1 / Bg) sum_b log softmax(y_{last_b, b})[label_b]
 //   regress:   (1 / (T Bg O)) sum_t,b,o (y_tbo - target_tbo)^2
+// each row b weighted by bt->weight[b] when given.
 #include <math.h>
 #include <string.h>
 #include "model/model.h"
 
-// -log softmax(y)[k], and dy = scale * (softmax(y) - onehot(k)). Returns whether argmax == k.
+static double row_weight(const model_batch* bt, int b)
+{
+    return bt->weight ? bt->weight[b] : 1;
+}
+
+// Adds scale * -log softmax(y)[k] to loss, sets dy = scale * (softmax(y) - onehot(k)). Returns
+// whether argmax == k.
 static int cross_entropy(const real* y, int O, int k, double scale, real* dy, double* loss)
 {
     real mx = -INFINITY;
@@ -17,7 +24,7 @@ static int cross_entropy(const real* y, int O, int k, double scale, real* dy, do
     double s = 0;
     for (int o = 0; o < O; o++) s += exp((double)y[o] - mx);
     double logz = mx + log(s);
-    *loss += logz - y[k];
+    *loss += scale * (logz - y[k]);
     for (int o = 0; o < O; o++) dy[o] = (real)(scale * exp((double)y[o] - logz));
     dy[k] -= (real)scale;
     return arg == k;
@@ -31,25 +38,25 @@ double model_loss(model* m, const model_batch* bt, long* acc_correct)
     long right = 0;
     memset(m->dY, 0, n * O * sizeof(real));
     if (m->c.task == TASK_LM) {
-        double scale = 1.0 / ((double)T * m->Bglobal);
-        for (size_t r = 0; r < n; r++)
-            right += cross_entropy(m->Y + r * O, O, bt->next[r], scale, m->dY + r * O, &loss);
-        loss *= scale;
+        for (size_t r = 0; r < n; r++) {
+            double w = row_weight(bt, (int)(r % B)) / ((double)T * m->Bglobal);
+            if (w == 0) continue;
+            right += cross_entropy(m->Y + r * O, O, bt->next[r], w, m->dY + r * O, &loss);
+        }
     } else if (m->c.task == TASK_CLASSIFY) {
-        double scale = 1.0 / m->Bglobal;
         for (int b = 0; b < B; b++) {
+            double w = row_weight(bt, b) / m->Bglobal;
             size_t r = (size_t)bt->last[b] * B + b;
-            right += cross_entropy(m->Y + r * O, O, bt->label[b], scale, m->dY + r * O, &loss);
+            if (w == 0) continue;
+            right += cross_entropy(m->Y + r * O, O, bt->label[b], w, m->dY + r * O, &loss);
         }
-        loss *= scale;
     } else {
-        double scale = 1.0 / ((double)T * m->Bglobal * O);
         for (size_t i = 0; i < n * O; i++) {
+            double w = row_weight(bt, (int)(i / O % B)) / ((double)T * m->Bglobal * O);
             double d = (double)m->Y[i] - bt->target[i];
-            loss += d * d;
-            m->dY[i] = (real)(2 * scale * d);
+            loss += w * d * d;
+            m->dY[i] = (real)(2 * w * d);
         }
-        loss *= scale;
     }
     if (acc_correct) *acc_correct = right;
     return loss;

@@ -84,6 +84,15 @@ static void layout_params(model* m)
     m->nparams = off;
 }
 
+void model_layout(model* m, const model_config* c, int tp, int tp_rank)
+{
+    memset(m, 0, sizeof *m);
+    m->c = *c;
+    m->Hl = c->H / tp;
+    m->h0 = tp_rank * m->Hl;
+    layout_params(m);
+}
+
 static real* alloc_real(size_t n, int* fail)
 {
     real* p = calloc(n ? n : 1, sizeof(real));
@@ -110,12 +119,11 @@ int model_init(model* m, const model_config* c, dist_grid* g, int T, int Bglobal
                  Bglobal, g->dp, g->world_size, g->tp);
         return -1;
     }
-    m->Hl = c->H / g->tp;
-    m->h0 = g->tp_rank * m->Hl;
+    model_layout(m, c, g->tp, g->tp_rank);
+    m->g = g;
     m->T = T;
     m->Bglobal = Bglobal;
     m->B = Bglobal / g->dp;
-    layout_params(m);
 
     int fail = 0;
     size_t TB = (size_t)T * m->B, B = (size_t)m->B, H = (size_t)c->H, O = (size_t)c->O;

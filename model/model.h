@@ -90,7 +90,13 @@ typedef struct model_batch {
     const real* target;    // (T, B, O) regress targets
     const int32_t* label;  // (B) classify labels
     const int32_t* last;   // (B) classify: step whose output is scored
+    const real* weight;    // (B) weight of each row in the loss, NULL = all 1 (evaluation
+                           // passes give padding rows weight 0)
 } model_batch;
+
+// Fills the parameter table (shapes, shards, offsets, K) of a model with config c held at
+// (tp, tp_rank), without allocating: for inspecting a checkpoint's shapes.
+void model_layout(model* m, const model_config* c, int tp, int tp_rank);
 
 // Collective over g->tp_comm (the orthogonal init). Returns 0, or -1 with a message in err
 // (H not divisible by tp, too many layers, out of memory).
