@@ -5,7 +5,7 @@ PKGS    ?= ompi hdf5-openmpi scalapack-openmpi openblas inih
 OPT     ?= -O3 -march=native
 CFLAGS  += $(OPT) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. -MMD -MP
 CFLAGS  += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lmvec -lm
 DEBS     = libopenmpi-dev openmpi-bin libopenblas-dev libscalapack-openmpi-dev libhdf5-openmpi-dev \
            hdf5-tools libinih-dev pkg-config fortunes
 # Ranks for the MPI tests; root needs the two OMPI_ALLOW variables.

@@ -10,11 +10,15 @@ typedef double real;
 #define real_gemm cblas_dgemm
 #define REAL_MPI MPI_DOUBLE
 #define REAL_H5 H5T_NATIVE_DOUBLE
+#define real_tanh tanh
+#define real_exp exp
 #else
 typedef float real;
 #define real_gemm cblas_sgemm
 #define REAL_MPI MPI_FLOAT
 #define REAL_H5 H5T_NATIVE_FLOAT
+#define real_tanh tanhf
+#define real_exp expf
 #endif
 
 #endif
