@@ -6,6 +6,7 @@
 
 #include <mpi.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "model/real.h"
 
 // Per-kind collective counters, so tests can assert how many collectives a step makes.
@@ -52,6 +53,13 @@ void dist_barrier(dist_grid* g);
 int dist_any(int flag, dist_grid* g);
 // Broadcast of raw bytes from world rank 0 (the parsed config, a sampled token).
 void dist_bcast_bytes(void* buf, size_t n, dist_grid* g);
+
+// Rows [tp_rank n/tp, (tp_rank+1) n/tp) of the n x n orthogonal factor Q of the matrix
+// G(r, c) = gen(key, r, c), with R's diagonal made positive (so Q is unique), by ScaLAPACK QR
+// (pdgeqrf, pdorgqr) on a BLACS grid over the TP group, then pdgemr2d to row blocks. out is
+// row-major with row stride ld. Collective over tp_comm. 0, or -1 if memory or ScaLAPACK failed.
+int dist_orthogonal_rows(real* out, int ld, int n, double (*gen)(uint64_t, long, long),
+                         uint64_t key, dist_grid* g);
 
 // Fatal errors. dist_fail: this rank found the error; it prints "fnn: error: ..." (with its rank
 // when the world has more than one) and aborts the whole job. dist_fail_all: every rank found the

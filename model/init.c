@@ -2,7 +2,6 @@
 // (seed, tensor name, global row, global column), so any TP/DP layout starts from bit-identical
 // weights. Gaussians come from a counter-based generator, never from a stream.
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 #include "model/init.h"
 
@@ -40,33 +39,6 @@ double init_normal(uint64_t key, long row, long col)
     return sqrt(-2 * log(u1)) * cos(2 * M_PI * u2);
 }
 
-void dgeqrf_(const int* m, const int* n, double* a, const int* lda, double* tau, double* work,
-             const int* lwork, int* info);
-void dorgqr_(const int* m, const int* n, const int* k, double* a, const int* lda,
-             const double* tau, double* work, const int* lwork, int* info);
-
-int init_orthogonal(double* Q, int n, uint64_t key)
-{
-    for (int c = 0; c < n; c++)
-        for (int r = 0; r < n; r++) Q[(size_t)c * n + r] = init_normal(key, r, c);
-    double* tau = malloc((size_t)n * sizeof(double));
-    double* sign = malloc((size_t)n * sizeof(double));
-    int lwork = 64 * n, info = 0;
-    double* work = malloc((size_t)lwork * sizeof(double));
-    if (!tau || !sign || !work) {
-        free(tau), free(sign), free(work);
-        return -1;
-    }
-    dgeqrf_(&n, &n, Q, &n, tau, work, &lwork, &info);
-    // Q is unique once R has a positive diagonal: flip each column with the sign of R's entry.
-    for (int j = 0; j < n && !info; j++) sign[j] = Q[(size_t)j * n + j] < 0 ? -1 : 1;
-    if (!info) dorgqr_(&n, &n, &n, Q, &n, tau, work, &lwork, &info);
-    for (int j = 0; j < n && !info; j++)
-        for (int r = 0; r < n; r++) Q[(size_t)j * n + r] *= sign[j];
-    free(tau), free(sign), free(work);
-    return info ? -1 : 0;
-}
-
 static double gaussian_std(const model_tensor* t)
 {
     if (t->rank == 1) return 0; // biases start at zero
@@ -91,7 +63,7 @@ static void fill_gaussian(model* m, const model_tensor* t)
                 sd ? (real)(sd * init_normal(key, t->row0 + i, t->col0 + j)) : 0;
 }
 
-// Wh: rows row0.. of an orthogonal matrix (or of the identity).
+// Wh: this rank's rows of an orthogonal matrix (or of the identity).
 static int fill_recurrent(model* m, const model_tensor* t)
 {
     real* p = m->params + t->offset;
@@ -101,15 +73,7 @@ static int fill_recurrent(model* m, const model_tensor* t)
             for (int j = 0; j < n; j++) p[(size_t)i * t->ld + j] = t->row0 + i == j;
         return 0;
     }
-    double* Q = malloc((size_t)n * n * sizeof(double));
-    if (!Q || init_orthogonal(Q, n, init_key(m->c.seed, t->name))) {
-        free(Q);
-        return -1;
-    }
-    for (int i = 0; i < t->lrows; i++)
-        for (int j = 0; j < n; j++) p[(size_t)i * t->ld + j] = (real)Q[(size_t)j * n + t->row0 + i];
-    free(Q);
-    return 0;
+    return dist_orthogonal_rows(p, t->ld, n, init_normal, init_key(m->c.seed, t->name), m->g);
 }
 
 int model_init_params(model* m)

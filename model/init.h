@@ -11,8 +11,5 @@ uint64_t init_key(uint64_t seed, const char* name);
 double init_normal(uint64_t key, long row, long col);
 // Uniform value in [0, 1) of element (row, col).
 double init_uniform(uint64_t key, long row, long col);
-// Q (n x n, column-major) = the orthogonal factor of the Gaussian matrix of this key, with the
-// signs that make R's diagonal positive. 0, or -1 if out of memory or LAPACK failed.
-int init_orthogonal(double* Q, int n, uint64_t key);
 
 #endif

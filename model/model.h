@@ -104,8 +104,8 @@ int model_init(model* m, const model_config* c, dist_grid* g, int T, int Bglobal
                size_t errlen);
 void model_free(model* m);
 
-// Parameter values that depend only on (seed, tensor, global row, global column). 0, or -1 if
-// out of memory for the orthogonal factor.
+// Parameter values that depend only on (seed, tensor, global row, global column). Collective
+// over g->tp_comm (orthogonal Wh by distributed QR). 0, or -1 if the QR failed.
 int model_init_params(model* m);
 
 // Zero the carried state (h_0 = 0, f_0 = 0).
