@@ -52,8 +52,8 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
 
 test: deps
-	$(MAKE) $(TESTS) $(TESTS64)
-	MPIRUN="$(MPIRUN)" sh tests/run.sh $(TESTS) $(TESTS64)
+	$(MAKE) build/fnn $(TESTS) $(TESTS64)
+	MPIRUN="$(MPIRUN)" sh tests/run.sh $(TESTS) $(TESTS64) $(wildcard tests/e2e_*.sh)
 
 demo: deps
 	$(MAKE) build/fnn

@@ -1,14 +1,19 @@
 #!/bin/sh
 # Runs each test binary at the rank counts its source names on a "// ranks:" line (default 1),
-# under $MPIRUN, and closes with "N passed, N failed".
+# under $MPIRUN, and each tests/*.sh script once (it calls $MPIRUN itself); closes with
+# "N passed, N failed".
 pass=0; fail=0; failed=""
 for t in "$@"; do
-    name=$(basename "$t")
-    ranks=$(sed -n 's|^// ranks: *||p' "tests/$name.c" | head -n 1)
+    name=$(basename "$t" .sh)
+    case "$t" in
+        *.sh) ranks=script ;;
+        *) ranks=$(sed -n 's|^// ranks: *||p' "tests/$name.c" | head -n 1) ;;
+    esac
     for np in ${ranks:-1}; do
         log="build/tests/$name.np$np.log"
         start=$(date +%s)
-        if $MPIRUN -np "$np" "$t" > "$log" 2>&1; then
+        if [ "$np" = script ]; then cmd="sh $t"; else cmd="$MPIRUN -np $np $t"; fi
+        if MPIRUN="$MPIRUN" $cmd > "$log" 2>&1; then
             pass=$((pass + 1)); echo "ok   $name (np=$np, $(( $(date +%s) - start ))s)"
         else
             fail=$((fail + 1)); failed="$failed $name(np=$np)"

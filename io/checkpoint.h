@@ -1,0 +1,64 @@
+// Checkpoints: one HDF5 file written collectively with MPI-IO (DESIGN section 3). Every tensor is
+// stored in its full logical shape; each rank writes and reads only its piece (model_tensor),
+// so a file written at one TP x DP layout loads at any other whose tp divides H.
+//
+//   /config                attributes: every model_config field by name (task, activation, ... as
+//                          strings; V, D, H, L, O, seed as integers) plus "format" = "fnn-checkpoint",
+//                          "version" = 1, and the full run config as text ("run_config")
+//   /params/<tensor name>  e.g. /params/layer0/Wh, /params/head/Wo, /params/embed
+//   /optim/m/<name>, /optim/v/<name> (Adam, AdamW), /optim/momentum/<name> (SGD)
+//   /train                 attributes: step, epoch, cursor, rng_seed, writer_tp, writer_dp,
+//                          global_batch, seq_len, carry_state; with carried state the datasets
+//                          /train/state/h<l> (Bglobal x H) and /train/state/f (Bglobal x O)
+//
+// All functions are collective over m->g->world (or the given grid) and return 0, or -1 with a
+// one-line message in err that names the file and what is wrong.
+#ifndef IO_CHECKPOINT_H
+#define IO_CHECKPOINT_H
+
+#include <stddef.h>
+#include "io/config.h"
+#include "model/model.h"
+
+typedef struct ckpt_train {
+    long step;         // optimiser steps done
+    long epoch;        // passes over the data (informational)
+    long cursor;       // data position: the loader is keyed by step, so cursor = step
+    uint64_t rng_seed; // the counter-based generators need only the seed
+    int writer_tp, writer_dp;
+    int global_batch, seq_len, carry_state;
+} ckpt_train;
+
+// Writes params, optimiser state (if with_optim), train attributes and carried state (if
+// st->carry_state) to path. Writes "<path>.tmp" first, closes (flushes) it, then renames, so an
+// interrupted save never touches an existing file at path.
+int ckpt_save(const char* path, const model* m, const fnn_config* cfg, const ckpt_train* st,
+              int with_optim, char* err, size_t errlen);
+
+// Reads /config into mc (and the stored run config text into run_config if not NULL, up to
+// run_len bytes) and /train into st (if not NULL). Refuses files that are not fnn checkpoints.
+int ckpt_read_meta(const char* path, MPI_Comm comm, model_config* mc, ckpt_train* st,
+                   char* run_config, size_t run_len, char* err, size_t errlen);
+
+// Loads every parameter tensor of m (all but head/Wo and head/bo when skip_head), and the
+// optimiser moments when with_optim. Shapes must match m's full logical shapes: a mismatch names
+// the tensor and both shapes.
+int ckpt_load(const char* path, model* m, int skip_head, int with_optim, char* err,
+              size_t errlen);
+
+// Loads the carried hidden state of this rank's batch rows (after ckpt_load, when resuming a
+// carry_state run). Refuses when the stored global batch differs.
+int ckpt_load_state(const char* path, model* m, char* err, size_t errlen);
+
+// Writes m->grads as /grads/<tensor name>, full logical shapes, same hyperslab rules as params.
+int ckpt_save_grads(const char* path, const model* m, char* err, size_t errlen);
+
+// Checkpoint directory management: files "<dir>/step-<8 digits>.h5" and a pointer file
+// "<dir>/latest" holding the newest complete file's name, replaced atomically (write + rename).
+// ckpt_dir_save saves step st->step, updates the pointer, and deletes all but the newest keep.
+int ckpt_dir_save(const char* dir, int keep, const model* m, const fnn_config* cfg,
+                  const ckpt_train* st, char* err, size_t errlen);
+// Path of the newest complete checkpoint in dir into out; -1 when there is none.
+int ckpt_dir_latest(const char* dir, char* out, size_t outlen);
+
+#endif

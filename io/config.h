@@ -1,0 +1,56 @@
+// The run configuration: INI files (libinih) plus --set key=value overrides, one table of keys.
+// Rank 0 parses and validates; the struct is then broadcast as bytes, so it holds no pointers.
+#ifndef IO_CONFIG_H
+#define IO_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include "model/model.h"
+#include "model/optim.h"
+
+#define CONFIG_PATH 1024
+
+typedef struct fnn_config {
+    model_config model;  // V, D (dense input) and O come from the dataset, not the file
+    optim_config optim;
+    char data[CONFIG_PATH];      // dataset file from `fnn prepare`
+    int batch;                   // global batch (sequences per step over all DP replicas)
+    int seq_len;                 // T, steps per window
+    int log_every;               // rank 0 prints a line every this many steps
+    char metrics[CONFIG_PATH];   // JSON-lines file of per-step metrics, "" = none
+    char ckpt_dir[CONFIG_PATH];  // checkpoint directory, "" = no checkpoints
+    int ckpt_every;              // steps between checkpoints, 0 = only at the end
+    int ckpt_keep;               // newest checkpoints kept
+    char init_from[CONFIG_PATH]; // checkpoint whose parameters start the run (fine-tuning)
+    char resume[CONFIG_PATH];    // "" = fresh, "auto" = newest in ckpt_dir, or a checkpoint file
+    int new_head;                // with init_from: fresh output head (e.g. new number of classes)
+    int head_ridge;              // with new_head: fit the head in closed form first (ridge)
+    double ridge_lambda;         // regulariser of that fit
+    char freeze[256];            // with init_from: comma-separated tensors or layers, e.g. "layer0,embed"
+    int carry_state;             // carry h and f across consecutive windows of a stream
+    int threads;                 // BLAS threads per rank, 0 = cores / ranks on this node
+    int tp;                      // tensor-parallel ranks per replica (dp = world / tp)
+    int eval_windows;            // windows of the validation split scored at the end, 0 = none
+} fnn_config;
+
+// Fills the defaults (configs/tiny.ini lists every key with them).
+void config_defaults(fnn_config* c);
+
+// Parses an INI file into c (sections are allowed and ignored; keys are global). Returns 0, or
+// -1 with a one-line message naming the file, line and key in err.
+int config_load(fnn_config* c, const char* path, char* err, size_t errlen);
+
+// Applies one "key=value" override. Returns 0 or -1 with a message naming the key in err.
+int config_set(fnn_config* c, const char* keyval, char* err, size_t errlen);
+
+// Range and consistency checks that need all keys (hidden > 0, lr >= 0, ...). 0 or -1 + err.
+int config_validate(const fnn_config* c, char* err, size_t errlen);
+
+// Writes every key = value line, the same format config_load reads.
+void config_print(const fnn_config* c, FILE* out);
+
+// Name <-> value of the enumerated keys, for config_print, checkpoints and inspect.
+const char* config_enum_name(const char* key, int value);
+int config_enum_value(const char* key, const char* name); // -1 if unknown
+
+#endif

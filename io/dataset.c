@@ -1,0 +1,437 @@
+// Datasets made by `fnn prepare`, read whole into memory on every rank, and the windows cut from
+// them. Training positions are a pure function of (seed, step, global row), never drawn from a
+// stateful generator, so a row sees the same window however the global batch is split over DP
+// replicas, and a resumed run needs only the step to continue where it stopped.
+//
+// Legend: T = steps in a window, B = local batch rows, D = dense inputs, O = outputs,
+// N = tokens or rows of a split, n = records of a split.
+#include <errno.h>
+#include <hdf5.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "io/dataset.h"
+
+static const char* const split_names[2] = {"train", "val"};
+static const char* const kind_names[3] = {"tokens", "sequences", "dense"};
+
+typedef struct split_data {
+    long n;          // tokens, records or rows
+    uint8_t* bytes;  // tokens: (N); sequences: every record's bytes, concatenated
+    long* start;     // sequences: (n) offset of each record in bytes
+    int32_t* lens;   // sequences: (n)
+    int32_t* labels; // sequences: (n)
+    real* x;         // dense: (N, D)
+    real* y;         // dense: (N, O)
+} split_data;
+
+struct dataset {
+    int kind, D, O, nclasses;
+    char** classes; // (nclasses) class names, sequences only
+    split_data s[2];
+};
+
+// The file being read and where its one-line error goes.
+typedef struct reader {
+    hid_t f;
+    const char* path;
+    char* err;
+    size_t errlen;
+} reader;
+
+static int __attribute__((format(printf, 2, 3))) fail(reader* r, const char* fmt, ...)
+{
+    int n = snprintf(r->err, r->errlen, "%s: ", r->path);
+    va_list ap;
+    va_start(ap, fmt);
+    if (n >= 0 && (size_t)n < r->errlen) vsnprintf(r->err + n, r->errlen - n, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+// calloc that never answers NULL for an empty request, so NULL always means out of memory.
+static void* zalloc(size_t n, size_t size)
+{
+    return calloc(n ? n : 1, size);
+}
+
+static int open_file(reader* r)
+{
+    FILE* fp = fopen(r->path, "rb");
+    if (!fp) return fail(r, "cannot open (%s)", strerror(errno));
+    fclose(fp);
+    if (H5Fis_hdf5(r->path) <= 0) return fail(r, "not an HDF5 file");
+    r->f = H5Fopen(r->path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (r->f < 0) return fail(r, "cannot open as HDF5 (truncated or corrupt file?)");
+    return 0;
+}
+
+// A fixed-length string attribute of the root, one string per element (a scalar is one), each
+// returned NUL-terminated in a malloc'd array of count malloc'd strings.
+static int read_strings(reader* r, const char* name, char*** out, int* count)
+{
+    if (H5Aexists(r->f, name) <= 0)
+        return fail(r, "no attribute %s (is it a dataset made by fnn prepare?)", name);
+    hid_t a = H5Aopen(r->f, name, H5P_DEFAULT);
+    hid_t ft = a < 0 ? -1 : H5Aget_type(a);
+    hid_t sp = a < 0 ? -1 : H5Aget_space(a);
+    hid_t mt = H5Tcopy(H5T_C_S1);
+    hssize_t n = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
+    int ok = ft >= 0 && n > 0 && n < 1 << 24 && mt >= 0 && H5Tget_class(ft) == H5T_STRING &&
+             H5Tis_variable_str(ft) == 0;
+    size_t width = ok ? H5Tget_size(ft) : 0;
+    char* buf = ok ? zalloc((size_t)n, width) : NULL;
+    ok = buf && H5Tset_size(mt, width) >= 0 && H5Aread(a, mt, buf) >= 0;
+    char** s = ok ? zalloc((size_t)n, sizeof *s) : NULL;
+    for (hssize_t i = 0; s && i < n && ok; i++)
+        ok = (s[i] = strndup(buf + i * width, width)) != NULL;
+    for (hssize_t i = 0; s && !ok && i < n; i++) free(s[i]);
+    if (!ok) free(s);
+    free(buf);
+    if (mt >= 0) H5Tclose(mt);
+    if (sp >= 0) H5Sclose(sp);
+    if (ft >= 0) H5Tclose(ft);
+    if (a >= 0) H5Aclose(a);
+    if (!ok) return fail(r, "cannot read attribute %s as fixed-length strings", name);
+    *out = s;
+    *count = (int)n;
+    return 0;
+}
+
+static int read_kind(reader* r, dataset* d)
+{
+    char** s;
+    int n;
+    if (read_strings(r, "kind", &s, &n)) return -1;
+    d->kind = -1;
+    for (int k = 0; k < 3; k++)
+        if (!strcmp(s[0], kind_names[k])) d->kind = k;
+    if (d->kind < 0) fail(r, "unknown kind '%s' (tokens, sequences or dense)", s[0]);
+    for (int i = 0; i < n; i++) free(s[i]);
+    free(s);
+    if (d->kind < 0) return -1;
+    return d->kind == DATA_SEQUENCES ? read_strings(r, "classes", &d->classes, &d->nclasses) : 0;
+}
+
+// Opens /split/what and checks it has `rank` dimensions, which go to dims.
+static hid_t open_array(reader* r, const char* name, int rank, hsize_t dims[2])
+{
+    if (H5Lexists(r->f, name, H5P_DEFAULT) <= 0) {
+        fail(r, "no dataset %s (is it a dataset made by fnn prepare?)", name);
+        return -1;
+    }
+    hid_t ds = H5Dopen2(r->f, name, H5P_DEFAULT);
+    hid_t sp = ds < 0 ? -1 : H5Dget_space(ds);
+    int nd = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
+    if (nd == rank) nd = H5Sget_simple_extent_dims(sp, dims, NULL);
+    if (sp >= 0) H5Sclose(sp);
+    if (nd == rank) return ds;
+    if (ds >= 0) H5Dclose(ds);
+    if (nd < 0) fail(r, "cannot open dataset %s (truncated or corrupt file?)", name);
+    else fail(r, "dataset %s has %d dimensions, expected %d", name, nd, rank);
+    return -1;
+}
+
+// Reads all of dataset /split/what (rank 1 or 2) converted to mtype, into a new buffer at *out.
+static int read_array(reader* r, int split, const char* what, hid_t mtype, int rank,
+                      hsize_t dims[2], void** out)
+{
+    char name[64];
+    snprintf(name, sizeof name, "/%s/%s", split_names[split], what);
+    dims[1] = 1;
+    hid_t ds = open_array(r, name, rank, dims);
+    if (ds < 0) return -1;
+    size_t count = (size_t)dims[0] * dims[1];
+    *out = zalloc(count, H5Tget_size(mtype));
+    int ok = *out && (count == 0 || H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) >= 0);
+    H5Dclose(ds);
+    if (!*out) return fail(r, "out of memory for dataset %s", name);
+    if (!ok) return fail(r, "cannot read dataset %s (truncated or corrupt file?)", name);
+    return 0;
+}
+
+static int read_tokens(reader* r, split_data* s, int split)
+{
+    hsize_t dims[2];
+    if (read_array(r, split, "tokens", H5T_NATIVE_UINT8, 1, dims, (void**)&s->bytes)) return -1;
+    s->n = (long)dims[0];
+    return 0;
+}
+
+// Checks lens and labels against the bytes and the classes, and indexes each record's start.
+static int index_records(reader* r, const dataset* d, split_data* s, int split, long nbytes)
+{
+    s->start = zalloc((size_t)s->n, sizeof *s->start);
+    if (!s->start) return fail(r, "out of memory");
+    long off = 0;
+    for (long i = 0; i < s->n; i++) {
+        if (s->lens[i] < 0 || s->labels[i] < 0 || s->labels[i] >= d->nclasses)
+            return fail(r, "/%s record %ld: length %d, label %d (of %d classes)",
+                        split_names[split], i, s->lens[i], s->labels[i], d->nclasses);
+        s->start[i] = off;
+        off += s->lens[i];
+    }
+    if (off != nbytes)
+        return fail(r, "/%s/lens add up to %ld bytes, /%s/seqs holds %ld", split_names[split], off,
+                    split_names[split], nbytes);
+    return 0;
+}
+
+static int read_sequences(reader* r, const dataset* d, split_data* s, int split)
+{
+    hsize_t nb[2], nl[2], nt[2];
+    if (read_array(r, split, "seqs", H5T_NATIVE_UINT8, 1, nb, (void**)&s->bytes) ||
+        read_array(r, split, "lens", H5T_NATIVE_INT32, 1, nl, (void**)&s->lens) ||
+        read_array(r, split, "labels", H5T_NATIVE_INT32, 1, nt, (void**)&s->labels))
+        return -1;
+    if (nl[0] != nt[0])
+        return fail(r, "/%s/lens has %lu records, /%s/labels %lu", split_names[split],
+                    (unsigned long)nl[0], split_names[split], (unsigned long)nt[0]);
+    s->n = (long)nl[0];
+    return index_records(r, d, s, split, (long)nb[0]);
+}
+
+static int read_dense(reader* r, dataset* d, split_data* s, int split)
+{
+    hsize_t dx[2], dy[2];
+    if (read_array(r, split, "x", REAL_H5, 2, dx, (void**)&s->x) ||
+        read_array(r, split, "y", REAL_H5, 2, dy, (void**)&s->y))
+        return -1;
+    if (split == SPLIT_TRAIN) d->D = (int)dx[1], d->O = (int)dy[1];
+    if (dx[0] != dy[0] || (int)dx[1] != d->D || (int)dy[1] != d->O || d->D < 1 || d->O < 1)
+        return fail(r, "/%s/x is %lu x %lu and /%s/y %lu x %lu: need the same rows, and columns "
+                    "as in /train", split_names[split], (unsigned long)dx[0], (unsigned long)dx[1],
+                    split_names[split], (unsigned long)dy[0], (unsigned long)dy[1]);
+    s->n = (long)dx[0];
+    return 0;
+}
+
+static int read_split(reader* r, dataset* d, int split)
+{
+    split_data* s = &d->s[split];
+    if (d->kind == DATA_TOKENS) return read_tokens(r, s, split);
+    if (d->kind == DATA_SEQUENCES) return read_sequences(r, d, s, split);
+    return read_dense(r, d, s, split);
+}
+
+dataset* dataset_open(const char* path, char* err, size_t errlen)
+{
+    H5E_auto2_t handler;
+    void* handler_data;
+    H5Eget_auto2(H5E_DEFAULT, &handler, &handler_data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL); // our one-line messages replace HDF5's stack dumps
+    reader r = {-1, path, err, errlen};
+    dataset* d = calloc(1, sizeof *d);
+    int st = d ? open_file(&r) : fail(&r, "out of memory");
+    if (!st) st = read_kind(&r, d);
+    for (int split = 0; split < 2 && !st; split++) st = read_split(&r, d, split);
+    if (r.f >= 0 && H5Fclose(r.f) < 0 && !st) st = fail(&r, "cannot close");
+    H5Eset_auto2(H5E_DEFAULT, handler, handler_data);
+    if (st) dataset_free(&d);
+    return d;
+}
+
+void dataset_free(dataset** d)
+{
+    if (!*d) return;
+    for (int i = 0; i < 2; i++) {
+        split_data* s = &(*d)->s[i];
+        free(s->bytes), free(s->start), free(s->lens), free(s->labels), free(s->x), free(s->y);
+    }
+    for (int k = 0; (*d)->classes && k < (*d)->nclasses; k++) free((*d)->classes[k]);
+    free((*d)->classes);
+    free(*d);
+    *d = NULL;
+}
+
+int dataset_kind(const dataset* d)
+{
+    return d->kind;
+}
+
+int dataset_inputs(const dataset* d)
+{
+    return d->kind == DATA_DENSE ? d->D : 0;
+}
+
+int dataset_outputs(const dataset* d)
+{
+    if (d->kind == DATA_TOKENS) return 256;
+    return d->kind == DATA_SEQUENCES ? d->nclasses : d->O;
+}
+
+int dataset_nclasses(const dataset* d)
+{
+    return d->kind == DATA_SEQUENCES ? d->nclasses : 0;
+}
+
+const char* dataset_class_name(const dataset* d, int k)
+{
+    return k >= 0 && k < dataset_nclasses(d) ? d->classes[k] : NULL;
+}
+
+int dataset_task(const dataset* d)
+{
+    static const int task_of_kind[3] = {TASK_LM, TASK_CLASSIFY, TASK_REGRESS};
+    return task_of_kind[d->kind];
+}
+
+long dataset_length(const dataset* d, int split)
+{
+    return d->s[split].n;
+}
+
+long dataset_windows(const dataset* d, int split, int T)
+{
+    long n = d->s[split].n;
+    if (d->kind == DATA_SEQUENCES) return n;
+    if (d->kind == DATA_TOKENS) return n > T ? (n - 1) / T : 0; // T + 1 tokens make one window
+    return n / T;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Batches
+
+int data_batch_init(data_batch* b, const dataset* d, int T, int B)
+{
+    memset(b, 0, sizeof *b);
+    b->T = T;
+    b->B = B;
+    size_t tb = (size_t)T * B;
+    int bad = 0;
+    if (d->kind != DATA_DENSE) {
+        b->tokens = zalloc(tb, sizeof *b->tokens);
+        bad = !b->tokens;
+    }
+    if (d->kind == DATA_TOKENS) {
+        b->next = zalloc(tb, sizeof *b->next);
+        bad |= !b->next;
+    } else if (d->kind == DATA_SEQUENCES) {
+        b->label = zalloc((size_t)B, sizeof *b->label);
+        b->last = zalloc((size_t)B, sizeof *b->last);
+        bad |= !b->label || !b->last;
+    } else {
+        b->dense = zalloc(tb * d->D, sizeof *b->dense);
+        b->target = zalloc(tb * d->O, sizeof *b->target);
+        bad |= !b->dense || !b->target;
+    }
+    if (bad) {
+        data_batch_free(b);
+        return -1;
+    }
+    b->view = (model_batch){.T = T, .tokens = b->tokens, .dense = b->dense, .next = b->next,
+                            .target = b->target, .label = b->label, .last = b->last};
+    return 0;
+}
+
+void data_batch_free(data_batch* b)
+{
+    free(b->tokens), free(b->next), free(b->label), free(b->last), free(b->dense), free(b->target);
+    memset(b, 0, sizeof *b);
+}
+
+// Row r of b <- the T + 1 tokens from pos: inputs tokens[pos..pos+T), targets one later.
+static void fill_tokens(const split_data* s, data_batch* b, int r, long pos)
+{
+    for (int t = 0; t < b->T; t++) {
+        b->tokens[(size_t)t * b->B + r] = s->bytes[pos + t];
+        b->next[(size_t)t * b->B + r] = s->bytes[pos + t + 1];
+    }
+}
+
+// Row r of b <- record k truncated to T bytes and zero-padded, scored at its last byte.
+static void fill_record(const split_data* s, data_batch* b, int r, long k)
+{
+    int len = s->lens[k] < b->T ? s->lens[k] : b->T;
+    const uint8_t* src = s->bytes + s->start[k];
+    for (int t = 0; t < b->T; t++) b->tokens[(size_t)t * b->B + r] = t < len ? src[t] : 0;
+    b->label[r] = s->labels[k];
+    b->last[r] = len > 0 ? len - 1 : 0;
+}
+
+// Row r of b <- rows [pos, pos + T) of x and y.
+static void fill_dense(const dataset* d, const split_data* s, data_batch* b, int r, long pos)
+{
+    for (int t = 0; t < b->T; t++) {
+        size_t row = (size_t)t * b->B + r;
+        memcpy(b->dense + row * d->D, s->x + (size_t)(pos + t) * d->D, d->D * sizeof(real));
+        memcpy(b->target + row * d->O, s->y + (size_t)(pos + t) * d->O, d->O * sizeof(real));
+    }
+}
+
+// pos is a stream position (tokens, dense) or a record index (sequences).
+static void fill_row(const dataset* d, const split_data* s, data_batch* b, int r, long pos)
+{
+    if (d->kind == DATA_TOKENS) fill_tokens(s, b, r, pos);
+    else if (d->kind == DATA_SEQUENCES) fill_record(s, b, r, pos);
+    else fill_dense(d, s, b, r, pos);
+}
+
+// A split too short for one window gives all-zero rows rather than reading past its end; the
+// trainer refuses such a split up front (dataset_windows = 0) and evaluation scores no row of it.
+static void zero_batch(const dataset* d, data_batch* b)
+{
+    size_t tb = (size_t)b->T * b->B;
+    if (b->tokens) memset(b->tokens, 0, tb * sizeof *b->tokens);
+    if (b->next) memset(b->next, 0, tb * sizeof *b->next);
+    if (b->label) memset(b->label, 0, b->B * sizeof *b->label);
+    if (b->last) memset(b->last, 0, b->B * sizeof *b->last);
+    if (b->dense) memset(b->dense, 0, tb * d->D * sizeof *b->dense);
+    if (b->target) memset(b->target, 0, tb * d->O * sizeof *b->target);
+}
+
+static uint64_t splitmix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+static uint64_t hash3(uint64_t seed, uint64_t a, uint64_t b)
+{
+    return splitmix64(splitmix64(splitmix64(seed) ^ a) ^ b);
+}
+
+// Training position of global row `row` at `step`, one of `span` possible starts. With carry the
+// row is a stream: an origin of its own, advancing `stride` (a window) per step, so consecutive
+// steps of a row read consecutive windows. At the end of the split it wraps to the start
+// (modulo span), and that one window does not continue the previous one.
+static long train_pos(uint64_t seed, long step, long row, long span, long stride, int carry)
+{
+    uint64_t n = (uint64_t)span;
+    if (!carry) return (long)(hash3(seed, (uint64_t)step, (uint64_t)row) % n);
+    uint64_t origin = hash3(seed, UINT64_MAX, (uint64_t)row) % n; // no step reaches UINT64_MAX
+    return (long)((origin + (uint64_t)step * (uint64_t)stride) % n);
+}
+
+void dataset_train_batch(const dataset* d, data_batch* b, uint64_t seed, long step, int row0,
+                         int carry)
+{
+    const split_data* s = &d->s[SPLIT_TRAIN];
+    long T = b->T, span, stride = T;
+    if (d->kind == DATA_TOKENS) span = s->n - T; // the window needs T + 1 tokens
+    else if (d->kind == DATA_DENSE) span = s->n - T + 1;
+    else span = s->n, stride = 1;
+    if (span <= 0) {
+        zero_batch(d, b);
+        return;
+    }
+    for (int r = 0; r < b->B; r++)
+        fill_row(d, s, b, r, train_pos(seed, step, (long)row0 + r, span, stride, carry));
+}
+
+void dataset_eval_batch(const dataset* d, data_batch* b, int split, long first, int row0)
+{
+    long n = dataset_windows(d, split, b->T);
+    long stride = d->kind == DATA_SEQUENCES ? 1 : b->T;
+    if (n <= 0) {
+        zero_batch(d, b);
+        return;
+    }
+    for (int r = 0; r < b->B; r++) {
+        long k = first + row0 + r;
+        fill_row(d, &d->s[split], b, r, (k < n ? k : n - 1) * stride);
+    }
+}

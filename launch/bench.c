@@ -1,0 +1,101 @@
+// fnn bench: training throughput of a language model on random bytes, the GFLOP/s it achieves
+// against this machine's SGEMM peak measured in the same run, and the time in collectives.
+#include <stdio.h>
+#include <stdlib.h>
+#include <cblas.h>
+#include "launch/commands.h"
+#include "launch/setup.h"
+#include "model/init.h"
+#include "model/optim.h"
+
+// Best of 5 square SGEMMs of order n on this rank's threads: 2 n^3 flops each.
+static double sgemm_peak(int n)
+{
+    float* a = malloc((size_t)n * n * sizeof(float));
+    float* c = malloc((size_t)n * n * sizeof(float));
+    if (!a || !c) dist_fail("out of memory");
+    for (size_t i = 0; i < (size_t)n * n; i++) a[i] = (float)init_normal(1, (long)i, 0), c[i] = 0;
+    double best = 0;
+    for (int r = 0; r < 5; r++) {
+        double t0 = MPI_Wtime();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, a, n, 0, c, n);
+        double gf = 2.0 * n * n * n / (MPI_Wtime() - t0) / 1e9;
+        if (gf > best) best = gf;
+    }
+    free(a);
+    free(c);
+    return best;
+}
+
+static void random_batch(int32_t* tok, int32_t* next, int n, long step)
+{
+    for (int i = 0; i < n; i++) {
+        tok[i] = (int32_t)(init_uniform(7, step, i) * 256);
+        next[i] = (int32_t)(init_uniform(8, step, i) * 256);
+    }
+}
+
+int cmd_bench(int argc, char** argv, dist_grid* world)
+{
+    static const char* const known[] = {"--hidden", "--layers", "--batch", "--seq-len", "--embed",
+                                        "--steps", "--tp", "--threads", NULL};
+    setup_check_opts(argc, argv, "bench", known);
+    model_config mc = {.task = TASK_LM, .act = ACT_TANH, .feedback = FB_ALL,
+                       .feedback_source = FBS_MODEL, .wh_init = INIT_NORMAL, .V = 256, .O = 256,
+                       .seed = 1};
+    mc.H = (int)setup_long("--hidden", setup_opt(argc, argv, "--hidden", "1024"), 1);
+    mc.L = (int)setup_long("--layers", setup_opt(argc, argv, "--layers", "1"), 1);
+    mc.D = (int)setup_long("--embed", setup_opt(argc, argv, "--embed", "128"), 1);
+    int Bg = (int)setup_long("--batch", setup_opt(argc, argv, "--batch", "32"), 1);
+    int T = (int)setup_long("--seq-len", setup_opt(argc, argv, "--seq-len", "64"), 1);
+    int steps = (int)setup_long("--steps", setup_opt(argc, argv, "--steps", "5"), 1);
+    int tp = (int)setup_long("--tp", setup_opt(argc, argv, "--tp", "1"), 1);
+    dist_grid g;
+    setup_grid(world, &g, tp);
+    int threads = setup_threads(&g, (int)setup_long("--threads", setup_opt(argc, argv, "--threads", "1"), 0));
+    model m;
+    char err[256];
+    if (model_init(&m, &mc, &g, T, Bg, err, sizeof err)) dist_fail_all("%s", err);
+    model_init_params(&m);
+    optim_config oc = {.kind = OPT_ADAM, .lr = 1e-4, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
+                       .steps = steps};
+    int32_t* tok = malloc((size_t)T * m.B * sizeof(int32_t));
+    int32_t* next = malloc((size_t)T * m.B * sizeof(int32_t));
+    if (!tok || !next) dist_fail("out of memory");
+    model_batch bt = {.T = T, .tokens = tok, .next = next};
+    double elapsed = 0, comm = 0;
+    for (int s = -1; s < steps; s++) { // step -1 warms up caches and pages
+        random_batch(tok, next, T * m.B, s + 1);
+        dist_barrier(&g);
+        dist_reset_counts(&g);
+        double t0 = MPI_Wtime();
+        model_reset_state(&m);
+        model_zero_grad(&m);
+        model_forward(&m, &bt);
+        model_loss(&m, &bt, NULL);
+        model_backward(&m, &bt);
+        optim_step(&m, &oc, s + 1, optim_grad_norm(&m), NULL);
+        if (s >= 0) elapsed += MPI_Wtime() - t0, comm += g.comm_seconds;
+    }
+    dist_barrier(&g);
+    double peak = sgemm_peak(2048);
+    // Slowest rank sets the pace; the peak and communication are averaged over ranks.
+    double sum[3] = {elapsed, comm, peak};
+    dist_world_sum_f64(sum, 3, &g);
+    dist_world_max_f64(&elapsed, 1, &g);
+    if (g.world_rank == 0) {
+        int n = g.world_size;
+        double step_s = elapsed / steps;
+        double gflops = model_flops(&m, T) / step_s / 1e9;
+        printf("bench H=%d L=%d T=%d B=%d ranks=%d (tp %d x dp %d) threads=%d: %.3f s/step, "
+               "%.0f tok/s, %.1f GFLOP/s per rank, SGEMM peak %.1f GFLOP/s per rank (%.0f%%), "
+               "comm %.1f%%\n",
+               mc.H, mc.L, T, Bg, n, g.tp, g.dp, threads, step_s, Bg * T / step_s, gflops,
+               sum[2] / n, 100 * gflops / (sum[2] / n), 100 * sum[1] / n / elapsed);
+    }
+    free(tok);
+    free(next);
+    model_free(&m);
+    dist_grid_free(&g);
+    return 0;
+}

@@ -1,0 +1,74 @@
+// fnn eval: loss and accuracy of a checkpoint on a dataset, at any layout; optionally the
+// gradient of that loss for every parameter, for checking fnn against another implementation.
+#include <stdio.h>
+#include <string.h>
+#include "io/checkpoint.h"
+#include "launch/commands.h"
+#include "launch/evaluate.h"
+#include "launch/setup.h"
+
+// The model a checkpoint describes, run on this job's layout. Collective over the world.
+void eval_open(const char* path, dist_grid* world, dist_grid* g, int tp, int T, int Bglobal, model* m,
+               model_config* mc, ckpt_train* st)
+{
+    char err[512];
+    if (ckpt_read_meta(path, world->world, mc, st, NULL, 0, err, sizeof err))
+        dist_fail_all("%s", err);
+    setup_grid(world, g, tp);
+    if (model_init(m, mc, g, T > 0 ? T : st->seq_len, Bglobal, err, sizeof err) ||
+        ckpt_load(path, m, 0, 0, err, sizeof err))
+        dist_fail_all("%s", err);
+}
+
+int cmd_eval(int argc, char** argv, dist_grid* world)
+{
+    static const char* const known[] = {"--checkpoint", "--data", "--split", "--windows",
+                                        "--grads", "--tp", "--batch", "--seq-len", "--threads", NULL};
+    setup_check_opts(argc, argv, "eval", known);
+    const char* path = setup_opt(argc, argv, "--checkpoint", NULL);
+    const char* data = setup_opt(argc, argv, "--data", NULL);
+    if (!path || !data) dist_fail_all("usage: fnn eval --checkpoint C --data D [--split val|train] "
+                                      "[--windows N] [--grads OUT.h5] [--tp N] [--batch B]");
+    const char* split_name = setup_opt(argc, argv, "--split", "val");
+    if (strcmp(split_name, "val") && strcmp(split_name, "train"))
+        dist_fail_all("--split %s: must be val or train", split_name);
+    int split = strcmp(split_name, "val") ? SPLIT_TRAIN : SPLIT_VAL;
+    int tp = (int)setup_long("--tp", setup_opt(argc, argv, "--tp", "1"), 1);
+    int batch = (int)setup_long("--batch", setup_opt(argc, argv, "--batch", "0"), 0);
+    int T = (int)setup_long("--seq-len", setup_opt(argc, argv, "--seq-len", "0"), 0);
+    const char* grads = setup_opt(argc, argv, "--grads", NULL);
+
+    dist_grid g;
+    model m;
+    model_config mc;
+    ckpt_train st;
+    int dp = world->world_size / tp;
+    if (batch == 0) batch = dp * ((16 + dp - 1) / dp);
+    eval_open(path, world, &g, tp, T, batch, &m, &mc, &st);
+    setup_threads(&g, (int)setup_long("--threads", setup_opt(argc, argv, "--threads", "0"), 0));
+    fnn_config c;
+    config_defaults(&c);
+    c.model = mc;
+    snprintf(c.data, sizeof c.data, "%s", data);
+    dataset* d = setup_data(&c);
+    setup_same_model(path, &mc, &c.model, 0);
+    long avail = dataset_windows(d, split, m.T);
+    long n = (long)setup_long("--windows", setup_opt(argc, argv, "--windows", "0"), 0);
+    if (n == 0 || n > avail) n = avail;
+    if (n <= 0) dist_fail_all("%s: the %s split has no window of %d steps", data, split_name, m.T);
+    data_batch db;
+    if (data_batch_init(&db, d, m.T, m.B)) dist_fail("out of memory for the batch");
+    eval_result e = evaluate(&m, d, &db, split, n, grads != NULL);
+    if (g.world_rank == 0) {
+        printf("loss %.9g over %ld windows of %d steps (%s split)", e.loss, n, m.T, split_name);
+        if (mc.task != TASK_REGRESS) printf("  accuracy %.4f", e.accuracy);
+        printf("\n");
+    }
+    char err[512];
+    if (grads && ckpt_save_grads(grads, &m, err, sizeof err)) dist_fail_all("%s", err);
+    data_batch_free(&db);
+    dataset_free(&d);
+    model_free(&m);
+    dist_grid_free(&g);
+    return 0;
+}

@@ -1,0 +1,40 @@
+// fnn inspect: what a checkpoint holds, read from its metadata alone (no parameters loaded).
+#include <stdio.h>
+#include <stdlib.h>
+#include "io/checkpoint.h"
+#include "launch/commands.h"
+#include "launch/setup.h"
+
+int cmd_inspect(int argc, char** argv, dist_grid* world)
+{
+    if (argc != 2 || argv[1][0] == '-') dist_fail_all("usage: fnn inspect CHECKPOINT");
+    const char* path = argv[1];
+    model_config mc;
+    ckpt_train st;
+    char err[512], text[8192] = "";
+    if (ckpt_read_meta(path, world->world, &mc, &st, text, sizeof text, err, sizeof err))
+        dist_fail_all("%s", err);
+    if (world->world_rank != 0) return 0;
+    model* m = calloc(1, sizeof *m);
+    if (!m) dist_fail("out of memory");
+    model_layout(m, &mc, 1, 0);
+    printf("checkpoint %s\n", path);
+    printf("model: task %s, V %d, D %d, H %d, L %d, O %d, activation %s, feedback %s, "
+           "feedback_source %s, init %s, seed %llu\n",
+           config_enum_name("task", mc.task), mc.V, mc.D, mc.H, mc.L, mc.O,
+           config_enum_name("activation", mc.act), config_enum_name("feedback", mc.feedback),
+           config_enum_name("feedback_source", mc.feedback_source),
+           config_enum_name("init", mc.wh_init), (unsigned long long)mc.seed);
+    printf("train: step %ld, written at tp %d x dp %d, global batch %d, seq_len %d, carry_state %d\n",
+           st.step, st.writer_tp, st.writer_dp, st.global_batch, st.seq_len, st.carry_state);
+    size_t total = 0;
+    for (int k = 0; k < m->ntensors; k++) {
+        const model_tensor* t = &m->tensors[k];
+        if (t->rank == 1) printf("  /params/%-14s %d\n", t->name, t->rows);
+        else printf("  /params/%-14s %d x %d\n", t->name, t->rows, t->cols);
+        total += (size_t)t->rows * t->cols;
+    }
+    printf("parameters: %zu\nrun config:\n%s", total, text);
+    free(m);
+    return 0;
+}

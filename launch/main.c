@@ -1,0 +1,44 @@
+// fnn: one binary, one subcommand per job; every subcommand runs on every rank of the job.
+#include <stdio.h>
+#include <string.h>
+#include "launch/commands.h"
+
+typedef struct command {
+    const char* name;
+    int (*run)(int argc, char** argv, dist_grid* world);
+    const char* help;
+} command;
+
+static const command commands[] = {
+    {"prepare", cmd_prepare, "text, fortunes records or CSV -> an HDF5 dataset"},
+    {"train", cmd_train, "train from --config FILE [--set key=value ...]"},
+    {"eval", cmd_eval, "loss (and accuracy) of a checkpoint on a dataset, optional gradients"},
+    {"sample", cmd_sample, "generate text from a language-model checkpoint"},
+    {"inspect", cmd_inspect, "a checkpoint's config, shapes, step and writer layout"},
+    {"bench", cmd_bench, "throughput, GFLOP/s, fraction of SGEMM peak, time in collectives"},
+};
+
+static void usage(FILE* out)
+{
+    fprintf(out, "usage: fnn COMMAND [options]   (under mpirun -np N or alone)\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].help);
+}
+
+int main(int argc, char** argv)
+{
+    MPI_Init(&argc, &argv);
+    dist_grid world;
+    char err[256];
+    if (dist_grid_init(MPI_COMM_WORLD, 1, &world, err, sizeof err)) dist_fail_all("%s", err);
+    int status = -1;
+    for (size_t i = 0; argc > 1 && i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) status = commands[i].run(argc - 1, argv + 1, &world);
+    if (status < 0) {
+        if (world.world_rank == 0) usage(argc > 1 && !strcmp(argv[1], "--help") ? stdout : stderr);
+        status = argc > 1 && !strcmp(argv[1], "--help") ? 0 : 2;
+    }
+    dist_grid_free(&world);
+    MPI_Finalize();
+    return status;
+}

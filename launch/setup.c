@@ -1,0 +1,120 @@
+// Shared set-up of the subcommands. Rank 0 alone reads the command line's files, so ranks never
+// disagree on the config; the result travels in one broadcast.
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cblas.h>
+#include "launch/setup.h"
+
+const char* setup_opt(int argc, char** argv, const char* name, const char* def)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], name)) {
+            if (i + 1 >= argc) dist_fail_all("option %s needs a value", name);
+            return argv[i + 1];
+        }
+    return def;
+}
+
+int setup_flag(int argc, char** argv, const char* name)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], name)) return 1;
+    return 0;
+}
+
+void setup_check_opts(int argc, char** argv, const char* cmd, const char* const* known)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strncmp(argv[i], "--", 2)) continue;
+        int ok = 0;
+        for (const char* const* k = known; *k && !ok; k++) ok = !strcmp(argv[i], *k);
+        if (!ok) dist_fail_all("fnn %s: unknown option %s", cmd, argv[i]);
+        i++; // its value
+    }
+}
+
+long setup_long(const char* name, const char* value, long min)
+{
+    char* end;
+    errno = 0;
+    long v = strtol(value, &end, 10);
+    if (errno || end == value || *end || v < min)
+        dist_fail_all("%s = '%s': must be an integer >= %ld", name, value, min);
+    return v;
+}
+
+double setup_double(const char* name, const char* value, double min)
+{
+    char* end;
+    errno = 0;
+    double v = strtod(value, &end);
+    if (errno || end == value || *end || !(v >= min))
+        dist_fail_all("%s = '%s': must be a number >= %g", name, value, min);
+    return v;
+}
+
+void setup_config(int argc, char** argv, fnn_config* c, dist_grid* world)
+{
+    char err[512] = "";
+    int status = 0;
+    config_defaults(c);
+    if (world->world_rank == 0) {
+        const char* path = setup_opt(argc, argv, "--config", NULL);
+        if (path) status = config_load(c, path, err, sizeof err);
+        for (int i = 1; i < argc && !status; i++)
+            if (!strcmp(argv[i], "--set") && i + 1 < argc) status = config_set(c, argv[++i], err, sizeof err);
+        if (!status) status = config_validate(c, err, sizeof err);
+        if (status) dist_fail("%s", err);
+    }
+    dist_bcast_bytes(c, sizeof *c, world);
+}
+
+void setup_grid(dist_grid* world, dist_grid* g, int tp)
+{
+    char err[256];
+    if (dist_grid_init(world->world, tp, g, err, sizeof err)) dist_fail_all("%s", err);
+}
+
+int setup_threads(const dist_grid* g, int threads)
+{
+    int n = threads > 0 ? threads : dist_default_threads(g);
+    openblas_set_num_threads(n);
+    return n;
+}
+
+dataset* setup_data(fnn_config* c)
+{
+    static const char* task_of_kind[] = {"lm", "classify", "regress"};
+    char err[512];
+    dataset* d = dataset_open(c->data, err, sizeof err);
+    if (!d) dist_fail_all("%s", err);
+    int task = dataset_task(d);
+    if (task != c->model.task)
+        dist_fail_all("%s is a dataset for task %s, the config says task = %s", c->data,
+                      task >= 0 ? task_of_kind[task] : "(none)",
+                      config_enum_name("task", c->model.task));
+    model_config* mc = &c->model;
+    mc->V = dataset_kind(d) == DATA_DENSE ? 0 : 256;
+    if (dataset_kind(d) == DATA_DENSE) mc->D = dataset_inputs(d);
+    mc->O = dataset_outputs(d);
+    return d;
+}
+
+int setup_same_model(const char* path, const model_config* ck, const model_config* want,
+                     int new_head)
+{
+    const struct { const char* key; int have, need; } f[] = {
+        {"task", ck->task, want->task}, {"hidden", ck->H, want->H}, {"layers", ck->L, want->L},
+        {"embed or inputs", ck->D, want->D}, {"vocabulary", ck->V, want->V},
+        {"activation", ck->act, want->act}, {"feedback", ck->feedback, want->feedback},
+        {"feedback_source", ck->feedback_source, want->feedback_source},
+        {"outputs", ck->O, new_head ? ck->O : want->O},
+    };
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        if (f[i].have != f[i].need)
+            dist_fail_all("%s was made for another model: %s = %d there, %d here%s", path,
+                          f[i].key, f[i].have, f[i].need,
+                          i + 1 == sizeof f / sizeof f[0] ? " (set new_head = true to replace the head)" : "");
+    return 0;
+}

@@ -1,0 +1,36 @@
+// What train, eval, sample and bench share: the config from the command line (parsed on rank 0,
+// broadcast to all), the grid, BLAS threads, and the model config a dataset implies.
+#ifndef LAUNCH_SETUP_H
+#define LAUNCH_SETUP_H
+
+#include "io/config.h"
+#include "io/dataset.h"
+
+// --config FILE and --set key=value ... into c; rank 0 parses and validates, every rank gets the
+// result; any error ends the job with one message.
+void setup_config(int argc, char** argv, fnn_config* c, dist_grid* world);
+
+// The grid of c->tp over the world, or the job ends with a message.
+void setup_grid(dist_grid* world, dist_grid* g, int tp);
+
+// BLAS threads: threads, or the node's cores / ranks on the node when threads = 0.
+int setup_threads(const dist_grid* g, int threads);
+
+// Opens c->data and fills the dataset-dependent fields of c->model (V, D, O); refuses a dataset
+// of the wrong kind for the task. The job ends with a message on error.
+dataset* setup_data(fnn_config* c);
+
+// A checkpoint's model (ck, from path) must be the one the run builds (want): same task, shapes
+// and wiring. With new_head the number of outputs may differ. Returns 0, or ends the job.
+int setup_same_model(const char* path, const model_config* ck, const model_config* want,
+                     int new_head);
+
+// Value of "--name" in argv (the next argument), or def. Ends the job if the value is missing.
+const char* setup_opt(int argc, char** argv, const char* name, const char* def);
+int setup_flag(int argc, char** argv, const char* name);
+// Refuses any "--x" in argv not in the NULL-terminated list of known option names.
+void setup_check_opts(int argc, char** argv, const char* cmd, const char* const* known);
+long setup_long(const char* name, const char* value, long min);
+double setup_double(const char* name, const char* value, double min);
+
+#endif

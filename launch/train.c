@@ -1,0 +1,195 @@
+// fnn train: the training loop, logging, metrics, checkpoints and preemption by signal.
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "io/checkpoint.h"
+#include "launch/commands.h"
+#include "launch/evaluate.h"
+#include "launch/setup.h"
+#include "model/optim.h"
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+typedef struct run {
+    fnn_config c;
+    dist_grid g;
+    dataset* d;
+    model m;
+    data_batch db;
+    ckpt_train st;
+    int frozen[MODEL_MAX_TENSORS];
+    FILE* metrics;
+} run;
+
+// Marks the tensors named by `freeze`: each comma-separated item is a tensor name ("layer0/Wh")
+// or a prefix of names ("layer0", "head", "embed").
+static void parse_freeze(run* r)
+{
+    char list[sizeof r->c.freeze];
+    snprintf(list, sizeof list, "%s", r->c.freeze);
+    for (char* item = strtok(list, ", "); item; item = strtok(NULL, ", ")) {
+        size_t n = strlen(item);
+        int hit = 0;
+        for (int k = 0; k < r->m.ntensors; k++) {
+            const char* name = r->m.tensors[k].name;
+            if (!strncmp(name, item, n) && (name[n] == 0 || name[n] == '/')) r->frozen[k] = hit = 1;
+        }
+        if (!hit) dist_fail_all("freeze = %s: no tensor or layer '%s' in this model", r->c.freeze, item);
+    }
+}
+
+static void load_start(run* r)
+{
+    char err[512], path[CONFIG_PATH + 32] = "";
+    model_config ck;
+    if (!strcmp(r->c.resume, "auto")) {
+        if (ckpt_dir_latest(r->c.ckpt_dir, path, sizeof path) && r->g.world_rank == 0)
+            printf("resume = auto: no checkpoint in '%s', starting fresh\n", r->c.ckpt_dir);
+    } else {
+        snprintf(path, sizeof path, "%s", r->c.resume);
+    }
+    if (path[0]) {
+        if (ckpt_read_meta(path, r->g.world, &ck, &r->st, NULL, 0, err, sizeof err) ||
+            setup_same_model(path, &ck, &r->c.model, 0) ||
+            ckpt_load(path, &r->m, 0, 1, err, sizeof err) ||
+            (r->c.carry_state && ckpt_load_state(path, &r->m, err, sizeof err)))
+            dist_fail_all("%s", err);
+        if (r->g.world_rank == 0) printf("resumed from %s at step %ld\n", path, r->st.step);
+        return;
+    }
+    if (model_init_params(&r->m)) dist_fail_all("out of memory initialising the parameters");
+    if (!r->c.init_from[0]) return;
+    if (ckpt_read_meta(r->c.init_from, r->g.world, &ck, NULL, NULL, 0, err, sizeof err) ||
+        setup_same_model(r->c.init_from, &ck, &r->c.model, r->c.new_head) ||
+        ckpt_load(r->c.init_from, &r->m, r->c.new_head, 0, err, sizeof err))
+        dist_fail_all("%s", err);
+    if (r->g.world_rank == 0)
+        printf("parameters from %s%s\n", r->c.init_from, r->c.new_head ? " (new head)" : "");
+}
+
+static void save(run* r, long step)
+{
+    char err[512];
+    r->st.step = r->st.cursor = step;
+    if (!r->c.ckpt_dir[0]) return;
+    if (ckpt_dir_save(r->c.ckpt_dir, r->c.ckpt_keep, &r->m, &r->c, &r->st, err, sizeof err))
+        dist_fail_all("%s", err);
+    if (r->g.world_rank == 0) printf("checkpoint %s/step-%08ld.h5\n", r->c.ckpt_dir, step);
+}
+
+static void log_step(run* r, long s, double loss, double gnorm, double lr, double step_s,
+                     double elapsed, long done)
+{
+    if (r->g.world_rank != 0) return;
+    double tok_s = (double)r->c.batch * r->c.seq_len / step_s;
+    if (r->metrics)
+        fprintf(r->metrics,
+                "{\"step\": %ld, \"loss\": %.9g, \"lr\": %.9g, \"grad_norm\": %.9g, "
+                "\"tokens_per_s\": %.6g, \"step_s\": %.6g, \"comm_s\": %.6g}\n",
+                s + 1, loss, lr, gnorm, tok_s, step_s, r->g.comm_seconds);
+    if ((s + 1) % r->c.log_every && s + 1 != r->c.optim.steps) return;
+    double eta = elapsed / done * (r->c.optim.steps - s - 1);
+    printf("step %ld/%d  loss %.4f  tok/s %.0f  lr %.3e  eta %.0fs\n", s + 1, r->c.optim.steps,
+           loss, tok_s, lr, eta);
+    fflush(stdout);
+}
+
+// One optimiser step on the window of step s. Returns the global mean loss.
+static double train_step(run* r, long s, double* gnorm, double* lr)
+{
+    model* m = &r->m;
+    dataset_train_batch(r->d, &r->db, r->c.model.seed, s, r->g.dp_rank * m->B, r->c.carry_state);
+    if (!r->c.carry_state) model_reset_state(m);
+    model_zero_grad(m);
+    model_forward(m, &r->db.view);
+    double loss = model_loss(m, &r->db.view, NULL);
+    model_backward(m, &r->db.view);
+    // Each DP replica holds the loss of its rows (normalised by the global batch).
+    if (r->g.dp > 1) dist_dp_allreduce_f64(&loss, 1, &r->g);
+    if (!isfinite(loss)) dist_fail_all("loss is %g at step %ld: lower lr or set clip", loss, s + 1);
+    *gnorm = optim_grad_norm(m);
+    *lr = optim_step(m, &r->c.optim, s, *gnorm, r->c.freeze[0] ? r->frozen : NULL);
+    if (r->c.carry_state) model_carry_state(m);
+    return loss;
+}
+
+static void train_loop(run* r)
+{
+    double t_start = MPI_Wtime();
+    long first = r->st.step;
+    for (long s = first; s < r->c.optim.steps; s++) {
+        double t0 = MPI_Wtime(), gnorm, lr;
+        dist_reset_counts(&r->g);
+        double loss = train_step(r, s, &gnorm, &lr);
+        double now = MPI_Wtime();
+        log_step(r, s, loss, gnorm, lr, now - t0, now - t_start, s + 1 - first);
+        int at_end = s + 1 == r->c.optim.steps;
+        if (r->c.ckpt_every && (s + 1) % r->c.ckpt_every == 0 && !at_end) save(r, s + 1);
+        // A signal reaches the ranks at different moments; they agree on one step boundary.
+        if (!at_end && dist_any(stop_requested, &r->g)) {
+            if (r->g.world_rank == 0) printf("signal received: checkpoint at step %ld and stop\n", s + 1);
+            save(r, s + 1);
+            return;
+        }
+    }
+    if (r->c.optim.steps > first) save(r, r->c.optim.steps);
+}
+
+static void final_eval(run* r)
+{
+    long n = dataset_windows(r->d, SPLIT_VAL, r->c.seq_len);
+    if (r->c.eval_windows < n) n = r->c.eval_windows;
+    if (n <= 0) return;
+    model_reset_state(&r->m);
+    eval_result e = evaluate(&r->m, r->d, &r->db, SPLIT_VAL, n, 0);
+    if (r->g.world_rank == 0) printf("val: %ld windows  loss %.4f  accuracy %.4f\n", n, e.loss, e.accuracy);
+}
+
+int cmd_train(int argc, char** argv, dist_grid* world)
+{
+    static const char* const known[] = {"--config", "--set", NULL};
+    setup_check_opts(argc, argv, "train", known);
+    run* r = calloc(1, sizeof *r);
+    if (!r) dist_fail("out of memory");
+    setup_config(argc, argv, &r->c, world);
+    setup_grid(world, &r->g, r->c.tp);
+    int threads = setup_threads(&r->g, r->c.threads);
+    r->d = setup_data(&r->c);
+    if (dataset_windows(r->d, SPLIT_TRAIN, r->c.seq_len) <= 0)
+        dist_fail_all("%s: the train split is shorter than one window of seq_len = %d", r->c.data, r->c.seq_len);
+    char err[512];
+    if (model_init(&r->m, &r->c.model, &r->g, r->c.seq_len, r->c.batch, err, sizeof err))
+        dist_fail_all("%s", err);
+    if (data_batch_init(&r->db, r->d, r->c.seq_len, r->m.B)) dist_fail("out of memory for the batch");
+    r->st = (ckpt_train){.rng_seed = r->c.model.seed, .writer_tp = r->g.tp, .writer_dp = r->g.dp,
+                         .global_batch = r->c.batch, .seq_len = r->c.seq_len,
+                         .carry_state = r->c.carry_state};
+    load_start(r);
+    parse_freeze(r);
+    if (r->g.world_rank == 0) {
+        printf("fnn train: %d ranks (tp %d x dp %d), %d BLAS threads each, %zu parameters per rank\n",
+               r->g.world_size, r->g.tp, r->g.dp, threads, r->m.nparams);
+        config_print(&r->c, stdout);
+        if (r->c.metrics[0] && !(r->metrics = fopen(r->c.metrics, r->st.step ? "a" : "w")))
+            dist_fail("%s: cannot open the metrics file", r->c.metrics);
+    }
+    signal(SIGTERM, on_signal);
+    signal(SIGUSR1, on_signal);
+    train_loop(r);
+    final_eval(r);
+    if (r->metrics) fclose(r->metrics);
+    data_batch_free(&r->db);
+    model_free(&r->m);
+    dataset_free(&r->d);
+    dist_grid_free(&r->g);
+    free(r);
+    return 0;
+}

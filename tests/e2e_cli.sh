@@ -1,0 +1,112 @@
+#!/bin/sh
+# End to end through build/fnn: prepare, train, checkpoints, eval, sample, inspect at 1, 2 and 4
+# ranks; layouts agree with one rank; resume continues bit for bit; SIGTERM checkpoints; bad
+# input gets one line and a non-zero exit, never a hang.
+set -u
+FNN=build/fnn
+dir=build/tiny
+fails=0
+rm -rf $dir && mkdir -p $dir
+say() { printf '%s\n' "$*"; }
+fail() { say "FAIL: $*"; fails=$((fails + 1)); }
+run() { timeout 120 "$@"; }
+mpi() { np=$1; shift; run $MPIRUN -np "$np" "$@"; }
+# Mean loss printed by fnn eval.
+loss_of() { sed -n 's/^loss \([^ ]*\) .*/\1/p' "$1"; }
+# |a - b| <= tol * max(|a|, |b|)
+close() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; m = a < 0 ? -a : a; n = b < 0 ? -b : b; if (n > m) m = n; exit !(a != "" && d <= t * m) }'; }
+# Values of every /grads dataset of two files agree to 1e-5 relative (1e-9 absolute floor).
+grads_close() {
+    h5dump -y -w 0 -g /grads "$1" | grep -o -- '-\?[0-9][0-9.e+-]*' > $dir/ga.txt
+    h5dump -y -w 0 -g /grads "$2" | grep -o -- '-\?[0-9][0-9.e+-]*' > $dir/gb.txt
+    [ -s $dir/ga.txt ] && paste $dir/ga.txt $dir/gb.txt | awk '{ d = $1 - $2; if (d < 0) d = -d; m = $1 < 0 ? -$1 : $1; n = $2 < 0 ? -$2 : $2; if (n > m) m = n; if (d > 1e-5 * m + 1e-9) bad++ } END { exit bad > 0 }'
+}
+# A command that must fail with one "fnn: error:" line naming $2, within the timeout.
+refuse() {
+    what=$1; shift; name=$1; shift
+    run "$@" > $dir/out.txt 2> $dir/err.txt; rc=$?
+    if [ $rc -eq 0 ] || [ $rc -eq 124 ]; then fail "$what: exit $rc"; return; fi
+    n=$(grep -c 'fnn: error:' $dir/err.txt)
+    if [ "$n" -ne 1 ] || ! grep 'fnn: error:' $dir/err.txt | grep -q -- "$name"; then
+        fail "$what: expected one error naming '$name', got: $(cat $dir/err.txt | head -3)"
+    else
+        say "ok   refused: $what: $(grep 'fnn: error:' $dir/err.txt)"
+    fi
+}
+
+text=/usr/share/games/fortunes/computers
+$FNN prepare --kind text --val-fraction 0.1 --out $dir/data.h5 $text > /dev/null || fail prepare
+recs="/usr/share/games/fortunes/science /usr/share/games/fortunes/love"
+$FNN prepare --kind records --val-fraction 0.2 --out $dir/recs.h5 $recs > /dev/null || fail "prepare records"
+
+# One rank: train with checkpoints and metrics, then evaluate.
+set_ck="--set ckpt_dir=$dir/ck1 --set ckpt_every=10 --set metrics=$dir/m1.jsonl"
+mpi 1 $FNN train --config configs/tiny.ini $set_ck > $dir/train1.txt 2>&1 || fail "train np=1"
+ck=$dir/ck1/step-00000020.h5
+[ -f $ck ] && [ "$(cat $dir/ck1/latest)" = step-00000020.h5 ] || fail "checkpoint and latest pointer"
+mpi 1 $FNN eval --checkpoint $ck --data $dir/data.h5 --windows 24 --grads $dir/g11.h5 > $dir/e11.txt || fail "eval np=1"
+ref=$(loss_of $dir/e11.txt)
+mpi 1 $FNN eval --checkpoint $ck --data $dir/data.h5 --windows 24 > $dir/e11b.txt
+[ "$(loss_of $dir/e11b.txt)" = "$ref" ] || fail "eval twice differs"
+say "one rank: eval loss $ref"
+
+# Every layout evaluates the np=1 checkpoint to the same loss and gradient.
+for layout in "2 2" "2 1" "4 4" "4 2" "4 1"; do
+    set -- $layout
+    mpi $1 $FNN eval --checkpoint $ck --data $dir/data.h5 --windows 24 --tp $2 --grads $dir/g$1$2.h5 > $dir/e.txt || fail "eval np=$1 tp=$2"
+    close "$(loss_of $dir/e.txt)" "$ref" 1e-5 && say "ok   eval np=$1 tp=$2: loss $(loss_of $dir/e.txt)" || fail "eval np=$1 tp=$2: $(loss_of $dir/e.txt) vs $ref"
+    grads_close $dir/g11.h5 $dir/g$1$2.h5 && say "ok   grads np=$1 tp=$2 match one rank" || fail "grads np=$1 tp=$2"
+done
+
+# Training at (tp 2, dp 2) and (tp 4, dp 1) follows the one-rank loss trajectory; the checkpoint
+# it writes evaluates at one rank to the loss of the one-rank checkpoint.
+for tp in 2 4; do
+    mpi 4 $FNN train --config configs/tiny.ini --set tp=$tp --set ckpt_dir=$dir/ck4$tp --set metrics=$dir/m4$tp.jsonl > /dev/null 2>&1 || fail "train np=4 tp=$tp"
+    paste -d' ' $dir/m1.jsonl $dir/m4$tp.jsonl | sed 's/[{},:"]/ /g' | awk '{ a = $4; for (i = 5; i <= NF; i++) if ($i == "loss") b = $(i + 1); d = a - b; if (d < 0) d = -d; if (d > 1e-5 * a) bad++; n++ } END { exit (bad > 0 || n != 20) }' \
+        && say "ok   train np=4 tp=$tp: 20 losses match one rank" || fail "train np=4 tp=$tp trajectory"
+    mpi 1 $FNN eval --checkpoint $dir/ck4$tp/step-00000020.h5 --data $dir/data.h5 --windows 24 > $dir/e.txt
+    close "$(loss_of $dir/e.txt)" "$ref" 1e-5 && say "ok   checkpoint of np=4 tp=$tp evaluates at np=1" || fail "np=4 tp=$tp checkpoint at np=1: $(loss_of $dir/e.txt) vs $ref"
+done
+
+# Resume: 10 steps, then resume = auto to 20, equals 20 straight steps bit for bit.
+mpi 2 $FNN train --config configs/tiny.ini --set tp=2 --set ckpt_dir=$dir/ckr --set steps=20 --set ckpt_every=10 --set metrics=$dir/mr.jsonl > /dev/null 2>&1
+rm -f $dir/ckr/step-00000020.h5 && printf 'step-00000010.h5' > $dir/ckr/latest
+mpi 2 $FNN train --config configs/tiny.ini --set tp=2 --set ckpt_dir=$dir/ckr --set resume=auto --set metrics=$dir/mr2.jsonl > $dir/resume.txt 2>&1 || fail "resume"
+grep -q "resumed from $dir/ckr/step-00000010.h5 at step 10" $dir/resume.txt || fail "resume message"
+[ "$(tail -n 1 $dir/mr.jsonl | cut -d, -f2)" = "$(tail -n 1 $dir/mr2.jsonl | cut -d, -f2)" ] && say "ok   resume continues bit for bit" || fail "resume differs: $(tail -n 1 $dir/mr.jsonl) / $(tail -n 1 $dir/mr2.jsonl)"
+
+# SIGTERM: checkpoint at the next step boundary and exit 0; resume = auto picks it up.
+$MPIRUN -np 2 $FNN train --config configs/tiny.ini --set steps=100000 --set ckpt_dir=$dir/cks --set log_every=1 > $dir/sig.txt 2>&1 &
+pid=$!
+for i in $(seq 50); do grep -q '^step 3/' $dir/sig.txt && break; sleep 0.2; done
+kill -TERM $pid; wait $pid; rc=$?
+[ $rc -eq 0 ] && [ -f $dir/cks/latest ] && say "ok   SIGTERM: $(grep signal $dir/sig.txt)" || fail "SIGTERM: exit $rc"
+
+# Sample and inspect, at 1 and 2 ranks.
+mpi 2 $FNN sample --checkpoint $ck --prompt "Unix" --length 40 --tp 2 > $dir/s2.txt || fail "sample np=2"
+mpi 1 $FNN sample --checkpoint $ck --prompt "Unix" --length 40 > $dir/s1.txt || fail "sample np=1"
+cmp -s $dir/s1.txt $dir/s2.txt && say "ok   sample np=1 and np=2 agree: $(head -c 60 $dir/s1.txt | tr '\n' ' ')" || fail "samples differ"
+mpi 4 $FNN inspect $ck | grep -q '/params/layer1/Wh *32 x 32' || fail "inspect"
+
+# Bad input.
+printf 'hidden = 32\nbogus = 1\n' > $dir/bad.ini
+refuse "missing config" "nope.ini" $FNN train --config $dir/nope.ini
+refuse "unknown key" "bogus" $FNN train --config $dir/bad.ini
+refuse "hidden = 0" "hidden" $FNN train --config configs/tiny.ini --set hidden=0
+refuse "seq_len = 0" "seq_len" $FNN train --config configs/tiny.ini --set seq_len=0
+refuse "lr < 0" "lr" $FNN train --config configs/tiny.ini --set lr=-1
+refuse "bad enum" "activation" $FNN train --config configs/tiny.ini --set activation=gelu
+refuse "missing data" "nothere.h5" $FNN train --config configs/tiny.ini --set data=$dir/nothere.h5
+refuse "dataset of another kind" "recs.h5" $FNN train --config configs/tiny.ini --set data=$dir/recs.h5
+refuse "tp not dividing world" "tp = 3" $MPIRUN -np 2 $FNN train --config configs/tiny.ini --set tp=3
+refuse "H not divisible by tp" "hidden = 32" $MPIRUN -np 3 $FNN train --config configs/tiny.ini --set tp=3
+refuse "init_from another model" "hidden" $FNN train --config configs/tiny.ini --set hidden=16 --set init_from=$ck
+refuse "missing checkpoint" "nockpt.h5" $MPIRUN -np 2 $FNN eval --checkpoint $dir/nockpt.h5 --data $dir/data.h5
+head -c 3000 $ck > $dir/trunc.h5
+refuse "truncated checkpoint" "trunc.h5" $MPIRUN -np 2 $FNN eval --checkpoint $dir/trunc.h5 --data $dir/data.h5
+refuse "checkpoint on the wrong data" "recs.h5" $FNN eval --checkpoint $ck --data $dir/recs.h5
+refuse "prepare a missing file" "missing.txt" $FNN prepare --kind text --out $dir/x.h5 $dir/missing.txt
+[ ! -e $dir/x.h5 ] || fail "failed prepare left $dir/x.h5"
+
+[ $fails -eq 0 ] && say "e2e: all checks passed" || say "e2e: $fails failed"
+exit $((fails != 0))

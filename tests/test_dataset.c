@@ -1,0 +1,406 @@
+// Datasets: `fnn prepare` of each kind on small hand-made files, the exact values of evaluation
+// windows, training windows that do not depend on how the batch is split, carried streams, and
+// the one-line errors (naming the file) that leave no output behind.
+// ranks: 1
+#include <dirent.h>
+#include <hdf5.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "io/dataset.h"
+#include "tests/check.h"
+
+static char dir[64];
+
+// dir/name, in a static buffer per call slot so a few paths can be live at once.
+static const char* path_of(const char* name)
+{
+    static char bufs[8][512];
+    static int slot;
+    char* p = bufs[slot++ % 8];
+    snprintf(p, sizeof bufs[0], "%s/%s", dir, name);
+    return p;
+}
+
+static const char* write_file(const char* name, const char* text)
+{
+    const char* p = path_of(name);
+    FILE* f = fopen(p, "wb");
+    CHECK(f && fwrite(text, 1, strlen(text), f) == strlen(text) && !fclose(f), "writing %s", p);
+    return p;
+}
+
+static int exists(const char* p)
+{
+    return access(p, F_OK) == 0;
+}
+
+// No "<out>.tmp.<pid>" may survive a failed prepare.
+static int temp_files_left(void)
+{
+    int n = 0;
+    DIR* d = opendir(dir);
+    for (struct dirent* e; d && (e = readdir(d));) n += strstr(e->d_name, ".tmp.") != NULL;
+    if (d) closedir(d);
+    return n;
+}
+
+static dataset* open_ok(const char* p)
+{
+    char err[512] = "";
+    dataset* d = dataset_open(p, err, sizeof err);
+    CHECK(d, "dataset_open(%s): %s", p, err);
+    return d;
+}
+
+// Row r of a (T, B) token buffer as a string; out holds ROW_MAX bytes.
+#define ROW_MAX 16
+static void row_string(const int32_t* buf, int T, int B, int r, char* out)
+{
+    int t = 0;
+    for (; t < T && t < ROW_MAX - 1; t++) out[t] = (char)buf[t * B + r];
+    out[t] = 0;
+}
+
+// ------------------------------------------------------------------------------------------------
+
+static const char* train_text = "abcdefgh0123456789ABCDE"; // every byte distinct: finds positions
+
+static const char* prepare_text(void)
+{
+    // val_fraction 0.25: "abcdefghij" keeps floor(2.5) = 2 bytes for val, 20 bytes keep 5.
+    const char* in[2] = {write_file("a.txt", "abcdefghij"),
+                         write_file("b.txt", "0123456789ABCDEFGHIJ")};
+    const char* out = path_of("text.h5");
+    char err[512] = "";
+    CHECK(dataset_prepare("text", in, 2, out, 0.25, 0, err, sizeof err) == 0, "text: %s", err);
+    return out;
+}
+
+static void test_text_eval(const dataset* d)
+{
+    CHECK(dataset_kind(d) == DATA_TOKENS && dataset_task(d) == TASK_LM, "kind %d", dataset_kind(d));
+    CHECK(dataset_outputs(d) == 256 && dataset_inputs(d) == 0, "O %d", dataset_outputs(d));
+    CHECK(dataset_length(d, SPLIT_TRAIN) == 23 && dataset_length(d, SPLIT_VAL) == 7,
+          "train %ld val %ld", dataset_length(d, SPLIT_TRAIN), dataset_length(d, SPLIT_VAL));
+    CHECK(dataset_windows(d, SPLIT_TRAIN, 4) == 5 && dataset_windows(d, SPLIT_VAL, 4) == 1 &&
+          dataset_windows(d, SPLIT_VAL, 7) == 0, "windows %ld", dataset_windows(d, SPLIT_TRAIN, 4));
+    data_batch b;
+    CHECK(data_batch_init(&b, d, 4, 2) == 0, "batch");
+    CHECK(b.view.T == 4 && b.view.tokens == b.tokens && b.view.next == b.next && !b.view.dense &&
+          !b.view.label && !b.view.last && !b.view.target && !b.view.weight, "view");
+    char in[ROW_MAX], next[ROW_MAX];
+    const char* want[2][2] = {{"abcd", "bcde"}, {"efgh", "fgh0"}};
+    dataset_eval_batch(d, &b, SPLIT_TRAIN, 0, 0);
+    for (int r = 0; r < 2; r++) {
+        row_string(b.tokens, 4, 2, r, in), row_string(b.next, 4, 2, r, next);
+        CHECK(!strcmp(in, want[r][0]) && !strcmp(next, want[r][1]), "window %d: %s -> %s", r, in,
+              next);
+    }
+    dataset_eval_batch(d, &b, SPLIT_VAL, 0, 0); // val "ijFGHIJ": one window, row 1 repeats it
+    for (int r = 0; r < 2; r++) {
+        row_string(b.tokens, 4, 2, r, in), row_string(b.next, 4, 2, r, next);
+        CHECK(!strcmp(in, "ijFG") && !strcmp(next, "jFGH"), "val row %d: %s -> %s", r, in, next);
+    }
+    dataset_eval_batch(d, &b, SPLIT_TRAIN, 3, 1); // windows 4 and 5: 5 is past the end
+    for (int r = 0; r < 2; r++) {
+        row_string(b.tokens, 4, 2, r, in), row_string(b.next, 4, 2, r, next);
+        CHECK(!strcmp(in, "89AB") && !strcmp(next, "9ABC"), "last row %d: %s -> %s", r, in, next);
+    }
+    data_batch_free(&b);
+}
+
+// Start in train_text of row r of a batch of B, from its first input byte.
+static long start_of(const data_batch* b, int r)
+{
+    const char* at = strchr(train_text, (char)b->tokens[r]);
+    return at ? at - train_text : -1;
+}
+
+// One batch of 4 rows or two of 2 rows: the same windows, row by row.
+static void test_layout_independent(const dataset* d, int carry)
+{
+    data_batch one, half;
+    CHECK(data_batch_init(&one, d, 4, 4) == 0 && data_batch_init(&half, d, 4, 2) == 0, "batch");
+    long moved = 0;
+    for (long step = 0; step < 6; step++) {
+        dataset_train_batch(d, &one, 7, step, 0, carry);
+        for (int part = 0; part < 2; part++) {
+            dataset_train_batch(d, &half, 7, step, 2 * part, carry);
+            for (int t = 0; t < 4; t++)
+                for (int r = 0; r < 2; r++)
+                    CHECK(half.tokens[t * 2 + r] == one.tokens[t * 4 + 2 * part + r] &&
+                              half.next[t * 2 + r] == one.next[t * 4 + 2 * part + r],
+                          "carry %d step %ld row %d t %d", carry, step, 2 * part + r, t);
+        }
+        for (int r = 0; r < 4; r++) {
+            long s = start_of(&one, r);
+            char in[ROW_MAX], want[ROW_MAX];
+            row_string(one.tokens, 4, 4, r, in);
+            snprintf(want, sizeof want, "%.4s", train_text + (s < 0 ? 0 : s));
+            CHECK(s >= 0 && s < 19 && !strcmp(in, want) && one.next[12 + r] == train_text[s + 4],
+                  "step %ld row %d: '%s' is not the window at %ld", step, r, in, s);
+            moved += s != start_of(&one, 0);
+        }
+    }
+    CHECK(moved > 0, "every row of every step starts at the same place");
+    data_batch_free(&one), data_batch_free(&half);
+}
+
+// Carried rows advance one window (T = 4) per step, wrapping to the front at the end.
+static void test_carry(const dataset* d)
+{
+    data_batch b;
+    CHECK(data_batch_init(&b, d, 4, 4) == 0, "batch");
+    long prev[4] = {0};
+    int wraps = 0;
+    for (long step = 0; step < 12; step++) {
+        dataset_train_batch(d, &b, 11, step, 0, 1);
+        for (int r = 0; r < 4; r++) {
+            long s = start_of(&b, r);
+            if (step > 0) {
+                int wrapped = prev[r] + 4 >= 19 && s == prev[r] + 4 - 19;
+                CHECK(s == prev[r] + 4 || wrapped, "row %d: step %ld at %ld, then %ld", r, step - 1,
+                      prev[r], s);
+                wraps += wrapped;
+            }
+            prev[r] = s;
+        }
+    }
+    CHECK(wraps > 0, "12 steps of 4 over 19 starts never wrapped");
+    data_batch_free(&b);
+}
+
+static void test_text(void)
+{
+    dataset* d = open_ok(prepare_text());
+    if (!d) return;
+    test_text_eval(d);
+    test_layout_independent(d, 0);
+    test_layout_independent(d, 1);
+    test_carry(d);
+    dataset_free(&d);
+    CHECK(d == NULL, "dataset_free leaves the pointer");
+}
+
+// ------------------------------------------------------------------------------------------------
+
+static const char* prepare_records(void)
+{
+    // alpha: 5 records (an empty one skipped, "100%" is no separator), no final "%".
+    const char* alpha = "one\n%\n  two\n lines  \n%\n\n%\nthree\n%\n100%\n%\nfive\n";
+    const char* in[2] = {write_file("alpha", alpha), write_file("beta", "b1\n%\nb2\n%\nb3\n%\n")};
+    const char* out = path_of("records.h5");
+    char err[512] = "";
+    CHECK(dataset_prepare("records", in, 2, out, 0.25, 0, err, sizeof err) == 0, "records: %s",
+          err);
+    return out;
+}
+
+static void check_record(const data_batch* b, int r, const char* text, int label)
+{
+    char got[ROW_MAX];
+    row_string(b->tokens, b->T, b->B, r, got);
+    int len = (int)strlen(text) < b->T ? (int)strlen(text) : b->T;
+    CHECK(!strncmp(got, text, len) && (int)strlen(got) == len && b->label[r] == label &&
+          b->last[r] == len - 1, "row %d: '%s' label %d last %d, want '%.*s' label %d", r, got,
+          b->label[r], b->last[r], len, text, label);
+}
+
+// Records drawn as one batch of 4 rows or two of 2: the same records, row by row.
+static void test_records_layout(const dataset* d)
+{
+    data_batch one, half;
+    CHECK(data_batch_init(&one, d, 5, 4) == 0 && data_batch_init(&half, d, 5, 2) == 0, "batch");
+    for (int step = 0; step < 4; step++) {
+        dataset_train_batch(d, &one, 3, step, 0, 0);
+        for (int part = 0; part < 2; part++) {
+            dataset_train_batch(d, &half, 3, step, 2 * part, 0);
+            for (int r = 0; r < 2; r++) {
+                int same = half.label[r] == one.label[2 * part + r] &&
+                           half.last[r] == one.last[2 * part + r];
+                for (int t = 0; t < 5; t++)
+                    same &= half.tokens[t * 2 + r] == one.tokens[t * 4 + 2 * part + r];
+                CHECK(same, "step %d row %d", step, 2 * part + r);
+            }
+        }
+    }
+    data_batch_free(&one), data_batch_free(&half);
+}
+
+static void test_records(void)
+{
+    dataset* d = open_ok(prepare_records());
+    if (!d) return;
+    CHECK(dataset_kind(d) == DATA_SEQUENCES && dataset_task(d) == TASK_CLASSIFY, "kind");
+    CHECK(dataset_nclasses(d) == 2 && dataset_outputs(d) == 2 && dataset_class_name(d, 2) == NULL &&
+          !strcmp(dataset_class_name(d, 0), "alpha") && !strcmp(dataset_class_name(d, 1), "beta"),
+          "classes %d", dataset_nclasses(d));
+    // alpha: floor(5 * 0.25) = 1 record to val; beta: floor(0.75) = 0.
+    CHECK(dataset_windows(d, SPLIT_TRAIN, 5) == 7 && dataset_windows(d, SPLIT_VAL, 5) == 1,
+          "records train %ld val %ld", dataset_windows(d, SPLIT_TRAIN, 5),
+          dataset_windows(d, SPLIT_VAL, 5));
+    data_batch b;
+    CHECK(data_batch_init(&b, d, 5, 3) == 0, "batch");
+    CHECK(b.view.label == b.label && b.view.last == b.last && !b.view.next && !b.view.dense,
+          "view");
+    dataset_eval_batch(d, &b, SPLIT_TRAIN, 0, 0);
+    const char* first[3] = {"one", "two\n lines", "three"}, *middle[3] = {"100%", "b1", "b2"};
+    for (int r = 0; r < 3; r++) check_record(&b, r, first[r], 0);
+    dataset_eval_batch(d, &b, SPLIT_TRAIN, 3, 0);
+    for (int r = 0; r < 3; r++) check_record(&b, r, middle[r], r > 0);
+    dataset_eval_batch(d, &b, SPLIT_TRAIN, 5, 1); // records 6, 7, 8: the last repeats record 6
+    for (int r = 0; r < 3; r++) check_record(&b, r, "b3", 1);
+    dataset_eval_batch(d, &b, SPLIT_VAL, 0, 0);
+    check_record(&b, 0, "five", 0);
+    data_batch_free(&b);
+    test_records_layout(d);
+    dataset_free(&d);
+}
+
+// ------------------------------------------------------------------------------------------------
+
+static void test_csv(void)
+{
+    const char* in[1] = {write_file("rows.csv", "1,2,3\n4, 5 ,6\r\n7.5,-8,9e1\n\n10,11,12\n")};
+    const char* out = path_of("rows.h5");
+    char err[512] = "";
+    CHECK(dataset_prepare("csv", in, 1, out, 0.25, 2, err, sizeof err) == 0, "csv: %s", err);
+    dataset* d = open_ok(out);
+    if (!d) return;
+    CHECK(dataset_kind(d) == DATA_DENSE && dataset_task(d) == TASK_REGRESS &&
+              dataset_inputs(d) == 2 && dataset_outputs(d) == 1,
+          "dense D %d O %d", dataset_inputs(d), dataset_outputs(d));
+    CHECK(dataset_length(d, SPLIT_TRAIN) == 3 && dataset_length(d, SPLIT_VAL) == 1 &&
+              dataset_windows(d, SPLIT_TRAIN, 2) == 1 && dataset_windows(d, SPLIT_TRAIN, 1) == 3,
+          "rows");
+    data_batch b;
+    CHECK(data_batch_init(&b, d, 2, 2) == 0, "batch");
+    CHECK(b.view.dense == b.dense && b.view.target == b.target && !b.view.tokens, "view");
+    dataset_eval_batch(d, &b, SPLIT_TRAIN, 0, 0); // one window (rows 0, 1); row 1 repeats it
+    const float x[2][2] = {{1, 2}, {4, 5}}, y[2] = {3, 6};
+    for (int t = 0; t < 2; t++)
+        for (int r = 0; r < 2; r++)
+            CHECK(b.dense[(t * 2 + r) * 2] == x[t][0] && b.dense[(t * 2 + r) * 2 + 1] == x[t][1] &&
+                  b.target[t * 2 + r] == y[t], "t %d row %d: %g %g -> %g", t, r,
+                  b.dense[(t * 2 + r) * 2], b.dense[(t * 2 + r) * 2 + 1], b.target[t * 2 + r]);
+    data_batch_free(&b);
+    CHECK(data_batch_init(&b, d, 1, 3) == 0, "batch");
+    dataset_eval_batch(d, &b, SPLIT_TRAIN, 0, 0);
+    CHECK(b.dense[4] == 7.5f && b.dense[5] == -8 && b.target[2] == 90, "row 2: %g %g -> %g",
+          b.dense[4], b.dense[5], b.target[2]);
+    dataset_eval_batch(d, &b, SPLIT_VAL, 0, 0);
+    CHECK(b.dense[0] == 10 && b.dense[1] == 11 && b.target[0] == 12, "val row");
+    data_batch_free(&b);
+    dataset_free(&d);
+}
+
+// ------------------------------------------------------------------------------------------------
+
+// A prepare that must fail, with `want` and `file` in the message and no output left behind.
+static void prepare_fails(const char* kind, const char* const* in, int n, int inputs,
+                          const char* want, const char* file)
+{
+    const char* out = path_of("bad.h5");
+    char err[512] = "";
+    int st = dataset_prepare(kind, in, n, out, 0.25, inputs, err, sizeof err);
+    CHECK(st == -1 && strstr(err, want) && strstr(err, file), "%s: got %d '%s', want '%s'", kind,
+          st, err, want);
+    CHECK(!exists(out) && temp_files_left() == 0, "%s: output left behind", kind);
+}
+
+static void open_fails(const char* p, const char* want)
+{
+    char err[512] = "";
+    dataset* d = dataset_open(p, err, sizeof err);
+    CHECK(!d && strstr(err, want) && strstr(err, p), "open %s: '%s', want '%s'", p, err, want);
+    dataset_free(&d);
+}
+
+// An HDF5 file holding only kind = "tokens".
+static const char* write_kind_only(void)
+{
+    const char* p = path_of("kind-only.h5");
+    hid_t f = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, 7);
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(f, "kind", t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    CHECK(f >= 0 && a >= 0 && H5Awrite(a, t, "tokens") >= 0, "writing %s", p);
+    H5Aclose(a), H5Sclose(sp), H5Tclose(t), H5Fclose(f);
+    return p;
+}
+
+// The first half of a good dataset file.
+static const char* write_truncated(const char* good)
+{
+    FILE* f = fopen(good, "rb");
+    static char buf[1 << 16];
+    size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+    if (f) fclose(f);
+    const char* p = path_of("truncated.h5");
+    FILE* g = fopen(p, "wb");
+    CHECK(n > 0 && g && fwrite(buf, 1, n / 2, g) == n / 2 && !fclose(g), "writing %s", p);
+    return p;
+}
+
+static void test_errors(void)
+{
+    const char* missing[2] = {path_of("a.txt"), path_of("missing")};
+    prepare_fails("text", missing, 2, 0, "cannot open (No such file or directory)", missing[1]);
+    const char* bad[1] = {write_file("bad.csv", "1,2\n3,abc\n")};
+    prepare_fails("csv", bad, 1, 1, ":2: 'abc' is not a number", bad[0]);
+    const char* ragged[1] = {write_file("ragged.csv", "1,2,3\n4,5\n")};
+    prepare_fails("csv", ragged, 1, 1, ":2: 2 columns", ragged[0]);
+    const char* none[1] = {write_file("empty", "%\n  \n%\n")};
+    prepare_fails("records", none, 1, 0, "no records in", none[0]);
+    const char* narrow[1] = {write_file("narrow.csv", "1,2\n")};
+    prepare_fails("csv", narrow, 1, 2, "no output column", narrow[0]);
+    // A failed prepare does not clobber an older output.
+    const char* keep = write_file("keep.h5", "older");
+    char err[512];
+    CHECK(dataset_prepare("csv", bad, 1, keep, 0, 1, err, sizeof err) == -1, "bad csv accepted");
+    FILE* f = fopen(keep, "rb");
+    char got[8] = "";
+    CHECK(f && fread(got, 1, 7, f) == 5 && !strcmp(got, "older"), "older output clobbered");
+    if (f) fclose(f);
+    CHECK(dataset_prepare("text", missing, 1, keep, 1.0, 0, err, sizeof err) == -1 &&
+          strstr(err, "[0, 1)"), "val fraction 1 accepted: %s", err);
+    CHECK(dataset_prepare("words", missing, 1, keep, 0, 0, err, sizeof err) == -1 &&
+          strstr(err, "words"), "kind words accepted: %s", err);
+
+    open_fails(path_of("nope.h5"), "cannot open (No such file or directory)");
+    open_fails(path_of("a.txt"), "not an HDF5 file");
+    open_fails(write_kind_only(),
+               "no dataset /train/tokens (is it a dataset made by fnn prepare?)");
+    open_fails(write_truncated(path_of("text.h5")), "");
+}
+
+static void remove_dir(void)
+{
+    DIR* d = opendir(dir);
+    for (struct dirent* e; d && (e = readdir(d));)
+        if (e->d_name[0] != '.') remove(path_of(e->d_name));
+    if (d) closedir(d);
+    rmdir(dir);
+}
+
+int main(int argc, char** argv)
+{
+    MPI_Init(&argc, &argv);
+    snprintf(dir, sizeof dir, "/tmp/fnn-test-dataset.XXXXXX");
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    test_text();
+    test_records();
+    test_csv();
+    test_errors();
+    remove_dir();
+    if (!check_failures) printf("test_dataset: all checks passed\n");
+    MPI_Finalize();
+    return check_failures != 0;
+}
