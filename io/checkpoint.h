@@ -8,7 +8,7 @@
 //   /params/<tensor name>  e.g. /params/layer0/Wh, /params/head/Wo, /params/embed
 //   /optim/m/<name>, /optim/v/<name> (Adam, AdamW), /optim/momentum/<name> (SGD)
 //   /train                 attributes: step, epoch, cursor, rng_seed, writer_tp, writer_dp,
-//                          global_batch, seq_len, carry_state; with carried state the datasets
+//                          global_batch, seq_len, carry_state, optimizer; with carried state the datasets
 //                          /train/state/h<l> (Bglobal x H) and /train/state/f (Bglobal x O)
 //
 // All functions are collective over m->g->world (or the given grid) and return 0, or -1 with a
@@ -27,6 +27,7 @@ typedef struct ckpt_train {
     uint64_t rng_seed; // the counter-based generators need only the seed
     int writer_tp, writer_dp;
     int global_batch, seq_len, carry_state;
+    int optimizer;     // enum optim_kind: which /optim datasets the file holds
 } ckpt_train;
 
 // Writes params, optimiser state (if with_optim), train attributes and carried state (if

@@ -62,6 +62,10 @@ static void load_start(run* r)
             ckpt_load(path, &r->m, 0, 1, err, sizeof err) ||
             (r->c.carry_state && ckpt_load_state(path, &r->m, err, sizeof err)))
             dist_fail_all("%s", err);
+        if (r->st.optimizer != r->c.optim.kind)
+            dist_fail_all("%s was trained with optimizer = %s, the config says %s", path,
+                          config_enum_name("optimizer", r->st.optimizer),
+                          config_enum_name("optimizer", r->c.optim.kind));
         if (r->g.world_rank == 0) printf("resumed from %s at step %ld\n", path, r->st.step);
         return;
     }
@@ -171,7 +175,7 @@ int cmd_train(int argc, char** argv, dist_grid* world)
     if (data_batch_init(&r->db, r->d, r->c.seq_len, r->m.B)) dist_fail("out of memory for the batch");
     r->st = (ckpt_train){.rng_seed = r->c.model.seed, .writer_tp = r->g.tp, .writer_dp = r->g.dp,
                          .global_batch = r->c.batch, .seq_len = r->c.seq_len,
-                         .carry_state = r->c.carry_state};
+                         .carry_state = r->c.carry_state, .optimizer = r->c.optim.kind};
     load_start(r);
     parse_freeze(r);
     if (r->g.world_rank == 0) {

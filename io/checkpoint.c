@@ -1,0 +1,285 @@
+// Checkpoint files (layout in checkpoint.h). Every tensor is one dataset of its full logical
+// shape. The ranks that hold the same piece of a tensor (a DP group for TP-sharded tensors, the
+// whole job for replicated ones) share its writing, each a contiguous run of the piece's rows, so
+// every rank writes and a replicated tensor is written once. Reading, each rank reads its whole
+// piece, whatever layout wrote the file.
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "io/checkpoint.h"
+#include "io/durable.h"
+#include "io/h5.h"
+
+#define CKPT_FORMAT "fnn-checkpoint"
+#define CKPT_VERSION 1
+
+static h5_piece tensor_piece(const model_tensor* t)
+{
+    return (h5_piece){.rank = t->rank, .rows = t->rows, .cols = t->cols, .row0 = t->row0,
+                      .nrows = t->lrows, .col0 = t->col0, .ncols = t->lcols, .ld = t->ld};
+}
+
+// Part `part` of `parts` ranks holding piece pc writes rows [r0, r1) of it; returns that share
+// and its first row's offset in memory.
+static h5_piece share(h5_piece pc, int part, int parts, size_t* offset)
+{
+    int r0 = (int)((long)pc.nrows * part / parts), r1 = (int)((long)pc.nrows * (part + 1) / parts);
+    *offset = (size_t)r0 * pc.ld;
+    pc.row0 += r0;
+    pc.nrows = r1 - r0;
+    return pc;
+}
+
+static void write_set(h5file* h, const char* prefix, const model* m, const real* buf)
+{
+    const dist_grid* g = m->g;
+    for (int k = 0; k < m->ntensors; k++) {
+        const model_tensor* t = &m->tensors[k];
+        char name[96];
+        snprintf(name, sizeof name, "%s/%s", prefix, t->name);
+        size_t off;
+        h5_piece pc = t->replicated ? share(tensor_piece(t), g->world_rank, g->world_size, &off)
+                                    : share(tensor_piece(t), g->dp_rank, g->dp, &off);
+        h5_write_piece(h, name, &pc, buf + t->offset + off);
+    }
+}
+
+static int is_head(const model_tensor* t)
+{
+    return !strncmp(t->name, "head/", 5);
+}
+
+static void read_set(h5file* h, const char* prefix, model* m, real* buf, int skip_head)
+{
+    for (int k = 0; k < m->ntensors; k++) {
+        const model_tensor* t = &m->tensors[k];
+        if (skip_head && is_head(t)) continue;
+        char name[96];
+        snprintf(name, sizeof name, "%s/%s", prefix, t->name);
+        h5_piece pc = tensor_piece(t);
+        h5_read_piece(h, name, &pc, buf + t->offset);
+    }
+}
+
+// The carried state: this DP replica's rows of (Bglobal x H) per layer and (Bglobal x O), held
+// whole by every rank of its TP group.
+static h5_piece state_piece(const model* m, int cols)
+{
+    return (h5_piece){.rank = 2, .rows = m->Bglobal, .cols = cols, .row0 = m->g->dp_rank * m->B,
+                      .nrows = m->B, .col0 = 0, .ncols = cols, .ld = cols};
+}
+
+static void write_state(h5file* h, const model* m)
+{
+    char name[64];
+    size_t off;
+    for (int l = 0; l < m->c.L; l++) {
+        snprintf(name, sizeof name, "/train/state/h%d", l);
+        h5_piece pc = share(state_piece(m, m->c.H), m->g->tp_rank, m->g->tp, &off);
+        h5_write_piece(h, name, &pc, m->h0s[l] + off);
+    }
+    h5_piece pc = share(state_piece(m, m->c.O), m->g->tp_rank, m->g->tp, &off);
+    h5_write_piece(h, "/train/state/f", &pc, m->f0 + off);
+}
+
+static void write_config(h5file* h, const model_config* c, const fnn_config* cfg)
+{
+    h5_put_str(h, "/config", "format", CKPT_FORMAT);
+    h5_put_long(h, "/config", "version", CKPT_VERSION);
+    h5_put_str(h, "/config", "task", config_enum_name("task", c->task));
+    h5_put_str(h, "/config", "activation", config_enum_name("activation", c->act));
+    h5_put_str(h, "/config", "feedback", config_enum_name("feedback", c->feedback));
+    h5_put_str(h, "/config", "feedback_source", config_enum_name("feedback_source", c->feedback_source));
+    h5_put_str(h, "/config", "init", config_enum_name("init", c->wh_init));
+    h5_put_long(h, "/config", "vocab", c->V);
+    h5_put_long(h, "/config", "embed", c->D);
+    h5_put_long(h, "/config", "hidden", c->H);
+    h5_put_long(h, "/config", "layers", c->L);
+    h5_put_long(h, "/config", "outputs", c->O);
+    h5_put_u64(h, "/config", "seed", c->seed);
+    char* text = NULL;
+    size_t len = 0;
+    FILE* f = open_memstream(&text, &len);
+    if (f) {
+        config_print(cfg, f);
+        fclose(f);
+    }
+    h5_put_str(h, "/config", "run_config", text ? text : "");
+    free(text);
+}
+
+static void write_train(h5file* h, const ckpt_train* st)
+{
+    h5_put_long(h, "/train", "step", st->step);
+    h5_put_long(h, "/train", "epoch", st->epoch);
+    h5_put_long(h, "/train", "cursor", st->cursor);
+    h5_put_u64(h, "/train", "rng_seed", st->rng_seed);
+    h5_put_long(h, "/train", "writer_tp", st->writer_tp);
+    h5_put_long(h, "/train", "writer_dp", st->writer_dp);
+    h5_put_long(h, "/train", "global_batch", st->global_batch);
+    h5_put_long(h, "/train", "seq_len", st->seq_len);
+    h5_put_long(h, "/train", "carry_state", st->carry_state);
+    h5_put_str(h, "/train", "optimizer", config_enum_name("optimizer", st->optimizer));
+}
+
+// Every rank learns whether any rank failed to write tmp; on success rank 0 renames it to path
+// and makes the rename durable. A failed save removes tmp and leaves path as it was.
+static int commit(const char* tmp, const char* path, int bad, dist_grid* g, char* err,
+                  size_t errlen)
+{
+    if (dist_any(bad, g)) {
+        if (g->world_rank == 0) remove(tmp);
+        if (!bad) snprintf(err, errlen, "%s: writing failed on another rank", path);
+        return -1;
+    }
+    if (g->world_rank == 0) {
+        bad = durable_rename(tmp, path) != 0;
+        if (bad) snprintf(err, errlen, "%s: cannot rename %s into place (%s)", path, tmp, strerror(errno));
+    }
+    if (dist_any(bad, g)) {
+        if (g->world_rank != 0) snprintf(err, errlen, "%s: cannot rename into place", path);
+        return -1;
+    }
+    return 0;
+}
+
+int ckpt_save(const char* path, const model* m, const fnn_config* cfg, const ckpt_train* st,
+              int with_optim, char* err, size_t errlen)
+{
+    char tmp[CONFIG_PATH + 16];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    h5file h;
+    h5_create(&h, tmp, m->g->world, err, errlen);
+    write_config(&h, &m->c, cfg);
+    write_train(&h, st);
+    write_set(&h, "/params", m, m->params);
+    if (with_optim && st->optimizer == OPT_SGD) write_set(&h, "/optim/momentum", m, m->m);
+    if (with_optim && st->optimizer != OPT_SGD) {
+        write_set(&h, "/optim/m", m, m->m);
+        write_set(&h, "/optim/v", m, m->v);
+    }
+    if (st->carry_state) write_state(&h, m);
+    int bad = h5_close(&h);
+    return commit(tmp, path, bad, m->g, err, errlen);
+}
+
+int ckpt_save_grads(const char* path, const model* m, char* err, size_t errlen)
+{
+    char tmp[CONFIG_PATH + 16];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    h5file h;
+    h5_create(&h, tmp, m->g->world, err, errlen);
+    write_set(&h, "/grads", m, m->grads);
+    int bad = h5_close(&h);
+    return commit(tmp, path, bad, m->g, err, errlen);
+}
+
+// An enumerated /config attribute (stored by name) -> its value.
+static int get_enum(h5file* h, const char* key)
+{
+    char name[64];
+    h5_get_str(h, "/config", key, name, sizeof name);
+    int v = config_enum_value(key, name);
+    if (v < 0 && !h->failed) h5_fail(h, "/config/%s = '%s' is not a known value", key, name);
+    return v;
+}
+
+// An integer attribute that must lie in [lo, hi]: anything else is a damaged file, refused
+// before it can size a model.
+static int get_int(h5file* h, const char* obj, const char* key, long lo, long hi)
+{
+    long v = h5_get_long(h, obj, key);
+    if (!h->failed && (v < lo || v > hi))
+        h5_fail(h, "%s/%s = %ld is out of range [%ld, %ld] (damaged file?)", obj, key, v, lo, hi);
+    return (int)v;
+}
+
+static void read_config(h5file* h, model_config* c)
+{
+    char format[32];
+    h5_get_str(h, "/config", "format", format, sizeof format);
+    if (!h->failed && strcmp(format, CKPT_FORMAT))
+        h5_fail(h, "/config/format is '%s', not an fnn checkpoint", format);
+    long version = h5_get_long(h, "/config", "version");
+    if (!h->failed && version != CKPT_VERSION)
+        h5_fail(h, "format version %ld; this fnn reads version %d", version, CKPT_VERSION);
+    c->task = get_enum(h, "task");
+    c->act = get_enum(h, "activation");
+    c->feedback = get_enum(h, "feedback");
+    c->feedback_source = get_enum(h, "feedback_source");
+    c->wh_init = get_enum(h, "init");
+    c->V = get_int(h, "/config", "vocab", 0, 1 << 24);
+    c->D = get_int(h, "/config", "embed", 1, 1 << 24);
+    c->H = get_int(h, "/config", "hidden", 1, 1 << 24);
+    c->L = get_int(h, "/config", "layers", 1, MODEL_MAX_LAYERS);
+    c->O = get_int(h, "/config", "outputs", 1, 1 << 24);
+    c->seed = h5_get_u64(h, "/config", "seed");
+}
+
+static void read_train(h5file* h, ckpt_train* st)
+{
+    st->step = h5_get_long(h, "/train", "step");
+    st->epoch = h5_get_long(h, "/train", "epoch");
+    st->cursor = h5_get_long(h, "/train", "cursor");
+    st->rng_seed = h5_get_u64(h, "/train", "rng_seed");
+    st->writer_tp = get_int(h, "/train", "writer_tp", 1, 1 << 24);
+    st->writer_dp = get_int(h, "/train", "writer_dp", 1, 1 << 24);
+    st->global_batch = get_int(h, "/train", "global_batch", 1, 1 << 30);
+    st->seq_len = get_int(h, "/train", "seq_len", 1, 1 << 30);
+    st->carry_state = get_int(h, "/train", "carry_state", 0, 1);
+    char name[32];
+    h5_get_str(h, "/train", "optimizer", name, sizeof name);
+    st->optimizer = config_enum_value("optimizer", name);
+    if (!h->failed && st->optimizer < 0) h5_fail(h, "/train/optimizer = '%s' is not known", name);
+    if (!h->failed && st->step < 0) h5_fail(h, "/train/step = %ld is negative", st->step);
+}
+
+int ckpt_read_meta(const char* path, MPI_Comm comm, model_config* mc, ckpt_train* st,
+                   char* run_config, size_t run_len, char* err, size_t errlen)
+{
+    h5file h;
+    memset(mc, 0, sizeof *mc);
+    if (!h5_open(&h, path, comm, err, errlen)) {
+        read_config(&h, mc);
+        if (st) read_train(&h, st);
+        if (run_config) h5_get_str(&h, "/config", "run_config", run_config, run_len);
+    }
+    return h5_close(&h) ? -1 : 0;
+}
+
+int ckpt_load(const char* path, model* m, int skip_head, int with_optim, char* err,
+              size_t errlen)
+{
+    h5file h;
+    if (!h5_open(&h, path, m->g->world, err, errlen)) {
+        read_set(&h, "/params", m, m->params, skip_head);
+        if (with_optim && h5_exists(&h, "/optim/momentum")) {
+            read_set(&h, "/optim/momentum", m, m->m, 0);
+        } else if (with_optim) {
+            read_set(&h, "/optim/m", m, m->m, 0);
+            read_set(&h, "/optim/v", m, m->v, 0);
+        }
+    }
+    return h5_close(&h) ? -1 : 0;
+}
+
+int ckpt_load_state(const char* path, model* m, char* err, size_t errlen)
+{
+    h5file h;
+    if (!h5_open(&h, path, m->g->world, err, errlen)) {
+        long bg = h5_get_long(&h, "/train", "global_batch");
+        if (!h.failed && bg != m->Bglobal)
+            h5_fail(&h, "carried state is for a global batch of %ld, this run has batch = %d", bg,
+                    m->Bglobal);
+        char name[64];
+        for (int l = 0; l < m->c.L; l++) {
+            snprintf(name, sizeof name, "/train/state/h%d", l);
+            h5_piece pc = state_piece(m, m->c.H);
+            h5_read_piece(&h, name, &pc, m->h0s[l]);
+        }
+        h5_piece pc = state_piece(m, m->c.O);
+        h5_read_piece(&h, "/train/state/f", &pc, m->f0);
+    }
+    return h5_close(&h) ? -1 : 0;
+}

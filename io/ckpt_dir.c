@@ -1,0 +1,128 @@
+// A checkpoint directory: step-<8 digits>.h5 files, each renamed into place only once complete,
+// and a pointer file "latest" naming the newest, itself replaced by a durable rename. Rank 0
+// alone touches the directory; the other ranks learn the outcome from one reduction per action.
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "io/checkpoint.h"
+#include "io/durable.h"
+
+static int is_step_file(const char* name)
+{
+    long step;
+    int end = 0;
+    return sscanf(name, "step-%8ld.h5%n", &step, &end) == 1 && end == 16 && name[end] == '\0';
+}
+
+static int by_name(const void* a, const void* b)
+{
+    return strcmp(*(char* const*)a, *(char* const*)b);
+}
+
+// Names of the complete checkpoints in dir, oldest first (the zero-padded step sorts by name).
+// Returns the count, or -1 if dir cannot be read; *names is malloc'd.
+static int list_steps(const char* dir, char*** names)
+{
+    DIR* d = opendir(dir);
+    if (!d) return -1;
+    int n = 0, cap = 0;
+    char** v = NULL;
+    for (struct dirent* e; (e = readdir(d));) {
+        if (!is_step_file(e->d_name)) continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            char** w = realloc(v, (size_t)cap * sizeof *v);
+            if (!w) break;
+            v = w;
+        }
+        if (!(v[n] = strdup(e->d_name))) break;
+        n++;
+    }
+    closedir(d);
+    if (n) qsort(v, (size_t)n, sizeof *v, by_name);
+    *names = v;
+    return n;
+}
+
+static void free_names(char** names, int n)
+{
+    for (int i = 0; i < n; i++) free(names[i]);
+    free(names);
+}
+
+// Points "latest" at name; then deletes all but the newest `keep` checkpoints.
+static int point_and_prune(const char* dir, const char* name, int keep, char* err, size_t errlen)
+{
+    char tmp[CONFIG_PATH + 16], latest[CONFIG_PATH + 16];
+    snprintf(tmp, sizeof tmp, "%s/latest.tmp", dir);
+    snprintf(latest, sizeof latest, "%s/latest", dir);
+    FILE* f = fopen(tmp, "w");
+    int bad = !f || fprintf(f, "%s\n", name) < 0;
+    if (f) bad |= fflush(f) != 0 || fsync(fileno(f)) != 0, bad |= fclose(f) != 0;
+    if (bad || durable_rename(tmp, latest)) {
+        snprintf(err, errlen, "%s: cannot update the pointer to the newest checkpoint (%s)", latest,
+                 strerror(errno));
+        return -1;
+    }
+    char** names;
+    int n = list_steps(dir, &names);
+    for (int i = 0; i < n - keep; i++) {
+        char path[CONFIG_PATH + 32];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if (strcmp(names[i], name)) remove(path);
+    }
+    if (n >= 0) free_names(names, n);
+    return 0;
+}
+
+int ckpt_dir_save(const char* dir, int keep, const model* m, const fnn_config* cfg,
+                  const ckpt_train* st, char* err, size_t errlen)
+{
+    int bad = 0;
+    if (m->g->world_rank == 0 && mkdir(dir, 0777) && errno != EEXIST) {
+        snprintf(err, errlen, "%s: cannot create the checkpoint directory (%s)", dir, strerror(errno));
+        bad = 1;
+    }
+    if (dist_any(bad, m->g)) return -1;
+    char name[32], path[CONFIG_PATH + 32];
+    snprintf(name, sizeof name, "step-%08ld.h5", st->step);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (ckpt_save(path, m, cfg, st, 1, err, errlen)) return -1;
+    bad = m->g->world_rank == 0 && point_and_prune(dir, name, keep, err, errlen);
+    return dist_any(bad, m->g) ? -1 : 0;
+}
+
+static int exists(const char* dir, const char* name)
+{
+    char path[CONFIG_PATH + 32];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return is_step_file(name) && stat(path, &sb) == 0;
+}
+
+int ckpt_dir_latest(const char* dir, char* out, size_t outlen)
+{
+    char path[CONFIG_PATH + 16], name[64] = "";
+    snprintf(path, sizeof path, "%s/latest", dir);
+    FILE* f = fopen(path, "r");
+    if (f) {
+        if (!fgets(name, sizeof name, f)) name[0] = '\0';
+        fclose(f);
+        name[strcspn(name, " \t\r\n")] = '\0';
+    }
+    // Without a valid pointer (a crash between a save and its pointer update), the newest
+    // complete file stands in: only complete files carry the step-*.h5 name.
+    if (!exists(dir, name)) {
+        char** names;
+        int n = list_steps(dir, &names);
+        snprintf(name, sizeof name, "%s", n > 0 ? names[n - 1] : "");
+        if (n >= 0) free_names(names, n);
+    }
+    if (!exists(dir, name)) return -1;
+    snprintf(out, outlen, "%s/%s", dir, name);
+    return 0;
+}
