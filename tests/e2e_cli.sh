@@ -75,12 +75,23 @@ mpi 2 $FNN train --config configs/tiny.ini --set tp=2 --set ckpt_dir=$dir/ckr --
 grep -q "resumed from $dir/ckr/step-00000010.h5 at step 10" $dir/resume.txt || fail "resume message"
 [ "$(tail -n 1 $dir/mr.jsonl | cut -d, -f2)" = "$(tail -n 1 $dir/mr2.jsonl | cut -d, -f2)" ] && say "ok   resume continues bit for bit" || fail "resume differs: $(tail -n 1 $dir/mr.jsonl) / $(tail -n 1 $dir/mr2.jsonl)"
 
-# SIGTERM: checkpoint at the next step boundary and exit 0; resume = auto picks it up.
-$MPIRUN -np 2 $FNN train --config configs/tiny.ini --set steps=100000 --set ckpt_dir=$dir/cks --set log_every=1 > $dir/sig.txt 2>&1 &
-pid=$!
-for i in $(seq 50); do grep -q '^step 3/' $dir/sig.txt && break; sleep 0.2; done
-kill -TERM $pid; wait $pid; rc=$?
-[ $rc -eq 0 ] && [ -f $dir/cks/latest ] && say "ok   SIGTERM: $(grep signal $dir/sig.txt)" || fail "SIGTERM: exit $rc"
+# Preemption: SIGUSR1 to mpirun (forwarded to every rank, as a Slurm batch script forwards it)
+# and SIGTERM to the ranks themselves (Slurm at the time limit) each make the job checkpoint at
+# the next step boundary and exit 0; resume = auto picks the checkpoint up.
+preempt() {
+    sig=$1; target=$2
+    rm -rf $dir/cks
+    $MPIRUN -np 2 $FNN train --config configs/tiny.ini --set steps=100000 --set ckpt_dir=$dir/cks --set log_every=1 > $dir/sig.txt 2>&1 &
+    pid=$!
+    for i in $(seq 50); do grep -q '^step 3/' $dir/sig.txt && break; sleep 0.2; done
+    if [ "$target" = ranks ]; then pkill -"$sig" -P $pid; else kill -"$sig" $pid; fi
+    wait $pid; rc=$?
+    if [ $rc -eq 0 ] && [ -f $dir/cks/latest ]; then say "ok   $sig to $target: $(grep "signal received" $dir/sig.txt)"; else fail "$sig to $target: exit $rc"; return; fi
+    mpi 2 $FNN train --config configs/tiny.ini --set steps=100000 --set ckpt_dir=$dir/cks --set resume=auto --set steps=1 > $dir/sig2.txt 2>&1
+    grep -q "resumed from $dir/cks/$(cat $dir/cks/latest)" $dir/sig2.txt || fail "$sig: resume = auto did not pick up $(cat $dir/cks/latest)"
+}
+preempt USR1 mpirun
+preempt TERM ranks
 
 # Sample and inspect, at 1 and 2 ranks.
 mpi 2 $FNN sample --checkpoint $ck --prompt "Unix" --length 40 --tp 2 > $dir/s2.txt || fail "sample np=2"

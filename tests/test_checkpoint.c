@@ -1,0 +1,265 @@
+// Checkpoints: a file written at every TP x DP layout of the world loads at every other one with
+// every element of the parameters, optimiser moments and carried state bit-identical to the
+// value it was given (a function of the global index only), and evaluates to the loss of the
+// writer (identical on the same layout). Bad files are refused with a message naming what is
+// wrong; a failed save leaves the last good file as it was; the directory keeps the newest K.
+// ranks: 1 2 4
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "io/checkpoint.h"
+#include "model/init.h"
+#include "tests/check.h"
+
+enum { T = 6, BG = 4 };
+
+static char dir[64];
+
+static model_config tiny(void)
+{
+    return (model_config){.task = TASK_LM, .act = ACT_TANH, .feedback = FB_FIRST,
+                          .feedback_source = FBS_MODEL, .wh_init = INIT_ORTHOGONAL,
+                          .V = 16, .D = 4, .H = 8, .L = 2, .O = 16, .seed = 9};
+}
+
+// The value each buffer gets at global element (i, j) of tensor k: no two alike.
+static real value(int buf, int k, int i, int j)
+{
+    return (real)init_normal(100 + 10 * buf + k, i, j);
+}
+
+// Sets (check = 0) or compares (check = 1) every held element of params, m and v; returns the
+// number of mismatches.
+static long elements(model* m, int check)
+{
+    real* bufs[3] = {m->params, m->m, m->v};
+    long bad = 0;
+    for (int b = 0; b < 3; b++)
+        for (int k = 0; k < m->ntensors; k++) {
+            const model_tensor* t = &m->tensors[k];
+            for (int i = 0; i < t->lrows; i++)
+                for (int j = 0; j < t->lcols; j++) {
+                    real* p = bufs[b] + t->offset + (size_t)i * t->ld + j;
+                    real want = value(b, k, t->row0 + i, t->col0 + j);
+                    if (check) bad += *p != want;
+                    else *p = want;
+                }
+        }
+    return bad;
+}
+
+// The carried state of this rank's rows: (B, H) per layer and (B, O), by global row.
+static long state(model* m, int check)
+{
+    long bad = 0;
+    for (int l = 0; l <= m->c.L; l++) {
+        int cols = l < m->c.L ? m->c.H : m->c.O;
+        real* s = l < m->c.L ? m->h0s[l] : m->f0;
+        for (int b = 0; b < m->B; b++)
+            for (int j = 0; j < cols; j++) {
+                real want = value(3, l, m->g->dp_rank * m->B + b, j);
+                if (check) bad += s[(size_t)b * cols + j] != want;
+                else s[(size_t)b * cols + j] = want;
+            }
+    }
+    return bad;
+}
+
+static double window_loss(model* m)
+{
+    int32_t tok[T * BG], next[T * BG];
+    for (int t = 0; t < T; t++)
+        for (int b = 0; b < m->B; b++) {
+            int row = m->g->dp_rank * m->B + b;
+            tok[t * m->B + b] = (int32_t)(init_uniform(31, t, row) * m->c.V);
+            next[t * m->B + b] = (int32_t)(init_uniform(32, t, row) * m->c.V);
+        }
+    model_batch bt = {.T = T, .tokens = tok, .next = next};
+    model_forward(m, &bt); // from the carried state
+    double loss = model_loss(m, &bt, NULL);
+    if (m->g->dp > 1) dist_dp_allreduce_f64(&loss, 1, m->g);
+    return loss;
+}
+
+static void path_of(char* out, size_t len, const char* name)
+{
+    snprintf(out, len, "%s/%s", dir, name);
+}
+
+static ckpt_train train_state(const model* m)
+{
+    return (ckpt_train){.step = 42, .epoch = 3, .cursor = 42, .rng_seed = 77,
+                        .writer_tp = m->g->tp, .writer_dp = m->g->dp, .global_batch = BG,
+                        .seq_len = T, .carry_state = 1, .optimizer = OPT_ADAMW};
+}
+
+// Writes at (g->tp, g->dp), then reads at every layout of the world.
+static void round_trip(dist_grid* g, const fnn_config* cfg)
+{
+    model_config c = tiny();
+    model w;
+    char err[512], path[128];
+    CHECK(model_init(&w, &c, g, T, BG, err, sizeof err) == 0, "%s", err);
+    elements(&w, 0);
+    state(&w, 0);
+    ckpt_train st = train_state(&w);
+    path_of(path, sizeof path, "rt.h5");
+    CHECK(ckpt_save(path, &w, cfg, &st, 1, err, sizeof err) == 0, "save: %s", err);
+    double loss_w = window_loss(&w);
+    for (int tp = 1; tp <= g->world_size; tp *= 2) {
+        if (g->world_size % tp) continue;
+        dist_grid r;
+        dist_grid_init(g->world, tp, &r, err, sizeof err);
+        model_config rc;
+        ckpt_train rs;
+        CHECK(ckpt_read_meta(path, r.world, &rc, &rs, NULL, 0, err, sizeof err) == 0, "%s", err);
+        CHECK(!memcmp(&rc, &c, sizeof c), "config read back differs");
+        CHECK(rs.step == 42 && rs.epoch == 3 && rs.rng_seed == 77 && rs.writer_tp == g->tp &&
+              rs.writer_dp == g->dp && rs.global_batch == BG && rs.seq_len == T &&
+              rs.carry_state == 1 && rs.optimizer == OPT_ADAMW, "train attributes read back differ");
+        model m;
+        CHECK(model_init(&m, &rc, &r, T, BG, err, sizeof err) == 0, "%s", err);
+        CHECK(ckpt_load(path, &m, 0, 1, err, sizeof err) == 0, "load: %s", err);
+        CHECK(ckpt_load_state(path, &m, err, sizeof err) == 0, "state: %s", err);
+        long bad = elements(&m, 1) + state(&m, 1);
+        CHECK(bad == 0, "written at tp %d dp %d, read at tp %d dp %d: %ld elements differ",
+              g->tp, g->dp, r.tp, r.dp, bad);
+        double loss = window_loss(&m);
+        if (r.tp == g->tp) CHECK(loss == loss_w, "same layout: loss %.17g, writer %.17g", loss, loss_w);
+        else CHECK(check_close(loss, loss_w, 1e-6, 0), "loss %.9g, writer %.9g", loss, loss_w);
+        if (g->world_rank == 0)
+            printf("written at tp %d x dp %d, read at tp %d x dp %d: every element equal, loss %.9g\n",
+                   g->tp, g->dp, r.tp, r.dp, loss);
+        model_free(&m);
+        dist_grid_free(&r);
+    }
+    model_free(&w);
+}
+
+static int contains(const char* s, const char* part) { return strstr(s, part) != NULL; }
+
+// Rank 0 writes a file of n bytes: the first n of src (NULL: text); every rank waits for it.
+static void write_prefix(dist_grid* g, const char* src, const char* dst, long n)
+{
+    if (g->world_rank == 0) {
+        FILE* in = src ? fopen(src, "rb") : NULL;
+        FILE* out = fopen(dst, "wb");
+        for (long i = 0; i < n && out; i++) fputc(in ? fgetc(in) : 'x', out);
+        if (in) fclose(in);
+        if (out) fclose(out);
+    }
+    dist_barrier(g);
+}
+
+static void test_refusals(dist_grid* g, const fnn_config* cfg)
+{
+    char err[512] = "", good[128], bad[128];
+    path_of(good, sizeof good, "rt.h5");
+    model_config mc;
+    ckpt_train st;
+
+    path_of(bad, sizeof bad, "missing.h5");
+    CHECK(ckpt_read_meta(bad, g->world, &mc, &st, NULL, 0, err, sizeof err) && contains(err, bad) &&
+          contains(err, "No such file"), "missing: %s", err);
+    path_of(bad, sizeof bad, "text.h5");
+    write_prefix(g, NULL, bad, 100);
+    CHECK(ckpt_read_meta(bad, g->world, &mc, &st, NULL, 0, err, sizeof err) &&
+          contains(err, "not an HDF5 file"), "text file: %s", err);
+    path_of(bad, sizeof bad, "trunc.h5");
+    write_prefix(g, good, bad, 4000);
+    CHECK(ckpt_read_meta(bad, g->world, &mc, &st, NULL, 0, err, sizeof err) &&
+          contains(err, bad) && contains(err, "truncated"), "truncated: %s", err);
+
+    // A model of another shape: the message names the first tensor that does not fit.
+    model_config other = tiny();
+    other.H = 12;
+    model m;
+    CHECK(model_init(&m, &other, g, T, BG, err, sizeof err) == 0, "%s", err);
+    CHECK(ckpt_load(good, &m, 0, 0, err, sizeof err) && contains(err, "/params/layer0/Wx is 8 x 4") &&
+          contains(err, "12 x 4"), "shape mismatch: %s", err);
+    model_free(&m);
+
+    // A save that fails (its temporary name is taken by a directory) leaves the good file.
+    model_config c = tiny();
+    CHECK(model_init(&m, &c, g, T, BG, err, sizeof err) == 0, "%s", err);
+    char tmp[160];
+    snprintf(tmp, sizeof tmp, "%s.tmp", good);
+    if (g->world_rank == 0) mkdir(tmp, 0777);
+    dist_barrier(g);
+    ckpt_train s2 = train_state(&m);
+    s2.step = 99;
+    CHECK(ckpt_save(good, &m, cfg, &s2, 1, err, sizeof err) && contains(err, good), "save over a taken tmp: %s", err);
+    CHECK(ckpt_read_meta(good, g->world, &mc, &st, NULL, 0, err, sizeof err) == 0 && st.step == 42,
+          "the good file changed after a failed save (step %ld): %s", st.step, err);
+    CHECK(ckpt_load(good, &m, 0, 1, err, sizeof err) == 0 && elements(&m, 1) == 0,
+          "the good file's parameters changed after a failed save");
+    if (g->world_rank == 0) rmdir(tmp);
+    model_free(&m);
+}
+
+// Four saves with keep = 2 leave the two newest and a pointer to the last; without the pointer
+// the newest complete file is found by name, and a stray temporary file is never taken.
+static void test_directory(dist_grid* g, const fnn_config* cfg)
+{
+    char err[512], ck[128], out[256], want[160];
+    path_of(ck, sizeof ck, "ck");
+    model_config c = tiny();
+    model m;
+    CHECK(model_init(&m, &c, g, T, BG, err, sizeof err) == 0, "%s", err);
+    ckpt_train st = train_state(&m);
+    for (long s = 10; s <= 40; s += 10) {
+        st.step = s;
+        CHECK(ckpt_dir_save(ck, 2, &m, cfg, &st, err, sizeof err) == 0, "dir save: %s", err);
+    }
+    dist_barrier(g);
+    struct stat sb;
+    for (long s = 10; s <= 40; s += 10) {
+        snprintf(want, sizeof want, "%s/step-%08ld.h5", ck, s);
+        CHECK((stat(want, &sb) == 0) == (s >= 30), "%s should %s", want, s >= 30 ? "exist" : "be gone");
+    }
+    snprintf(want, sizeof want, "%s/step-%08d.h5", ck, 40);
+    CHECK(ckpt_dir_latest(ck, out, sizeof out) == 0 && !strcmp(out, want), "latest: %s", out);
+    dist_barrier(g);
+    if (g->world_rank == 0) {
+        snprintf(out, sizeof out, "%s/latest", ck);
+        remove(out);
+        snprintf(out, sizeof out, "%s/step-00000050.h5.tmp", ck);
+        fclose(fopen(out, "w"));
+    }
+    dist_barrier(g);
+    CHECK(ckpt_dir_latest(ck, out, sizeof out) == 0 && !strcmp(out, want), "without pointer: %s", out);
+    path_of(out, sizeof out, "empty");
+    CHECK(ckpt_dir_latest(out, out, sizeof out) == -1, "a missing directory has a checkpoint");
+    model_free(&m);
+}
+
+int main(int argc, char** argv)
+{
+    MPI_Init(&argc, &argv);
+    dist_grid world;
+    char err[128];
+    dist_grid_init(MPI_COMM_WORLD, 1, &world, err, sizeof err);
+    snprintf(dir, sizeof dir, "build/tests/ckpt_np%d", world.world_size);
+    if (world.world_rank == 0) {
+        mkdir("build/tests", 0777);
+        mkdir(dir, 0777);
+    }
+    dist_barrier(&world);
+    fnn_config cfg;
+    config_defaults(&cfg);
+    for (int tp = 1; tp <= world.world_size; tp *= 2) {
+        if (world.world_size % tp) continue;
+        dist_grid g;
+        dist_grid_init(MPI_COMM_WORLD, tp, &g, err, sizeof err);
+        round_trip(&g, &cfg);
+        dist_grid_free(&g);
+    }
+    test_refusals(&world, &cfg);
+    test_directory(&world, &cfg);
+    int failed = dist_any(check_failures > 0, &world);
+    if (world.world_rank == 0) printf("test_checkpoint: %s\n", failed ? "FAILED" : "all checks passed");
+    dist_grid_free(&world);
+    MPI_Finalize();
+    return failed;
+}
