@@ -21,12 +21,18 @@ static void vreport(const char* fmt, va_list ap, int with_rank)
     fflush(stderr);
 }
 
+// With other ranks, MPI_Abort ends them too; alone, a clean MPI_Finalize spares the user
+// mpirun's multi-line abort banner under the one-line message.
 static void __attribute__((noreturn)) abort_job(void)
 {
-    int init = 0, fin = 0;
+    int init = 0, fin = 0, size = 1;
     MPI_Initialized(&init);
     MPI_Finalized(&fin);
-    if (init && !fin) MPI_Abort(MPI_COMM_WORLD, 1);
+    if (init && !fin) {
+        MPI_Comm_size(MPI_COMM_WORLD, &size);
+        if (size > 1) MPI_Abort(MPI_COMM_WORLD, 1);
+        MPI_Finalize();
+    }
     exit(1);
 }
 

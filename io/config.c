@@ -433,6 +433,17 @@ void config_print(const fnn_config* c, FILE* out)
     }
 }
 
+void config_help(FILE* out)
+{
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        const option* o = &options[i];
+        char def[96], names[64] = "";
+        if (o->type == TY_ENUM) enum_list(o->names, names, sizeof names);
+        snprintf(def, sizeof def, o->type == TY_ENUM ? "%s (%s)" : "%s", o->def[0] ? o->def : "(empty)", names);
+        fprintf(out, "  %-16s %-34s %s\n", o->key, def, o->help);
+    }
+}
+
 const char* config_enum_name(const char* key, int value)
 {
     const option* o = find_option(key);

@@ -49,6 +49,9 @@ int config_validate(const fnn_config* c, char* err, size_t errlen);
 // Writes every key = value line, the same format config_load reads.
 void config_print(const fnn_config* c, FILE* out);
 
+// Every key with its default (or, for enumerations, the accepted names) and a line of help.
+void config_help(FILE* out);
+
 // Name <-> value of the enumerated keys, for config_print, checkpoints and inspect.
 const char* config_enum_name(const char* key, int value);
 int config_enum_value(const char* key, const char* name); // -1 if unknown

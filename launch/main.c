@@ -1,6 +1,7 @@
 // fnn: one binary, one subcommand per job; every subcommand runs on every rank of the job.
 #include <stdio.h>
 #include <string.h>
+#include "io/config.h"
 #include "launch/commands.h"
 
 typedef struct command {
@@ -12,7 +13,7 @@ typedef struct command {
 static const command commands[] = {
     {"prepare", cmd_prepare, "text, fortunes records or CSV -> an HDF5 dataset"},
     {"train", cmd_train, "train from --config FILE [--set key=value ...]"},
-    {"eval", cmd_eval, "loss (and accuracy) of a checkpoint on a dataset, optional gradients"},
+    {"eval", cmd_eval, "--checkpoint C --data D [--split val|train] [--windows N] [--grads OUT.h5] [--tp N] [--batch B] [--seq-len T]"},
     {"sample", cmd_sample, "generate text from a language-model checkpoint"},
     {"inspect", cmd_inspect, "a checkpoint's config, shapes, step and writer layout"},
     {"bench", cmd_bench, "throughput, GFLOP/s, fraction of SGEMM peak, time in collectives"},
@@ -25,6 +26,14 @@ static void usage(FILE* out)
         fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].help);
 }
 
+static void help(const command* c)
+{
+    printf("fnn %s: %s\n", c->name, c->help);
+    if (strcmp(c->name, "train")) return;
+    printf("config keys (INI file, any [section]; --set key=value overrides):\n");
+    config_help(stdout);
+}
+
 int main(int argc, char** argv)
 {
     MPI_Init(&argc, &argv);
@@ -32,8 +41,15 @@ int main(int argc, char** argv)
     char err[256];
     if (dist_grid_init(MPI_COMM_WORLD, 1, &world, err, sizeof err)) dist_fail_all("%s", err);
     int status = -1;
-    for (size_t i = 0; argc > 1 && i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name)) status = commands[i].run(argc - 1, argv + 1, &world);
+    for (size_t i = 0; argc > 1 && i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(argv[1], commands[i].name)) continue;
+        if (argc > 2 && !strcmp(argv[2], "--help")) {
+            if (world.world_rank == 0) help(&commands[i]);
+            status = 0;
+        } else {
+            status = commands[i].run(argc - 1, argv + 1, &world);
+        }
+    }
     if (status < 0) {
         if (world.world_rank == 0) usage(argc > 1 && !strcmp(argv[1], "--help") ? stdout : stderr);
         status = argc > 1 && !strcmp(argv[1], "--help") ? 0 : 2;

@@ -17,8 +17,8 @@ loss_of() { sed -n 's/^loss \([^ ]*\) .*/\1/p' "$1"; }
 close() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; m = a < 0 ? -a : a; n = b < 0 ? -b : b; if (n > m) m = n; exit !(a != "" && d <= t * m) }'; }
 # Values of every /grads dataset of two files agree to 1e-5 relative (1e-9 absolute floor).
 grads_close() {
-    h5dump -y -w 0 -g /grads "$1" | grep -o -- '-\?[0-9][0-9.e+-]*' > $dir/ga.txt
-    h5dump -y -w 0 -g /grads "$2" | grep -o -- '-\?[0-9][0-9.e+-]*' > $dir/gb.txt
+    h5dump -y -w 0 -m '%.9g' -g /grads "$1" | grep -o -- '-\?[0-9][0-9.e+-]*' > $dir/ga.txt
+    h5dump -y -w 0 -m '%.9g' -g /grads "$2" | grep -o -- '-\?[0-9][0-9.e+-]*' > $dir/gb.txt
     [ -s $dir/ga.txt ] && paste $dir/ga.txt $dir/gb.txt | awk '{ d = $1 - $2; if (d < 0) d = -d; m = $1 < 0 ? -$1 : $1; n = $2 < 0 ? -$2 : $2; if (n > m) m = n; if (d > 1e-5 * m + 1e-9) bad++ } END { exit bad > 0 }'
 }
 # A command that must fail with one "fnn: error:" line naming $2, within the timeout.
