@@ -38,24 +38,32 @@ int cmd_eval(int argc, char** argv, dist_grid* world)
     int T = (int)setup_long("--seq-len", setup_opt(argc, argv, "--seq-len", "0"), 0);
     const char* grads = setup_opt(argc, argv, "--grads", NULL);
 
-    dist_grid g;
-    model m;
+    // The checkpoint's window length and the dataset decide how many windows there are.
+    char err[512];
     model_config mc;
     ckpt_train st;
-    int dp = world->world_size / tp;
-    if (batch == 0) batch = dp * ((16 + dp - 1) / dp);
-    eval_open(path, world, &g, tp, T, batch, &m, &mc, &st);
-    setup_threads(&g, (int)setup_long("--threads", setup_opt(argc, argv, "--threads", "0"), 0));
+    if (ckpt_read_meta(path, world->world, &mc, &st, NULL, 0, err, sizeof err)) dist_fail_all("%s", err);
+    if (T == 0) T = st.seq_len;
     fnn_config c;
     config_defaults(&c);
     c.model = mc;
     snprintf(c.data, sizeof c.data, "%s", data);
     dataset* d = setup_data(&c);
     setup_same_model(path, &mc, &c.model, 0);
-    long avail = dataset_windows(d, split, m.T);
+    long avail = dataset_windows(d, split, T);
     long n = (long)setup_long("--windows", setup_opt(argc, argv, "--windows", "0"), 0);
     if (n == 0 || n > avail) n = avail;
-    if (n <= 0) dist_fail_all("%s: the %s split has no window of %d steps", data, split_name, m.T);
+    if (n <= 0) dist_fail_all("%s: the %s split has no window of %d steps", data, split_name, T);
+    // Gradients come from one pass over all n windows: backward reduces over DP once per pass.
+    int dp = world->world_size / tp > 0 ? world->world_size / tp : 1;
+    long rows = grads ? n : 16;
+    if (batch == 0) batch = (int)(dp * ((rows + dp - 1) / dp));
+    else if (grads && batch < n) dist_fail_all("--batch %d: --grads takes all %ld windows in one batch", batch, n);
+
+    dist_grid g;
+    model m;
+    eval_open(path, world, &g, tp, T, batch, &m, &mc, &st);
+    setup_threads(&g, (int)setup_long("--threads", setup_opt(argc, argv, "--threads", "0"), 0));
     data_batch db;
     if (data_batch_init(&db, d, m.T, m.B)) dist_fail("out of memory for the batch");
     eval_result e = evaluate(&m, d, &db, split, n, grads != NULL);
@@ -64,7 +72,6 @@ int cmd_eval(int argc, char** argv, dist_grid* world)
         if (mc.task != TASK_REGRESS) printf("  accuracy %.4f", e.accuracy);
         printf("\n");
     }
-    char err[512];
     if (grads && ckpt_save_grads(grads, &m, err, sizeof err)) dist_fail_all("%s", err);
     data_batch_free(&db);
     dataset_free(&d);

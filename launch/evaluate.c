@@ -6,6 +6,7 @@ eval_result evaluate(model* m, const dataset* d, data_batch* db, int split, long
                      int grads)
 {
     const int B = m->B, Bg = m->Bglobal, row0 = m->g->dp_rank * B;
+    if (grads && windows > Bg) dist_fail_all("gradients of %ld windows need a batch of them all, not %d", windows, Bg);
     real* weight = malloc((size_t)B * sizeof(real));
     if (!weight) dist_fail("out of memory");
     double sums[2] = {0, 0}; // loss x Bglobal, right answers

@@ -13,8 +13,9 @@ typedef struct eval_result {
     long windows;
 } eval_result;
 
-// Windows are taken Bglobal at a time (padding rows weigh 0). With grads, m->grads holds the
-// gradient of the mean loss afterwards, reduced over DP. Collective over the grid.
+// Windows are taken Bglobal at a time (padding rows weigh 0). With grads (all windows in one
+// batch: windows <= Bglobal), m->grads holds the gradient of the mean loss afterwards, reduced
+// over DP. Collective over the grid.
 eval_result evaluate(model* m, const dataset* d, data_batch* db, int split, long windows,
                      int grads);
 
