@@ -274,7 +274,7 @@ static int write_strings(hid_t f, const char* name, const char* const* s, int n,
 {
     size_t width = 1;
     for (int i = 0; i < n; i++) width = strlen(s[i]) + 1 > width ? strlen(s[i]) + 1 : width;
-    char* buf = calloc((size_t)n, width);
+    char* buf = calloc(n > 0 ? (size_t)n : 1, width);
     for (int i = 0; buf && i < n; i++) memcpy(buf + i * width, s[i], strlen(s[i]));
     hsize_t dim = (hsize_t)n;
     hid_t t = H5Tcopy(H5T_C_S1);
