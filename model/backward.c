@@ -31,8 +31,7 @@ static void hidden_grad(model* m, int l, int t, int T, real* const* cur, real* c
     const int B = m->B, Hl = m->Hl, H = m->c.H, O = m->c.O;
     real* dh = m->dh;
     if (l == m->c.L - 1)
-        real_gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, Hl, O, 1,
-                  m->dY + (size_t)t * B * O, O, m->params + m->Wo, Hl, 0, dh, Hl);
+        gemm_w_apply(dh, Hl, m->dY + (size_t)t * B * O, O, B, &m->bwdWo, NULL, 0);
     else
         memset(dh, 0, (size_t)B * Hl * sizeof(real));
     if (l + 1 < m->c.L)
@@ -95,8 +94,7 @@ static void step_backward(model* m, const model_batch* bt, int t, real* const* c
         hidden_grad(m, l, t, bt->T, cur, later);
         real* dA = m->dA[l] + (size_t)t * B * Hl;
         mul_act_grad(dA, m->dh, m->HB[l] + (size_t)t * B * Hl, (size_t)B * Hl, m->c.act);
-        real_gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, m->K[l], Hl, 1, dA, Hl,
-                  m->params + m->W[l], m->K[l], 0, cur[l], m->K[l]);
+        gemm_w_apply(cur[l], m->K[l], dA, Hl, B, &m->bwdW[l], NULL, 0);
         if (m->g->tp > 1) dist_tp_allreduce_sum(cur[l], B * m->K[l], m->g);
     }
     if (bt->tokens) embed_grad(m, bt, t, cur[0]);
@@ -118,15 +116,14 @@ static void weight_grads(model* m, int T)
     MPI_Request req[MODEL_MAX_LAYERS + 2];
     int nreq = 0;
     real* g = m->grads;
-    real_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, Hl, TB, 1, m->dY, O,
-              m->HB[m->c.L - 1], Hl, 1, g + m->Wo, Hl);
+    gemm_atb(g + m->Wo, Hl, m->dY, O, m->HB[m->c.L - 1], Hl, O, Hl, TB, m->atb_work);
     bias_grad(g + m->bo, m->dY, (size_t)TB, O);
     if (dp) dist_dp_iallreduce_sum(g + m->Wo, (int)(m->E - m->Wo), &req[nreq++], m->g);
     if (dp && m->c.V > 0)
         dist_dp_iallreduce_sum(g + m->E, (int)(m->nparams - m->E), &req[nreq++], m->g);
     for (int l = m->c.L - 1; l >= 0; l--) {
-        real_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, Hl, m->K[l], TB, 1, m->dA[l], Hl,
-                  m->X[l], m->K[l], 1, g + m->W[l], m->K[l]);
+        gemm_atb(g + m->W[l], m->K[l], m->dA[l], Hl, m->X[l], m->K[l], Hl, m->K[l], TB,
+                 m->atb_work);
         bias_grad(g + m->b[l], m->dA[l], (size_t)TB, Hl);
         if (dp) dist_dp_iallreduce_sum(g + m->W[l], (int)(m->b[l] + Hl - m->W[l]), &req[nreq++],
                                        m->g);
@@ -136,6 +133,8 @@ static void weight_grads(model* m, int T)
 
 void model_backward(model* m, const model_batch* bt)
 {
+    for (int l = 0; l < m->c.L; l++) gemm_w_pack(&m->bwdW[l], bt->T);
+    gemm_w_pack(&m->bwdWo, bt->T);
     for (int t = bt->T - 1; t >= 0; t--) {
         real* const* cur = m->dX[t & 1];
         real* const* later = m->dX[(t + 1) & 1];

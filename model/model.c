@@ -100,6 +100,48 @@ static real* alloc_real(size_t n, int* fail)
     return p;
 }
 
+// Describes the per-step GEMMs' weights (model/gemm.h) and gives their packed copies one
+// 64-byte aligned block, each piece rounded to 16 elements to keep the next one aligned; and the
+// weight-gradient GEMMs their scratch.
+static void alloc_packs(model* m, int* fail)
+{
+    const int Hl = m->Hl, O = m->c.O;
+    gemm_w* all[2 * MODEL_MAX_LAYERS + 3];
+    int n = 0;
+    for (int l = 0; l < m->c.L; l++) {
+        const real* W = m->params + m->W[l];
+        // Layer 0's input projection is batched over the window, so its per-step GEMM starts
+        // after the first D columns.
+        const int skip = l == 0 ? m->c.D : 0;
+        gemm_w_set(&m->fwdW[l], W + skip, m->K[l], m->K[l] - skip, Hl, 1);
+        gemm_w_set(&m->bwdW[l], W, m->K[l], Hl, m->K[l], 0);
+        all[n++] = &m->fwdW[l];
+        all[n++] = &m->bwdW[l];
+    }
+    gemm_w_set(&m->fwdWx0, m->params + m->W[0], m->K[0], m->c.D, Hl, 1);
+    gemm_w_set(&m->fwdWo, m->params + m->Wo, Hl, Hl, O, 1);
+    gemm_w_set(&m->bwdWo, m->params + m->Wo, Hl, O, Hl, 0);
+    all[n++] = &m->fwdWx0;
+    all[n++] = &m->fwdWo;
+    all[n++] = &m->bwdWo;
+    size_t total = 0, work = gemm_atb_work(O, Hl);
+    for (int i = 0; i < n; i++) total += (gemm_w_size(all[i]->k, all[i]->n) + 15) / 16 * 16;
+    for (int l = 0; l < m->c.L; l++)
+        if (gemm_atb_work(Hl, m->K[l]) > work) work = gemm_atb_work(Hl, m->K[l]);
+    if (total == 0) return;
+    m->packs = aligned_alloc(64, total * sizeof(real));
+    m->atb_work = aligned_alloc(64, (work + 15) / 16 * 16 * sizeof(real));
+    if (!m->packs || !m->atb_work) {
+        *fail = 1;
+        return;
+    }
+    real* p = m->packs;
+    for (int i = 0; i < n; i++) {
+        all[i]->packed = p;
+        p += (gemm_w_size(all[i]->k, all[i]->n) + 15) / 16 * 16;
+    }
+}
+
 int model_init(model* m, const model_config* c, dist_grid* g, int T, int Bglobal, char* err,
                size_t errlen)
 {
@@ -140,7 +182,6 @@ int model_init(model* m, const model_config* c, dist_grid* g, int T, int Bglobal
         m->dX[0][l] = alloc_real(B * m->K[l], &fail);
         m->dX[1][l] = alloc_real(B * m->K[l], &fail);
     }
-    m->A0 = alloc_real(TB * m->Hl, &fail);
     m->Y = alloc_real(TB * O, &fail);
     m->F = alloc_real(TB * O, &fail);
     m->dY = alloc_real(TB * O, &fail);
@@ -149,6 +190,7 @@ int model_init(model* m, const model_config* c, dist_grid* g, int T, int Bglobal
     m->send = alloc_real(B * (m->Hl + O), &fail);
     m->recv = alloc_real((size_t)g->tp * B * (m->Hl + O), &fail);
     m->dh = alloc_real(B * m->Hl, &fail);
+    if (!fail) alloc_packs(m, &fail);
     if (fail) {
         model_free(m);
         snprintf(err, errlen, "out of memory for a model of %zu parameters per rank", m->nparams);
@@ -172,7 +214,6 @@ void model_free(model* m)
         free(m->dX[0][l]);
         free(m->dX[1][l]);
     }
-    free(m->A0);
     free(m->Y);
     free(m->F);
     free(m->dY);
@@ -181,6 +222,8 @@ void model_free(model* m)
     free(m->send);
     free(m->recv);
     free(m->dh);
+    free(m->packs);
+    free(m->atb_work);
     memset(m, 0, sizeof *m);
 }
 

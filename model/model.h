@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "model/gemm.h"
 #include "model/real.h"
 #include "dist/dist.h"
 
@@ -65,9 +66,9 @@ typedef struct model {
 
     // Activations of one window, allocated once.
     real* X[MODEL_MAX_LAYERS];  // (T, B, K): [u_t | h_{t-1} | f_{t-1}], all full width
-    real* HB[MODEL_MAX_LAYERS]; // (T, B, Hl): this rank's block of h_t
+    real* HB[MODEL_MAX_LAYERS]; // (T, B, Hl): this rank's block of h_t (of a_t until step t
+                                // for layer 0: the input projection, batched over the window)
     real* dA[MODEL_MAX_LAYERS]; // (T, B, Hl): gradient of this rank's block of a_t
-    real* A0;                   // (T, B, Hl): Wx[0] u_t + b[0], batched over the window
     real* Y;                    // (T, B, O) outputs
     real* F;                    // (T, B, O) fed-back signal (softmax(y), y, or the target)
     real* dY;                   // (T, B, O)
@@ -79,6 +80,13 @@ typedef struct model {
     real* send;                 // (B, Hl + O) allgather send chunk
     real* recv;                 // (tp, B, Hl + O) allgather result
     real* dh;                   // (B, Hl)
+
+    // The weights of the per-step GEMMs, packed for model/gemm.c at the start of each forward
+    // and backward pass: a_t = x_t W^T (layer 0: u W[:, :D]^T for the window, then the rest
+    // per step), y_t = h_t Wo^T, dX_t = dA_t W, dh_t = dY_t Wo.
+    gemm_w fwdW[MODEL_MAX_LAYERS], bwdW[MODEL_MAX_LAYERS], fwdWx0, fwdWo, bwdWo;
+    real* packs;                // one allocation behind every gemm_w above
+    real* atb_work;             // scratch of the weight-gradient GEMMs (gemm_atb)
 } model;
 
 // One window of inputs and targets for the local batch rows. Exactly one of tokens/dense is set.

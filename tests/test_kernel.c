@@ -1,0 +1,150 @@
+// The model's GEMMs (model/gemm.h) against a plain triple loop in double, for shapes that are not
+// multiples of the kernel's tiles: odd rows, k and columns, both forms of op(W), accumulation.
+// ranks: 1
+#include <stdlib.h>
+#include "model/gemm.h"
+#include "tests/check.h"
+
+static real* random_matrix(size_t n, unsigned* seed)
+{
+    real* a = malloc(n * sizeof(real));
+    for (size_t i = 0; i < n; i++) {
+        *seed = *seed * 1664525u + 1013904223u;
+        a[i] = (real)((*seed >> 8) / 16777216.0 - 0.5);
+    }
+    return a;
+}
+
+static real* packed_storage(size_t n)
+{
+    return n ? aligned_alloc(64, (n + 15) / 16 * 16 * sizeof(real)) : NULL;
+}
+
+// Worst |C - ref| relative to the sum of |terms| of each element, over M x n.
+static double worst_error(const real* C, const double* ref, const double* mag, size_t n)
+{
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs(C[i] - ref[i]) / (mag[i] > 0 ? mag[i] : 1);
+        if (e > worst) worst = e;
+    }
+    return worst;
+}
+
+// C = A op(W) + (init: 0 nothing, 1 C's old value, 2 a bias row) for A (M x k) with row stride
+// lda = k + 3, W stored with row stride k + 5 (trans: n x k) or n + 5 (k x n); W packed for
+// `uses` products (few: the cblas path).
+static void test_apply(int M, int k, int n, int trans, int init, int uses, unsigned seed)
+{
+    const int lda = k + 3, ldw = (trans ? k : n) + 5, ldc = n + 2;
+    real* A = random_matrix((size_t)M * lda, &seed);
+    real* W = random_matrix((size_t)(trans ? n : k) * ldw, &seed);
+    real* C = random_matrix((size_t)M * ldc, &seed);
+    real* bias = random_matrix((size_t)n, &seed);
+    double* ref = malloc((size_t)M * n * sizeof(double));
+    double* mag = malloc((size_t)M * n * sizeof(double));
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < n; j++) {
+            double s = init == 1 ? C[(size_t)i * ldc + j] : init == 2 ? bias[j] : 0, a = fabs(s);
+            for (int kk = 0; kk < k; kk++) {
+                double w = trans ? W[(size_t)j * ldw + kk] : W[(size_t)kk * ldw + j];
+                s += (double)A[(size_t)i * lda + kk] * w;
+                a += fabs((double)A[(size_t)i * lda + kk] * w);
+            }
+            ref[(size_t)i * n + j] = s;
+            mag[(size_t)i * n + j] = a;
+        }
+    gemm_w g;
+    gemm_w_set(&g, W, ldw, k, n, trans);
+    g.packed = packed_storage(gemm_w_size(k, n));
+    gemm_w_pack(&g, uses);
+    gemm_w_apply(C, ldc, A, lda, M, &g, init == 2 ? bias : NULL, init == 1);
+    real* Cc = malloc((size_t)M * n * sizeof(real));
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < n; j++) Cc[(size_t)i * n + j] = C[(size_t)i * ldc + j];
+    double e = worst_error(Cc, ref, mag, (size_t)M * n);
+    CHECK(e < 1e-5, "gemm_w_apply M=%d k=%d n=%d trans=%d init=%d uses=%d: error %.2e", M, k, n,
+          trans, init, uses, e);
+    free(A), free(W), free(C), free(bias), free(Cc), free(ref), free(mag), free(g.packed);
+}
+
+// C += A^T B for A (k x M), B (k x N), with padded row strides.
+static void test_atb(int M, int N, int k, unsigned seed)
+{
+    const int lda = M + 1, ldb = N + 7, ldc = N + 3;
+    real* A = random_matrix((size_t)k * lda, &seed);
+    real* B = random_matrix((size_t)k * ldb, &seed);
+    real* C = random_matrix((size_t)M * ldc, &seed);
+    double* ref = malloc((size_t)M * N * sizeof(double));
+    double* mag = malloc((size_t)M * N * sizeof(double));
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = C[(size_t)i * ldc + j], a = fabs(s);
+            for (int kk = 0; kk < k; kk++) {
+                double p = (double)A[(size_t)kk * lda + i] * B[(size_t)kk * ldb + j];
+                s += p;
+                a += fabs(p);
+            }
+            ref[(size_t)i * N + j] = s;
+            mag[(size_t)i * N + j] = a;
+        }
+    real* work = packed_storage(gemm_atb_work(M, N));
+    gemm_atb(C, ldc, A, lda, B, ldb, M, N, k, work);
+    real* Cc = malloc((size_t)M * N * sizeof(real));
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) Cc[(size_t)i * N + j] = C[(size_t)i * ldc + j];
+    double e = worst_error(Cc, ref, mag, (size_t)M * N);
+    CHECK(e < 1e-5, "gemm_atb M=%d N=%d k=%d: error %.2e", M, N, k, e);
+    free(A), free(B), free(C), free(Cc), free(ref), free(mag), free(work);
+}
+
+// The row stride of C leaves room past column n: the kernel's masked stores must not write it.
+static void test_no_overrun(void)
+{
+    enum { M = 5, K = 7, N = 19, LDC = 40 };
+    unsigned seed = 99;
+    real* A = random_matrix((size_t)M * K, &seed);
+    real* W = random_matrix((size_t)N * K, &seed);
+    real C[M * LDC];
+    for (int i = 0; i < M * LDC; i++) C[i] = 42;
+    gemm_w g;
+    gemm_w_set(&g, W, K, K, N, 1);
+    g.packed = packed_storage(gemm_w_size(K, N));
+    gemm_w_pack(&g, 64);
+    gemm_w_apply(C, LDC, A, K, M, &g, NULL, 0);
+    int bad = 0;
+    for (int i = 0; i < M; i++)
+        for (int j = N; j < LDC; j++) bad += C[i * LDC + j] != 42;
+    CHECK(bad == 0, "gemm_w_apply wrote %d elements past column %d", bad, N);
+    free(A), free(W), free(g.packed);
+}
+
+int main(void)
+{
+    static const int rows[] = {1, 3, 7, 8, 9, 17, 32, 45};
+    unsigned seed = 1;
+    // gemm_atb hands its products to OpenBLAS when OpenBLAS has more than one thread.
+    openblas_set_num_threads(1);
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++)
+        for (int trans = 0; trans < 2; trans++) {
+            test_apply(rows[r], 37, 51, trans, 0, 64, seed++);
+            test_apply(rows[r], 301, 33, trans, 1, 64, seed++);
+            test_apply(rows[r], 5, 97, trans, 1, 64, seed++);
+            test_apply(rows[r], 600, 16, trans, 0, 64, seed++);
+            test_apply(rows[r], 300, 70, trans, 2, 64, seed++);
+        }
+    test_apply(4, 0, 9, 1, 0, 64, seed++);
+    test_apply(4, 0, 9, 1, 2, 64, seed++);
+    for (int init = 0; init < 3; init++) {
+        test_apply(9, 301, 33, 1, init, 1, seed++);
+        test_apply(9, 301, 33, 0, init, 1, seed++);
+    }
+    test_atb(1, 1, 1, seed++);
+    test_atb(13, 45, 77, seed++);
+    test_atb(37, 29, 1201, seed++);
+    test_atb(600, 67, 33, seed++);
+    test_atb(9, 700, 515, seed++);
+    test_no_overrun();
+    printf("gemm kernels: %d failures\n", check_failures);
+    return check_failures != 0;
+}
