@@ -7,7 +7,7 @@ CFLAGS  += $(OPT) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. -MMD -MP
 CFLAGS  += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lmvec -lm
 DEBS     = libopenmpi-dev openmpi-bin libopenblas-dev libscalapack-openmpi-dev libhdf5-openmpi-dev \
-           hdf5-tools libinih-dev pkg-config fortunes
+           hdf5-tools libinih-dev pkg-config fortunes procps
 # Ranks for the MPI tests; root needs the two OMPI_ALLOW variables.
 MPIRUN  ?= env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 mpirun
 
