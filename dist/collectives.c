@@ -2,9 +2,9 @@
 // and the benchmark can report the time spent waiting in communication.
 #include "dist/dist.h"
 
-static void done(dist_grid* g, int kind, double t0)
+void dist_counted(dist_grid* g, int kind, double t0)
 {
-    g->count[kind]++;
+    if (kind >= 0) g->count[kind]++;
     g->comm_seconds += MPI_Wtime() - t0;
 }
 
@@ -12,35 +12,42 @@ void dist_tp_allgather(const real* send, real* recv, int n, dist_grid* g)
 {
     double t0 = MPI_Wtime();
     MPI_Allgather(send, n, REAL_MPI, recv, n, REAL_MPI, g->tp_comm);
-    done(g, DIST_ALLGATHER, t0);
+    dist_counted(g, DIST_ALLGATHER, t0);
 }
 
 void dist_tp_allreduce_sum(real* buf, int n, dist_grid* g)
 {
     double t0 = MPI_Wtime();
     MPI_Allreduce(MPI_IN_PLACE, buf, n, REAL_MPI, MPI_SUM, g->tp_comm);
-    done(g, DIST_ALLREDUCE, t0);
+    dist_counted(g, DIST_ALLREDUCE, t0);
 }
 
 void dist_tp_allreduce_f64(double* buf, int n, dist_grid* g)
 {
     double t0 = MPI_Wtime();
     MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_SUM, g->tp_comm);
-    done(g, DIST_ALLREDUCE, t0);
+    dist_counted(g, DIST_ALLREDUCE, t0);
 }
 
 void dist_dp_allreduce_f64(double* buf, int n, dist_grid* g)
 {
     double t0 = MPI_Wtime();
     MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_SUM, g->dp_comm);
-    done(g, DIST_ALLREDUCE, t0);
+    dist_counted(g, DIST_ALLREDUCE, t0);
 }
 
-void dist_dp_iallreduce_sum(real* buf, int n, MPI_Request* req, dist_grid* g)
+void dist_dpn_allreduce_f64(double* buf, int n, dist_grid* g)
 {
     double t0 = MPI_Wtime();
-    MPI_Iallreduce(MPI_IN_PLACE, buf, n, REAL_MPI, MPI_SUM, g->dp_comm, req);
-    done(g, DIST_IALLREDUCE, t0);
+    MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_SUM, g->dpn_comm);
+    dist_counted(g, DIST_ALLREDUCE, t0);
+}
+
+void dist_dpx_iallreduce_sum(real* buf, int n, MPI_Request* req, dist_grid* g)
+{
+    double t0 = MPI_Wtime();
+    MPI_Iallreduce(MPI_IN_PLACE, buf, n, REAL_MPI, MPI_SUM, g->dpx_comm, req);
+    dist_counted(g, DIST_IALLREDUCE, t0);
 }
 
 void dist_wait_all(MPI_Request* reqs, int n, dist_grid* g)
@@ -54,14 +61,14 @@ void dist_bcast_bytes(void* buf, size_t n, dist_grid* g)
 {
     double t0 = MPI_Wtime();
     MPI_Bcast(buf, (int)n, MPI_BYTE, 0, g->world);
-    done(g, DIST_BCAST, t0);
+    dist_counted(g, DIST_BCAST, t0);
 }
 
 int dist_any(int flag, dist_grid* g)
 {
     double t0 = MPI_Wtime();
     MPI_Allreduce(MPI_IN_PLACE, &flag, 1, MPI_INT, MPI_MAX, g->world);
-    done(g, DIST_ALLREDUCE, t0);
+    dist_counted(g, DIST_ALLREDUCE, t0);
     return flag;
 }
 

@@ -10,24 +10,35 @@
 #include "model/real.h"
 
 // Per-kind collective counters, so tests can assert how many collectives a step makes.
-enum dist_kind { DIST_ALLGATHER, DIST_ALLREDUCE, DIST_IALLREDUCE, DIST_BCAST, DIST_NKINDS };
+// DIST_SYNC: a barrier of the node's DP group around an exchange through shared memory.
+enum dist_kind { DIST_ALLGATHER, DIST_ALLREDUCE, DIST_IALLREDUCE, DIST_BCAST, DIST_SYNC,
+                 DIST_NKINDS };
 
 typedef struct dist_grid {
     MPI_Comm world;   // the whole job
     MPI_Comm tp_comm; // ranks holding one replica, ordered by tp_rank
     MPI_Comm dp_comm; // ranks holding the same shard, ordered by dp_rank
+    // The DP group in two levels: dpn_comm, the members on this node that share memory (one
+    // copy of the packed weights, reductions by loads and stores), and dpx_comm, the ranks with
+    // this dpn_rank in the other such groups (messages). dp = dpn x dpx.
+    MPI_Comm dpn_comm, dpx_comm;
     int world_size, world_rank;
     int tp, dp, tp_rank, dp_rank;
+    int dpn, dpn_rank, dpx;
     int node_ranks;              // ranks sharing this node, for the thread count
     long count[DIST_NKINDS];     // collectives issued since the last dist_reset_counts
     double comm_seconds;         // time spent inside collectives since the last reset
 } dist_grid;
 
-// Collective over world. Returns 0, or -1 with a message in err when world size is not a
-// multiple of tp.
-int dist_grid_init(MPI_Comm world, int tp, dist_grid* g, char* err, size_t errlen);
+// Collective over world. share: the most DP ranks of one node that share memory (0 = all of
+// them, 1 = none). Groups of unequal size fall back to none. Returns 0, or -1 with a message in
+// err when world size is not a multiple of tp.
+int dist_grid_init(MPI_Comm world, int tp, int share, dist_grid* g, char* err, size_t errlen);
 void dist_grid_free(dist_grid* g);
 void dist_reset_counts(dist_grid* g);
+// For the files of dist/: counts one collective of kind (none for kind < 0) and adds the time
+// since t0 to comm_seconds.
+void dist_counted(dist_grid* g, int kind, double t0);
 
 // Threads for this rank's BLAS: the node's cores divided by the ranks on the node.
 int dist_default_threads(const dist_grid* g);
@@ -41,8 +52,10 @@ void dist_tp_allreduce_sum(real* buf, int n, dist_grid* g);
 void dist_tp_allreduce_f64(double* buf, int n, dist_grid* g);
 // Same over the DP ranks.
 void dist_dp_allreduce_f64(double* buf, int n, dist_grid* g);
-// Starts summing a gradient region over the DP ranks; finish with dist_wait_all.
-void dist_dp_iallreduce_sum(real* buf, int n, MPI_Request* req, dist_grid* g);
+// Sums n doubles over the node's DP group (norms of gradient pieces). In place.
+void dist_dpn_allreduce_f64(double* buf, int n, dist_grid* g);
+// Starts summing a gradient piece over dpx_comm; finish with dist_wait_all.
+void dist_dpx_iallreduce_sum(real* buf, int n, MPI_Request* req, dist_grid* g);
 void dist_wait_all(MPI_Request* reqs, int n, dist_grid* g);
 // Reductions over the whole job, for timings and reports. In place.
 void dist_world_sum_f64(double* buf, int n, dist_grid* g);
@@ -53,6 +66,28 @@ void dist_barrier(dist_grid* g);
 int dist_any(int flag, dist_grid* g);
 // Broadcast of raw bytes from world rank 0 (the parsed config, a sampled token).
 void dist_bcast_bytes(void* buf, size_t n, dist_grid* g);
+
+// Memory shared by the node's DP group: every member owns a segment of the same size that the
+// others can read, and member 0's is followed by one area for all (a window over dpn_comm;
+// plain memory when the group is this rank alone). Segments and the area are 64-byte aligned.
+typedef struct dist_shm {
+    MPI_Win win;  // MPI_WIN_NULL without a window
+    char** seg;   // seg[r]: member r's segment
+    char* shared; // the common area
+    void* alloc;  // what to free without a window
+} dist_shm;
+
+// Collective over dpn_comm. Memory that cannot be had ends the job with the reason.
+void dist_shm_alloc(dist_shm* s, size_t seg_bytes, size_t shared_bytes, dist_grid* g);
+void dist_shm_free(dist_shm* s);
+// Every member's stores before it are seen by every member's loads after it. Collective over
+// dpn_comm (nothing without a window).
+void dist_shm_sync(dist_shm* s, dist_grid* g);
+// Reals [off, off + n) of this rank's segment = their sum over the members' segments, in member
+// order. Call between syncs that make the inputs visible and keep them until all have summed.
+void dist_shm_sum(dist_shm* s, size_t off, size_t n, dist_grid* g);
+// Reals [off, off + n) of member r's segment copied into this rank's.
+void dist_shm_copy(dist_shm* s, int r, size_t off, size_t n, dist_grid* g);
 
 // Rows [tp_rank n/tp, (tp_rank+1) n/tp) of the n x n orthogonal factor Q of the matrix
 // G(r, c) = gen(key, r, c), with R's diagonal made positive (so Q is unique), by ScaLAPACK QR

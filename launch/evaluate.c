@@ -28,6 +28,7 @@ eval_result evaluate(model* m, const dataset* d, data_batch* db, int split, long
     }
     db->view.weight = NULL;
     free(weight);
+    if (grads) model_gather(m, m->grads);
     // Each DP replica scored its own rows.
     if (m->g->dp > 1) dist_dp_allreduce_f64(sums, 2, m->g);
     eval_result r = {.loss = sums[0] / windows, .windows = windows};

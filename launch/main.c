@@ -39,7 +39,7 @@ int main(int argc, char** argv)
     MPI_Init(&argc, &argv);
     dist_grid world;
     char err[256];
-    if (dist_grid_init(MPI_COMM_WORLD, 1, &world, err, sizeof err)) dist_fail_all("%s", err);
+    if (dist_grid_init(MPI_COMM_WORLD, 1, 1, &world, err, sizeof err)) dist_fail_all("%s", err);
     int status = -1;
     for (size_t i = 0; argc > 1 && i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(argv[1], commands[i].name)) continue;

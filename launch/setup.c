@@ -70,10 +70,27 @@ void setup_config(int argc, char** argv, fnn_config* c, dist_grid* world)
     dist_bcast_bytes(c, sizeof *c, world);
 }
 
+// FNN_SHARE_DP (rank 0's environment): the most DP replicas of one node that share memory;
+// unset or 0 = all of them, 1 = none (each replica keeps its own, DP sums by message).
+static int share_dp(dist_grid* world)
+{
+    int share = 0;
+    const char* v = getenv("FNN_SHARE_DP");
+    if (world->world_rank == 0 && v && *v) {
+        char* end;
+        long n = strtol(v, &end, 10);
+        if (*end || n < 0 || n > 1 << 20) dist_fail("FNN_SHARE_DP = %s: must be a whole number >= 0", v);
+        share = (int)n;
+    }
+    dist_bcast_bytes(&share, sizeof share, world);
+    return share;
+}
+
 void setup_grid(dist_grid* world, dist_grid* g, int tp)
 {
     char err[256];
-    if (dist_grid_init(world->world, tp, g, err, sizeof err)) dist_fail_all("%s", err);
+    int share = share_dp(world);
+    if (dist_grid_init(world->world, tp, share, g, err, sizeof err)) dist_fail_all("%s", err);
 }
 
 int setup_threads(const dist_grid* g, int threads)

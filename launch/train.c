@@ -84,6 +84,9 @@ static void save(run* r, long step)
     char err[512];
     r->st.step = r->st.cursor = step;
     if (!r->c.ckpt_dir[0]) return;
+    // The optimiser keeps each DP replica's moments current only in its own pieces.
+    model_gather(&r->m, r->m.m);
+    model_gather(&r->m, r->m.v);
     if (ckpt_dir_save(r->c.ckpt_dir, r->c.ckpt_keep, &r->m, &r->c, &r->st, err, sizeof err))
         dist_fail_all("%s", err);
     if (r->g.world_rank == 0) printf("checkpoint %s/step-%08ld.h5\n", r->c.ckpt_dir, step);

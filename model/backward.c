@@ -4,7 +4,8 @@
 // dA = dh_blk * act'(h_blk), and its partial gradient of the layer's whole input,
 // dX = dA W_blk = [du | dh_prev | df_prev]; one allreduce over the TP group sums the parts.
 // Weight gradients wait until the loop ends: dW = dA^T X is then one GEMM per layer, and each
-// layer's DP reduction starts as soon as its GEMM is done, overlapping the next layer's GEMM.
+// layer's DP reduction (model/share.c) starts as soon as its GEMM is done; its part between
+// nodes is a non-blocking reduction that overlaps the next layer's GEMM.
 #include <string.h>
 #include "model/model.h"
 
@@ -111,30 +112,27 @@ static void bias_grad(real* db, const real* dA, size_t rows, int n)
 
 static void weight_grads(model* m, int T)
 {
-    const int B = m->B, Hl = m->Hl, O = m->c.O, TB = T * B;
-    const int dp = m->g->dp > 1;
+    const int B = m->B, Hl = m->Hl, O = m->c.O, TB = T * B, L = m->c.L;
     MPI_Request req[MODEL_MAX_LAYERS + 2];
     int nreq = 0;
     real* g = m->grads;
-    gemm_atb(g + m->Wo, Hl, m->dY, O, m->HB[m->c.L - 1], Hl, O, Hl, TB, m->atb_work);
+    gemm_atb(g + m->Wo, Hl, m->dY, O, m->HB[L - 1], Hl, O, Hl, TB, m->atb_work);
     bias_grad(g + m->bo, m->dY, (size_t)TB, O);
-    if (dp) dist_dp_iallreduce_sum(g + m->Wo, (int)(m->E - m->Wo), &req[nreq++], m->g);
-    if (dp && m->c.V > 0)
-        dist_dp_iallreduce_sum(g + m->E, (int)(m->nparams - m->E), &req[nreq++], m->g);
-    for (int l = m->c.L - 1; l >= 0; l--) {
+    nreq += model_reduce_regions(m, L, 2, req + nreq); // the head, and the embedding (done)
+    for (int l = L - 1; l >= 0; l--) {
         gemm_atb(g + m->W[l], m->K[l], m->dA[l], Hl, m->X[l], m->K[l], Hl, m->K[l], TB,
                  m->atb_work);
         bias_grad(g + m->b[l], m->dA[l], (size_t)TB, Hl);
-        if (dp) dist_dp_iallreduce_sum(g + m->W[l], (int)(m->b[l] + Hl - m->W[l]), &req[nreq++],
-                                       m->g);
+        nreq += model_reduce_regions(m, l, 1, req + nreq);
     }
     if (nreq) dist_wait_all(req, nreq, m->g);
 }
 
 void model_backward(model* m, const model_batch* bt)
 {
-    for (int l = 0; l < m->c.L; l++) gemm_w_pack(&m->bwdW[l], bt->T);
-    gemm_w_pack(&m->bwdWo, bt->T);
+    gemm_w* w[MODEL_MAX_LAYERS + 1] = {&m->bwdWo};
+    for (int l = 0; l < m->c.L; l++) w[1 + l] = &m->bwdW[l];
+    model_pack(m, w, 1 + m->c.L, bt->T);
     for (int t = bt->T - 1; t >= 0; t--) {
         real* const* cur = m->dX[t & 1];
         real* const* later = m->dX[(t + 1) & 1];

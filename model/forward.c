@@ -227,9 +227,9 @@ static void layer_step(model* m, const model_batch* bt, int l, int t)
 void model_forward(model* m, const model_batch* bt)
 {
     const int B = m->B, Hl = m->Hl, K0 = m->K[0];
-    for (int l = 0; l < m->c.L; l++) gemm_w_pack(&m->fwdW[l], bt->T);
-    gemm_w_pack(&m->fwdWx0, bt->T);
-    gemm_w_pack(&m->fwdWo, bt->T);
+    gemm_w* w[MODEL_MAX_LAYERS + 2] = {&m->fwdWx0, &m->fwdWo};
+    for (int l = 0; l < m->c.L; l++) w[2 + l] = &m->fwdW[l];
+    model_pack(m, w, 2 + m->c.L, bt->T);
     fill_inputs(m, bt);
     fill_initial_state(m);
     // Layer 0's input projection does not depend on the recurrence: one GEMM for the window,

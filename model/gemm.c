@@ -37,16 +37,18 @@ static void apply_cblas(real* C, int ldc, const real* A, int lda, int M, const g
 
 #if GEMM_KERNEL
 
-void gemm_w_pack(gemm_w* g, int uses)
+void gemm_w_pack(gemm_w* g, int uses, int part, int parts)
 {
-    const int k = g->k, n = g->n;
+    const int k = g->k, n = g->n, panels = (n + NR - 1) / NR;
     g->ready = uses >= MIN_USES;
     if (!g->ready) return;
+    const int p0 = (int)((long)panels * part / parts), p1 = (int)((long)panels * (part + 1) / parts);
     if (!g->trans) {
-        gemm_pack_rows(g->packed, g->w, (size_t)g->ldw, k, n);
+        const int j0 = p0 * NR, j1 = p1 * NR < n ? p1 * NR : n;
+        if (j1 > j0) gemm_pack_rows(g->packed + (size_t)j0 * k, g->w + j0, (size_t)g->ldw, k, j1 - j0);
         return;
     }
-    for (int j0 = 0; j0 < n; j0 += NR) {
+    for (int j0 = p0 * NR; j0 < p1 * NR; j0 += NR) {
         float* P = g->packed + (size_t)j0 * k;
         const int nc = n - j0 < NR ? n - j0 : NR;
         // Column c of the panel is row j0 + c of W: NR read streams, one write stream.
@@ -85,9 +87,9 @@ void gemm_w_apply(real* C, int ldc, const real* A, int lda, int M, const gemm_w*
 
 #else
 
-void gemm_w_pack(gemm_w* g, int uses)
+void gemm_w_pack(gemm_w* g, int uses, int part, int parts)
 {
-    (void)g, (void)uses;
+    (void)g, (void)uses, (void)part, (void)parts;
 }
 
 void gemm_w_apply(real* C, int ldc, const real* A, int lda, int M, const gemm_w* g,

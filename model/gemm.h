@@ -34,8 +34,10 @@ size_t gemm_w_size(int k, int n);
 void gemm_w_set(gemm_w* g, const real* w, int ldw, int k, int n, int trans);
 
 // Call after W changes and before the next gemm_w_apply, with the number of products that
-// will use this W: copies W into the panels when that repays the copy.
-void gemm_w_pack(gemm_w* g, int uses);
+// will use this W: copies W into the panels when that repays the copy. The panels are cut into
+// parts shares; this call packs share part, so that processes holding the same W and the same
+// packed storage split the work (part = 0, parts = 1: all of it). Every process marks g ready.
+void gemm_w_pack(gemm_w* g, int uses, int part, int parts);
 
 // C (M x n, row stride ldc) = A (M x k, row stride lda) op(W), plus the bias (n) in every row
 // when bias is not NULL, else plus C's old value when accumulate. With the kernel, each element

@@ -41,9 +41,10 @@ static inline __attribute__((always_inline)) void gemm_tile(int mr, float* C, in
     for (int kk = 0; kk < kc; kk++) {
         const float* p = P + (size_t)kk * GEMM_NR;
         const __m512 b0 = _mm512_load_ps(p), b1 = _mm512_load_ps(p + 16);
-        // The panels are one contiguous stream: fetch the next KC block while this one runs.
-        _mm_prefetch((const char*)(p + GEMM_KC * GEMM_NR), _MM_HINT_T0);
-        _mm_prefetch((const char*)(p + GEMM_KC * GEMM_NR + 16), _MM_HINT_T0);
+        // The panels are one contiguous stream: fetch the next KC block while this one runs,
+        // into L2: in L1 it would evict this block before the other row tiles reuse it.
+        _mm_prefetch((const char*)(p + GEMM_KC * GEMM_NR), _MM_HINT_T1);
+        _mm_prefetch((const char*)(p + GEMM_KC * GEMM_NR + 16), _MM_HINT_T1);
         for (int i = 0; i < mr; i++) {
             const __m512 a = _mm512_set1_ps(A[i * ars + kk * aks]);
             c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);

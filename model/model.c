@@ -100,10 +100,15 @@ static real* alloc_real(size_t n, int* fail)
     return p;
 }
 
-// Describes the per-step GEMMs' weights (model/gemm.h) and gives their packed copies one
-// 64-byte aligned block, each piece rounded to 16 elements to keep the next one aligned; and the
-// weight-gradient GEMMs their scratch.
-static void alloc_packs(model* m, int* fail)
+// Rounded to 16 elements: keeps what follows 64-byte aligned.
+static size_t round16(size_t n)
+{
+    return (n + 15) / 16 * 16;
+}
+
+// Describes the per-step GEMMs' weights (model/gemm.h) and, with packs, gives their packed
+// copies consecutive pieces of it. Returns the elements all the packed copies take.
+static size_t describe_weights(model* m, real* packs)
 {
     const int Hl = m->Hl, O = m->c.O;
     gemm_w* all[2 * MODEL_MAX_LAYERS + 3];
@@ -124,22 +129,39 @@ static void alloc_packs(model* m, int* fail)
     all[n++] = &m->fwdWx0;
     all[n++] = &m->fwdWo;
     all[n++] = &m->bwdWo;
-    size_t total = 0, work = gemm_atb_work(O, Hl);
-    for (int i = 0; i < n; i++) total += (gemm_w_size(all[i]->k, all[i]->n) + 15) / 16 * 16;
-    for (int l = 0; l < m->c.L; l++)
-        if (gemm_atb_work(Hl, m->K[l]) > work) work = gemm_atb_work(Hl, m->K[l]);
-    if (total == 0) return;
-    m->packs = aligned_alloc(64, total * sizeof(real));
-    m->atb_work = aligned_alloc(64, (work + 15) / 16 * 16 * sizeof(real));
-    if (!m->packs || !m->atb_work) {
-        *fail = 1;
-        return;
-    }
-    real* p = m->packs;
+    size_t total = 0;
     for (int i = 0; i < n; i++) {
-        all[i]->packed = p;
-        p += (gemm_w_size(all[i]->k, all[i]->n) + 15) / 16 * 16;
+        if (packs) all[i]->packed = packs + total;
+        total += round16(gemm_w_size(all[i]->k, all[i]->n));
     }
+    return total;
+}
+
+// Parameters, gradients and optimiser moments in this rank's segment of the memory shared with
+// the node's DP group (model/share.c reads the others'), the packed weights once for the group.
+static void alloc_shared(model* m)
+{
+    const size_t np = round16(m->nparams), packs = describe_weights(m, NULL);
+    dist_shm_alloc(&m->shm, 4 * np * sizeof(real), packs * sizeof(real), m->g);
+    real* seg = (real*)m->shm.seg[m->g->dpn_rank];
+    // Zero moments to start from; touching the pages here also places them near their owner.
+    memset(seg, 0, 4 * np * sizeof(real));
+    if (m->g->dpn_rank == 0) memset(m->shm.shared, 0, packs * sizeof(real));
+    m->params = seg;
+    m->grads = seg + np;
+    m->m = seg + 2 * np;
+    m->v = seg + 3 * np;
+    describe_weights(m, (real*)m->shm.shared);
+}
+
+static void alloc_work(model* m, int* fail)
+{
+    size_t work = gemm_atb_work(m->c.O, m->Hl);
+    for (int l = 0; l < m->c.L; l++)
+        if (gemm_atb_work(m->Hl, m->K[l]) > work) work = gemm_atb_work(m->Hl, m->K[l]);
+    if (work == 0) return;
+    m->atb_work = aligned_alloc(64, round16(work) * sizeof(real));
+    if (!m->atb_work) *fail = 1;
 }
 
 int model_init(model* m, const model_config* c, dist_grid* g, int T, int Bglobal, char* err,
@@ -169,10 +191,7 @@ int model_init(model* m, const model_config* c, dist_grid* g, int T, int Bglobal
 
     int fail = 0;
     size_t TB = (size_t)T * m->B, B = (size_t)m->B, H = (size_t)c->H, O = (size_t)c->O;
-    m->params = alloc_real(m->nparams, &fail);
-    m->grads = alloc_real(m->nparams, &fail);
-    m->m = alloc_real(m->nparams, &fail);
-    m->v = alloc_real(m->nparams, &fail);
+    alloc_shared(m);
     for (int l = 0; l < c->L; l++) {
         m->X[l] = alloc_real(TB * m->K[l], &fail);
         m->HB[l] = alloc_real(TB * m->Hl, &fail);
@@ -190,7 +209,7 @@ int model_init(model* m, const model_config* c, dist_grid* g, int T, int Bglobal
     m->send = alloc_real(B * (m->Hl + O), &fail);
     m->recv = alloc_real((size_t)g->tp * B * (m->Hl + O), &fail);
     m->dh = alloc_real(B * m->Hl, &fail);
-    if (!fail) alloc_packs(m, &fail);
+    alloc_work(m, &fail);
     if (fail) {
         model_free(m);
         snprintf(err, errlen, "out of memory for a model of %zu parameters per rank", m->nparams);
@@ -201,10 +220,7 @@ int model_init(model* m, const model_config* c, dist_grid* g, int T, int Bglobal
 
 void model_free(model* m)
 {
-    free(m->params);
-    free(m->grads);
-    free(m->m);
-    free(m->v);
+    dist_shm_free(&m->shm);
     for (int l = 0; l < MODEL_MAX_LAYERS; l++) {
         free(m->X[l]);
         free(m->HB[l]);
@@ -222,7 +238,6 @@ void model_free(model* m)
     free(m->send);
     free(m->recv);
     free(m->dh);
-    free(m->packs);
     free(m->atb_work);
     memset(m, 0, sizeof *m);
 }

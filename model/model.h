@@ -53,8 +53,10 @@ typedef struct model {
     int T, B, Bglobal;   // window length and batch this model was sized for
     int K[MODEL_MAX_LAYERS], Of[MODEL_MAX_LAYERS]; // concatenated input width, feedback width
 
-    // Parameters, gradients and optimiser moments: one allocation each, same layout:
-    // per layer W (Hl x K) then b (Hl), then Wo (O x Hl), bo (O), E (V x D, token input only).
+    // Parameters, gradients and optimiser moments: one buffer each, same layout: per layer
+    // W (Hl x K) then b (Hl), then Wo (O x Hl), bo (O), E (V x D, token input only). They lie in
+    // this rank's segment of shm, where the node's other DP replicas read them (model/share.c).
+    dist_shm shm;
     size_t nparams;
     real* params;
     real* grads;
@@ -83,9 +85,9 @@ typedef struct model {
 
     // The weights of the per-step GEMMs, packed for model/gemm.c at the start of each forward
     // and backward pass: a_t = x_t W^T (layer 0: u W[:, :D]^T for the window, then the rest
-    // per step), y_t = h_t Wo^T, dX_t = dA_t W, dh_t = dY_t Wo.
+    // per step), y_t = h_t Wo^T, dX_t = dA_t W, dh_t = dY_t Wo. The packed copies are one for
+    // the node's DP group, in shm's common area.
     gemm_w fwdW[MODEL_MAX_LAYERS], bwdW[MODEL_MAX_LAYERS], fwdWx0, fwdWo, bwdWo;
-    real* packs;                // one allocation behind every gemm_w above
     real* atb_work;             // scratch of the weight-gradient GEMMs (gemm_atb)
 } model;
 
@@ -129,9 +131,28 @@ void model_forward(model* m, const model_batch* bt);
 // scored outputs (lm and classify), NULL to skip.
 double model_loss(model* m, const model_batch* bt, long* acc_correct);
 // Backpropagation through time; accumulates into grads (zero them first with model_zero_grad).
-// Collective over tp_comm: one allreduce per layer and step. DP reduction is not done here.
+// Collective over tp_comm: one allreduce per layer and step. Then the DP reduction, region by
+// region as the weight gradients are formed: afterwards the pieces of grads that this rank owns
+// (model_piece) hold the sum over the DP replicas, the rest only this replica's part; the
+// optimiser reads just those pieces, model_gather completes the buffer.
 void model_backward(model* m, const model_batch* bt);
 void model_zero_grad(model* m);
+
+// The DP split of the parameter buffers (model/share.c). Region i < L is layer i's [W | b],
+// region L the head [Wo | bo], region L+1 the embedding; member r of the node's DP group owns
+// piece r of every region: elements [*off, *off + *n).
+int model_regions(const model* m);
+void model_piece(const model* m, int region, int r, size_t* off, size_t* n);
+// Starts the DP sum of regions [first, first + count) of grads once every local replica has
+// them: this rank sums its pieces through shared memory, then starts their sum over the other
+// nodes (one request per region, in req). Returns the requests started.
+int model_reduce_regions(model* m, int first, int count, MPI_Request* req);
+// buf (params, grads, m or v of this model) takes the other members' pieces from theirs.
+// Collective over the node's DP group.
+void model_gather(model* m, real* buf);
+// Packs the n weights for the kernel, each member of the node's DP group its share of the
+// panels. Collective over the node's DP group.
+void model_pack(model* m, gemm_w* const* w, int n, int uses);
 
 // Flops of one forward+backward window for this replica (both counted as multiply-adds x 2).
 double model_flops(const model* m, int T);

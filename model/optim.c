@@ -1,5 +1,6 @@
 // SGD with momentum, Adam and AdamW over the flat parameter buffers, the warmup + cosine
 // schedule, and global-norm clipping. All tensors share one loop: the buffers have one layout.
+// Each of a node's DP replicas updates the piece of the buffers it owns (model/share.c).
 #include <math.h>
 #include "model/optim.h"
 
@@ -13,19 +14,46 @@ double optim_lr(const optim_config* o, long s)
     return o->lr_min + 0.5 * (o->lr - o->lr_min) * (1 + cos(M_PI * x));
 }
 
+// The runs of tensor t's rows (elements [off, off + n) of the buffers) that fall in this rank's
+// piece of the DP split (model/share.c), passed to f.
+static void owned_runs(const model* m, const model_tensor* t,
+                       void (*f)(size_t off, size_t n, void* arg), void* arg)
+{
+    for (int r = 0; r < model_regions(m); r++) {
+        size_t p0, pn;
+        model_piece(m, r, m->g->dpn_rank, &p0, &pn);
+        for (int i = 0; i < t->lrows; i++) {
+            size_t a = t->offset + (size_t)i * t->ld, b = a + (size_t)t->lcols;
+            if (a < p0) a = p0;
+            if (b > p0 + pn) b = p0 + pn;
+            if (a < b) f(a, b - a, arg);
+        }
+    }
+}
+
+typedef struct sum_sq {
+    const real* g;
+    double s;
+} sum_sq;
+
+static void add_sq(size_t off, size_t n, void* arg)
+{
+    sum_sq* q = arg;
+    for (size_t i = off; i < off + n; i++) q->s += (double)q->g[i] * q->g[i];
+}
+
 double optim_grad_norm(model* m)
 {
-    // [sharded, replicated]: the sharded part is summed over the TP group, the replicated part
-    // is the same on every TP rank and taken once.
+    // [sharded, replicated]: the node's DP replicas each count their own piece; the sharded
+    // part is summed over the TP group, the replicated part is the same on every TP rank and
+    // taken once.
     double ss[2] = {0, 0};
     for (int k = 0; k < m->ntensors; k++) {
-        const model_tensor* t = &m->tensors[k];
-        const real* g = m->grads + t->offset;
-        double s = 0;
-        for (int i = 0; i < t->lrows; i++)
-            for (int j = 0; j < t->lcols; j++) s += (double)g[(size_t)i * t->ld + j] * g[(size_t)i * t->ld + j];
-        ss[t->replicated] += s;
+        sum_sq q = {.g = m->grads};
+        owned_runs(m, &m->tensors[k], add_sq, &q);
+        ss[m->tensors[k].replicated] += q.s;
     }
+    if (m->g->dpn > 1) dist_dpn_allreduce_f64(ss, 2, m->g);
     if (m->g->tp > 1) dist_tp_allreduce_f64(ss, 1, m->g);
     return sqrt(ss[0] + ss[1]);
 }
@@ -53,23 +81,38 @@ static void update(real* p, const real* g, real* m1, real* m2, size_t n, const o
     }
 }
 
+typedef struct step_args {
+    model* m;
+    const optim_config* o;
+    double lr, scale;
+    long t;
+} step_args;
+
+static void update_run(size_t off, size_t n, void* arg)
+{
+    step_args* a = arg;
+    model* m = a->m;
+    update(m->params + off, m->grads + off, m->m + off, m->v + off, n, a->o, a->lr, a->scale,
+           a->t);
+}
+
 double optim_step(model* m, const optim_config* o, long s, double gnorm, const int* frozen)
 {
     double lr = optim_lr(o, s);
     double scale = o->clip > 0 && gnorm > o->clip ? o->clip / gnorm : 1;
+    step_args a = {.m = m, .o = o, .lr = lr, .scale = scale, .t = s + 1};
+    // This rank updates its pieces of the DP split; the node's other replicas copy them.
     if (!frozen) {
-        update(m->params, m->grads, m->m, m->v, m->nparams, o, lr, scale, s + 1);
-        return lr;
-    }
-    // Tensors are strided views; a layer's W block holds Wx, Wh and Wf, so walk rows.
-    for (int k = 0; k < m->ntensors; k++) {
-        const model_tensor* t = &m->tensors[k];
-        if (frozen[k]) continue;
-        for (int i = 0; i < t->lrows; i++) {
-            size_t off = t->offset + (size_t)i * t->ld;
-            update(m->params + off, m->grads + off, m->m + off, m->v + off, (size_t)t->lcols, o,
-                   lr, scale, s + 1);
+        for (int r = 0; r < model_regions(m); r++) {
+            size_t off, n;
+            model_piece(m, r, m->g->dpn_rank, &off, &n);
+            update_run(off, n, &a);
         }
+    } else {
+        // Tensors are strided views; a layer's W block holds Wx, Wh and Wf, so walk rows.
+        for (int k = 0; k < m->ntensors; k++)
+            if (!frozen[k]) owned_runs(m, &m->tensors[k], update_run, &a);
     }
+    model_gather(m, m->params);
     return lr;
 }

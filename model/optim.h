@@ -21,12 +21,15 @@ typedef struct optim_config {
 // Learning rate at step s (0-based): linear warmup to lr, then cosine decay to lr_min.
 double optim_lr(const optim_config* o, long s);
 
-// Global L2 norm of the gradient: TP-sharded tensors summed over tp_comm, replicated ones
-// counted once. Collective over tp_comm. Grads must already be reduced over DP.
+// Global L2 norm of the gradient (after model_backward, which reduces this rank's pieces over
+// DP): TP-sharded tensors summed over tp_comm, replicated ones counted once. Collective over
+// tp_comm and the node's DP group.
 double optim_grad_norm(model* m);
 
 // One update at step s (0-based) with gradient norm gnorm (for clipping). frozen[i] != 0 skips
-// tensor i of m->tensors (NULL: nothing frozen). Returns the learning rate used.
+// tensor i of m->tensors (NULL: nothing frozen). Each rank updates its pieces of params and of
+// the moments, then params are gathered (model_gather); the moments stay in pieces until a
+// checkpoint gathers them. Returns the learning rate used.
 double optim_step(model* m, const optim_config* o, long s, double gnorm, const int* frozen);
 
 #endif

@@ -74,12 +74,15 @@ for tp in 2 4; do
     close "$(loss_of $dir/e.txt)" "$ref" 1e-5 && say "ok   checkpoint of np=4 tp=$tp evaluates at np=1" || fail "np=4 tp=$tp checkpoint at np=1: $(loss_of $dir/e.txt) vs $ref"
 done
 
-# Resume: 10 steps, then resume = auto to 20, equals 20 straight steps bit for bit.
-mpi 2 $FNN train --config configs/tiny.ini --set tp=2 --set ckpt_dir=$dir/ckr --set steps=20 --set ckpt_every=10 --set metrics=$dir/mr.jsonl > /dev/null 2>&1
-rm -f $dir/ckr/step-00000020.h5 && printf 'step-00000010.h5' > $dir/ckr/latest
-mpi 2 $FNN train --config configs/tiny.ini --set tp=2 --set ckpt_dir=$dir/ckr --set resume=auto --set metrics=$dir/mr2.jsonl > $dir/resume.txt 2>&1 || fail "resume"
-grep -q "resumed from $dir/ckr/step-00000010.h5 at step 10" $dir/resume.txt || fail "resume message"
-[ "$(tail -n 1 $dir/mr.jsonl | cut -d, -f2)" = "$(tail -n 1 $dir/mr2.jsonl | cut -d, -f2)" ] && say "ok   resume continues bit for bit" || fail "resume differs: $(tail -n 1 $dir/mr.jsonl) / $(tail -n 1 $dir/mr2.jsonl)"
+# Resume: 10 steps, then resume = auto to 20, equals 20 straight steps bit for bit; with tp = 1
+# the two DP replicas each keep their own pieces of the Adam moments until the save gathers them.
+for tp in 2 1; do
+    mpi 2 $FNN train --config configs/tiny.ini --set tp=$tp --set ckpt_dir=$dir/ckr$tp --set steps=20 --set ckpt_every=10 --set metrics=$dir/mr.jsonl > /dev/null 2>&1
+    rm -f $dir/ckr$tp/step-00000020.h5 && printf 'step-00000010.h5' > $dir/ckr$tp/latest
+    mpi 2 $FNN train --config configs/tiny.ini --set tp=$tp --set ckpt_dir=$dir/ckr$tp --set resume=auto --set metrics=$dir/mr2.jsonl > $dir/resume.txt 2>&1 || fail "resume"
+    grep -q "resumed from $dir/ckr$tp/step-00000010.h5 at step 10" $dir/resume.txt || fail "resume message"
+    [ "$(tail -n 1 $dir/mr.jsonl | cut -d, -f2)" = "$(tail -n 1 $dir/mr2.jsonl | cut -d, -f2)" ] && say "ok   resume at tp=$tp continues bit for bit" || fail "resume at tp=$tp differs: $(tail -n 1 $dir/mr.jsonl) / $(tail -n 1 $dir/mr2.jsonl)"
+done
 
 # Preemption: SIGUSR1 to mpirun (forwarded to every rank, as a Slurm batch script forwards it)
 # and SIGTERM to the ranks themselves (Slurm at the time limit) each make the job checkpoint at
@@ -117,6 +120,7 @@ refuse "missing data" "nothere.h5" $FNN train --config configs/tiny.ini --set da
 refuse "dataset of another kind" "recs.h5" $FNN train --config configs/tiny.ini --set data=$dir/recs.h5
 refuse "tp not dividing world" "tp = 3" $MPIRUN -np 2 $FNN train --config configs/tiny.ini --set tp=3
 refuse "H not divisible by tp" "hidden = 32" $MPIRUN -np 3 $FNN train --config configs/tiny.ini --set tp=3
+refuse "bad FNN_SHARE_DP" "FNN_SHARE_DP = two" env FNN_SHARE_DP=two $MPIRUN -np 2 $FNN train --config configs/tiny.ini
 refuse "init_from another model" "hidden" $FNN train --config configs/tiny.ini --set hidden=16 --set init_from=$ck
 refuse "missing checkpoint" "nockpt.h5" $MPIRUN -np 2 $FNN eval --checkpoint $dir/nockpt.h5 --data $dir/data.h5
 head -c 3000 $ck > $dir/trunc.h5

@@ -110,26 +110,34 @@ static void check_all_elements(model* m, const model_batch* bt, const char* what
                       what, t->name, i, j, fd, an);
             }
     }
-    if (m->g->world_rank == 0) printf("%-40s tp=%d dp=%d worst rel err %.2e\n", what, m->g->tp, m->g->dp, worst);
+    if (m->g->world_rank == 0)
+        printf("%-40s tp=%d dp=%d (%d x %d) worst rel err %.2e\n", what, m->g->tp, m->g->dp,
+               m->g->dpn, m->g->dpx, worst);
 }
 
 // One step makes one allgather per layer and step forward, one allreduce per layer and step
-// backward (TP), and one non-blocking reduction per gradient region (DP).
+// backward (TP); over DP, one non-blocking reduction per gradient region between groups that
+// share memory, and within one, a sync before and after each of the two packings and one
+// before the head's and each layer's reduction.
 static void check_counts(model* m, const model_batch* bt, const char* what)
 {
-    dist_reset_counts(m->g);
+    dist_grid* g = m->g;
+    dist_reset_counts(g);
     model_forward(m, bt);
-    long gathers = m->g->count[DIST_ALLGATHER];
+    long gathers = g->count[DIST_ALLGATHER];
     model_loss(m, bt, NULL);
     model_zero_grad(m);
     model_backward(m, bt);
-    int tp = m->g->tp > 1, L = m->c.L;
+    int tp = g->tp > 1, L = m->c.L;
     int regions = L + 1 + (m->c.V > 0);
     CHECK(gathers == (tp ? T * L : 0), "%s: %ld allgathers", what, gathers);
-    CHECK(m->g->count[DIST_ALLREDUCE] == (tp ? T * L : 0), "%s: %ld allreduces", what,
-          m->g->count[DIST_ALLREDUCE]);
-    CHECK(m->g->count[DIST_IALLREDUCE] == (m->g->dp > 1 ? regions : 0), "%s: %ld iallreduces",
-          what, m->g->count[DIST_IALLREDUCE]);
+    CHECK(g->count[DIST_ALLREDUCE] == (tp ? T * L : 0), "%s: %ld allreduces", what,
+          g->count[DIST_ALLREDUCE]);
+    CHECK(g->count[DIST_IALLREDUCE] == (g->dpx > 1 ? regions : 0), "%s: %ld iallreduces", what,
+          g->count[DIST_IALLREDUCE]);
+    CHECK(g->count[DIST_SYNC] == (g->dpn > 1 ? 4 + L + 1 : 0), "%s: %ld syncs", what,
+          g->count[DIST_SYNC]);
+    model_gather(m, m->grads);
 }
 
 static void run_case(const gcase* gc, dist_grid* g)
@@ -192,16 +200,19 @@ int main(int argc, char** argv)
     MPI_Init(&argc, &argv);
     int world;
     MPI_Comm_size(MPI_COMM_WORLD, &world);
-    // Every layout of this world: tp = 1, 2, 4 where it divides the world.
-    for (int tp = 1; tp <= world; tp *= 2) {
-        if (world % tp) continue;
-        dist_grid g;
-        char err[128];
-        CHECK(dist_grid_init(MPI_COMM_WORLD, tp, &g, err, sizeof err) == 0, "%s", err);
-        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-            if (world == 1 || i % 3 == 0 || cases[i].carry) run_case(&cases[i], &g);
-        dist_grid_free(&g);
-    }
+    // Every layout of this world: tp = 1, 2, 4 where it divides the world, and the DP replicas
+    // all sharing memory (share 0), none (1), or in pairs that also sum by message (2 of 4).
+    for (int tp = 1; tp <= world; tp *= 2)
+        for (int share = 0; share <= 2; share++) {
+            const int dp = world / tp;
+            if (world % tp || (share == 1 && dp == 1) || (share == 2 && dp != 4)) continue;
+            dist_grid g;
+            char err[128];
+            CHECK(dist_grid_init(MPI_COMM_WORLD, tp, share, &g, err, sizeof err) == 0, "%s", err);
+            for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+                if (world == 1 || i % 3 == 0 || cases[i].carry) run_case(&cases[i], &g);
+            dist_grid_free(&g);
+        }
     int fails = check_failures;
     MPI_Allreduce(MPI_IN_PLACE, &fails, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
     MPI_Finalize();

@@ -110,7 +110,7 @@ static void round_trip(dist_grid* g, const fnn_config* cfg)
     for (int tp = 1; tp <= g->world_size; tp *= 2) {
         if (g->world_size % tp) continue;
         dist_grid r;
-        dist_grid_init(g->world, tp, &r, err, sizeof err);
+        dist_grid_init(g->world, tp, 0, &r, err, sizeof err);
         model_config rc;
         ckpt_train rs;
         CHECK(ckpt_read_meta(path, r.world, &rc, &rs, NULL, 0, err, sizeof err) == 0, "%s", err);
@@ -239,7 +239,7 @@ int main(int argc, char** argv)
     MPI_Init(&argc, &argv);
     dist_grid world;
     char err[128];
-    dist_grid_init(MPI_COMM_WORLD, 1, &world, err, sizeof err);
+    dist_grid_init(MPI_COMM_WORLD, 1, 0, &world, err, sizeof err);
     snprintf(dir, sizeof dir, "build/tests/ckpt_np%d", world.world_size);
     if (world.world_rank == 0) {
         mkdir("build/tests", 0777);
@@ -251,7 +251,7 @@ int main(int argc, char** argv)
     for (int tp = 1; tp <= world.world_size; tp *= 2) {
         if (world.world_size % tp) continue;
         dist_grid g;
-        dist_grid_init(MPI_COMM_WORLD, tp, &g, err, sizeof err);
+        dist_grid_init(MPI_COMM_WORLD, tp, 0, &g, err, sizeof err);
         round_trip(&g, &cfg);
         dist_grid_free(&g);
     }

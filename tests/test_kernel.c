@@ -57,7 +57,9 @@ static void test_apply(int M, int k, int n, int trans, int init, int uses, unsig
     gemm_w g;
     gemm_w_set(&g, W, ldw, k, n, trans);
     g.packed = packed_storage(gemm_w_size(k, n));
-    gemm_w_pack(&g, uses);
+    // Packed in shares, as the DP replicas of a node do, 1 to 3 of them.
+    const int parts = 1 + (k + n + trans) % 3;
+    for (int part = 0; part < parts; part++) gemm_w_pack(&g, uses, part, parts);
     gemm_w_apply(C, ldc, A, lda, M, &g, init == 2 ? bias : NULL, init == 1);
     real* Cc = malloc((size_t)M * n * sizeof(real));
     for (int i = 0; i < M; i++)
@@ -110,7 +112,7 @@ static void test_no_overrun(void)
     gemm_w g;
     gemm_w_set(&g, W, K, K, N, 1);
     g.packed = packed_storage(gemm_w_size(K, N));
-    gemm_w_pack(&g, 64);
+    gemm_w_pack(&g, 64, 0, 1);
     gemm_w_apply(C, LDC, A, K, M, &g, NULL, 0);
     int bad = 0;
     for (int i = 0; i < M; i++)

@@ -111,7 +111,7 @@ static void test_overfit(void)
 {
     dist_grid one;
     char err[128];
-    dist_grid_init(MPI_COMM_SELF, 1, &one, err, sizeof err);
+    dist_grid_init(MPI_COMM_SELF, 1, 0, &one, err, sizeof err);
     model_config c = tiny();
     model m;
     CHECK(model_init(&m, &c, &one, T, BG, err, sizeof err) == 0, "%s", err);
@@ -143,23 +143,30 @@ static void test_layouts(int world_rank, int world)
     double ref[STEPS], got[STEPS];
     dist_grid one;
     char err[128];
-    dist_grid_init(MPI_COMM_SELF, 1, &one, err, sizeof err);
+    dist_grid_init(MPI_COMM_SELF, 1, 0, &one, err, sizeof err);
     trajectory(&one, ref, -1);
     dist_grid_free(&one);
-    for (int tp = 1; tp <= world; tp *= 2) {
-        if (world % tp || world == 1) continue;
-        dist_grid g;
-        dist_grid_init(MPI_COMM_WORLD, tp, &g, err, sizeof err);
-        trajectory(&g, got, -1);
-        double worst = 0;
-        for (int s = 0; s < STEPS; s++) {
-            worst = fmax(worst, fabs(got[s] - ref[s]) / ref[s]);
-            CHECK(check_close(got[s], ref[s], 1e-5, 0), "tp %d dp %d step %d: loss %.9g, one rank %.9g",
-                  g.tp, g.dp, s + 1, got[s], ref[s]);
+    // DP replicas sharing memory (share 0), not (1), and in pairs that also sum by message.
+    for (int tp = 1; tp <= world; tp *= 2)
+        for (int share = 0; share <= 2; share++) {
+            const int dp = world / tp;
+            if (world % tp || world == 1 || (share == 1 && dp == 1) || (share == 2 && dp != 4))
+                continue;
+            dist_grid g;
+            dist_grid_init(MPI_COMM_WORLD, tp, share, &g, err, sizeof err);
+            trajectory(&g, got, -1);
+            double worst = 0;
+            for (int s = 0; s < STEPS; s++) {
+                worst = fmax(worst, fabs(got[s] - ref[s]) / ref[s]);
+                CHECK(check_close(got[s], ref[s], 1e-5, 0),
+                      "tp %d dp %d (%d x %d) step %d: loss %.9g, one rank %.9g", g.tp, g.dp,
+                      g.dpn, g.dpx, s + 1, got[s], ref[s]);
+            }
+            if (world_rank == 0)
+                printf("tp %d x dp %d (%d sharing x %d): %d steps, worst relative loss "
+                       "difference %.2e\n", g.tp, g.dp, g.dpn, g.dpx, STEPS, worst);
+            dist_grid_free(&g);
         }
-        if (world_rank == 0) printf("tp %d x dp %d: %d steps, worst relative loss difference %.2e\n", g.tp, g.dp, STEPS, worst);
-        dist_grid_free(&g);
-    }
 }
 
 int main(int argc, char** argv)
@@ -170,7 +177,7 @@ int main(int argc, char** argv)
     MPI_Comm_size(MPI_COMM_WORLD, &world);
     dist_grid one;
     char err[128];
-    dist_grid_init(MPI_COMM_SELF, 1, &one, err, sizeof err);
+    dist_grid_init(MPI_COMM_SELF, 1, 0, &one, err, sizeof err);
     model_config c = tiny();
     model full;
     CHECK(model_init(&full, &c, &one, T, BG, err, sizeof err) == 0, "%s", err);
@@ -179,7 +186,7 @@ int main(int argc, char** argv)
     for (int tp = 1; tp <= world; tp *= 2) {
         if (world % tp) continue;
         dist_grid g;
-        dist_grid_init(MPI_COMM_WORLD, tp, &g, err, sizeof err);
+        dist_grid_init(MPI_COMM_WORLD, tp, 0, &g, err, sizeof err);
         test_init_layout(&g, &full);
         dist_grid_free(&g);
     }

@@ -1,0 +1,72 @@
+// The DP replicas of one node (g->dpn of them) share memory (dist/shm.c): each owns a piece of
+// every gradient region, sums it over the replicas' gradients, updates those parameters and
+// their moments, and the others copy the result. The regions follow the order in which
+// backward forms the weight gradients, so each one's reduction starts as soon as it is ready.
+#include "model/model.h"
+
+int model_regions(const model* m)
+{
+    return m->c.L + 2;
+}
+
+static void region(const model* m, int i, size_t* off, size_t* n)
+{
+    const int L = m->c.L;
+    size_t end;
+    if (i < L) *off = m->W[i], end = m->b[i] + (size_t)m->Hl;
+    else if (i == L) *off = m->Wo, end = m->E;
+    else *off = m->E, end = m->nparams;
+    *n = end - *off;
+}
+
+void model_piece(const model* m, int i, int r, size_t* off, size_t* n)
+{
+    size_t o, len;
+    region(m, i, &o, &len);
+    const size_t parts = (size_t)m->g->dpn, a = len * (size_t)r / parts,
+                 b = len * (size_t)(r + 1) / parts;
+    *off = o + a;
+    *n = b - a;
+}
+
+int model_reduce_regions(model* m, int first, int count, MPI_Request* req)
+{
+    dist_grid* g = m->g;
+    if (g->dp == 1) return 0;
+    // The other replicas' gradients of these regions are complete once they reach this sync.
+    dist_shm_sync(&m->shm, g);
+    int nreq = 0;
+    for (int i = first; i < first + count; i++) {
+        size_t off, n;
+        model_piece(m, i, g->dpn_rank, &off, &n);
+        if (n == 0) continue;
+        dist_shm_sum(&m->shm, (size_t)(m->grads - m->params) + off, n, g);
+        // Every node's member with this dpn_rank holds the same piece: sum them by message.
+        if (g->dpx > 1) dist_dpx_iallreduce_sum(m->grads + off, (int)n, &req[nreq++], g);
+    }
+    return nreq;
+}
+
+void model_gather(model* m, real* buf)
+{
+    dist_grid* g = m->g;
+    if (g->dpn == 1) return;
+    // Before: the owners' pieces are final. After: nobody reads a piece its owner rewrites.
+    dist_shm_sync(&m->shm, g);
+    const size_t base = (size_t)(buf - m->params);
+    for (int i = 0; i < model_regions(m); i++)
+        for (int r = 0; r < g->dpn; r++) {
+            size_t off, n;
+            model_piece(m, i, r, &off, &n);
+            if (r != g->dpn_rank && n) dist_shm_copy(&m->shm, r, base + off, n, g);
+        }
+    dist_shm_sync(&m->shm, g);
+}
+
+void model_pack(model* m, gemm_w* const* w, int n, int uses)
+{
+    // Before: no member still reads the old panels, and all hold the weights to pack.
+    dist_shm_sync(&m->shm, m->g);
+    for (int i = 0; i < n; i++) gemm_w_pack(w[i], uses, m->g->dpn_rank, m->g->dpn);
+    dist_shm_sync(&m->shm, m->g);
+}
