@@ -95,7 +95,7 @@ static void step_backward(model* m, const model_batch* bt, int t, real* const* c
         hidden_grad(m, l, t, bt->T, cur, later);
         real* dA = m->dA[l] + (size_t)t * B * Hl;
         mul_act_grad(dA, m->dh, m->HB[l] + (size_t)t * B * Hl, (size_t)B * Hl, m->c.act);
-        gemm_w_apply(cur[l], m->K[l], dA, Hl, B, &m->bwdW[l], NULL, 0);
+        model_apply(m, cur[l], m->K[l], dA, Hl, &m->bwdW[l], NULL, 0);
         if (m->g->tp > 1) dist_tp_allreduce_sum(cur[l], B * m->K[l], m->g);
     }
     if (bt->tokens) embed_grad(m, bt, t, cur[0]);

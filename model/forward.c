@@ -89,9 +89,9 @@ static void preactivation(model* m, int l, int t)
     real* a = m->HB[l] + (size_t)t * B * Hl;
     const real* x = m->X[l] + (size_t)t * B * K;
     if (l == 0)
-        gemm_w_apply(a, Hl, x + m->c.D, K, B, &m->fwdW[0], NULL, 1);
+        model_apply(m, a, Hl, x + m->c.D, K, &m->fwdW[0], NULL, 1);
     else
-        gemm_w_apply(a, Hl, x, K, B, &m->fwdW[l], m->params + m->b[l], 0);
+        model_apply(m, a, Hl, x, K, &m->fwdW[l], m->params + m->b[l], 0);
 }
 
 #if defined(__AVX512F__) && !defined(FNN_DOUBLE)

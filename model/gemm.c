@@ -26,29 +26,49 @@ void gemm_w_set(gemm_w* g, const real* w, int ldw, int k, int n, int trans)
     *g = (gemm_w){.w = w, .ldw = ldw, .k = k, .n = n, .trans = trans};
 }
 
+// Columns [j0, j1) of C = A op(W) [+ bias | + C] by cblas.
 static void apply_cblas(real* C, int ldc, const real* A, int lda, int M, const gemm_w* g,
-                        const real* bias, int accumulate)
+                        const real* bias, int accumulate, int j0, int j1)
 {
+    if (j1 <= j0) return;
     if (bias)
-        for (int i = 0; i < M; i++) memcpy(C + (size_t)i * ldc, bias, (size_t)g->n * sizeof(real));
-    real_gemm(CblasRowMajor, CblasNoTrans, g->trans ? CblasTrans : CblasNoTrans, M, g->n, g->k,
-              1, A, lda, g->w, g->ldw, bias || accumulate ? 1 : 0, C, ldc);
+        for (int i = 0; i < M; i++)
+            memcpy(C + (size_t)i * ldc + j0, bias + j0, (size_t)(j1 - j0) * sizeof(real));
+    const real* w = g->w + (g->trans ? (size_t)j0 * g->ldw : (size_t)j0);
+    real_gemm(CblasRowMajor, CblasNoTrans, g->trans ? CblasTrans : CblasNoTrans, M, j1 - j0, g->k,
+              1, A, lda, w, g->ldw, bias || accumulate ? 1 : 0, C + j0, ldc);
+}
+
+// The columns of panel share part of parts: [*j0, *j1).
+static void share_columns(const gemm_w* g, int part, int parts, int* j0, int* j1)
+{
+    const long panels = (g->n + NR - 1) / NR;
+    *j0 = (int)(panels * part / parts) * NR;
+    *j1 = (int)(panels * (part + 1) / parts) * NR;
+    if (*j1 > g->n) *j1 = g->n;
+    if (*j0 > *j1) *j0 = *j1;
+}
+
+void gemm_w_apply(real* C, int ldc, const real* A, int lda, int M, const gemm_w* g,
+                  const real* bias, int accumulate)
+{
+    gemm_w_apply_part(1, &C, ldc, &A, lda, M, g, bias, accumulate, 0, 1);
 }
 
 #if GEMM_KERNEL
 
 void gemm_w_pack(gemm_w* g, int uses, int part, int parts)
 {
-    const int k = g->k, n = g->n, panels = (n + NR - 1) / NR;
+    const int k = g->k, n = g->n;
     g->ready = uses >= MIN_USES;
     if (!g->ready) return;
-    const int p0 = (int)((long)panels * part / parts), p1 = (int)((long)panels * (part + 1) / parts);
+    int c0, c1;
+    share_columns(g, part, parts, &c0, &c1);
     if (!g->trans) {
-        const int j0 = p0 * NR, j1 = p1 * NR < n ? p1 * NR : n;
-        if (j1 > j0) gemm_pack_rows(g->packed + (size_t)j0 * k, g->w + j0, (size_t)g->ldw, k, j1 - j0);
+        if (c1 > c0) gemm_pack_rows(g->packed + (size_t)c0 * k, g->w + c0, (size_t)g->ldw, k, c1 - c0);
         return;
     }
-    for (int j0 = p0 * NR; j0 < p1 * NR; j0 += NR) {
+    for (int j0 = c0; j0 < c1; j0 += NR) {
         float* P = g->packed + (size_t)j0 * k;
         const int nc = n - j0 < NR ? n - j0 : NR;
         // Column c of the panel is row j0 + c of W: NR read streams, one write stream.
@@ -59,27 +79,27 @@ void gemm_w_pack(gemm_w* g, int uses, int part, int parts)
     }
 }
 
-void gemm_w_apply(real* C, int ldc, const real* A, int lda, int M, const gemm_w* g,
-                  const real* bias, int accumulate)
+// Columns [c0, c1) of every C[s] = A[s] op(W) from the panels.
+static void kernel_part(int ns, real* const* C, int ldc, const real* const* A, int lda, int M,
+                        const gemm_w* g, const real* bias, int accumulate, int c0, int c1)
 {
-    if (!g->ready) {
-        apply_cblas(C, ldc, A, lda, M, g, bias, accumulate);
-        return;
-    }
     const int k = g->k, n = g->n;
-    for (int j0 = 0; j0 < n; j0 += NR) {
+    for (int j0 = c0; j0 < c1; j0 += NR) {
         const int nc = n - j0 < NR ? n - j0 : NR;
         const __mmask16 m0 = gemm_mask_lo(nc), m1 = gemm_mask_hi(nc);
         const float* P = g->packed + (size_t)j0 * k;
-        // The first KC block starts from the bias, C or zero, the later ones from C.
-        const float* C0 = bias ? bias + j0 : C + j0;
-        size_t ldc0 = bias ? 0 : (size_t)ldc;
-        int load = bias || accumulate, k0 = 0;
+        int k0 = 0;
         do { // once even for k = 0, which still has to set C
             const int kc = k - k0 < KC ? k - k0 : KC;
-            gemm_rows(C + j0, ldc, C0, ldc0, A + k0, (size_t)GEMM_MR * lda, (size_t)lda, 1, M,
-                      P + (size_t)k0 * NR, kc, m0, m1, load);
-            C0 = C + j0, ldc0 = (size_t)ldc, load = 1;
+            // The first KC block starts from the bias, C or zero, the later ones from C.
+            const int first = k0 == 0, load = !first || bias || accumulate;
+            for (int s = 0; s < ns; s++) {
+                float* Cs = C[s] + j0;
+                const float* C0 = first && bias ? bias + j0 : Cs;
+                const size_t ldc0 = first && bias ? 0 : (size_t)ldc;
+                gemm_rows(Cs, ldc, C0, ldc0, A[s] + k0, (size_t)GEMM_MR * lda, (size_t)lda, 1,
+                          M, P + (size_t)k0 * NR, kc, m0, m1, load);
+            }
             k0 += KC;
         } while (k0 < k);
     }
@@ -92,10 +112,18 @@ void gemm_w_pack(gemm_w* g, int uses, int part, int parts)
     (void)g, (void)uses, (void)part, (void)parts;
 }
 
-void gemm_w_apply(real* C, int ldc, const real* A, int lda, int M, const gemm_w* g,
-                  const real* bias, int accumulate)
-{
-    apply_cblas(C, ldc, A, lda, M, g, bias, accumulate);
-}
-
 #endif
+
+void gemm_w_apply_part(int ns, real* const* C, int ldc, const real* const* A, int lda, int M,
+                       const gemm_w* g, const real* bias, int accumulate, int part, int parts)
+{
+    int c0, c1;
+    share_columns(g, part, parts, &c0, &c1);
+#if GEMM_KERNEL
+    if (g->ready) {
+        kernel_part(ns, C, ldc, A, lda, M, g, bias, accumulate, c0, c1);
+        return;
+    }
+#endif
+    for (int s = 0; s < ns; s++) apply_cblas(C[s], ldc, A[s], lda, M, g, bias, accumulate, c0, c1);
+}

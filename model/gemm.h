@@ -44,6 +44,11 @@ void gemm_w_pack(gemm_w* g, int uses, int part, int parts);
 // of C is summed over k in order after its bias or old value, whatever M is.
 void gemm_w_apply(real* C, int ldc, const real* A, int lda, int M, const gemm_w* g,
                   const real* bias, int accumulate);
+// The same for ns products C[s] = A[s] op(W), but only the columns of panel share part of
+// parts (as gemm_w_pack cuts them): each block of a panel serves the rows of all ns before the
+// next is read, so processes sharing the panels stream 1 / parts of them each.
+void gemm_w_apply_part(int ns, real* const* C, int ldc, const real* const* A, int lda, int M,
+                       const gemm_w* g, const real* bias, int accumulate, int part, int parts);
 
 // The weight gradients, summed over the rows of a window: C (M x N, row stride ldc) += A^T B
 // for A (k x M, row stride lda) and B (k x N, row stride ldb). work holds gemm_atb_work(M, N)

@@ -137,20 +137,36 @@ static size_t describe_weights(model* m, real* packs)
     return total;
 }
 
-// Parameters, gradients and optimiser moments in this rank's segment of the memory shared with
-// the node's DP group (model/share.c reads the others'), the packed weights once for the group.
+// Lays out this rank's segment of the memory shared with the node's DP group (model/share.c
+// reads the others'): parameters, gradients, optimiser moments, and the operands of the
+// per-step products that the group computes together. With seg NULL, only counts.
+static size_t lay_segment(model* m, real* seg)
+{
+    const size_t TB = (size_t)m->T * m->B, B = (size_t)m->B, np = round16(m->nparams);
+    size_t off = 0;
+    real** bufs[] = {&m->params, &m->grads, &m->m, &m->v};
+    for (int i = 0; i < 4; i++, off += np)
+        if (seg) *bufs[i] = seg + off;
+    for (int l = 0; l < m->c.L; l++) {
+        const size_t sizes[5] = {TB * m->K[l], TB * m->Hl, TB * m->Hl, B * m->K[l], B * m->K[l]};
+        real** at[5] = {&m->X[l], &m->HB[l], &m->dA[l], &m->dX[0][l], &m->dX[1][l]};
+        for (int i = 0; i < 5; i++) {
+            if (seg) *at[i] = seg + off;
+            off += round16(sizes[i]);
+        }
+    }
+    return off;
+}
+
 static void alloc_shared(model* m)
 {
-    const size_t np = round16(m->nparams), packs = describe_weights(m, NULL);
-    dist_shm_alloc(&m->shm, 4 * np * sizeof(real), packs * sizeof(real), m->g);
-    real* seg = (real*)m->shm.seg[m->g->dpn_rank];
+    const size_t seg = lay_segment(m, NULL), packs = describe_weights(m, NULL);
+    dist_shm_alloc(&m->shm, seg * sizeof(real), packs * sizeof(real), m->g);
+    real* mine = (real*)m->shm.seg[m->g->dpn_rank];
     // Zero moments to start from; touching the pages here also places them near their owner.
-    memset(seg, 0, 4 * np * sizeof(real));
+    memset(mine, 0, seg * sizeof(real));
     if (m->g->dpn_rank == 0) memset(m->shm.shared, 0, packs * sizeof(real));
-    m->params = seg;
-    m->grads = seg + np;
-    m->m = seg + 2 * np;
-    m->v = seg + 3 * np;
+    lay_segment(m, mine);
     describe_weights(m, (real*)m->shm.shared);
 }
 
@@ -193,13 +209,8 @@ int model_init(model* m, const model_config* c, dist_grid* g, int T, int Bglobal
     size_t TB = (size_t)T * m->B, B = (size_t)m->B, H = (size_t)c->H, O = (size_t)c->O;
     alloc_shared(m);
     for (int l = 0; l < c->L; l++) {
-        m->X[l] = alloc_real(TB * m->K[l], &fail);
-        m->HB[l] = alloc_real(TB * m->Hl, &fail);
-        m->dA[l] = alloc_real(TB * m->Hl, &fail);
         m->hT[l] = alloc_real(B * H, &fail);
         m->h0s[l] = alloc_real(B * H, &fail);
-        m->dX[0][l] = alloc_real(B * m->K[l], &fail);
-        m->dX[1][l] = alloc_real(B * m->K[l], &fail);
     }
     m->Y = alloc_real(TB * O, &fail);
     m->F = alloc_real(TB * O, &fail);
@@ -222,13 +233,8 @@ void model_free(model* m)
 {
     dist_shm_free(&m->shm);
     for (int l = 0; l < MODEL_MAX_LAYERS; l++) {
-        free(m->X[l]);
-        free(m->HB[l]);
-        free(m->dA[l]);
         free(m->hT[l]);
         free(m->h0s[l]);
-        free(m->dX[0][l]);
-        free(m->dX[1][l]);
     }
     free(m->Y);
     free(m->F);

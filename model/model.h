@@ -153,6 +153,13 @@ void model_gather(model* m, real* buf);
 // Packs the n weights for the kernel, each member of the node's DP group its share of the
 // panels. Collective over the node's DP group.
 void model_pack(model* m, gemm_w* const* w, int n, int uses);
+// C = A op(W) [+ bias | + C] for the local batch (M = B rows) of this rank and of every other
+// member of the node's DP group, C and A in this rank's segment of the shared memory (their
+// rows at the same places in the others'): each member computes its share of the columns for
+// all of them, so it streams 1 / dpn of the packed weights with dpn times the rows. Collective
+// over the node's DP group.
+void model_apply(model* m, real* C, int ldc, const real* A, int lda, const gemm_w* w,
+                 const real* bias, int accumulate);
 
 // Flops of one forward+backward window for this replica (both counted as multiply-adds x 2).
 double model_flops(const model* m, int T);

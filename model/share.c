@@ -70,3 +70,27 @@ void model_pack(model* m, gemm_w* const* w, int n, int uses)
     for (int i = 0; i < n; i++) gemm_w_pack(w[i], uses, m->g->dpn_rank, m->g->dpn);
     dist_shm_sync(&m->shm, m->g);
 }
+
+// The address of p (in this rank's segment) in member r's segment.
+static real* in_member(model* m, int r, const real* p)
+{
+    return (real*)m->shm.seg[r] + (p - (const real*)m->shm.seg[m->g->dpn_rank]);
+}
+
+void model_apply(model* m, real* C, int ldc, const real* A, int lda, const gemm_w* w,
+                 const real* bias, int accumulate)
+{
+    dist_grid* g = m->g;
+    if (g->dpn == 1) {
+        gemm_w_apply(C, ldc, A, lda, m->B, w, bias, accumulate);
+        return;
+    }
+    real* Cs[g->dpn];
+    const real* As[g->dpn];
+    for (int r = 0; r < g->dpn; r++) Cs[r] = in_member(m, r, C), As[r] = in_member(m, r, A);
+    // Before: every member's A rows (and C, when accumulating) are written. After: all columns
+    // of every member's C are.
+    dist_shm_sync(&m->shm, g);
+    gemm_w_apply_part(g->dpn, Cs, ldc, As, lda, m->B, w, bias, accumulate, g->dpn_rank, g->dpn);
+    dist_shm_sync(&m->shm, g);
+}

@@ -2,6 +2,7 @@
 // multiples of the kernel's tiles: odd rows, k and columns, both forms of op(W), accumulation.
 // ranks: 1
 #include <stdlib.h>
+#include <string.h>
 #include "model/gemm.h"
 #include "tests/check.h"
 
@@ -121,6 +122,47 @@ static void test_no_overrun(void)
     free(A), free(W), free(g.packed);
 }
 
+// Three row blocks computed share by share (as the DP replicas of a node do) equal each block by
+// itself: bit for bit packed (uses 64, the kernel fixes the order of the sums), to rounding by
+// cblas (uses 1, whose order is OpenBLAS's), every init, 1 to 3 shares.
+static void test_shared(int M, int k, int n, int trans, int init, int uses, unsigned seed)
+{
+    enum { NS = 3 };
+    const int ld = k, ldw = trans ? k : n;
+    real* W = random_matrix((size_t)(trans ? n : k) * ldw, &seed);
+    real* bias = random_matrix((size_t)n, &seed);
+    real *A[NS], *C[NS], *ref[NS];
+    for (int s = 0; s < NS; s++) {
+        A[s] = random_matrix((size_t)M * ld, &seed);
+        ref[s] = random_matrix((size_t)M * n, &seed);
+        C[s] = malloc((size_t)M * n * sizeof(real));
+    }
+    gemm_w g;
+    gemm_w_set(&g, W, ldw, k, n, trans);
+    g.packed = packed_storage(gemm_w_size(k, n));
+    gemm_w_pack(&g, uses, 0, 1);
+    for (int parts = 1; parts <= 3; parts++) {
+        for (int s = 0; s < NS; s++) memcpy(C[s], ref[s], (size_t)M * n * sizeof(real));
+        for (int part = 0; part < parts; part++)
+            gemm_w_apply_part(NS, C, n, (const real* const*)A, ld, M, &g, init == 2 ? bias : NULL,
+                              init == 1, part, parts);
+        int bad = 0;
+        for (int s = 0; s < NS; s++) {
+            real* one = malloc((size_t)M * n * sizeof(real));
+            memcpy(one, ref[s], (size_t)M * n * sizeof(real));
+            gemm_w_apply(one, n, A[s], ld, M, &g, init == 2 ? bias : NULL, init == 1);
+            const double tol = uses > 1 ? 0 : 1e-6;
+            for (size_t i = 0; i < (size_t)M * n; i++)
+                bad += fabs(one[i] - C[s][i]) > tol * (fabs(one[i]) + 1);
+            free(one);
+        }
+        CHECK(bad == 0, "gemm_w_apply_part M=%d k=%d n=%d trans=%d init=%d uses=%d parts=%d: %d "
+              "elements differ", M, k, n, trans, init, uses, parts, bad);
+    }
+    for (int s = 0; s < NS; s++) free(A[s]), free(C[s]), free(ref[s]);
+    free(W), free(bias), free(g.packed);
+}
+
 int main(void)
 {
     static const int rows[] = {1, 3, 7, 8, 9, 17, 32, 45};
@@ -141,6 +183,11 @@ int main(void)
         test_apply(9, 301, 33, 1, init, 1, seed++);
         test_apply(9, 301, 33, 0, init, 1, seed++);
     }
+    for (int init = 0; init < 3; init++)
+        for (int trans = 0; trans < 2; trans++) {
+            test_shared(16, 301, 97, trans, init, 64, seed++);
+            test_shared(5, 37, 130, trans, init, 1, seed++);
+        }
     test_atb(1, 1, 1, seed++);
     test_atb(13, 45, 77, seed++);
     test_atb(37, 29, 1201, seed++);
