@@ -69,6 +69,7 @@ void dist_shm_alloc(dist_shm* s, size_t seg_bytes, size_t shared_bytes, dist_gri
 
 void dist_shm_free(dist_shm* s)
 {
+    if (!s->seg) return; // never allocated
     if (s->win != MPI_WIN_NULL) {
         MPI_Win_unlock_all(s->win);
         MPI_Win_free(&s->win);

@@ -125,6 +125,8 @@ static void weight_grads(model* m, int T)
         bias_grad(g + m->b[l], m->dA[l], (size_t)TB, Hl);
         nreq += model_reduce_regions(m, l, 1, req + nreq);
     }
+    // The replicas have read each other's gradients: from here each may zero or rewrite its own.
+    if (m->g->dp > 1) dist_shm_sync(&m->shm, m->g);
     if (nreq) dist_wait_all(req, nreq, m->g);
 }
 

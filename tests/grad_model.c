@@ -119,7 +119,7 @@ static void check_all_elements(model* m, const model_batch* bt, const char* what
 // backward (TP); over DP, one non-blocking reduction per gradient region between groups that
 // share memory, and within one, a sync before and after each of the two packings and each
 // per-step product the group computes together (a layer's, per step, forward and backward),
-// and one before the head's and each layer's reduction.
+// one before the head's and each layer's reduction, and one after the last.
 static void check_counts(model* m, const model_batch* bt, const char* what)
 {
     dist_grid* g = m->g;
@@ -136,7 +136,7 @@ static void check_counts(model* m, const model_batch* bt, const char* what)
           g->count[DIST_ALLREDUCE]);
     CHECK(g->count[DIST_IALLREDUCE] == (g->dpx > 1 ? regions : 0), "%s: %ld iallreduces", what,
           g->count[DIST_IALLREDUCE]);
-    CHECK(g->count[DIST_SYNC] == (g->dpn > 1 ? 4 + 4 * T * L + L + 1 : 0), "%s: %ld syncs", what,
+    CHECK(g->count[DIST_SYNC] == (g->dpn > 1 ? 4 + 4 * T * L + L + 2 : 0), "%s: %ld syncs", what,
           g->count[DIST_SYNC]);
     model_gather(m, m->grads);
 }
