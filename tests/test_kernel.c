@@ -193,6 +193,7 @@ int main(void)
     test_atb(37, 29, 1201, seed++);
     test_atb(600, 67, 33, seed++);
     test_atb(9, 700, 515, seed++);
+    test_atb(21, 40, 4500, seed++); // k over two KC blocks
     test_no_overrun();
     printf("gemm kernels: %d failures\n", check_failures);
     return check_failures != 0;
