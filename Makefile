@@ -3,7 +3,7 @@
 CC       = mpicc
 PKGS    ?= ompi hdf5-openmpi scalapack-openmpi openblas inih
 OPT     ?= -O3 -march=native
-CFLAGS  += $(OPT) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. -MMD -MP
+CFLAGS  += $(OPT) -std=c11 -D_GNU_SOURCE -fno-math-errno -Wall -Wextra -Werror -I. -MMD -MP
 CFLAGS  += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lmvec -lm
 DEBS     = libopenmpi-dev openmpi-bin libopenblas-dev libscalapack-openmpi-dev libhdf5-openmpi-dev \
