@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "io/dataset.h"
+#include "model/mix.h"
 
 static const char* const split_names[2] = {"train", "val"};
 static const char* const kind_names[3] = {"tokens", "sequences", "dense"};
@@ -379,14 +380,6 @@ static void zero_batch(const dataset* d, data_batch* b)
     if (b->last) memset(b->last, 0, b->B * sizeof *b->last);
     if (b->dense) memset(b->dense, 0, tb * d->D * sizeof *b->dense);
     if (b->target) memset(b->target, 0, tb * d->O * sizeof *b->target);
-}
-
-static uint64_t splitmix64(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
 }
 
 static uint64_t hash3(uint64_t seed, uint64_t a, uint64_t b)
