@@ -18,17 +18,20 @@ static char* align64(char* p)
     return (char*)(((uintptr_t)p + 63) & ~(uintptr_t)63);
 }
 
-// Open MPI backs the window with a file in /dev/shm that grows on first touch: a full /dev/shm
-// would kill the job with SIGBUS in the middle of a step, so refuse here with a reason.
+// Open MPI backs the window with a file in /dev/shm (its default osc_sm_backing_directory) that
+// grows on first touch: a full /dev/shm would kill the job with SIGBUS in the middle of a step,
+// so refuse here with a reason. The node's other groups (other TP ranks, other FNN_SHARE_DP
+// groups) allocate windows of about the same size at the same time: count them too.
 static void check_room(size_t bytes, const dist_grid* g)
 {
     struct statvfs fs;
     if (statvfs("/dev/shm", &fs) != 0) return;
-    size_t avail = (size_t)fs.f_bavail * fs.f_frsize;
-    if (avail < bytes)
-        dist_fail("the %d DP replicas on this node need %zu MiB of shared memory and /dev/shm has "
+    const size_t groups = (size_t)(g->node_ranks / g->dpn > 0 ? g->node_ranks / g->dpn : 1);
+    const size_t need = bytes * groups, avail = (size_t)fs.f_bavail * fs.f_frsize;
+    if (avail < need)
+        dist_fail("the DP replicas on this node need %zu MiB of shared memory and /dev/shm has "
                   "%zu MiB free: enlarge it or set FNN_SHARE_DP=1 (no sharing)",
-                  g->dpn, bytes >> 20, avail >> 20);
+                  need >> 20, avail >> 20);
 }
 
 void dist_shm_alloc(dist_shm* s, size_t seg_bytes, size_t shared_bytes, dist_grid* g)
@@ -47,7 +50,7 @@ void dist_shm_alloc(dist_shm* s, size_t seg_bytes, size_t shared_bytes, dist_gri
         return;
     }
     if (g->dpn_rank == 0) check_room(seg_bytes * (size_t)g->dpn + shared_bytes, g);
-    // Non-contiguous: each segment is its own mapping, first touched by its owner.
+    // Non-contiguous: each segment starts on a page of its own, first touched by its owner.
     MPI_Info info;
     MPI_Info_create(&info);
     MPI_Info_set(info, "alloc_shared_noncontig", "true");

@@ -65,7 +65,8 @@ void gemm_w_pack(gemm_w* g, int uses, int part, int parts)
     int c0, c1;
     share_columns(g, part, parts, &c0, &c1);
     if (!g->trans) {
-        if (c1 > c0) gemm_pack_rows(g->packed + (size_t)c0 * k, g->w + c0, (size_t)g->ldw, k, c1 - c0);
+        if (c1 > c0)
+            gemm_pack_rows(g->packed + (size_t)c0 * k, g->w + c0, (size_t)g->ldw, k, c1 - c0);
         return;
     }
     for (int j0 = c0; j0 < c1; j0 += NR) {

@@ -221,11 +221,7 @@ int model_init(model* m, const model_config* c, dist_grid* g, int T, int Bglobal
     m->recv = alloc_real((size_t)g->tp * B * (m->Hl + O), &fail);
     m->dh = alloc_real(B * m->Hl, &fail);
     alloc_work(m, &fail);
-    if (fail) {
-        model_free(m);
-        snprintf(err, errlen, "out of memory for a model of %zu parameters per rank", m->nparams);
-        return -1;
-    }
+    if (fail) dist_fail("out of memory for a model of %zu parameters per rank", m->nparams);
     return 0;
 }
 

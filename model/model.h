@@ -108,10 +108,12 @@ typedef struct model_batch {
 // (tp, tp_rank), without allocating: for inspecting a checkpoint's shapes.
 void model_layout(model* m, const model_config* c, int tp, int tp_rank);
 
-// Collective over g->tp_comm (the orthogonal init). Returns 0, or -1 with a message in err
-// (H not divisible by tp, too many layers, out of memory).
+// Collective over the node's DP group (the shared window). Returns 0, or -1 with a message in
+// err (H not divisible by tp, too many layers, a batch dp does not divide); running out of
+// memory ends the job (dist_fail), since the other ranks may not have.
 int model_init(model* m, const model_config* c, dist_grid* g, int T, int Bglobal, char* err,
                size_t errlen);
+// Collective over the node's DP group (frees the shared window).
 void model_free(model* m);
 
 // Parameter values that depend only on (seed, tensor, global row, global column). Collective
@@ -123,18 +125,20 @@ void model_reset_state(model* m);
 // Make the state after the last window the state before the next one.
 void model_carry_state(model* m);
 
-// Forward over one window; fills Y, F, HB, X. Collective over tp_comm: one allgather per layer
-// and step.
+// Forward over one window; fills Y, F, HB, X. Collective over tp_comm (one allgather per layer
+// and step) and over the node's DP group (the per-step products, model_apply): every replica
+// runs the same windows.
 void model_forward(model* m, const model_batch* bt);
 // Mean loss over the window's scored outputs (normalised by the global batch, so summing the
 // DP replicas gives the global mean) and its gradient dY. acc_correct counts right argmaxes of
 // scored outputs (lm and classify), NULL to skip.
 double model_loss(model* m, const model_batch* bt, long* acc_correct);
 // Backpropagation through time; accumulates into grads (zero them first with model_zero_grad).
-// Collective over tp_comm: one allreduce per layer and step. Then the DP reduction, region by
-// region as the weight gradients are formed: afterwards the pieces of grads that this rank owns
-// (model_piece) hold the sum over the DP replicas, the rest only this replica's part; the
-// optimiser reads just those pieces, model_gather completes the buffer.
+// Collective over tp_comm (one allreduce per layer and step), over the node's DP group (the
+// per-step products) and over dpx_comm (the reduction between nodes). The DP reduction runs
+// region by region as the weight gradients are formed: afterwards the pieces of grads that this
+// rank owns (model_piece) hold the sum over the DP replicas, the rest only this replica's part;
+// the optimiser reads just those pieces, model_gather completes the buffer.
 void model_backward(model* m, const model_batch* bt);
 void model_zero_grad(model* m);
 
