@@ -21,6 +21,14 @@ TESTS64  = $(patsubst tests/%.c,build/tests/%,$(wildcard tests/grad_*.c))
 
 all: build/fnn
 
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+# The version and flags are compiled into io/build.c; its object is rebuilt when they change.
+build/io/build.o: CFLAGS += -DFNN_VERSION='"$(VERSION)"' -DFNN_OPT='"$(OPT)"'
+build/io/build.o: build/version.txt
+build/version.txt: FORCE
+	@mkdir -p build
+	@echo '$(VERSION) $(OPT)' | cmp -s - $@ || echo '$(VERSION) $(OPT)' > $@
+
 build/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
@@ -66,5 +74,5 @@ bench: deps
 clean:
 	rm -rf build
 
-.PHONY: all deps test demo bench clean
+.PHONY: all deps test demo bench clean FORCE
 -include $(LIBOBJ:.o=.d) $(MATHOBJ64:.o=.d) $(APPOBJ:.o=.d)

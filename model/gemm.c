@@ -16,6 +16,8 @@ enum { NR = 32 };
 // pays from a handful of products on (a window of a few steps); sampling runs windows of one.
 enum { MIN_USES = 4 };
 
+const char* gemm_kernel_name(void) { return GEMM_KERNEL ? "avx512" : "cblas"; }
+
 size_t gemm_w_size(int k, int n)
 {
     return GEMM_KERNEL ? (size_t)k * (size_t)((n + NR - 1) / NR * NR) : 0;

@@ -27,6 +27,9 @@ typedef struct gemm_w {
     int ready;    // the panels hold W: gemm_w_apply runs the kernel, else cblas
 } gemm_w;
 
+// The kernel the products run on ("avx512", or "cblas" in builds without it).
+const char* gemm_kernel_name(void);
+
 // Elements of packed storage that op(W) of k x n needs: 0 in builds without the kernel.
 size_t gemm_w_size(int k, int n);
 
