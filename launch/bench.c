@@ -4,7 +4,9 @@
 // kernel (model/gemm.h) on a block that stays in L1, which no real product can beat.
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <cblas.h>
+#include "launch/bench_csv.h"
 #include "launch/commands.h"
 #include "launch/setup.h"
 #include "model/gemm.h"
@@ -67,7 +69,7 @@ static void random_batch(int32_t* tok, int32_t* next, int n, long step)
 int cmd_bench(int argc, char** argv, dist_grid* world)
 {
     static const char* const known[] = {"--hidden", "--layers", "--batch", "--seq-len", "--embed",
-                                        "--steps", "--tp", "--threads", NULL};
+                                        "--steps", "--tp", "--threads", "--csv", "--scaling", NULL};
     setup_check_opts(argc, argv, "bench", known);
     model_config mc = {.task = TASK_LM, .act = ACT_TANH, .feedback = FB_ALL,
                        .feedback_source = FBS_MODEL, .wh_init = INIT_NORMAL, .V = 256, .O = 256,
@@ -79,6 +81,10 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
     int T = (int)setup_long("--seq-len", setup_opt(argc, argv, "--seq-len", "64"), 1);
     int steps = (int)setup_long("--steps", setup_opt(argc, argv, "--steps", "5"), 1);
     int tp = (int)setup_long("--tp", setup_opt(argc, argv, "--tp", "1"), 1);
+    const char* csv = setup_opt(argc, argv, "--csv", NULL);
+    const char* scaling = setup_opt(argc, argv, "--scaling", "strong");
+    if (strcmp(scaling, "strong") && strcmp(scaling, "weak"))
+        dist_fail_all("--scaling %s: expected strong or weak", scaling);
     dist_grid g;
     setup_grid(world, &g, tp);
     int threads = setup_threads(&g, (int)setup_long("--threads", setup_opt(argc, argv, "--threads", "1"), 0));
@@ -112,6 +118,7 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
     double sum[4] = {elapsed, comm, peaks[0], peaks[1]};
     dist_world_sum_f64(sum, 4, &g);
     dist_world_max_f64(&elapsed, 1, &g);
+    int nodes = bench_nodes(g.world);
     if (g.world_rank == 0) {
         int n = g.world_size;
         double step_s = elapsed / steps;
@@ -122,6 +129,11 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
                mc.H, mc.L, T, Bg, n, g.tp, g.dp, threads, step_s, Bg * T / step_s, gflops,
                100 * gflops / (sum[2] / n), sum[2] / n, 100 * gflops / (sum[3] / n), sum[3] / n,
                100 * sum[1] / n / elapsed);
+        bench_row row = {.H = mc.H, .L = mc.L, .T = T, .B = Bg, .nodes = nodes, .ranks = n,
+                         .tp = g.tp, .dp = g.dp, .threads = threads, .tok_s = Bg * T / step_s,
+                         .gflops_per_rank = gflops, .comm_fraction = sum[1] / n / elapsed,
+                         .scaling = scaling};
+        if (csv && bench_csv_append(csv, &row)) dist_fail("%s: cannot append the CSV row", csv);
     }
     free(tok);
     free(next);

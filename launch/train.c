@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 #include "io/checkpoint.h"
 #include "launch/commands.h"
 #include "launch/evaluate.h"
@@ -128,7 +129,8 @@ static double train_step(run* r, long s, double* gnorm, double* lr)
     return loss;
 }
 
-static void train_loop(run* r)
+// Returns 1 when a signal stopped the run after its checkpoint, 0 when it ran to the end.
+static int train_loop(run* r)
 {
     double t_start = MPI_Wtime();
     long first = r->st.step;
@@ -142,12 +144,15 @@ static void train_loop(run* r)
         if (r->c.ckpt_every && (s + 1) % r->c.ckpt_every == 0 && !at_end) save(r, s + 1);
         // A signal reaches the ranks at different moments; they agree on one step boundary.
         if (!at_end && dist_any(stop_requested, &r->g)) {
+            if (!r->c.ckpt_dir[0])
+                dist_fail_all("stopped by a signal at step %ld with no ckpt_dir: nothing saved", s + 1);
             if (r->g.world_rank == 0) printf("signal received: checkpoint at step %ld and stop\n", s + 1);
             save(r, s + 1);
-            return;
+            return 1;
         }
     }
     if (r->c.optim.steps > first) save(r, r->c.optim.steps);
+    return 0;
 }
 
 static void final_eval(run* r)
@@ -190,13 +195,15 @@ int cmd_train(int argc, char** argv, dist_grid* world)
     }
     signal(SIGTERM, on_signal);
     signal(SIGUSR1, on_signal);
-    train_loop(r);
-    final_eval(r);
+    signal(SIGINT, on_signal);
+    int stopped = train_loop(r);
+    if (!stopped) final_eval(r);
     if (r->metrics) fclose(r->metrics);
     data_batch_free(&r->db);
     model_free(&r->m);
     dataset_free(&r->d);
     dist_grid_free(&r->g);
     free(r);
-    return 0;
+    // Slurm scripts requeue on this status only: stopped by a signal, checkpoint written.
+    return stopped ? EX_TEMPFAIL : 0;
 }
