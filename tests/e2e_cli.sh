@@ -84,23 +84,35 @@ for tp in 2 1; do
     [ "$(tail -n 1 $dir/mr.jsonl | cut -d, -f2)" = "$(tail -n 1 $dir/mr2.jsonl | cut -d, -f2)" ] && say "ok   resume at tp=$tp continues bit for bit" || fail "resume at tp=$tp differs: $(tail -n 1 $dir/mr.jsonl) / $(tail -n 1 $dir/mr2.jsonl)"
 done
 
-# Preemption: SIGUSR1 to mpirun (forwarded to every rank, as a Slurm batch script forwards it)
-# and SIGTERM to the ranks themselves (Slurm at the time limit) each make the job checkpoint at
-# the next step boundary and exit 0; resume = auto picks the checkpoint up.
+# Preemption: SIGUSR1 to mpirun (forwarded to every rank, as a Slurm batch script forwards it),
+# SIGTERM and SIGINT to the ranks themselves (Slurm at the time limit), and SIGTERM to the
+# launcher launch/fnn-run (it forwards USR1 to mpirun) each make the job checkpoint at the next
+# step boundary and exit 75 (stopped by a signal, checkpoint written); resume = auto picks the
+# checkpoint up. (SIGTERM to mpirun itself kills the ranks at once: slurm/README.md.)
 preempt() {
     sig=$1; target=$2
     rm -rf $dir/cks
-    $MPIRUN -np 2 $FNN train --config configs/tiny.ini --set steps=100000 --set ckpt_dir=$dir/cks --set log_every=1 > $dir/sig.txt 2>&1 &
+    train="$FNN train --config configs/tiny.ini --set steps=100000 --set ckpt_dir=$dir/cks --set log_every=1"
+    if [ "$target" = launcher ]; then launch/fnn-run -n 2 --oversubscribe -- $train > $dir/sig.txt 2>&1 &
+    else $MPIRUN -np 2 $train > $dir/sig.txt 2>&1 & fi
     pid=$!
     for i in $(seq 50); do grep -q '^step 3/' $dir/sig.txt && break; sleep 0.2; done
     if [ "$target" = ranks ]; then pkill -"$sig" -P $pid; else kill -"$sig" $pid; fi
     wait $pid; rc=$?
-    if [ $rc -eq 0 ] && [ -f $dir/cks/latest ]; then say "ok   $sig to $target: $(grep "signal received" $dir/sig.txt)"; else fail "$sig to $target: exit $rc"; return; fi
+    if [ $rc -eq 75 ] && [ -f $dir/cks/latest ]; then say "ok   $sig to $target: exit 75, $(grep "signal received" $dir/sig.txt)"; else fail "$sig to $target: exit $rc"; return; fi
     mpi 2 $FNN train --config configs/tiny.ini --set steps=100000 --set ckpt_dir=$dir/cks --set resume=auto --set steps=1 > $dir/sig2.txt 2>&1
     grep -q "resumed from $dir/cks/$(cat $dir/cks/latest)" $dir/sig2.txt || fail "$sig: resume = auto did not pick up $(cat $dir/cks/latest)"
 }
 preempt USR1 mpirun
 preempt TERM ranks
+preempt INT ranks
+preempt TERM launcher
+# Without ckpt_dir a signal stops the run with a failure: nothing could be saved.
+$MPIRUN -np 2 $FNN train --config configs/tiny.ini --set steps=100000 --set log_every=1 > $dir/sig.txt 2>&1 &
+pid=$!
+for i in $(seq 50); do grep -q '^step 3/' $dir/sig.txt && break; sleep 0.2; done
+kill -USR1 $pid; wait $pid; rc=$?
+[ $rc -eq 1 ] && grep -q 'fnn: error: stopped by a signal at step [0-9]* with no ckpt_dir' $dir/sig.txt && say "ok   signal without ckpt_dir: exit 1" || fail "signal without ckpt_dir: exit $rc"
 
 # Sample and inspect, at 1 and 2 ranks.
 mpi 2 $FNN sample --checkpoint $ck --prompt "Unix" --length 40 --tp 2 > $dir/s2.txt || fail "sample np=2"
