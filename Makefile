@@ -8,6 +8,8 @@ CFLAGS  += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lmvec -lm
 DEBS     = libopenmpi-dev openmpi-bin libopenblas-dev libscalapack-openmpi-dev libhdf5-openmpi-dev \
            hdf5-tools libinih-dev pkg-config fortunes procps
+# The Slurm test (tests/e2e_slurm.sh) and the scaling report's plots.
+DEBS    += munge slurmctld slurmd slurm-client slurm-wlm-basic-plugins iproute2 gnuplot-nox
 # Ranks for the MPI tests; root needs the two OMPI_ALLOW variables.
 MPIRUN  ?= env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 mpirun
 
@@ -71,8 +73,20 @@ bench: deps
 	$(MAKE) build/fnn
 	MPIRUN="$(MPIRUN)" sh launch/bench.sh
 
+# The Slurm checks alone (make test runs them too).
+test-slurm: deps
+	$(MAKE) build/fnn
+	@mkdir -p build/tests
+	MPIRUN="$(MPIRUN)" sh tests/run.sh tests/e2e_slurm.sh
+
+# The scaling study on a two-node Slurm of this machine and its table and plots (build/scaling/).
+# slurm/report CSV... makes them from CSVs of a real cluster.
+scaling-report: deps
+	$(MAKE) build/fnn
+	bash tests/slurm/study.sh build/scaling
+
 clean:
 	rm -rf build
 
-.PHONY: all deps test demo bench clean FORCE
+.PHONY: all deps test test-slurm scaling-report demo bench clean FORCE
 -include $(LIBOBJ:.o=.d) $(MATHOBJ64:.o=.d) $(APPOBJ:.o=.d)

@@ -142,6 +142,9 @@ if [ "$ss" = COMPLETED ] && [ "$rows" = "$want" ]; then
 else
     fail "d. scaling study: $ss, rows '$rows': $(tail -n 5 $dir/fnn-scaling-$js.log)"
 fi
+# Efficiency recomputed here: tok/s over ranks x the one-rank tok/s of the same kind of scaling.
+awk -F, 'NR > 1 && $6 == 1 { base[$14] = $9 } NR > 1 { e = $9 / ($6 * base[$14]); d = e - $12; if (d < 0) d = -d; if (d > 6e-5 + 1e-4 * e) bad++ }
+         END { exit !(NR == 11 && bad == 0) }' $dir/scaling.csv && say "ok   d. the efficiency column equals tok/s / (ranks x one-rank tok/s)" || fail "d. efficiency column"
 if slurm/report -o $dir/report $dir/scaling.csv > $dir/report.txt 2>&1 && [ "$(grep -c '^| strong\|^| weak' $dir/report/scaling.md)" = 10 ] &&
     [ "$(head -c 4 $dir/report/tokens.png | tail -c 3)" = PNG ] && [ "$(head -c 4 $dir/report/efficiency.png | tail -c 3)" = PNG ]; then
     say "ok   d. slurm/report: table of 10 rows, tokens.png, efficiency.png"

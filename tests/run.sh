@@ -15,6 +15,7 @@ for t in "$@"; do
         if [ "$np" = script ]; then cmd="sh $t"; else cmd="$MPIRUN -np $np $t"; fi
         if MPIRUN="$MPIRUN" $cmd > "$log" 2>&1; then
             pass=$((pass + 1)); echo "ok   $name (np=$np, $(( $(date +%s) - start ))s)"
+            grep '^SKIPPED' "$log" | sed 's/^/    /' # a check the machine could not run
         else
             fail=$((fail + 1)); failed="$failed $name(np=$np)"
             echo "FAIL $name (np=$np)"; tail -n 20 "$log" | sed 's/^/    /'
