@@ -10,7 +10,7 @@
 #    FNN_MAX_RESTARTS = 0 the job is not requeued;
 # d. scaling.sbatch over 1, 2 and 4 ranks on the two nodes writes its CSV; slurm/report makes
 #    the table and the PNGs;
-# and bad input in the job log. Where Slurm cannot run, one line says what was skipped and why.
+# finetune.sbatch from a's checkpoint; and bad input in the job log. Where Slurm cannot run, one line says what was skipped and why.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
 cd "$(dirname "$0")/.."
@@ -104,6 +104,17 @@ grep -q "fnn job: error: config file 'configs/nope.ini' not found" $dir/fnn-pret
     say "ok   bad input: missing config: $(grep 'error' $dir/fnn-pretrain-$jm.log)" || fail "missing config: $(cat $dir/state.$jm) $(cat $dir/fnn-pretrain-$jm.log)"
 grep -q "fnn-run: error: tp = 4 does not divide the 2 ranks of the job (SLURM_NTASKS = 2)" $dir/fnn-pretrain-$jp.log && [ "$(cat $dir/state.$jp)" = FAILED ] && [ ! -d $dir/ckp ] &&
     say "ok   bad input: tp too large for the allocation: $(grep 'error' $dir/fnn-pretrain-$jp.log)" || fail "tp check: $(cat $dir/state.$jp) $(cat $dir/fnn-pretrain-$jp.log)"
+
+# finetune.sbatch from job a's checkpoint: its first loss is the pretrained model's, not a fresh
+# one's; without init_from it is refused.
+jf=$(submit -N1 -n1 slurm/finetune.sbatch $tiny --set init_from=$dir/cka/step-00000020.h5 --set steps=5 --set ckpt_dir=$dir/ckf --set metrics=$dir/f.jsonl)
+jg=$(submit -N1 -n1 slurm/finetune.sbatch $tiny --set steps=5)
+sf=$(cluster_wait_job $jf 120); sg=$(cluster_wait_job $jg 120)
+f1=$(losses $dir/f.jsonl 2> /dev/null | head -n 1); a1=$(losses $dir/a.jsonl | head -n 1)
+[ "$sf" = COMPLETED ] && grep -q "^loaded layer0/Wh" $dir/fnn-finetune-$jf.log && awk -v f="$f1" -v a="$a1" 'BEGIN { exit !(f != "" && f < a - 0.2) }' &&
+    say "ok   finetune.sbatch: from the pretrained checkpoint, first loss $f1 (a fresh model's: $a1)" || fail "finetune: $sf, first loss '$f1': $(tail -n 3 $dir/fnn-finetune-$jf.log)"
+grep -q "fnn job: error: finetune needs init_from" $dir/fnn-finetune-$jg.log && [ "$sg" = FAILED ] &&
+    say "ok   bad input: finetune without init_from: $(grep error $dir/fnn-finetune-$jg.log)" || fail "finetune without init_from: $sg $(cat $dir/fnn-finetune-$jg.log)"
 
 # c. Preemption through Slurm, requeue and continuation; then a job that may not be requeued.
 long="$tiny --set hidden=128 --set steps=1500 --set log_every=100"
