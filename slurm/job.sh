@@ -62,8 +62,9 @@ job_run() {
 # CONFIG (else $FNN_CONFIG), the --set overrides, a ckpt_dir (runs/JOBID/ckpt when neither the
 # config nor --set names one) and resume = auto.
 train_args() {
-    local script=$1 config=${2:-${FNN_CONFIG:-}}
-    shift; [ $# -gt 0 ] && shift
+    local script=$1 config=${FNN_CONFIG:-}
+    shift
+    case ${1-} in ''|--*) ;; *) config=$1; shift ;; esac
     [ -n "$config" ] || job_die "no config: sbatch slurm/$script CONFIG [--set key=value ...] (or FNN_CONFIG=CONFIG)"
     [ -f "$config" ] || job_die "config file '$config' not found (in $PWD)"
     args=(train --config "$config" "$@")
