@@ -69,7 +69,8 @@ static void random_batch(int32_t* tok, int32_t* next, int n, long step)
 int cmd_bench(int argc, char** argv, dist_grid* world)
 {
     static const char* const known[] = {"--hidden", "--layers", "--batch", "--seq-len", "--embed",
-                                        "--steps", "--tp", "--threads", "--csv", "--scaling", "--ceilings", NULL};
+                                        "--steps", "--tp", "--threads", "--csv", "--scaling",
+                                        "--ceilings", NULL};
     setup_check_opts(argc, argv, "bench", known);
     model_config mc = {.task = TASK_LM, .act = ACT_TANH, .feedback = FB_ALL,
                        .feedback_source = FBS_MODEL, .wh_init = INIT_NORMAL, .V = 256, .O = 256,
@@ -132,8 +133,8 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
                "%.0f tok/s, %.1f GFLOP/s per rank",
                mc.H, mc.L, T, Bg, n, g.tp, g.dp, threads, step_s, Bg * T / step_s, gflops);
         if (ceilings)
-            printf(" = %.0f%% of OpenBLAS SGEMM %.1f, %.0f%% of kernel in L1 %.1f", 100 * gflops / (sum[2] / n),
-                   sum[2] / n, 100 * gflops / (sum[3] / n), sum[3] / n);
+            printf(" = %.0f%% of OpenBLAS SGEMM %.1f, %.0f%% of kernel in L1 %.1f",
+                   100 * gflops / (sum[2] / n), sum[2] / n, 100 * gflops / (sum[3] / n), sum[3] / n);
         printf("; comm %.1f%%\n", 100 * sum[1] / n / elapsed);
         bench_row row = {.H = mc.H, .L = mc.L, .T = T, .B = Bg, .nodes = nodes, .ranks = n,
                          .tp = g.tp, .dp = g.dp, .threads = threads, .tok_s = Bg * T / step_s,
