@@ -50,6 +50,11 @@ build/tests/test_%: tests/test_%.c tests/check.h build/libfnn.a
 	@mkdir -p build/tests
 	$(CC) $(CFLAGS) $< build/libfnn.a $(LDLIBS) -o $@
 
+# The tool that damages files for tests/e2e_hostile.sh.
+build/tests/h5craft: tests/h5craft.c
+	@mkdir -p build/tests
+	$(CC) $(CFLAGS) $< $(LDLIBS) -o $@
+
 build/tests/grad_%: tests/grad_%.c tests/check.h build/libfnn64.a
 	@mkdir -p build/tests
 	$(CC) $(CFLAGS) -DFNN_DOUBLE $< build/libfnn64.a $(LDLIBS) -o $@
@@ -60,7 +65,7 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
 
 test: deps
-	$(MAKE) build/fnn $(TESTS) $(TESTS64)
+	$(MAKE) build/fnn $(TESTS) $(TESTS64) build/tests/h5craft
 	MPIRUN="$(MPIRUN)" sh tests/run.sh $(TESTS) $(TESTS64) $(wildcard tests/e2e_*.sh)
 
 demo: deps

@@ -1,0 +1,26 @@
+// Agreement over a bare communicator, for io/: a file is opened on a communicator, not a grid,
+// and a check that one rank can fail alone (a file only some ranks see, a read error, a checksum
+// of a piece) must reach every rank before any of them makes the next collective call.
+#include <string.h>
+#include "dist/dist.h"
+
+int dist_comm_agree(int failed, char* err, size_t errlen, MPI_Comm comm)
+{
+    int rank, size, first;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    first = failed ? rank : size;
+    // Who failed first: the lowest failing rank's message is the one every rank reports.
+    MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_INT, MPI_MIN, comm);
+    if (first == size) return 0;
+    // Its message, so every rank ends with the same line.
+    MPI_Bcast(err, (int)errlen, MPI_CHAR, first, comm);
+    err[errlen - 1] = '\0';
+    return 1;
+}
+
+void dist_comm_sum_u64(uint64_t* buf, int n, MPI_Comm comm)
+{
+    // Wrapping sums: the checkpoint digests are sums modulo 2^64 of per-rank parts.
+    MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_UINT64_T, MPI_SUM, comm);
+}
