@@ -1,7 +1,9 @@
 // Damages HDF5 files on purpose, for tests/e2e_hostile.sh. Serial HDF5, one edit per call:
 //
 //   flip FILE DSET I            flips one bit of element I's raw bytes in place (contiguous data)
-//   nan FILE DSET I             element I = NaN, its fnn_digest (if any) recomputed to match
+//   set FILE DSET I V           element I = V (strtod: "nan", "inf", 3e38), its fnn_digest (if
+//                               any) recomputed to match; I = -1: every element
+//   swap FILE DSET I J          elements I and J exchanged, the digest left as it was
 //   retype FILE DSET TYPE [NEG] same values stored as TYPE (u8 i8 i32 i64 f32 f64), element 0
 //                               set to NEG first when given; the digest (if any) recomputed
 //   shrink FILE N               a checkpoint's vocabulary and outputs cut from 256 to N: every
@@ -13,7 +15,6 @@
 //
 // The digest here is computed from its definition in io/h5.h, independently of io/h5.c.
 #include <hdf5.h>
-#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,7 +112,7 @@ static void flip(const char* path, const char* name, long i)
         die("cannot flip the byte");
 }
 
-static void nan_at(hid_t f, const char* name, long i)
+static void set_at(hid_t f, const char* name, long i, double x)
 {
     hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
     if (ds < 0) die("cannot open the dataset");
@@ -119,10 +120,27 @@ static void nan_at(hid_t f, const char* name, long i)
     hsize_t dims[2];
     size_t n;
     double* v = load(ds, &nd, dims, &n);
-    if ((size_t)i >= n) die("index out of range");
-    v[i] = NAN;
+    if (i >= 0 && (size_t)i >= n) die("index out of range");
+    for (size_t k = 0; k < n; k++)
+        if (i < 0 || k == (size_t)i) v[k] = x;
     check(H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v), "write");
     set_digest(ds, v, n);
+    H5Dclose(ds);
+    free(v);
+}
+
+static void swap(hid_t f, const char* name, long i, long j)
+{
+    hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
+    if (ds < 0) die("cannot open the dataset");
+    int nd;
+    hsize_t dims[2];
+    size_t n;
+    double* v = load(ds, &nd, dims, &n);
+    if (i < 0 || j < 0 || (size_t)i >= n || (size_t)j >= n || v[i] == v[j]) die("bad indices");
+    double t = v[i];
+    v[i] = v[j], v[j] = t;
+    check(H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v), "write");
     H5Dclose(ds);
     free(v);
 }
@@ -201,7 +219,7 @@ static void set_long(hid_t f, const char* obj, const char* name, long v)
 
 static void usage(void)
 {
-    die("usage: h5craft flip|nan FILE DSET I | retype FILE DSET TYPE [NEG] | shrink FILE N |\n"
+    die("usage: h5craft flip FILE DSET I | set FILE DSET I V | swap FILE DSET I J | retype FILE DSET TYPE [NEG] | shrink FILE N |\n"
         "  attr-ints FILE OBJ NAME N | attr-strs FILE OBJ NAME | attr-nullpad FILE OBJ NAME VALUE |\n"
         "  attr-vlen FILE OBJ NAME VALUE | attr-long FILE OBJ NAME V | attr-float FILE OBJ NAME");
 }
@@ -217,8 +235,10 @@ int main(int argc, char** argv)
     }
     hid_t f = H5Fopen(argv[2], H5F_ACC_RDWR, H5P_DEFAULT);
     if (f < 0) die("cannot open the file");
-    if (!strcmp(cmd, "nan") && argc == 5) {
-        nan_at(f, argv[3], atol(argv[4]));
+    if (!strcmp(cmd, "set") && argc == 6) {
+        set_at(f, argv[3], atol(argv[4]), strtod(argv[5], NULL));
+    } else if (!strcmp(cmd, "swap") && argc == 6) {
+        swap(f, argv[3], atol(argv[4]), atol(argv[5]));
     } else if (!strcmp(cmd, "retype") && (argc == 5 || argc == 6)) {
         retype(f, argv[3], argv[4], argc == 6 ? argv[5] : NULL);
     } else if (!strcmp(cmd, "shrink") && argc == 4) {
