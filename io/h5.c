@@ -108,6 +108,7 @@ void h5_reserve(h5file* h, size_t bytes)
                     strerror(errno));
         if (fd >= 0) close(fd);
     }
+    // Rank 0 alone knows whether the space is there; all ranks stop before writing if not.
     agree(h);
 }
 

@@ -131,7 +131,7 @@ mpi 2 $FNN train --config configs/tiny.ini --set data=$dir/bad.h5 --set steps=1 
 
 # Ranks that see different files: rank 0 runs where the file is, the others where it is not;
 # the message is the first failing rank's.
-mkdir -p $dir/here $dir/there && cp $good $dir/here/ck.h5 && cp $data $dir/here/data.h5
+mkdir -p $dir/here $dir/there && cp $good $dir/here/ck.h5 && cp $data $dir/here/data.h5 && cp -r $dir/ck $dir/here/
 split() {
     what=$1 name=$2 others=$3; shift 3
     (timeout $bound $MPIRUN -np 1 -wdir $dir/here "$@" : -np $others -wdir $dir/there "$@") > $dir/out.txt 2> $dir/err.txt
@@ -139,6 +139,7 @@ split() {
 }
 split "eval" "ck.h5: cannot open (No such file or directory) on rank 1" 1 $FNN eval --checkpoint ck.h5 --data $(pwd)/$data --windows 2
 split "init_from" "ck.h5: cannot open (No such file or directory) on rank 1" 3 $FNN train --config $(pwd)/configs/tiny.ini --set data=$(pwd)/$data --set steps=1 --set init_from=ck.h5
+split "resume = auto" "ck/step-00000020.h5: cannot open (No such file or directory) on rank 1" 1 $FNN train --config $(pwd)/configs/tiny.ini --set data=$(pwd)/$data --set steps=21 --set ckpt_dir=ck --set resume=auto
 split "train data" "data.h5: cannot open (No such file or directory) on rank 1" 1 $FNN train --config $(pwd)/configs/tiny.ini --set data=data.h5 --set steps=1
 
 # A disk that fills during a save at np = 4: every rank ends with the same message, and the last
