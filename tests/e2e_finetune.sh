@@ -16,7 +16,7 @@ mpi() { np=$1; shift; run $MPIRUN -np "$np" "$@"; }
 same() { h5diff -q "$1" "$2" "/params/$3" "/params/$3" > /dev/null 2>&1; }
 shape() { h5ls "$1/params/$2" | sed -n 's/.*Dataset {\(.*\)}.*/\1/p'; }
 # Every element of a dataset is zero.
-zero() { h5dump -d "/params/$2" -y -w 0 "$1" | sed -n '/DATA {/,$p' | grep -o -- '-\?[0-9][0-9.e+-]*' | awk '$1 != 0 { bad = 1 } END { exit bad }'; }
+zero() { h5dump -A 0 -d "/params/$2" -y -w 0 "$1" | sed -n '/DATA {/,$p' | grep -o -- '-\?[0-9][0-9.e+-]*' | awk '$1 != 0 { bad = 1 } END { exit bad }'; }
 refuse() {
     what=$1; shift; name=$1; shift
     run "$@" > $dir/out.txt 2> $dir/err.txt; rc=$?
