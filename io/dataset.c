@@ -175,7 +175,14 @@ static int read_array(reader* r, int split, const char* what, int want, int rank
     hid_t ds = open_array(r, name, rank, dims);
     if (ds < 0) return -1;
     if (check_elem(r, ds, name, want)) return H5Dclose(ds), -1;
+    // Sizes from the file index int rows and columns, and their product must not wrap.
+    if (dims[0] > INT32_MAX || dims[1] > INT32_MAX || (dims[1] && dims[0] > (1ull << 40) / dims[1]))
+        return H5Dclose(ds), fail(r, "dataset %s is %llu x %llu: too large", name,
+                                  (unsigned long long)dims[0], (unsigned long long)dims[1]);
     size_t count = (size_t)dims[0] * dims[1];
+    // A dataset whose storage was never written claims any size at no cost in the file.
+    if (count && H5Dget_storage_size(ds) == 0)
+        return H5Dclose(ds), fail(r, "dataset %s holds no stored data", name);
     *out = zalloc(count, H5Tget_size(mtype));
     int ok = *out && (count == 0 || H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) >= 0);
     H5Dclose(ds);

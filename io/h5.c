@@ -468,10 +468,15 @@ static hid_t open_float(h5file* h, const char* name, int* nd, hsize_t have[2])
     have[0] = have[1] = 1;
     if (*nd >= 1 && *nd <= 2) H5Sget_simple_extent_dims(fs, have, NULL);
     int cls = t < 0 ? -1 : H5Tget_class(t);
+    // fnn writes contiguous, unfiltered data: a dataset that stores fewer bytes claims a shape
+    // it does not hold (and would be read as fill values, of any size).
+    double need = (double)have[0] * (double)have[1] * (t < 0 ? 0 : (double)H5Tget_size(t));
     if (t >= 0) H5Tclose(t);
     if (fs >= 0) H5Sclose(fs);
     if (*nd < 0 || cls < 0) h5_fail(h, "cannot open dataset %s (corrupt file?)", name);
     else if (cls != H5T_FLOAT) h5_fail(h, "dataset %s is not a float dataset", name);
+    else if ((double)H5Dget_storage_size(ds) < need)
+        h5_fail(h, "dataset %s stores fewer bytes than its shape needs (damaged file?)", name);
     if (!h->failed) return ds;
     if (ds >= 0) H5Dclose(ds);
     return -1;

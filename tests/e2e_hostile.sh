@@ -1,7 +1,7 @@
 #!/bin/sh
 # Hostile input and faults, end to end: files damaged by tests/h5craft (flipped bytes, NaN and
 # integer weights, attributes stored as arrays or several strings, an old format version, a
-# vocabulary that is not 256, tokens stored as int32 or float, NaN in dense data), files that
+# vocabulary that is not 256, tokens stored as int32 or float or claiming 2-8 GB, NaN in dense data), files that
 # only some ranks can see, and a disk that fills during a save at np = 4. Every reading
 # subcommand (inspect, inspect --verify, eval, sample, train init_from, train resume) must exit
 # non-zero within the time bound with one "fnn: error:" line naming the culprit: no crash, no
@@ -99,6 +99,7 @@ ck_case "/config/run_config holds 3 values" "inspect" attr-strs $dir/case.h5 /co
 ck_case "/train/step is not an integer" "resume" attr-float $dir/case.h5 /train step
 ck_case "/train/optimizer is not a string" "inspect" attr-long $dir/case.h5 /train optimizer 3
 ck_case "format version 1 has no checksums" "inspect eval" attr-long $dir/case.h5 /config version 1
+ck_case "/optim/m/layer0/Wh stores fewer bytes than its shape needs" "verify" huge $dir/case.h5 /optim/m/layer0/Wh 2000000000 f32
 # A language model whose vocabulary and outputs are not 256: sampling would index past its buffers.
 ck_case "vocab 16 and outputs 16" "sample" shrink $dir/case.h5 16
 # Weights so large that the loss overflows: eval must not print "loss nan" and exit 0.
@@ -125,6 +126,8 @@ data_case() {
 data_case "/train/tokens must be an unsigned 8-bit" 1 $data retype $dir/bad.h5 /train/tokens i32
 data_case "/val/tokens must be an unsigned 8-bit" 2 $data retype $dir/bad.h5 /val/tokens f32
 data_case "/train/tokens must be an unsigned 8-bit" 2 $data retype $dir/bad.h5 /train/tokens i32 -5
+data_case "/train/tokens holds no stored data" 4 $data huge $dir/bad.h5 /train/tokens 2000000000
+data_case "/val/tokens is 8589934592 x 1: too large" 1 $data huge $dir/bad.h5 /val/tokens 8589934592
 data_case "/train/x holds a non-finite value" 4 $dir/dense.h5 set $dir/bad.h5 /train/x 5 nan
 data_case "/val/y must be a float" 2 $dir/dense.h5 retype $dir/bad.h5 /val/y i32
 data_case "/train/y holds a non-finite value" 1 $dir/dense.h5 set $dir/bad.h5 /train/y 0 -inf

@@ -6,6 +6,8 @@
 //   swap FILE DSET I J          elements I and J exchanged, the digest left as it was
 //   retype FILE DSET TYPE [NEG] same values stored as TYPE (u8 i8 i32 i64 f32 f64), element 0
 //                               set to NEG first when given; the digest (if any) recomputed
+//   huge FILE DSET N [TYPE]     replaced by a vector (uint8, or TYPE) of N elements whose
+//                               storage is never written (any size, no bytes in the file)
 //   shrink FILE N               a checkpoint's vocabulary and outputs cut from 256 to N: every
 //                               dataset dimension of 256 becomes N, /config/vocab and outputs = N
 //   attr-ints OBJ ...           see usage(): attributes replaced by arrays, strings of several
@@ -219,7 +221,7 @@ static void set_long(hid_t f, const char* obj, const char* name, long v)
 
 static void usage(void)
 {
-    die("usage: h5craft flip FILE DSET I | set FILE DSET I V | swap FILE DSET I J | retype FILE DSET TYPE [NEG] | shrink FILE N |\n"
+    die("usage: h5craft flip FILE DSET I | set FILE DSET I V | swap FILE DSET I J | retype FILE DSET TYPE [NEG] | huge FILE DSET N [TYPE] | shrink FILE N |\n"
         "  attr-ints FILE OBJ NAME N | attr-strs FILE OBJ NAME | attr-nullpad FILE OBJ NAME VALUE |\n"
         "  attr-vlen FILE OBJ NAME VALUE | attr-long FILE OBJ NAME V | attr-float FILE OBJ NAME");
 }
@@ -241,6 +243,15 @@ int main(int argc, char** argv)
         swap(f, argv[3], atol(argv[4]), atol(argv[5]));
     } else if (!strcmp(cmd, "retype") && (argc == 5 || argc == 6)) {
         retype(f, argv[3], argv[4], argc == 6 ? argv[5] : NULL);
+    } else if (!strcmp(cmd, "huge") && (argc == 5 || argc == 6)) {
+        hsize_t n = (hsize_t)atoll(argv[4]);
+        check(H5Ldelete(f, argv[3], H5P_DEFAULT), "delete dataset");
+        hid_t sp = H5Screate_simple(1, &n, NULL);
+        hid_t ds = H5Dcreate2(f, argv[3], argc == 6 ? type_named(argv[5]) : H5T_STD_U8LE, sp,
+                              H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        if (ds < 0) die("create dataset");
+        H5Dclose(ds);
+        H5Sclose(sp);
     } else if (!strcmp(cmd, "shrink") && argc == 4) {
         shrink(f, atoi(argv[3]));
     } else if (!strcmp(cmd, "attr-ints") && argc == 6) {
