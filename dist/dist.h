@@ -65,7 +65,8 @@ void dist_barrier(dist_grid* g);
 // 1 on every rank if any rank passes a non-zero flag. Collective over world.
 int dist_any(int flag, dist_grid* g);
 // For io/, over the communicator a file is open on. dist_comm_agree: 1 on every rank if any
-// rank passes failed, and then err on every rank holds the message of the lowest failing rank.
+// rank passes failed, and then err on every rank holds the message of the lowest failing rank
+// (with " on rank N" when some ranks did not fail). errlen must be the same on every rank.
 int dist_comm_agree(int failed, char* err, size_t errlen, MPI_Comm comm);
 // Sums n uint64 over comm, modulo 2^64. In place.
 void dist_comm_sum_u64(uint64_t* buf, int n, MPI_Comm comm);
