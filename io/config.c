@@ -413,6 +413,14 @@ static int check_needs_init_from(const fnn_config* c, char* err, size_t errlen)
     return 0;
 }
 
+// The ridge fit replaces the output head, so it needs one that is new.
+static int check_head_ridge(const fnn_config* c, char* err, size_t errlen)
+{
+    if (c->head_ridge && !c->new_head)
+        return fail(err, errlen, "head_ridge = true needs new_head = true (the fit replaces the output head)");
+    return 0;
+}
+
 int config_validate(const fnn_config* c, char* err, size_t errlen)
 {
     for (size_t i = 0; i < NOPTIONS; i++)
@@ -421,7 +429,8 @@ int config_validate(const fnn_config* c, char* err, size_t errlen)
     if (c->model.feedback_source == FBS_TARGET && c->model.task == TASK_CLASSIFY)
         return fail(err, errlen, "feedback_source = target needs per-step targets; "
                                  "task classify has one label per sequence");
-    return check_needs_init_from(c, err, errlen);
+    if (check_needs_init_from(c, err, errlen)) return -1;
+    return check_head_ridge(c, err, errlen);
 }
 
 void config_print(const fnn_config* c, FILE* out)
