@@ -3,7 +3,8 @@
 // accumulation and ScaLAPACK's pdposv produce equals LAPACK dposv on G and C formed here in double
 // from the top-layer states the forward pass left in HB (gathered from every rank with MPI), to
 // 1e-4 of the largest weight. A rank-deficient system with a tiny lambda is refused with the same
-// info > 0 on every rank, and the ranks go on to the next collective.
+// info > 0 on every rank, and the ranks go on to the next collective. The solve's collectives
+// are counted.
 // ranks: 1 2 4
 #include <stdlib.h>
 #include <string.h>
@@ -126,7 +127,15 @@ static int fit(model* m, real* hall, long nwin, double lambda, long* n)
                            all + (((size_t)r * T + t) * B + b) * Hl, Hl * sizeof(real));
                 }
     }
+    dist_reset_counts(g);
     int info = ridge_acc_solve(&a, m, lambda, n);
+    // Agreements on memory in the solve and in dist_ridge_solve, and on pdposv's info; over DP the
+    // sums [n, mean, ybar], G and C, and the broadcast of the solution; over TP W^T mean for bo.
+    const long allreduce = 3 + (g->dp > 1 ? 3 : 0) + (info == 0 && g->tp > 1);
+    const long bcast = info == 0 && g->dp > 1;
+    CHECK(g->count[DIST_ALLREDUCE] == allreduce && g->count[DIST_BCAST] == bcast,
+          "tp %d dp %d: %ld allreduces and %ld broadcasts, want %ld and %ld", g->tp, g->dp,
+          g->count[DIST_ALLREDUCE], g->count[DIST_BCAST], allreduce, bcast);
     free(all);
     ridge_acc_free(&a);
     return info;
