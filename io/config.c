@@ -96,7 +96,7 @@ static const option options[] = {
     KEY_STR("resume", resume, "", "empty, auto, or a checkpoint file"),
     KEY_BOOL("new_head", new_head, "false", "with init_from: fresh output head"),
     KEY_BOOL("head_ridge", head_ridge, "false", "with new_head: fit the head by ridge first"),
-    KEY_DBL("ridge_lambda", ridge_lambda, "1e-3", GT0, "regulariser of the ridge fit"),
+    KEY_DBL("ridge_lambda", ridge_lambda, "1e-3", GT0, "ridge fit: (G + ridge_lambda n I) W = C"),
     KEY_STR("freeze", freeze, "", "with init_from: comma-separated tensors or layers not trained"),
     KEY_BOOL("carry_state", carry_state, "false", "carry h and f across consecutive windows"),
     KEY_INT("threads", threads, "0", GE0, "BLAS threads per rank, 0 = cores / ranks"),

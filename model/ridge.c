@@ -6,7 +6,6 @@
 
 int ridge_acc_init(ridge_acc* a, const model* m, int R)
 {
-    memset(a, 0, sizeof *a);
     const size_t H = (size_t)m->c.H, Hl = (size_t)m->Hl, O = (size_t)m->c.O;
     *a = (ridge_acc){.H = m->c.H, .Hl = m->Hl, .h0 = m->h0, .O = m->c.O, .R = R};
     a->Z = malloc(R * H * sizeof(real));
