@@ -51,8 +51,8 @@ void ridge_fit_head(model* m, const dataset* d, data_batch* db, double lambda)
     if (task == TASK_CLASSIFY && dist_any(!feedback_weights_zero(m), g))
         dist_fail_all("head_ridge = true, task = classify: the fed-back softmax of the head being "
                       "fitted reaches the states through a non-zero Wf, and a classifier has no "
-                      "per-step target to feed back instead; use feedback = none, or a checkpoint "
-                      "with another number of outputs (its Wf starts at zero)");
+                      "per-step target to feed back instead; use feedback = none, or a checkpoint of "
+                      "another task or number of outputs (its Wf is new and zero)");
     if (task != TASK_CLASSIFY) m->c.feedback_source = FBS_TARGET;
     const long windows = dataset_windows(d, SPLIT_TRAIN, db->T);
     ridge_acc a;

@@ -1,9 +1,9 @@
 #!/bin/sh
 # The closed-form head through build/fnn (head_ridge = true): the fit at (np, tp) = (1,1), (2,2),
 # (4,2), (4,1) gives the same training loss; the head it saves is the one `fnn eval` scores to that
-# loss; gradient steps start from it; classify (feedback none) and regress fit; and every bad input
-# (no new_head, a classifier whose Wf feeds back the head, a system that is not positive definite
-# at np = 1, 2, 4) ends with one line, a non-zero exit and no hang.
+# loss; gradient steps start from it; classify (feedback none), lm -> classify and regress fit;
+# and every bad input (no new_head, a classifier whose Wf feeds back the head, a system that is not
+# positive definite at np = 1, 2, 4) ends with one line, a non-zero exit and no hang.
 set -u
 FNN=build/fnn
 dir=build/ridge_e2e
@@ -65,6 +65,9 @@ $FNN prepare --kind records --val-fraction 0.2 --out $dir/recs.h5 $recs > /dev/n
 cls="--config configs/tiny.ini --set data=$dir/recs.h5 --set task=classify --set feedback=none"
 mpi 1 $FNN train $cls --set ckpt_dir=$dir/cls > /dev/null 2>&1 || fail "pretrain classify"
 mpi 2 $FNN train $cls --set init_from=$dir/cls/step-00000020.h5 --set new_head=true --set head_ridge=true --set steps=0 > $dir/cls.txt 2>&1 && grep -q "ridge head: train loss .* accuracy" $dir/cls.txt && say "ok   classify: $(grep 'accuracy' $dir/cls.txt)" || fail "classify fit: $(tail -2 $dir/cls.txt)"
+# The central case: the language model's features, a new classifier head fitted on them (the
+# transfer makes Wf new and zero, so the states do not see the head).
+mpi 2 $FNN train --config configs/tiny.ini --set data=$dir/recs.h5 --set task=classify --set tp=2 --set init_from=$pre --set new_head=true --set head_ridge=true --set steps=0 > $dir/lmcls.txt 2>&1 && grep -q "ridge head: train loss .* accuracy" $dir/lmcls.txt && say "ok   lm -> classify: $(grep 'accuracy' $dir/lmcls.txt)" || fail "lm -> classify fit: $(tail -2 $dir/lmcls.txt)"
 awk 'BEGIN { for (i = 0; i < 600; i++) { u = sin(i * 0.1); printf "%.6f,%.6f\n", u, sin(i * 0.1 + 0.5) * 0.8 } }' > $dir/wave.csv
 $FNN prepare --kind csv --inputs 1 --val-fraction 0.2 --out $dir/wave.h5 $dir/wave.csv > /dev/null || fail "prepare csv"
 reg="--config configs/tiny.ini --set data=$dir/wave.h5 --set task=regress --set feedback_source=target"

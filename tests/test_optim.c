@@ -102,7 +102,7 @@ static void test_update(const char* what, optim_config o, int tp, int freeze_k)
     model_config c = tiny();
     model m;
     CHECK(model_init(&m, &c, &g, T, BG, err, sizeof err) == 0, "%s", err);
-    int frozen[MODEL_MAX_TENSORS] = {0};
+    unsigned char frozen[MODEL_MAX_TENSORS] = {0};
     if (freeze_k >= 0) frozen[freeze_k] = 1;
     set_all(&m, m.params, -1);
     double scale[STEPS];
