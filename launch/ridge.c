@@ -47,7 +47,7 @@ void ridge_fit_head(model* m, const dataset* d, data_batch* db, double lambda)
     const int task = m->c.task, fbs = m->c.feedback_source;
     // The states may depend on the head only through Wf f. lm and regress feed back the true
     // previous target instead (teacher forcing); a classifier has no per-step target, so its Wf
-    // must be zero, as a new head's Wf is when the number of outputs changes.
+    // must be zero, as init_from makes it when the task or the number of outputs changes.
     if (task == TASK_CLASSIFY && dist_any(!feedback_weights_zero(m), g))
         dist_fail_all("head_ridge = true, task = classify: the fed-back softmax of the head being "
                       "fitted reaches the states through a non-zero Wf, and a classifier has no "
@@ -69,7 +69,9 @@ void ridge_fit_head(model* m, const dataset* d, data_batch* db, double lambda)
         dist_fail_all("head_ridge: G + ridge_lambda n I is not positive definite (leading minor %d "
                       "of %d, n = %ld rows): ridge_lambda = %g is too small for the rank-deficient "
                       "Gram matrix of these states; raise ridge_lambda", info, m->c.H, n, lambda);
-    if (info < 0) dist_fail_all("head_ridge: the solve failed (out of memory or ScaLAPACK error) for hidden = %d", m->c.H);
+    if (info < 0)
+        dist_fail_all("head_ridge: the solve failed (out of memory or ScaLAPACK error) for hidden = %d",
+                      m->c.H);
     m->c.feedback_source = fbs;
     eval_result e = evaluate(m, d, db, SPLIT_TRAIN, windows, 0);
     if (g->world_rank == 0) {
