@@ -94,11 +94,13 @@ static double ref_norm(const model* m, int s)
     return sqrt(ss);
 }
 
-static void test_update(const char* what, optim_config o, int tp, int freeze_k)
+// share: as dist_grid_init (0: the node's DP replicas share memory and each updates its piece,
+// 1: every replica updates everything).
+static void test_update(const char* what, optim_config o, int tp, int share, int freeze_k)
 {
     dist_grid g;
     char err[256];
-    if (dist_grid_init(MPI_COMM_WORLD, tp, 0, &g, err, sizeof err)) return;
+    if (dist_grid_init(MPI_COMM_WORLD, tp, share, &g, err, sizeof err)) return;
     model_config c = tiny();
     model m;
     CHECK(model_init(&m, &c, &g, T, BG, err, sizeof err) == 0, "%s", err);
@@ -130,8 +132,8 @@ static void test_update(const char* what, optim_config o, int tp, int freeze_k)
     CHECK(worst <= 2e-6, "%s tp %d dp %d: parameters off the reference by %.2e relative", what, g.tp, g.dp, worst);
     CHECK(moved > elements / 2, "%s: only %ld of %ld elements moved", what, moved, elements);
     if (g.world_rank == 0)
-        printf("%-26s tp %d x dp %d: %d steps, %ld elements, within %.1e of the reference\n", what,
-               g.tp, g.dp, STEPS, elements, worst);
+        printf("%-28s tp %d x dp %d (dpn %d): %d steps, %ld elements, within %.1e of the reference\n", what,
+               g.tp, g.dp, g.dpn, STEPS, elements, worst);
     model_free(&m);
     dist_grid_free(&g);
 }
@@ -167,22 +169,23 @@ int main(int argc, char** argv)
     for (int tp = 1; tp <= world; tp *= 2) {
         optim_config o = base;
         o.kind = OPT_SGD;
-        test_update("sgd momentum", o, tp, -1);
+        test_update("sgd momentum", o, tp, 0, -1);
         o.weight_decay = 0.1;
-        test_update("sgd momentum, L2 decay", o, tp, -1);
+        test_update("sgd momentum, L2 decay", o, tp, 0, -1);
         o = base;
         o.kind = OPT_ADAM;
-        test_update("adam", o, tp, -1);
+        test_update("adam", o, tp, 0, -1);
         o.weight_decay = 0.1;
-        test_update("adam, L2 decay", o, tp, -1);
+        test_update("adam, L2 decay", o, tp, 0, -1);
         o.kind = OPT_ADAMW;
-        test_update("adamw, decoupled decay", o, tp, -1);
+        test_update("adamw, decoupled decay", o, tp, 0, -1);
         o.clip = 0.5, o.warmup = 2;
-        test_update("adamw, clip 0.5, warmup 2", o, tp, -1);
+        test_update("adamw, clip 0.5, warmup 2", o, tp, 0, -1);
+        if (tp < world) test_update("adamw, replicas not sharing", o, tp, 1, -1);
         o = base;
         o.kind = OPT_SGD, o.clip = 1, o.warmup = 3;
-        test_update("sgd, clip 1, warmup 3", o, tp, -1);
-        test_update("sgd, layer0/Wh frozen", o, tp, 1);
+        test_update("sgd, clip 1, warmup 3", o, tp, 0, -1);
+        test_update("sgd, layer0/Wh frozen", o, tp, 0, 1);
     }
     MPI_Finalize();
     return check_failures ? 1 : 0;

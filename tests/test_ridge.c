@@ -141,11 +141,12 @@ static int fit(model* m, real* hall, long nwin, double lambda, long* n)
     return info;
 }
 
-static void test_head(model_config c, const char* what, int tp, long nwin, double lambda)
+// share: as dist_grid_init (0: the node's DP replicas share memory, 1: they sum by message).
+static void test_head(model_config c, const char* what, int tp, int share, long nwin, double lambda)
 {
     dist_grid g;
     char err[256];
-    if (dist_grid_init(MPI_COMM_WORLD, tp, 0, &g, err, sizeof err)) return;
+    if (dist_grid_init(MPI_COMM_WORLD, tp, share, &g, err, sizeof err)) return;
     model m;
     CHECK(model_init(&m, &c, &g, T, BG, err, sizeof err) == 0, "%s", err);
     CHECK(model_init_params(&m) == 0, "init");
@@ -171,8 +172,8 @@ static void test_head(model_config c, const char* what, int tp, long nwin, doubl
     CHECK(diff[0] <= 1e-4 && diff[1] <= 1e-4, "%s tp %d dp %d: Wo off by %.2e, bo by %.2e of max |W| %g",
           what, g.tp, g.dp, diff[0], diff[1], big);
     if (g.world_rank == 0)
-        printf("%-8s tp %d x dp %d: %ld rows, max |W| %.3g, Wo within %.1e, bo within %.1e of it\n",
-               what, g.tp, g.dp, n, big, diff[0], diff[1]);
+        printf("%-8s tp %d x dp %d (dpn %d): %ld rows, max |W| %.3g, Wo within %.1e, bo within %.1e of it\n",
+               what, g.tp, g.dp, g.dpn, n, big, diff[0], diff[1]);
     free(W), free(hall);
     model_free(&m);
     dist_grid_free(&g);
@@ -219,9 +220,10 @@ int main(int argc, char** argv)
                               .feedback_source = FBS_TARGET, .D = 3, .H = 16, .L = 2, .O = 2,
                               .seed = 7};
     for (int tp = 1; tp <= world; tp *= 2) {
-        test_head(lm, "lm", tp, 10, 1e-3);
-        test_head(cls, "classify", tp, 30, 1e-3);
-        test_head(reg, "regress", tp, 10, 1e-3);
+        test_head(lm, "lm", tp, 0, 10, 1e-3);
+        if (tp < world) test_head(lm, "lm, DP replicas not sharing", tp, 1, 10, 1e-3);
+        test_head(cls, "classify", tp, 0, 30, 1e-3);
+        test_head(reg, "regress", tp, 0, 10, 1e-3);
         test_not_positive_definite(tp);
     }
     MPI_Finalize();
