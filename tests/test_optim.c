@@ -5,7 +5,8 @@
 // float32). Every element of every tensor of a small model gets given gradients for a few
 // steps, at every TP x DP layout of the world; each rank's parameters must equal the reference's
 // elements to 2e-6 relative. The learning rate is checked at every step of several schedules,
-// including fixed points of warmup and cosine; a frozen tensor keeps its bits.
+// including fixed points of warmup and cosine; a frozen tensor (learning-rate factor 0) keeps its
+// bits.
 // ranks: 1 2 4
 #include <stdlib.h>
 #include <string.h>
@@ -104,8 +105,9 @@ static void test_update(const char* what, optim_config o, int tp, int share, int
     model_config c = tiny();
     model m;
     CHECK(model_init(&m, &c, &g, T, BG, err, sizeof err) == 0, "%s", err);
-    unsigned char frozen[MODEL_MAX_TENSORS] = {0};
-    if (freeze_k >= 0) frozen[freeze_k] = 1;
+    // Per-tensor learning-rate factors: 0 freezes tensor freeze_k.
+    double factor[MODEL_MAX_TENSORS];
+    for (int k = 0; k < MODEL_MAX_TENSORS; k++) factor[k] = k != freeze_k;
     set_all(&m, m.params, -1);
     double scale[STEPS];
     for (int s = 0; s < STEPS; s++) {
@@ -113,7 +115,7 @@ static void test_update(const char* what, optim_config o, int tp, int share, int
         double want = ref_norm(&m, s), norm = optim_grad_norm(&m);
         CHECK(check_close(norm, want, 1e-12, 0), "%s step %d: grad norm %.17g, want %.17g", what, s, norm, want);
         scale[s] = o.clip > 0 && want > o.clip ? o.clip / want : 1;
-        double lr = optim_step(&m, &o, s, norm, freeze_k >= 0 ? frozen : NULL);
+        double lr = optim_step(&m, &o, s, norm, freeze_k >= 0 ? factor : NULL);
         CHECK(check_close(lr, ref_lr(&o, s), 1e-15, 0), "%s step %d: lr %.17g, want %.17g", what, s, lr, ref_lr(&o, s));
     }
     double worst = 0;
