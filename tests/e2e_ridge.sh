@@ -1,9 +1,9 @@
 #!/bin/sh
 # The closed-form head through build/fnn (head_ridge = true): the fit at (np, tp) = (1,1), (2,2),
 # (4,2), (4,1) gives the same training loss; the head it saves is the one `fnn eval` scores to that
-# loss; gradient steps start from it; classify (feedback none), lm -> classify and regress fit;
-# and every bad input (no new_head, a classifier whose Wf feeds back the head, a system that is not
-# positive definite at np = 1, 2, 4) ends with one line, a non-zero exit and no hang.
+# loss; gradient steps start from it; lm -> classify and regress fit; and every bad input (no
+# new_head, a classifier whose Wf feeds back the head, a system that is not positive definite at
+# np = 1, 2, 4) ends with one line, a non-zero exit and no hang.
 set -u
 FNN=build/fnn
 dir=build/ridge_e2e
@@ -59,14 +59,10 @@ ev2=$(sed -n 's/^loss \([^ ]*\) .*/\1/p' $dir/eval2.txt)
 close "$ev2" "$ref" 1e-6 && say "ok   two steps at lr = 0 keep the fitted head: $ev2" || fail "after steps at lr = 0: $ev2, fit $ref"
 mpi 2 $FNN train $ft --set steps=5 --set tp=2 > $dir/steps.txt 2>&1 && grep -q "^step 5/5" $dir/steps.txt || fail "fine-tuning after the fit: $(tail -2 $dir/steps.txt)"
 
-# Classify with feedback = none, and regress on a driven sine, fitted at np = 2.
+# A classifier on a language model's features and regress on a driven sine, fitted at np = 2.
 recs="/usr/share/games/fortunes/science /usr/share/games/fortunes/love"
 $FNN prepare --kind records --val-fraction 0.2 --out $dir/recs.h5 $recs > /dev/null || fail "prepare records"
-cls="--config configs/tiny.ini --set data=$dir/recs.h5 --set task=classify --set feedback=none"
-mpi 1 $FNN train $cls --set ckpt_dir=$dir/cls > /dev/null 2>&1 || fail "pretrain classify"
-mpi 2 $FNN train $cls --set init_from=$dir/cls/step-00000020.h5 --set new_head=true --set head_ridge=true --set steps=0 > $dir/cls.txt 2>&1 && grep -q "ridge head: train loss .* accuracy" $dir/cls.txt && say "ok   classify: $(grep 'accuracy' $dir/cls.txt)" || fail "classify fit: $(tail -2 $dir/cls.txt)"
-# The central case: the language model's features, a new classifier head fitted on them (the
-# transfer makes Wf new and zero, so the states do not see the head).
+# The transfer makes the classifier's Wf new and zero, so the states do not see the head.
 mpi 2 $FNN train --config configs/tiny.ini --set data=$dir/recs.h5 --set task=classify --set tp=2 --set init_from=$pre --set new_head=true --set head_ridge=true --set steps=0 > $dir/lmcls.txt 2>&1 && grep -q "ridge head: train loss .* accuracy" $dir/lmcls.txt && say "ok   lm -> classify: $(grep 'accuracy' $dir/lmcls.txt)" || fail "lm -> classify fit: $(tail -2 $dir/lmcls.txt)"
 awk 'BEGIN { for (i = 0; i < 600; i++) { u = sin(i * 0.1); printf "%.6f,%.6f\n", u, sin(i * 0.1 + 0.5) * 0.8 } }' > $dir/wave.csv
 $FNN prepare --kind csv --inputs 1 --val-fraction 0.2 --out $dir/wave.h5 $dir/wave.csv > /dev/null || fail "prepare csv"
