@@ -9,6 +9,7 @@
 #include "launch/commands.h"
 #include "launch/evaluate.h"
 #include "launch/finetune.h"
+#include "launch/ridge.h"
 #include "launch/setup.h"
 #include "model/optim.h"
 
@@ -41,6 +42,8 @@ static void load_start(run* r)
     } else {
         snprintf(path, sizeof path, "%s", r->c.resume);
     }
+    // Rank 0's choice: ranks that see different directories must not open different files.
+    dist_bcast_bytes(path, sizeof path, &r->g);
     if (path[0]) {
         if (ckpt_read_meta(path, r->g.world, &ck, &r->st, NULL, 0, err, sizeof err) ||
             setup_same_model(path, &ck, &r->c.model, 0) ||
@@ -133,7 +136,8 @@ static int train_loop(run* r)
             return 1;
         }
     }
-    if (r->c.optim.steps > first) save(r, r->c.optim.steps);
+    // A head fitted in closed form with steps = 0 is a result of its own.
+    if (r->c.optim.steps > first || (r->c.head_ridge && first == 0)) save(r, r->c.optim.steps);
     return 0;
 }
 
@@ -176,6 +180,7 @@ int cmd_train(int argc, char** argv, dist_grid* world)
         if (r->c.metrics[0] && !(r->metrics = fopen(r->c.metrics, r->st.step ? "a" : "w")))
             dist_fail("%s: cannot open the metrics file", r->c.metrics);
     }
+    if (r->c.head_ridge && r->st.step == 0) ridge_fit_head(&r->m, r->d, &r->db, r->c.ridge_lambda);
     signal(SIGTERM, on_signal);
     signal(SIGUSR1, on_signal);
     signal(SIGINT, on_signal);
