@@ -8,7 +8,8 @@
 //   /params/<tensor name>  e.g. /params/layer0/Wh, /params/head/Wo, /params/embed
 //   /optim/m/<name>, /optim/v/<name> (Adam, AdamW), /optim/momentum/<name> (SGD)
 //   /train                 attributes: step, epoch, cursor, rng_seed, writer_tp, writer_dp,
-//                          global_batch, seq_len, carry_state, optimizer; with carried state the datasets
+//                          global_batch, seq_len, carry_state, optimizer, run_id (io/ckpt_own.h);
+//                          with carried state the datasets
 //                          /train/state/h<l> (Bglobal x H) and /train/state/f (Bglobal x O)
 //
 // All functions are collective over m->g->world (or the given grid) and return 0, or -1 with a
@@ -28,6 +29,7 @@ typedef struct ckpt_train {
     int writer_tp, writer_dp;
     int global_batch, seq_len, carry_state;
     int optimizer;     // enum optim_kind: which /optim datasets the file holds
+    char run_id[24];   // lineage: chosen at a fresh start, kept on resume ("" = not recorded)
 } ckpt_train;
 
 // Writes params, optimiser state (if with_optim), train attributes and carried state (if
@@ -61,5 +63,9 @@ int ckpt_dir_save(const char* dir, int keep, const model* m, const fnn_config* c
                   const ckpt_train* st, char* err, size_t errlen);
 // Path of the newest complete checkpoint in dir into out; -1 when there is none.
 int ckpt_dir_latest(const char* dir, char* out, size_t outlen);
+// Names of the complete checkpoints in dir, oldest first: the count, or -1 if dir cannot be
+// read; free *names with ckpt_dir_list_free. Not collective.
+int ckpt_dir_list(const char* dir, char*** names);
+void ckpt_dir_list_free(char** names, int n);
 
 #endif
