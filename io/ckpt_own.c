@@ -2,6 +2,7 @@
 // lock (F_OFD_SETLK): it belongs to the descriptor, not to the process, so no other open of the
 // lock file inside fnn can drop it, and the kernel releases it whenever the process ends, killed
 // or not, so a crashed job never leaves the directory locked.
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
@@ -97,6 +98,23 @@ static int take_lock(const char* dir, char* err, size_t errlen)
     return 0;
 }
 
+// Temporary files left by a job that was killed while saving: with the lock held, no save is
+// under way. unlink removes a planted link, never its target.
+static void remove_stale(const char* dir)
+{
+    DIR* d = opendir(dir);
+    if (!d) return;
+    for (struct dirent* e; (e = readdir(d));) {
+        size_t n = strlen(e->d_name);
+        int tmp = n > 4 && !strcmp(e->d_name + n - 4, ".tmp");
+        if (!tmp || (strncmp(e->d_name, "step-", 5) && strcmp(e->d_name, "latest.tmp"))) continue;
+        char path[CONFIG_PATH + 300];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (!unlink(path)) printf("removed %s, left by an interrupted save\n", path);
+    }
+    closedir(d);
+}
+
 int ckpt_dir_claim(const char* dir, dist_grid* g, char* err, size_t errlen)
 {
     int bad = 0;
@@ -110,6 +128,7 @@ int ckpt_dir_claim(const char* dir, dist_grid* g, char* err, size_t errlen)
                            strerror(errno)) > 0;
         else
             bad = take_lock(dir, err, errlen) != 0;
+        if (!bad) remove_stale(dir);
     }
     // Rank 0 alone found the verdict; all must leave together.
     return dist_any(bad, g) ? -1 : 0;
