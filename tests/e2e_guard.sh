@@ -120,8 +120,15 @@ else
     fail "the first job did not start: $(grep 'fnn: error' $dir/a.txt)"
 fi
 kill -USR1 $apid; wait $apid # forwarded to the ranks: checkpoint and stop
-train 2 --set ckpt_dir=$ck --set resume=auto --set steps=1 > $dir/t.txt 2>&1 && grep -q "resumed from" $dir/t.txt \
-    && say "ok   the lock is released when the first job ends" || fail "after the first job: $(grep 'fnn: error' $dir/t.txt)"
+last=$(cat $ck/latest); n=$(echo "$last" | sed 's/step-0*\([0-9]*\)\.h5/\1/')
+# A copy of another run's checkpoint, older by name, is not this run's to prune (ckpt_keep = 1).
+cp $dir/ck1/step-00000005.h5 $ck/step-00000000.h5
+train 2 --set ckpt_dir=$ck --set resume=auto --set steps=$((n + 2)) --set ckpt_every=1 --set ckpt_keep=1 > $dir/t.txt 2>&1 \
+    && grep -q "resumed from $ck/$last" $dir/t.txt \
+    && say "ok   the lock is released when the first job ends: resumed from $last" || fail "after the first job: $(grep 'fnn: error' $dir/t.txt)"
+[ "$(ls $ck | tr '\n' ' ')" = "latest lock step-00000000.h5 $(cat $ck/latest) " ] \
+    && say "ok   pruning with ckpt_keep = 1 kept only the newest of this run and the other run's file" \
+    || fail "lineage pruning: $(ls $ck | tr '\n' ' ')"
 
 # nonfinite = skip: steps 7-9 (NaN after the lr = 1e38 update of step 6) leave the parameters as
 # they were, a checkpoint taken meanwhile holds step 6's parameters, the 4th in a row stops.
