@@ -49,22 +49,31 @@ for np in 1 2 4; do
     refuse "np=$np unwritable ckpt_dir" "ckpt_dir = $ro: cannot create files in it" train $np --set ckpt_dir=$ro
     grep -q '^step' $dir/out.txt && fail "np=$np: trained before refusing the ckpt_dir"
 
-    # Links planted at the temporary names (and their targets) are never written through; a
-    # link at the lock file is refused.
+    # Links planted at the temporary names are never written through: one left before the
+    # start is removed at start-up, those planted while the job runs (ranks stopped meanwhile)
+    # at the next saves' names are replaced by new files; their targets stay as they were.
     mkdir -p $ck
     printf 'precious 1\n' > $dir/victim1; printf 'precious 2\n' > $dir/victim2
     cp $dir/victim1 $dir/victim1.orig; cp $dir/victim2 $dir/victim2.orig
-    ln -s ../victim1 $ck/step-00000005.h5.tmp
-    ln -s ../victim2 $ck/latest.tmp
-    ln -s ../victim1 $ck/step-00000010.h5.tmp
-    train $np --set ckpt_dir=$ck --set steps=10 --set ckpt_every=5 --set ckpt_keep=1 --set step_timeout=20 > $dir/t.txt 2>&1 \
-        || fail "np=$np: train with planted symlinks: $(grep 'fnn: error' $dir/t.txt)"
-    if cmp -s $dir/victim1 $dir/victim1.orig && cmp -s $dir/victim2 $dir/victim2.orig &&
-        [ "$(cat $ck/latest)" = step-00000010.h5 ] && [ -f $ck/step-00000010.h5 ] && [ ! -L $ck/step-00000010.h5 ] &&
-        [ -z "$(find $ck -name '*.tmp')" ]; then
-        say "ok   np=$np: symlinks at step-N.h5.tmp and latest.tmp replaced, their targets untouched"
+    ln -s ../victim1 $ck/step-00000099.h5.tmp
+    $MPIRUN -np $np $FNN train --config configs/tiny.ini --set data=$dir/data.h5 --set ckpt_dir=$ck --set steps=100000 \
+        --set ckpt_every=1 --set ckpt_keep=1 --set log_every=1 --set step_timeout=20 > $dir/t.txt 2>&1 &
+    mpid=$!
+    wait_for_step $dir/t.txt 3 || fail "np=$np: the job did not start: $(grep 'fnn: error' $dir/t.txt)"
+    pids=$(ranks_of $mpid | cut -d' ' -f1)
+    kill -STOP $pids
+    k=$(sed -n 's|^step \([0-9]*\)/.*|\1|p' $dir/t.txt | tail -n 1)
+    for i in 1 2 3; do ln -s ../victim1 $ck/step-$(printf %08d $((k + i))).h5.tmp; done
+    ln -sf ../victim2 $ck/latest.tmp
+    kill -CONT $pids
+    wait_for_step $dir/t.txt $((k + 4)) || fail "np=$np: no step after the links were planted"
+    kill -USR1 $mpid; wait $mpid; rc=$?
+    if [ $rc -eq 0 ] && grep -q "removed $ck/step-00000099.h5.tmp" $dir/t.txt &&
+        cmp -s $dir/victim1 $dir/victim1.orig && cmp -s $dir/victim2 $dir/victim2.orig &&
+        [ -f $ck/$(cat $ck/latest) ] && [ -z "$(find $ck -name '*.tmp')" ] && [ -z "$(find $ck -type l)" ]; then
+        say "ok   np=$np: links at step-N.h5.tmp (steps $((k + 1))-$((k + 3))) and latest.tmp replaced, their targets untouched"
     else
-        fail "np=$np: symlinks: $(ls -l $ck | tr '\n' ' ') victim1: $(cat $dir/victim1)"
+        fail "np=$np: symlinks: exit $rc, $(ls -l $ck | tr '\n' ' ') victim1: $(cat $dir/victim1)"
     fi
     if [ $np = 2 ]; then
         mkdir -p $dir/lk && ln -s ../victim1 $dir/lk/lock
@@ -74,14 +83,15 @@ for np in 1 2 4; do
     fi
 
     # A fresh run into another run's directory is refused; ckpt_overwrite starts over.
-    refuse "np=$np fresh run into another run's ckpt_dir" "holds checkpoints of another run (step-00000010.h5, run id" \
+    old=$(cat $ck/latest)
+    refuse "np=$np fresh run into another run's ckpt_dir" "holds checkpoints of another run ($old, run id" \
         train $np --set ckpt_dir=$ck --set steps=5
-    [ -f $ck/step-00000010.h5 ] && [ "$(cat $ck/latest)" = step-00000010.h5 ] || fail "np=$np: the refused run touched $ck"
+    [ -f $ck/$old ] && [ "$(cat $ck/latest)" = $old ] || fail "np=$np: the refused run touched $ck"
     train $np --set ckpt_dir=$ck --set steps=5 --set ckpt_keep=1 --set ckpt_overwrite=true > $dir/t.txt 2>&1 \
         || fail "np=$np: ckpt_overwrite: $(grep 'fnn: error' $dir/t.txt)"
-    if [ ! -e $ck/step-00000010.h5 ] && [ "$(cat $ck/latest)" = step-00000005.h5 ] &&
-        grep -q "removed $ck/step-00000010.h5" $dir/t.txt; then
-        say "ok   np=$np: ckpt_overwrite = true removed the other run's step-00000010.h5"
+    if [ ! -e $ck/$old ] && [ "$(cat $ck/latest)" = step-00000005.h5 ] &&
+        grep -q "removed $ck/$old" $dir/t.txt; then
+        say "ok   np=$np: ckpt_overwrite = true removed the other run's $old"
     else
         fail "np=$np: ckpt_overwrite: $(ls $ck | tr '\n' ' ')"
     fi
