@@ -37,6 +37,9 @@ wait_for_step() { for i in $(seq 150); do grep -q "^step $2/" "$1" && return 0; 
 $FNN prepare --kind text --val-fraction 0.1 --out $dir/data.h5 /usr/share/games/fortunes/computers > /dev/null || fail prepare
 
 refuse "resume = auto without ckpt_dir" "resume = auto needs ckpt_dir" train 1 --set resume=auto
+refuse "nonfinite = maybe" "key 'nonfinite': 'maybe' is not one of stop|skip" train 1 --set nonfinite=maybe
+refuse "nonfinite_max = 0" "nonfinite_max = 0: must be >= 1" train 1 --set nonfinite_max=0
+refuse "step_timeout = -1" "step_timeout = -1: must be >= 0" train 1 --set step_timeout=-1
 
 for np in 1 2 4; do
     ck=$dir/ck$np
