@@ -12,6 +12,7 @@
 #include "launch/finetune.h"
 #include "launch/guard.h"
 #include "launch/metrics.h"
+#include "launch/ridge.h"
 #include "launch/setup.h"
 #include "model/optim.h"
 
@@ -150,7 +151,8 @@ static void train_loop(run* r)
         }
     }
     dist_watchdog_disarm();
-    if (r->c.optim.steps > first) save(r, r->c.optim.steps);
+    // A head fitted in closed form with steps = 0 is a result of its own.
+    if (r->c.optim.steps > first || (r->c.head_ridge && first == 0)) save(r, r->c.optim.steps);
 }
 
 static void final_eval(run* r)
@@ -196,6 +198,7 @@ int cmd_train(int argc, char** argv, dist_grid* world)
         config_print(&r->c, stdout);
         if (r->c.metrics[0]) r->metrics = metrics_open(r->c.metrics, r->st.step != 0);
     }
+    if (r->c.head_ridge && r->st.step == 0) ridge_fit_head(&r->m, r->d, &r->db, r->c.ridge_lambda);
     signal(SIGTERM, on_signal);
     signal(SIGUSR1, on_signal);
     dist_watchdog_start(&r->g, r->c.step_timeout);
