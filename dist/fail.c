@@ -14,9 +14,8 @@ static void vreport(const char* fmt, va_list ap, int with_rank)
         MPI_Comm_size(MPI_COMM_WORLD, &size);
     }
     fflush(stdout);
-    // One write of the whole line: mpirun forwards the ranks' stderr in pieces, and its own abort
-    // banner would otherwise land inside a line written piece by piece.
-    char line[2048];
+    // One write: mpirun interleaves pieces of a line with its own abort banner.
+    char line[1024];
     int n = with_rank && size > 1 ? snprintf(line, sizeof line, "[rank %d] ", rank) : 0;
     n += snprintf(line + n, sizeof line - n, "fnn: error: ");
     vsnprintf(line + n, sizeof line - n, fmt, ap);

@@ -77,6 +77,9 @@ int cmd_eval(int argc, char** argv, dist_grid* world)
         if (mc.task != TASK_REGRESS) printf("  accuracy %.4f", e.accuracy);
         printf("\n");
     }
+    if (!isfinite(e.loss))
+        dist_fail_all("%s: the loss on %s is %g: non-finite values in the model's computation",
+                      path, data, e.loss);
     if (grads && ckpt_save_grads(grads, &m, err, sizeof err)) dist_fail_all("%s", err);
     data_batch_free(&db);
     dataset_free(&d);
