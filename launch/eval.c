@@ -68,10 +68,6 @@ int cmd_eval(int argc, char** argv, dist_grid* world)
     data_batch db;
     if (data_batch_init(&db, d, m.T, m.B)) dist_fail("out of memory for the batch");
     eval_result e = evaluate(&m, d, &db, split, n, grads != NULL);
-    // The loss is reduced over the job: every rank reaches the same verdict.
-    if (!isfinite(e.loss))
-        dist_fail_all("%s: loss is %g on %s (%s split): non-finite weights or data", path, e.loss,
-                      data, split_name);
     if (g.world_rank == 0) {
         printf("loss %.9g over %ld windows of %d steps (%s split)", e.loss, n, m.T, split_name);
         if (mc.task != TASK_REGRESS) printf("  accuracy %.4f", e.accuracy);

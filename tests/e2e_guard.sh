@@ -163,7 +163,7 @@ h5diff $ck/step-00000006.h5 $ck/step-00000008.h5 /params /params > /dev/null \
 train 1 --set ckpt_dir=$dir/cke --set steps=5 > /dev/null 2>&1
 train 1 --set ckpt_dir=$dir/cke --set resume=auto --set ckpt_every=1 --set lr=1e38 > /dev/null 2>&1
 for np in 1 2; do
-    refuse "np=$np eval of a non-finite loss" "step-00000006.h5: loss is -\?nan on" \
+    refuse "np=$np eval of a non-finite loss" "step-00000006.h5: the loss on $dir/data.h5 is -\?nan" \
         mpi $np $FNN eval --checkpoint $dir/cke/step-00000006.h5 --data $dir/data.h5 --windows 8
 done
 
