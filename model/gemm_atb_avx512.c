@@ -8,7 +8,7 @@
 // thread measured 213, 226 and 241 GFLOP/s at KC = 512, 1024, 2048 (MC = 512), at the price of
 // a KC x N scratch (36 MB for that C).
 #ifndef FNN_DOUBLE
-#include "model/gemm_avx512.h"
+#include "model/gemm_variants.h"
 #include "model/gemm_kernel.h"
 
 enum { NR = GEMM_NR, MR = GEMM_MR, KC = 2048, MC = 512 };

@@ -3,7 +3,7 @@
 // dimension is cut into KC blocks so that a block of a panel (KC x NR floats) stays in L1 while
 // every row tile of A passes over it. Compiled with the Makefile's AVX512 flags.
 #ifndef FNN_DOUBLE
-#include "model/gemm_avx512.h"
+#include "model/gemm_variants.h"
 #include "model/gemm_kernel.h"
 
 enum { NR = GEMM_NR, KC = GEMM_KC };

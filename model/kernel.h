@@ -4,7 +4,7 @@
 // Makefile's OPT, x86-64-v3 by default); each variant's files for their own instruction set.
 //
 //   avx512   AVX-512 packed kernel (gemm_kernel.h), AVX-512 tanh and softmax
-//   avx2     products by OpenBLAS (cblas), AVX2 tanh and softmax
+//   avx2     AVX2 packed kernel (gemm_kernel_avx2.h), AVX2 tanh and softmax
 //   generic  products by OpenBLAS, scalar tanh and softmax (also the float64 build's only one)
 #ifndef MODEL_KERNEL_H
 #define MODEL_KERNEL_H
@@ -14,7 +14,8 @@
 
 typedef struct kernel_ops {
     const char* name;
-    // Elements per column panel of packed weights; 0: no packing, the products go to cblas.
+    // Columns per panel of packed weights (dividing 32, gemm.c's share unit); 0: no packing,
+    // the products go to cblas.
     int panel;
     // Packs columns [c0, c1) (whole panels) of op(W) into g->packed.
     void (*pack)(gemm_w* g, int c0, int c1);

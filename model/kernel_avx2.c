@@ -1,8 +1,9 @@
-// The avx2 variant (kernel.h): products by OpenBLAS (its AVX2 kernels), the forward pass's tanh
-// and softmax 8 floats at a time. Compiled with the Makefile's AVX2 flags.
+// The avx2 variant (kernel.h): the packed kernel of gemm_kernel_avx2.h and, here, the forward
+// pass's tanh and softmax 8 floats at a time. Compiled with the Makefile's AVX2 flags.
 #ifndef FNN_DOUBLE
 #include <immintrin.h>
 #include <math.h>
+#include "model/gemm_variants.h"
 #include "model/kernel.h"
 
 // glibc's vector tanhf and expf (libmvec), as in kernel_avx512.c.
@@ -55,5 +56,7 @@ static void softmax_avx2(real* p, const real* y, int rows, int O)
     }
 }
 
-const kernel_ops kernel_avx2 = {.name = "avx2", .tanh = tanh_avx2, .softmax = softmax_avx2};
+const kernel_ops kernel_avx2 = {.name = "avx2", .panel = 16, .pack = gemm_avx2_pack,
+                                .apply = gemm_avx2_apply, .atb_work = gemm_avx2_atb_work,
+                                .atb = gemm_avx2_atb, .tanh = tanh_avx2, .softmax = softmax_avx2};
 #endif

@@ -3,7 +3,7 @@
 #ifndef FNN_DOUBLE
 #include <immintrin.h>
 #include <math.h>
-#include "model/gemm_avx512.h"
+#include "model/gemm_variants.h"
 #include "model/kernel.h"
 
 // glibc's vector tanhf (libmvec, within 4 ulp): GCC calls it only under -ffast-math, which this
