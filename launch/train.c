@@ -7,6 +7,7 @@
 #include "io/checkpoint.h"
 #include "launch/commands.h"
 #include "launch/evaluate.h"
+#include "launch/finetune.h"
 #include "launch/setup.h"
 #include "model/optim.h"
 
@@ -25,26 +26,9 @@ typedef struct run {
     model m;
     data_batch db;
     ckpt_train st;
-    int frozen[MODEL_MAX_TENSORS];
+    finetune ft;
     FILE* metrics;
 } run;
-
-// Marks the tensors named by `freeze`: each comma-separated item is a tensor name ("layer0/Wh")
-// or a prefix of names ("layer0", "head", "embed").
-static void parse_freeze(run* r)
-{
-    char list[sizeof r->c.freeze];
-    snprintf(list, sizeof list, "%s", r->c.freeze);
-    for (char* item = strtok(list, ", "); item; item = strtok(NULL, ", ")) {
-        size_t n = strlen(item);
-        int hit = 0;
-        for (int k = 0; k < r->m.ntensors; k++) {
-            const char* name = r->m.tensors[k].name;
-            if (!strncmp(name, item, n) && (name[n] == 0 || name[n] == '/')) r->frozen[k] = hit = 1;
-        }
-        if (!hit) dist_fail_all("freeze = %s: no tensor or layer '%s' in this model", r->c.freeze, item);
-    }
-}
 
 static void load_start(run* r)
 {
@@ -62,6 +46,7 @@ static void load_start(run* r)
             ckpt_load(path, &r->m, 0, 1, err, sizeof err) ||
             (r->c.carry_state && ckpt_load_state(path, &r->m, err, sizeof err)))
             dist_fail_all("%s", err);
+        if (r->c.init_from[0]) finetune_resume(&r->ft, &r->m, &r->c, path);
         if (r->st.optimizer != r->c.optim.kind)
             dist_fail_all("%s was trained with optimizer = %s, the config says %s", path,
                           config_enum_name("optimizer", r->st.optimizer),
@@ -70,13 +55,7 @@ static void load_start(run* r)
         return;
     }
     if (model_init_params(&r->m)) dist_fail_all("out of memory initialising the parameters");
-    if (!r->c.init_from[0]) return;
-    if (ckpt_read_meta(r->c.init_from, r->g.world, &ck, NULL, NULL, 0, err, sizeof err) ||
-        setup_same_model(r->c.init_from, &ck, &r->c.model, r->c.new_head) ||
-        ckpt_load(r->c.init_from, &r->m, r->c.new_head, 0, err, sizeof err))
-        dist_fail_all("%s", err);
-    if (r->g.world_rank == 0)
-        printf("parameters from %s%s\n", r->c.init_from, r->c.new_head ? " (new head)" : "");
+    if (r->c.init_from[0]) finetune_load(&r->ft, &r->m, &r->c);
 }
 
 static void save(run* r, long step)
@@ -84,6 +63,7 @@ static void save(run* r, long step)
     char err[512];
     r->st.step = r->st.cursor = step;
     if (!r->c.ckpt_dir[0]) return;
+    finetune_ckpt(&r->ft, &r->c, step, &r->m, &r->st);
     // The optimiser keeps each DP replica's moments current only in its own pieces.
     model_gather(&r->m, r->m.m);
     model_gather(&r->m, r->m.v);
@@ -115,6 +95,7 @@ static double train_step(run* r, long s, double* gnorm, double* lr)
     model* m = &r->m;
     dataset_train_batch(r->d, &r->db, r->c.model.seed, s, r->g.dp_rank * m->B, r->c.carry_state);
     if (!r->c.carry_state) model_reset_state(m);
+    const double* scale = finetune_plan(&r->ft, &r->c, s, m);
     model_zero_grad(m);
     model_forward(m, &r->db.view);
     double loss = model_loss(m, &r->db.view, NULL);
@@ -122,8 +103,9 @@ static double train_step(run* r, long s, double* gnorm, double* lr)
     // Each DP replica holds the loss of its rows (normalised by the global batch).
     if (r->g.dp > 1) dist_dp_allreduce_f64(&loss, 1, &r->g);
     if (!isfinite(loss)) dist_fail_all("loss is %g at step %ld: lower lr or set clip", loss, s + 1);
+    finetune_regularise(&r->ft, &r->c, m);
     *gnorm = optim_grad_norm(m);
-    *lr = optim_step(m, &r->c.optim, s, *gnorm, r->c.freeze[0] ? r->frozen : NULL);
+    *lr = optim_step(m, &r->c.optim, s, *gnorm, scale);
     if (r->c.carry_state) model_carry_state(m);
     return loss;
 }
@@ -179,8 +161,9 @@ int cmd_train(int argc, char** argv, dist_grid* world)
     r->st = (ckpt_train){.rng_seed = r->c.model.seed, .writer_tp = r->g.tp, .writer_dp = r->g.dp,
                          .global_batch = r->c.batch, .seq_len = r->c.seq_len,
                          .carry_state = r->c.carry_state, .optimizer = r->c.optim.kind};
+    finetune_scratch(&r->ft, &r->m);
     load_start(r);
-    parse_freeze(r);
+    finetune_freeze(&r->ft, &r->m, &r->c);
     if (r->g.world_rank == 0) {
         printf("fnn train: %d ranks (tp %d x dp %d), %d BLAS threads each, %zu parameters per rank\n",
                r->g.world_size, r->g.tp, r->g.dp, threads, r->m.nparams);
@@ -194,6 +177,7 @@ int cmd_train(int argc, char** argv, dist_grid* world)
     final_eval(r);
     if (r->metrics) fclose(r->metrics);
     data_batch_free(&r->db);
+    finetune_free(&r->ft);
     model_free(&r->m);
     dataset_free(&r->d);
     dist_grid_free(&r->g);
