@@ -140,7 +140,7 @@ int bench_ckpt(int argc, char** argv, dist_grid* world)
         memset(m.m, 0, m.nparams * sizeof(real));
         memset(m.v, 0, m.nparams * sizeof(real));
         t0 = MPI_Wtime();
-        bad = ckpt_load(path, &m, 0, 1, err, sizeof err);
+        bad = ckpt_load(path, &m, NULL, 1, err, sizeof err);
         t[3] = since(t0, &g);
         if (bad) dist_fail_all("%s", err);
         if (dist_any(state_sum(&m) != sum, &g)) dist_fail_all("%s: load did not restore the saved state", path);
