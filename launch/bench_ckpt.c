@@ -52,7 +52,8 @@ static int raw_io(const char* path, int writing, size_t off, size_t n, char* buf
     }
     if (!bad && writing) bad = fsync(fd) != 0;
     if (fd >= 0) bad |= close(fd) != 0;
-    if (bad) snprintf(err, errlen, "%.*s: raw %s failed", CONFIG_PATH, path, writing ? "write" : "read");
+    if (bad)
+        snprintf(err, errlen, "%.*s: raw %s failed", CONFIG_PATH, path, writing ? "write" : "read");
     return bad ? -1 : 0;
 }
 
@@ -99,7 +100,9 @@ int bench_ckpt(int argc, char** argv, dist_grid* world)
     char err[CONFIG_PATH + 128];
     if (model_init(&m, &mc, &g, 1, 1, err, sizeof err)) dist_fail_all("%s", err);
     model_init_params(&m);
-    for (size_t i = 0; i < m.nparams; i++) m.m[i] = 0.5f * m.params[i], m.v[i] = m.params[i] * m.params[i];
+    // Moments that differ from the parameters, so that a load swapping them is caught.
+    for (size_t i = 0; i < m.nparams; i++)
+        m.m[i] = 0.5f * m.params[i], m.v[i] = m.params[i] * m.params[i];
     const double sum = state_sum(&m);
     char path[CONFIG_PATH], raw[CONFIG_PATH];
     if ((size_t)snprintf(path, sizeof path, "%s/bench-ckpt.h5", dir) >= sizeof path)
@@ -107,7 +110,9 @@ int bench_ckpt(int argc, char** argv, dist_grid* world)
     snprintf(raw, sizeof raw, "%s/bench-ckpt.raw", dir);
     char* buf = malloc(CHUNK);
     if (!buf) dist_fail("out of memory");
-    for (size_t i = 0; i < CHUNK; i++) buf[i] = (char)(((const unsigned char*)m.params)[i % (m.nparams * sizeof(real))]);
+    // The raw file holds parameter bytes too: no filesystem compresses it more than a checkpoint.
+    const unsigned char* bytes_of = (const unsigned char*)m.params;
+    for (size_t i = 0; i < CHUNK; i++) buf[i] = (char)bytes_of[i % (m.nparams * sizeof(real))];
     fnn_config cfg;
     config_defaults(&cfg);
     const ckpt_train st = {.rng_seed = mc.seed, .writer_tp = g.tp, .writer_dp = g.dp,
@@ -125,7 +130,8 @@ int bench_ckpt(int argc, char** argv, dist_grid* world)
         double t0 = MPI_Wtime();
         bad = raw_io(raw, 1, off, mine, buf, err, sizeof err);
         t[0] = since(t0, &g);
-        if (dist_any(bad, &g)) dist_fail_all("%s", bad ? err : "raw write failed on a rank");
+        // A rank's own I/O error: agreed before the save's collectives.
+        if (dist_any(bad, &g)) dist_fail_all("%s", bad ? err : "raw write failed on another rank");
         t0 = MPI_Wtime();
         bad = ckpt_save(path, &m, &cfg, &st, 1, err, sizeof err);
         t[1] = since(t0, &g);
@@ -135,7 +141,8 @@ int bench_ckpt(int argc, char** argv, dist_grid* world)
         t0 = MPI_Wtime();
         bad = raw_io(raw, 0, off, mine, buf, err, sizeof err);
         t[2] = since(t0, &g);
-        if (dist_any(bad, &g)) dist_fail_all("%s", bad ? err : "raw read failed on a rank");
+        // As for the write: agreed before the load's collectives.
+        if (dist_any(bad, &g)) dist_fail_all("%s", bad ? err : "raw read failed on another rank");
         memset(m.params, 0, m.nparams * sizeof(real));
         memset(m.m, 0, m.nparams * sizeof(real));
         memset(m.v, 0, m.nparams * sizeof(real));
@@ -143,7 +150,9 @@ int bench_ckpt(int argc, char** argv, dist_grid* world)
         bad = ckpt_load(path, &m, NULL, 1, err, sizeof err);
         t[3] = since(t0, &g);
         if (bad) dist_fail_all("%s", err);
-        if (dist_any(state_sum(&m) != sum, &g)) dist_fail_all("%s: load did not restore the saved state", path);
+        // Every rank checks its own piece: agree before the next repetition's collectives.
+        if (dist_any(state_sum(&m) != sum, &g))
+            dist_fail_all("%s: load did not restore the saved state", path);
         for (int i = 0; i < 4; i++) best[i] = t[i] < best[i] ? t[i] : best[i];
     }
     if (g.world_rank == 0) {

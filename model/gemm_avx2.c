@@ -61,7 +61,8 @@ static void pack_at(float* Ap, const float* A, size_t lda, int kc, int mc)
     for (int i0 = 0; i0 < mc; i0 += MR, Ap += (size_t)kc * MR) {
         const int mr = mc - i0 < MR ? mc - i0 : MR;
         for (int kk = 0; kk < kc; kk++)
-            for (int i = 0; i < MR; i++) Ap[(size_t)kk * MR + i] = i < mr ? A[kk * lda + i0 + i] : 0;
+            for (int i = 0; i < MR; i++)
+                Ap[(size_t)kk * MR + i] = i < mr ? A[kk * lda + i0 + i] : 0;
     }
 }
 

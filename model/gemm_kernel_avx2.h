@@ -13,7 +13,8 @@ enum { GEMM2_NR = 16, GEMM2_MR = 6, GEMM2_KC = 256 };
 // The valid lanes of the low and high 8 columns of a panel with nc (<= NR) columns.
 static inline __m256i gemm2_mask(int nc, int half)
 {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(nc - 8 * half), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(nc - 8 * half),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
 // C[0:mr, 0:NR] (columns masked by m0, m1) = [C0 +] A[0:mr, 0:kc] P[0:kc, 0:NR], as gemm_tile of

@@ -195,7 +195,8 @@ static void test_vmath(int rows, int O, unsigned seed)
         }
     }
     CHECK(worst_t < 1e-6, "%s tanh n=%zu: error %.2e", kernel->name, n, worst_t);
-    CHECK(worst_p < 1e-5, "%s softmax %d x %d: relative error %.2e", kernel->name, rows, O, worst_p);
+    CHECK(worst_p < 1e-5, "%s softmax %d x %d: relative error %.2e", kernel->name, rows, O,
+          worst_p);
     free(y), free(h), free(p);
 }
 
