@@ -64,6 +64,12 @@ void dist_world_max_f64(double* buf, int n, dist_grid* g);
 void dist_barrier(dist_grid* g);
 // 1 on every rank if any rank passes a non-zero flag. Collective over world.
 int dist_any(int flag, dist_grid* g);
+// For io/, over the communicator a file is open on. dist_comm_agree: 1 on every rank if any
+// rank passes failed, and then err on every rank holds the message of the lowest failing rank
+// (with " on rank N" when some ranks did not fail). errlen must be the same on every rank.
+int dist_comm_agree(int failed, char* err, size_t errlen, MPI_Comm comm);
+// Sums n uint64 over comm, modulo 2^64. In place.
+void dist_comm_sum_u64(uint64_t* buf, int n, MPI_Comm comm);
 // Broadcast of raw bytes from world rank 0 (the parsed config, a sampled token).
 void dist_bcast_bytes(void* buf, size_t n, dist_grid* g);
 
@@ -95,6 +101,15 @@ void dist_shm_copy(dist_shm* s, int r, size_t off, size_t n, dist_grid* g);
 // row-major with row stride ld. Collective over tp_comm. 0, or -1 if memory or ScaLAPACK failed.
 int dist_orthogonal_rows(real* out, int ld, int n, double (*gen)(uint64_t, long, long),
                          uint64_t key, dist_grid* g);
+
+// Solves A W = B for the closed-form output head (dist/ridge.c): A is H x H symmetric positive
+// definite, B is H x O. A and B are the sums over the DP replicas of what each passes; every rank
+// passes rows [tp_rank Hl, (tp_rank+1) Hl) of its replica's part (Hl = H / tp, row-major, ld H
+// and O), and W receives the same rows of the solution on every replica. The Cholesky solve
+// (pdposv) runs on a BLACS grid over the whole job. A and B are overwritten. Returns 0,
+// ScaLAPACK's info > 0 (the leading minor of that order is not positive definite) or -1 (out of
+// memory, ScaLAPACK refused an argument): the same value on every rank. Collective over world.
+int dist_ridge_solve(double* W, double* A, double* B, int H, int O, dist_grid* g);
 
 // Fatal errors. dist_fail: this rank found the error; it prints "fnn: error: ..." (with its rank
 // when the world has more than one) and aborts the whole job. dist_fail_all: every rank found the

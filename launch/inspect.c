@@ -22,11 +22,17 @@ static int inspect_build(const dist_grid* world)
 int cmd_inspect(int argc, char** argv, dist_grid* world)
 {
     if (argc == 2 && !strcmp(argv[1], "--build")) return inspect_build(world);
-    if (argc != 2 || argv[1][0] == '-') dist_fail_all("usage: fnn inspect CHECKPOINT | --build");
+    char err[512], text[8192] = "";
+    if (argc == 3 && !strcmp(argv[1], "--verify")) {
+        if (ckpt_verify(argv[2], world->world, err, sizeof err)) dist_fail_all("%s", err);
+        if (world->world_rank == 0) printf("%s: every dataset matches its checksum\n", argv[2]);
+        return 0;
+    }
+    if (argc != 2 || argv[1][0] == '-')
+        dist_fail_all("usage: fnn inspect [--verify] CHECKPOINT | fnn inspect --build");
     const char* path = argv[1];
     model_config mc;
     ckpt_train st;
-    char err[512], text[8192] = "";
     if (ckpt_read_meta(path, world->world, &mc, &st, text, sizeof text, err, sizeof err))
         dist_fail_all("%s", err);
     if (world->world_rank != 0) return 0;

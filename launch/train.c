@@ -8,6 +8,7 @@
 #include "launch/commands.h"
 #include "launch/evaluate.h"
 #include "launch/finetune.h"
+#include "launch/ridge.h"
 #include "launch/setup.h"
 #include "model/optim.h"
 
@@ -40,10 +41,12 @@ static void load_start(run* r)
     } else {
         snprintf(path, sizeof path, "%s", r->c.resume);
     }
+    // Rank 0's choice: ranks that see different directories must not open different files.
+    dist_bcast_bytes(path, sizeof path, &r->g);
     if (path[0]) {
         if (ckpt_read_meta(path, r->g.world, &ck, &r->st, NULL, 0, err, sizeof err) ||
             setup_same_model(path, &ck, &r->c.model, 0) ||
-            ckpt_load(path, &r->m, 0, 1, err, sizeof err) ||
+            ckpt_load(path, &r->m, NULL, 1, err, sizeof err) ||
             (r->c.carry_state && ckpt_load_state(path, &r->m, err, sizeof err)))
             dist_fail_all("%s", err);
         if (r->c.init_from[0]) finetune_resume(&r->ft, &r->m, &r->c, path);
@@ -129,7 +132,8 @@ static void train_loop(run* r)
             return;
         }
     }
-    if (r->c.optim.steps > first) save(r, r->c.optim.steps);
+    // A head fitted in closed form with steps = 0 is a result of its own.
+    if (r->c.optim.steps > first || (r->c.head_ridge && first == 0)) save(r, r->c.optim.steps);
 }
 
 static void final_eval(run* r)
@@ -171,6 +175,7 @@ int cmd_train(int argc, char** argv, dist_grid* world)
         if (r->c.metrics[0] && !(r->metrics = fopen(r->c.metrics, r->st.step ? "a" : "w")))
             dist_fail("%s: cannot open the metrics file", r->c.metrics);
     }
+    if (r->c.head_ridge && r->st.step == 0) ridge_fit_head(&r->m, r->d, &r->db, r->c.ridge_lambda);
     signal(SIGTERM, on_signal);
     signal(SIGUSR1, on_signal);
     train_loop(r);
