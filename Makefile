@@ -78,7 +78,7 @@ build/tests/test_%: tests/test_%.c tests/check.h build/libfnn.a
 # The tool that damages files for tests/e2e_hostile.sh.
 build/tests/h5craft: tests/h5craft.c
 	@mkdir -p build/tests
-	$(CC) $(CFLAGS) $< $(LDLIBS) -o $@
+	$(CC) $(FNN_CFLAGS) $< $(FNN_LIBS) -o $@
 
 build/tests/grad_%: tests/grad_%.c tests/check.h build/libfnn64.a
 	@mkdir -p build/tests
