@@ -59,11 +59,13 @@ for np in 1 2 4; do
     printf 'precious 1\n' > $dir/victim1; printf 'precious 2\n' > $dir/victim2
     cp $dir/victim1 $dir/victim1.orig; cp $dir/victim2 $dir/victim2.orig
     ln -s ../victim1 $ck/step-00000099.h5.tmp
+    rm -f $dir/t.txt # the background job truncates it only once it starts
     $MPIRUN -np $np $FNN train --config configs/tiny.ini --set data=$dir/data.h5 --set ckpt_dir=$ck --set steps=100000 \
         --set ckpt_every=1 --set ckpt_keep=1 --set log_every=1 --set step_timeout=20 > $dir/t.txt 2>&1 &
     mpid=$!
     wait_for_step $dir/t.txt 3 || fail "np=$np: the job did not start: $(grep 'fnn: error' $dir/t.txt)"
     pids=$(ranks_of $mpid | cut -d' ' -f1)
+    [ $(echo $pids | wc -w) = $np ] || fail "np=$np: found ranks '$pids'"
     kill -STOP $pids
     k=$(sed -n 's|^step \([0-9]*\)/.*|\1|p' $dir/t.txt | tail -n 1)
     for i in 1 2 3; do ln -s ../victim1 $ck/step-$(printf %08d $((k + i))).h5.tmp; done
@@ -171,11 +173,13 @@ done
 # naming the stopped rank. No watchdog fires in the runs above that set it (step_timeout = 20).
 for np in 2 4; do
     S=3; victim=$((np - 1))
+    rm -f $dir/wd.txt
     $MPIRUN -np $np $FNN train --config configs/tiny.ini --set data=$dir/data.h5 --set steps=1000000 --set log_every=1 \
         --set step_timeout=$S > $dir/wd.txt 2>&1 &
     mpid=$!
     wait_for_step $dir/wd.txt 3 || fail "np=$np watchdog run did not start"
     vpid=$(ranks_of $mpid | awk -v r=$victim '$2 == r { print $1 }')
+    [ -n "$vpid" ] || fail "np=$np: no rank $victim found"
     kill -STOP $vpid; t0=$(date +%s)
     ( sleep 30; kill -KILL $mpid $vpid 2> /dev/null ) & guard=$!
     wait $mpid; rc=$?; t=$(($(date +%s) - t0))
