@@ -50,6 +50,11 @@ build/tests/test_%: tests/test_%.c tests/check.h build/libfnn.a
 	@mkdir -p build/tests
 	$(CC) $(CFLAGS) $< build/libfnn.a $(LDLIBS) -o $@
 
+# test_eval checks the evaluation of launch/, which is not in the library.
+build/tests/test_eval: tests/test_eval.c tests/check.h build/launch/evaluate.o build/libfnn.a
+	@mkdir -p build/tests
+	$(CC) $(CFLAGS) $< build/launch/evaluate.o build/libfnn.a $(LDLIBS) -o $@
+
 build/tests/grad_%: tests/grad_%.c tests/check.h build/libfnn64.a
 	@mkdir -p build/tests
 	$(CC) $(CFLAGS) -DFNN_DOUBLE $< build/libfnn64.a $(LDLIBS) -o $@
