@@ -7,7 +7,7 @@ CFLAGS  += $(OPT) -std=c11 -D_GNU_SOURCE -fno-math-errno -Wall -Wextra -Werror -
 CFLAGS  += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lmvec -lm
 DEBS     = libopenmpi-dev openmpi-bin libopenblas-dev libscalapack-openmpi-dev libhdf5-openmpi-dev \
-           hdf5-tools libinih-dev pkg-config fortunes procps
+           hdf5-tools libinih-dev pkg-config fortunes procps python3
 # Ranks for the MPI tests; root needs the two OMPI_ALLOW variables.
 MPIRUN  ?= env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 mpirun
 
@@ -72,6 +72,10 @@ demo: deps
 	$(MAKE) build/fnn
 	MPIRUN="$(MPIRUN)" sh launch/demo.sh
 
+finetune-demo: deps
+	$(MAKE) build/fnn
+	MPIRUN="$(MPIRUN)" sh launch/finetune-demo.sh
+
 bench: deps
 	$(MAKE) build/fnn
 	MPIRUN="$(MPIRUN)" sh launch/bench.sh
@@ -79,5 +83,5 @@ bench: deps
 clean:
 	rm -rf build
 
-.PHONY: all deps test demo bench clean FORCE
+.PHONY: all deps test demo finetune-demo bench clean FORCE
 -include $(LIBOBJ:.o=.d) $(MATHOBJ64:.o=.d) $(APPOBJ:.o=.d)
