@@ -9,7 +9,8 @@
 #   d. a noisy driven Duffing oscillator (tools/duffing.sh): feedback of the previous observed
 #      output vs none.
 # Every row is the validation split's measure as the run's last line (`val: ...`) prints it. A run
-# that fails leaves its row saying why, and the script exits 1 after the table.
+# that fails leaves its row saying why, and the script exits 1 after the table. KEEP_PRETRAIN=1
+# reuses the pretrained checkpoint of an earlier run (and its log for row a) when there is one.
 set -u
 out=build/finetune-demo
 fortunes=/usr/share/games/fortunes
@@ -53,9 +54,15 @@ sh tools/duffing.sh 20000 1 > $out/duffing.csv
 $FNN prepare --kind csv --inputs 1 --val-fraction 0.2 --out $out/duffing.h5 $out/duffing.csv
 
 # a. Pretraining.
-rm -rf $out/pretrain $out/lm
-row a pretrain bpc "pretrained LM, val split of the pretraining text" 2 \
-    $MPIRUN -np 2 $FNN train --config configs/pretrain.ini
+rm -rf $out/lm
+if [ "${KEEP_PRETRAIN:-0}" = 1 ] && [ -f $out/pretrain/latest ] && [ -f $out/pretrain.log ]; then
+    value=$(grep '^val:' $out/pretrain.log | sed -n 's/.*  bpc \([^ ]*\).*/\1/p')
+    echo "| a | pretrained LM, val split of the pretraining text (earlier run) | 2 | bpc | $value | - |" >> $rows
+else
+    rm -rf $out/pretrain
+    row a pretrain bpc "pretrained LM, val split of the pretraining text" 2 \
+        $MPIRUN -np 2 $FNN train --config configs/pretrain.ini
+fi
 ckpt=$out/pretrain/$(cat $out/pretrain/latest 2>/dev/null)
 
 # b. Held-out category: songs-poems.
