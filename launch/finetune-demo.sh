@@ -74,7 +74,7 @@ row b lm-scratch bpc "songs-poems: same model from scratch, 400 steps" 1 \
     $FNN train --config configs/finetune-lm.ini --set init_from= --set ckpt_dir=
 
 # c. Category of a record.
-row "c (i)" cls-ridge accuracy "ridge head on frozen pretrained features (no gradient step)" 2 \
+row "c (i)" cls-ridge accuracy "ridge head on frozen pretrained features (no gradient step; ridge_lambda 1e-3)" 2 \
     $MPIRUN -np 2 $FNN train --config configs/finetune-classify.ini --set init_from=$ckpt \
     --set head_ridge=true --set steps=0
 # A build without the closed-form head accepts head_ridge and trains nothing: no row then.
