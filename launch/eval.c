@@ -1,6 +1,7 @@
 // fnn eval: loss and the task's measures (bits per character; accuracy and confusion matrix;
 // MSE and R^2) of a checkpoint on a dataset, at any layout, as text or JSON; optionally the
 // gradient of that loss for every parameter, for checking fnn against another implementation.
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include "io/checkpoint.h"
@@ -77,6 +78,9 @@ int cmd_eval(int argc, char** argv, dist_grid* world)
         printf("\n");
         eval_print_confusion(stdout, &e, d);
     }
+    if (!isfinite(e.loss))
+        dist_fail_all("%s: the loss on %s is %g: non-finite values in the model's computation",
+                      path, data, e.loss);
     eval_result_free(&e);
     if (grads && ckpt_save_grads(grads, &m, err, sizeof err)) dist_fail_all("%s", err);
     data_batch_free(&db);
