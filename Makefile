@@ -78,7 +78,7 @@ build/tests/test_%: tests/test_%.c tests/check.h build/libfnn.a
 # test_eval checks the evaluation of launch/, which is not in the library.
 build/tests/test_eval: tests/test_eval.c tests/check.h build/launch/evaluate.o build/libfnn.a
 	@mkdir -p build/tests
-	$(CC) $(CFLAGS) $< build/launch/evaluate.o build/libfnn.a $(LDLIBS) -o $@
+	$(CC) $(FNN_CFLAGS) $< build/launch/evaluate.o build/libfnn.a $(FNN_LIBS) -o $@
 
 # The tool that damages files for tests/e2e_hostile.sh.
 build/tests/h5craft: tests/h5craft.c
