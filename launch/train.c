@@ -164,7 +164,12 @@ static void final_eval(run* r)
     if (n <= 0) return;
     model_reset_state(&r->m);
     eval_result e = evaluate(&r->m, r->d, &r->db, SPLIT_VAL, n, 0);
-    if (r->g.world_rank == 0) printf("val: %ld windows  loss %.4f  accuracy %.4f\n", n, e.loss, e.accuracy);
+    if (r->g.world_rank == 0) {
+        printf("val: %ld windows  loss %.4f", n, e.loss);
+        eval_print_measures(stdout, &e);
+        printf("\n");
+    }
+    eval_result_free(&e);
 }
 
 int cmd_train(int argc, char** argv, dist_grid* world)
