@@ -45,16 +45,11 @@ static void write_set(h5file* h, const char* prefix, const model* m, const real*
     }
 }
 
-static int is_head(const model_tensor* t)
-{
-    return !strncmp(t->name, "head/", 5);
-}
-
-static void read_set(h5file* h, const char* prefix, model* m, real* buf, int skip_head)
+static void read_set(h5file* h, const char* prefix, model* m, real* buf, const unsigned char* only)
 {
     for (int k = 0; k < m->ntensors; k++) {
         const model_tensor* t = &m->tensors[k];
-        if (skip_head && is_head(t)) continue;
+        if (only && !only[k]) continue;
         char name[96];
         snprintf(name, sizeof name, "%s/%s", prefix, t->name);
         h5_piece pc = tensor_piece(t);
@@ -248,12 +243,12 @@ int ckpt_read_meta(const char* path, MPI_Comm comm, model_config* mc, ckpt_train
     return h5_close(&h) ? -1 : 0;
 }
 
-int ckpt_load(const char* path, model* m, int skip_head, int with_optim, char* err,
+int ckpt_load(const char* path, model* m, const unsigned char* only, int with_optim, char* err,
               size_t errlen)
 {
     h5file h;
     if (!h5_open(&h, path, m->g->world, err, errlen)) {
-        read_set(&h, "/params", m, m->params, skip_head);
+        read_set(&h, "/params", m, m->params, only);
         if (with_optim && h5_exists(&h, "/optim/momentum")) {
             read_set(&h, "/optim/momentum", m, m->m, 0);
         } else if (with_optim) {

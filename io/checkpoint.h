@@ -41,10 +41,10 @@ int ckpt_save(const char* path, const model* m, const fnn_config* cfg, const ckp
 int ckpt_read_meta(const char* path, MPI_Comm comm, model_config* mc, ckpt_train* st,
                    char* run_config, size_t run_len, char* err, size_t errlen);
 
-// Loads every parameter tensor of m (all but head/Wo and head/bo when skip_head), and the
-// optimiser moments when with_optim. Shapes must match m's full logical shapes: a mismatch names
-// the tensor and both shapes.
-int ckpt_load(const char* path, model* m, int skip_head, int with_optim, char* err,
+// Loads the parameter tensors k of m with only[k] != 0 (only NULL: all of them; the others are
+// left as they are), and the optimiser moments when with_optim. Shapes must match m's full
+// logical shapes: a mismatch names the tensor and both shapes.
+int ckpt_load(const char* path, model* m, const unsigned char* only, int with_optim, char* err,
               size_t errlen);
 
 // Loads the carried hidden state of this rank's batch rows (after ckpt_load, when resuming a

@@ -118,20 +118,32 @@ dataset* setup_data(fnn_config* c)
     return d;
 }
 
+static void value_text(char* buf, size_t len, const char* enum_key, int v)
+{
+    if (enum_key) snprintf(buf, len, "%s", config_enum_name(enum_key, v));
+    else snprintf(buf, len, "%d", v);
+}
+
 int setup_same_model(const char* path, const model_config* ck, const model_config* want,
                      int new_head)
 {
-    const struct { const char* key; int have, need; } f[] = {
-        {"task", ck->task, want->task}, {"hidden", ck->H, want->H}, {"layers", ck->L, want->L},
-        {"embed or inputs", ck->D, want->D}, {"vocabulary", ck->V, want->V},
-        {"activation", ck->act, want->act}, {"feedback", ck->feedback, want->feedback},
-        {"feedback_source", ck->feedback_source, want->feedback_source},
-        {"outputs", ck->O, new_head ? ck->O : want->O},
+    // enum_key: the value is an enumeration, named as the config names it.
+    const struct { const char *key, *enum_key; int have, need; } f[] = {
+        {"task", "task", ck->task, want->task}, {"hidden", NULL, ck->H, want->H},
+        {"layers", NULL, ck->L, want->L}, {"embed or inputs", NULL, ck->D, want->D},
+        {"vocabulary", NULL, ck->V, want->V}, {"activation", "activation", ck->act, want->act},
+        {"feedback", "feedback", ck->feedback, want->feedback},
+        {"feedback_source", "feedback_source", ck->feedback_source, want->feedback_source},
+        {"outputs", NULL, ck->O, new_head ? ck->O : want->O},
     };
-    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
-        if (f[i].have != f[i].need)
-            dist_fail_all("%s was made for another model: %s = %d there, %d here%s", path,
-                          f[i].key, f[i].have, f[i].need,
-                          i + 1 == sizeof f / sizeof f[0] ? " (set new_head = true to replace the head)" : "");
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        if (f[i].have == f[i].need) continue;
+        char have[32], need[32];
+        value_text(have, sizeof have, f[i].enum_key, f[i].have);
+        value_text(need, sizeof need, f[i].enum_key, f[i].need);
+        dist_fail_all("%s was made for another model: %s = %s there, %s here%s", path, f[i].key,
+                      have, need,
+                      i + 1 == sizeof f / sizeof f[0] ? " (set new_head = true to replace the head)" : "");
+    }
     return 0;
 }

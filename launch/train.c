@@ -7,6 +7,7 @@
 #include "io/checkpoint.h"
 #include "launch/commands.h"
 #include "launch/evaluate.h"
+#include "launch/finetune.h"
 #include "launch/setup.h"
 #include "model/optim.h"
 
@@ -25,26 +26,9 @@ typedef struct run {
     model m;
     data_batch db;
     ckpt_train st;
-    int frozen[MODEL_MAX_TENSORS];
+    finetune ft;
     FILE* metrics;
 } run;
-
-// Marks the tensors named by `freeze`: each comma-separated item is a tensor name ("layer0/Wh")
-// or a prefix of names ("layer0", "head", "embed").
-static void parse_freeze(run* r)
-{
-    char list[sizeof r->c.freeze];
-    snprintf(list, sizeof list, "%s", r->c.freeze);
-    for (char* item = strtok(list, ", "); item; item = strtok(NULL, ", ")) {
-        size_t n = strlen(item);
-        int hit = 0;
-        for (int k = 0; k < r->m.ntensors; k++) {
-            const char* name = r->m.tensors[k].name;
-            if (!strncmp(name, item, n) && (name[n] == 0 || name[n] == '/')) r->frozen[k] = hit = 1;
-        }
-        if (!hit) dist_fail_all("freeze = %s: no tensor or layer '%s' in this model", r->c.freeze, item);
-    }
-}
 
 static void load_start(run* r)
 {
@@ -70,13 +54,7 @@ static void load_start(run* r)
         return;
     }
     if (model_init_params(&r->m)) dist_fail_all("out of memory initialising the parameters");
-    if (!r->c.init_from[0]) return;
-    if (ckpt_read_meta(r->c.init_from, r->g.world, &ck, NULL, NULL, 0, err, sizeof err) ||
-        setup_same_model(r->c.init_from, &ck, &r->c.model, r->c.new_head) ||
-        ckpt_load(r->c.init_from, &r->m, r->c.new_head, 0, err, sizeof err))
-        dist_fail_all("%s", err);
-    if (r->g.world_rank == 0)
-        printf("parameters from %s%s\n", r->c.init_from, r->c.new_head ? " (new head)" : "");
+    if (r->c.init_from[0]) finetune_load(&r->ft, &r->m, &r->c);
 }
 
 static void save(run* r, long step)
@@ -123,7 +101,7 @@ static double train_step(run* r, long s, double* gnorm, double* lr)
     if (r->g.dp > 1) dist_dp_allreduce_f64(&loss, 1, &r->g);
     if (!isfinite(loss)) dist_fail_all("loss is %g at step %ld: lower lr or set clip", loss, s + 1);
     *gnorm = optim_grad_norm(m);
-    *lr = optim_step(m, &r->c.optim, s, *gnorm, r->c.freeze[0] ? r->frozen : NULL);
+    *lr = optim_step(m, &r->c.optim, s, *gnorm, r->c.freeze[0] ? r->ft.frozen : NULL);
     if (r->c.carry_state) model_carry_state(m);
     return loss;
 }
@@ -179,8 +157,9 @@ int cmd_train(int argc, char** argv, dist_grid* world)
     r->st = (ckpt_train){.rng_seed = r->c.model.seed, .writer_tp = r->g.tp, .writer_dp = r->g.dp,
                          .global_batch = r->c.batch, .seq_len = r->c.seq_len,
                          .carry_state = r->c.carry_state, .optimizer = r->c.optim.kind};
+    finetune_scratch(&r->ft, &r->m);
     load_start(r);
-    parse_freeze(r);
+    finetune_freeze(&r->ft, &r->m, &r->c);
     if (r->g.world_rank == 0) {
         printf("fnn train: %d ranks (tp %d x dp %d), %d BLAS threads each, %zu parameters per rank\n",
                r->g.world_size, r->g.tp, r->g.dp, threads, r->m.nparams);

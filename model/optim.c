@@ -101,7 +101,7 @@ static void update_run(size_t off, size_t n, void* arg)
            a->t);
 }
 
-double optim_step(model* m, const optim_config* o, long s, double gnorm, const int* frozen)
+double optim_step(model* m, const optim_config* o, long s, double gnorm, const unsigned char* frozen)
 {
     double lr = optim_lr(o, s);
     double scale = o->clip > 0 && gnorm > o->clip ? o->clip / gnorm : 1;

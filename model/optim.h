@@ -30,6 +30,6 @@ double optim_grad_norm(model* m);
 // tensor i of m->tensors (NULL: nothing frozen). Each rank updates its pieces of params and of
 // the moments, then params are gathered (model_gather); the moments stay in pieces until a
 // checkpoint gathers them. Returns the learning rate used.
-double optim_step(model* m, const optim_config* o, long s, double gnorm, const int* frozen);
+double optim_step(model* m, const optim_config* o, long s, double gnorm, const unsigned char* frozen);
 
 #endif
