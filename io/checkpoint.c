@@ -31,11 +31,14 @@ static h5_piece share(h5_piece pc, int part, int parts, size_t* offset)
     return pc;
 }
 
-static void write_set(h5file* h, const char* prefix, const model* m, const real* buf)
+// The tensors k of m with only[k] (NULL: all), from buf, as prefix/<name>.
+static void write_set(h5file* h, const char* prefix, const model* m, const real* buf,
+                      const unsigned char* only)
 {
     const dist_grid* g = m->g;
     for (int k = 0; k < m->ntensors; k++) {
         const model_tensor* t = &m->tensors[k];
+        if (only && !only[k]) continue;
         char name[96];
         snprintf(name, sizeof name, "%s/%s", prefix, t->name);
         size_t off;
@@ -139,6 +142,43 @@ static int commit(const char* tmp, const char* path, int bad, dist_grid* g, char
     return 0;
 }
 
+// "a,b,c": the names of the tensors k of m with mask[k] (NULL: all).
+static void names_of(const model* m, const unsigned char* mask, char* out, size_t len)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (int k = 0; k < m->ntensors && used < len; k++)
+        if (!mask || mask[k])
+            used += (size_t)snprintf(out + used, len - used, "%s%s", used ? "," : "", m->tensors[k].name);
+}
+
+// mask[k] = whether tensor k's name is in the comma-separated list.
+static void mask_of(const model* m, const char* list, unsigned char* mask)
+{
+    for (int k = 0; k < m->ntensors; k++) {
+        const char* name = m->tensors[k].name;
+        const size_t n = strlen(name);
+        mask[k] = 0;
+        for (const char* p = list; *p && !mask[k];) {
+            const size_t len = strcspn(p, ",");
+            mask[k] = len == n && !strncmp(p, name, n);
+            p += len + (p[len] == ',');
+        }
+    }
+}
+
+enum { NAMES_LEN = MODEL_MAX_TENSORS * 32 };
+
+static void write_finetune(h5file* h, const model* m, const ckpt_train* st)
+{
+    char names[NAMES_LEN];
+    names_of(m, st->transferred, names, sizeof names);
+    h5_put_str(h, "/finetune", "transferred", names);
+    names_of(m, st->optim_state, names, sizeof names);
+    h5_put_str(h, "/finetune", "optim_state", names);
+    if (st->theta0) write_set(h, "/finetune/theta0", m, st->theta0, st->transferred);
+}
+
 int ckpt_save(const char* path, const model* m, const fnn_config* cfg, const ckpt_train* st,
               int with_optim, char* err, size_t errlen)
 {
@@ -148,12 +188,13 @@ int ckpt_save(const char* path, const model* m, const fnn_config* cfg, const ckp
     h5_create(&h, tmp, m->g->world, err, errlen);
     write_config(&h, &m->c, cfg);
     write_train(&h, st);
-    write_set(&h, "/params", m, m->params);
-    if (with_optim && st->optimizer == OPT_SGD) write_set(&h, "/optim/momentum", m, m->m);
+    write_set(&h, "/params", m, m->params, NULL);
+    if (with_optim && st->optimizer == OPT_SGD) write_set(&h, "/optim/momentum", m, m->m, st->optim_state);
     if (with_optim && st->optimizer != OPT_SGD) {
-        write_set(&h, "/optim/m", m, m->m);
-        write_set(&h, "/optim/v", m, m->v);
+        write_set(&h, "/optim/m", m, m->m, st->optim_state);
+        write_set(&h, "/optim/v", m, m->v, st->optim_state);
     }
+    if (st->transferred) write_finetune(&h, m, st);
     if (st->carry_state) write_state(&h, m);
     int bad = h5_close(&h);
     return commit(tmp, path, bad, m->g, err, errlen);
@@ -165,7 +206,7 @@ int ckpt_save_grads(const char* path, const model* m, char* err, size_t errlen)
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     h5file h;
     h5_create(&h, tmp, m->g->world, err, errlen);
-    write_set(&h, "/grads", m, m->grads);
+    write_set(&h, "/grads", m, m->grads, NULL);
     int bad = h5_close(&h);
     return commit(tmp, path, bad, m->g, err, errlen);
 }
@@ -249,12 +290,34 @@ int ckpt_load(const char* path, model* m, const unsigned char* only, int with_op
     h5file h;
     if (!h5_open(&h, path, m->g->world, err, errlen)) {
         read_set(&h, "/params", m, m->params, only);
-        if (with_optim && h5_exists(&h, "/optim/momentum")) {
-            read_set(&h, "/optim/momentum", m, m->m, 0);
-        } else if (with_optim) {
-            read_set(&h, "/optim/m", m, m->m, 0);
-            read_set(&h, "/optim/v", m, m->v, 0);
+        unsigned char state[MODEL_MAX_TENSORS];
+        const unsigned char* has = NULL;
+        if (with_optim && h5_exists(&h, "/finetune")) {
+            char names[NAMES_LEN];
+            h5_get_str(&h, "/finetune", "optim_state", names, sizeof names);
+            mask_of(m, names, state);
+            has = state;
         }
+        if (with_optim && h5_exists(&h, "/optim/momentum")) {
+            read_set(&h, "/optim/momentum", m, m->m, has);
+        } else if (with_optim) {
+            read_set(&h, "/optim/m", m, m->m, has);
+            read_set(&h, "/optim/v", m, m->v, has);
+        }
+    }
+    return h5_close(&h) ? -1 : 0;
+}
+
+int ckpt_load_finetune(const char* path, model* m, unsigned char* transferred, real* theta0,
+                       char* err, size_t errlen)
+{
+    h5file h;
+    if (!h5_open(&h, path, m->g->world, err, errlen)) {
+        char names[NAMES_LEN];
+        if (!h5_exists(&h, "/finetune")) h5_fail(&h, "no /finetune: not written by a fine-tuning run (init_from)");
+        h5_get_str(&h, "/finetune", "transferred", names, sizeof names);
+        mask_of(m, names, transferred);
+        if (theta0) read_set(&h, "/finetune/theta0", m, theta0, transferred);
     }
     return h5_close(&h) ? -1 : 0;
 }

@@ -7,6 +7,10 @@
 //                          "version" = 1, and the full run config as text ("run_config")
 //   /params/<tensor name>  e.g. /params/layer0/Wh, /params/head/Wo, /params/embed
 //   /optim/m/<name>, /optim/v/<name> (Adam, AdamW), /optim/momentum/<name> (SGD)
+//   /finetune              (fine-tuning runs) attributes "transferred" (names of the tensors taken
+//                          from init_from) and "optim_state" (names of the tensors with optimiser
+//                          state in /optim: frozen ones have none); /finetune/theta0/<name>: the
+//                          transferred tensors as loaded, when l2_init keeps them
 //   /train                 attributes: step, epoch, cursor, rng_seed, writer_tp, writer_dp,
 //                          global_batch, seq_len, carry_state, optimizer; with carried state the datasets
 //                          /train/state/h<l> (Bglobal x H) and /train/state/f (Bglobal x O)
@@ -28,6 +32,12 @@ typedef struct ckpt_train {
     int writer_tp, writer_dp;
     int global_batch, seq_len, carry_state;
     int optimizer;     // enum optim_kind: which /optim datasets the file holds
+    // Fine-tuning (launch/finetune.h), written by ckpt_save when transferred is set: per tensor of
+    // the model, taken from init_from; has optimiser state (NULL: all); theta0 (params layout,
+    // or NULL): the transferred tensors' values as loaded.
+    const unsigned char* transferred;
+    const unsigned char* optim_state;
+    const real* theta0;
 } ckpt_train;
 
 // Writes params, optimiser state (if with_optim), train attributes and carried state (if
@@ -42,10 +52,16 @@ int ckpt_read_meta(const char* path, MPI_Comm comm, model_config* mc, ckpt_train
                    char* run_config, size_t run_len, char* err, size_t errlen);
 
 // Loads the parameter tensors k of m with only[k] != 0 (only NULL: all of them; the others are
-// left as they are), and the optimiser moments when with_optim. Shapes must match m's full
-// logical shapes: a mismatch names the tensor and both shapes.
+// left as they are), and the optimiser moments when with_optim (of the tensors that have them:
+// /finetune/optim_state; the others keep theirs). Shapes must match m's full logical shapes: a
+// mismatch names the tensor and both shapes.
 int ckpt_load(const char* path, model* m, const unsigned char* only, int with_optim, char* err,
               size_t errlen);
+
+// Reads /finetune: transferred[k] for every tensor of m, and with theta0 (params layout) the
+// transferred tensors' /finetune/theta0 values. A file without /finetune is refused.
+int ckpt_load_finetune(const char* path, model* m, unsigned char* transferred, real* theta0,
+                       char* err, size_t errlen);
 
 // Loads the carried hidden state of this rank's batch rows (after ckpt_load, when resuming a
 // carry_state run). Refuses when the stored global batch differs.

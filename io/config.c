@@ -17,7 +17,7 @@
 enum opt_type { TY_INT, TY_DOUBLE, TY_U64, TY_BOOL, TY_STRING, TY_ENUM };
 
 // What config_validate demands of a number; range_text() words it for the message.
-enum opt_range { ANY, GT0, GE0, GE1, UNIT, LAYERS };
+enum opt_range { ANY, GT0, GE0, GE1, UNIT, FRAC, LAYERS };
 
 typedef struct enum_name {
     const char* name;
@@ -98,6 +98,9 @@ static const option options[] = {
     KEY_BOOL("head_ridge", head_ridge, "false", "with new_head: fit the head by ridge first"),
     KEY_DBL("ridge_lambda", ridge_lambda, "1e-3", GT0, "regulariser of the ridge fit"),
     KEY_STR("freeze", freeze, "", "with init_from: comma-separated tensors or layers not trained"),
+    KEY_INT("head_only_steps", head_only_steps, "0", GE0, "with new_head: first steps train only the new head and Wf"),
+    KEY_DBL("body_lr_scale", body_lr_scale, "1", FRAC, "with init_from: lr factor of the transferred tensors"),
+    KEY_DBL("l2_init", l2_init, "0", GE0, "with init_from: lambda/2 ||theta - theta_loaded||^2 over them"),
     KEY_BOOL("carry_state", carry_state, "false", "carry h and f across consecutive windows"),
     KEY_INT("threads", threads, "0", GE0, "BLAS threads per rank, 0 = cores / ranks"),
     KEY_INT("tp", tp, "1", GE1, "tensor-parallel ranks per replica"),
@@ -350,6 +353,7 @@ static int range_ok(enum opt_range r, double v)
     case GE0: return v >= 0;
     case GE1: return v >= 1;
     case UNIT: return v >= 0 && v < 1;
+    case FRAC: return v > 0 && v <= 1;
     case LAYERS: return v >= 1 && v <= MODEL_MAX_LAYERS;
     }
     return 0;
@@ -358,7 +362,7 @@ static int range_ok(enum opt_range r, double v)
 static void range_text(enum opt_range r, char* buf, size_t len)
 {
     static const char* text[] = {[ANY] = "anything", [GT0] = "> 0", [GE0] = ">= 0",
-                                 [GE1] = ">= 1", [UNIT] = "in [0, 1)"};
+                                 [GE1] = ">= 1", [UNIT] = "in [0, 1)", [FRAC] = "in (0, 1]"};
     if (r == LAYERS) snprintf(buf, len, "in 1..%d", MODEL_MAX_LAYERS);
     else snprintf(buf, len, "%s", text[r]);
 }
@@ -410,6 +414,11 @@ static int check_needs_init_from(const fnn_config* c, char* err, size_t errlen)
     if (c->new_head) return fail(err, errlen, "new_head = true needs init_from (a checkpoint)");
     if (c->head_ridge) return fail(err, errlen, "head_ridge = true needs init_from (a checkpoint)");
     if (c->freeze[0]) return fail(err, errlen, "freeze = %s needs init_from (a checkpoint)", c->freeze);
+    if (c->head_only_steps)
+        return fail(err, errlen, "head_only_steps = %d needs init_from (a checkpoint)", c->head_only_steps);
+    if (c->body_lr_scale != 1)
+        return fail(err, errlen, "body_lr_scale = %g needs init_from (a checkpoint)", c->body_lr_scale);
+    if (c->l2_init) return fail(err, errlen, "l2_init = %g needs init_from (a checkpoint)", c->l2_init);
     return 0;
 }
 

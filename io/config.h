@@ -27,6 +27,9 @@ typedef struct fnn_config {
     int head_ridge;              // with new_head: fit the head in closed form first (ridge)
     double ridge_lambda;         // regulariser of that fit
     char freeze[256];            // with init_from: comma-separated tensors or layers, e.g. "layer0,embed"
+    int head_only_steps;         // with new_head: the first steps train only the new head and Wf
+    double body_lr_scale;        // with init_from: factor (0, 1] on the lr of transferred tensors
+    double l2_init;              // with init_from: lambda of lambda/2 ||theta - theta_0||^2 (L2-SP)
     int carry_state;             // carry h and f across consecutive windows of a stream
     int threads;                 // BLAS threads per rank, 0 = cores / ranks on this node
     int tp;                      // tensor-parallel ranks per replica (dp = world / tp)

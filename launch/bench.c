@@ -4,6 +4,7 @@
 // kernel (model/gemm.h) on a block that stays in L1, which no real product can beat.
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <cblas.h>
 #include "launch/commands.h"
 #include "launch/setup.h"
@@ -67,7 +68,7 @@ static void random_batch(int32_t* tok, int32_t* next, int n, long step)
 int cmd_bench(int argc, char** argv, dist_grid* world)
 {
     static const char* const known[] = {"--hidden", "--layers", "--batch", "--seq-len", "--embed",
-                                        "--steps", "--tp", "--threads", NULL};
+                                        "--steps", "--tp", "--threads", "--freeze-layers", NULL};
     setup_check_opts(argc, argv, "bench", known);
     model_config mc = {.task = TASK_LM, .act = ACT_TANH, .feedback = FB_ALL,
                        .feedback_source = FBS_MODEL, .wh_init = INIT_NORMAL, .V = 256, .O = 256,
@@ -79,6 +80,7 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
     int T = (int)setup_long("--seq-len", setup_opt(argc, argv, "--seq-len", "64"), 1);
     int steps = (int)setup_long("--steps", setup_opt(argc, argv, "--steps", "5"), 1);
     int tp = (int)setup_long("--tp", setup_opt(argc, argv, "--tp", "1"), 1);
+    int frozen = (int)setup_long("--freeze-layers", setup_opt(argc, argv, "--freeze-layers", "0"), 0);
     dist_grid g;
     setup_grid(world, &g, tp);
     int threads = setup_threads(&g, (int)setup_long("--threads", setup_opt(argc, argv, "--threads", "1"), 0));
@@ -86,6 +88,14 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
     char err[256];
     if (model_init(&m, &mc, &g, T, Bg, err, sizeof err)) dist_fail_all("%s", err);
     model_init_params(&m);
+    // --freeze-layers N: the embedding and layers below N are frozen (fine-tuning's step).
+    double scale[MODEL_MAX_TENSORS];
+    for (int k = 0; k < m.ntensors; k++) {
+        int l = -1;
+        m.no_grad[k] = !strcmp(m.tensors[k].name, "embed") ||
+                       (sscanf(m.tensors[k].name, "layer%d/", &l) == 1 && l < frozen);
+        scale[k] = !m.no_grad[k];
+    }
     optim_config oc = {.kind = OPT_ADAM, .lr = 1e-4, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
                        .steps = steps};
     int32_t* tok = malloc((size_t)T * m.B * sizeof(int32_t));
@@ -103,7 +113,7 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
         model_forward(&m, &bt);
         model_loss(&m, &bt, NULL);
         model_backward(&m, &bt);
-        optim_step(&m, &oc, s + 1, optim_grad_norm(&m), NULL);
+        optim_step(&m, &oc, s + 1, optim_grad_norm(&m), frozen ? scale : NULL);
         if (s >= 0) elapsed += MPI_Wtime() - t0, comm += g.comm_seconds;
     }
     dist_barrier(&g);
@@ -116,6 +126,7 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
         int n = g.world_size;
         double step_s = elapsed / steps;
         double gflops = model_flops(&m, T) / step_s / 1e9;
+        if (frozen) printf("frozen: embed and layers 0..%d (GFLOP/s below counts the full step)\n", frozen - 1);
         printf("bench H=%d L=%d T=%d B=%d ranks=%d (tp %d x dp %d) threads=%d: %.3f s/step, "
                "%.0f tok/s, %.1f GFLOP/s per rank = %.0f%% of OpenBLAS SGEMM %.1f, %.0f%% of "
                "kernel in L1 %.1f; comm %.1f%%\n",

@@ -2,9 +2,10 @@
 // the frozen set. Every rank decides from the same config and checkpoint attributes, so all
 // reach the same verdict without a collective.
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include "io/checkpoint.h"
 #include "launch/finetune.h"
+#include "model/optim.h"
 
 void finetune_scratch(finetune* ft, const model* m)
 {
@@ -91,6 +92,19 @@ static int why_new(const model_tensor* t, const model* ckm, const model_config* 
     return 0;
 }
 
+// What the head-only stage trains when it is new.
+static int is_head_only(const char* name)
+{
+    return !strncmp(name, "head/", 5) || ends_with(name, "/Wf");
+}
+
+static real* alloc_theta0(const model* m)
+{
+    real* p = malloc(m->nparams * sizeof(real));
+    if (!p) dist_fail("out of memory for l2_init's copy of %zu parameters", m->nparams);
+    return p;
+}
+
 static void zero_piece(model* m, const model_tensor* t)
 {
     for (int i = 0; i < t->lrows; i++)
@@ -113,7 +127,7 @@ void finetune_load(finetune* ft, model* m, const fnn_config* c)
         const model_tensor* t = &m->tensors[k];
         ft->is_new[k] = (unsigned char)why_new(t, &ckm, &m->c, c->new_head, why, sizeof why);
         ft->transferred[k] = !ft->is_new[k];
-        ft->head_only[k] = ft->is_new[k] && (!strncmp(t->name, "head/", 5) || ends_with(t->name, "/Wf"));
+        ft->head_only[k] = ft->is_new[k] && is_head_only(t->name);
         if (ft->is_new[k] && ends_with(t->name, "/Wf")) zero_piece(m, t);
         if (!root) continue;
         if (ft->is_new[k]) printf("new %s (%s)\n", t->name, why);
@@ -123,6 +137,21 @@ void finetune_load(finetune* ft, model* m, const fnn_config* c)
         if (!find(m, ckm.tensors[k].name)) printf("dropped %s (not in this model)\n", ckm.tensors[k].name);
     if (ckpt_load(path, m, ft->transferred, 0, err, sizeof err)) dist_fail_all("%s", err);
     if (root) printf("parameters from %s%s\n", path, c->new_head ? " (new head)" : "");
+    if (c->l2_init > 0) {
+        ft->theta0 = alloc_theta0(m);
+        memcpy(ft->theta0, m->params, m->nparams * sizeof(real));
+    }
+}
+
+void finetune_resume(finetune* ft, model* m, const fnn_config* c, const char* path)
+{
+    char err[512];
+    if (c->l2_init > 0) ft->theta0 = alloc_theta0(m);
+    if (ckpt_load_finetune(path, m, ft->transferred, ft->theta0, err, sizeof err)) dist_fail_all("%s", err);
+    for (int k = 0; k < m->ntensors; k++) {
+        ft->is_new[k] = !ft->transferred[k];
+        ft->head_only[k] = ft->is_new[k] && is_head_only(m->tensors[k].name);
+    }
 }
 
 void finetune_freeze(finetune* ft, const model* m, const fnn_config* c)
@@ -141,4 +170,47 @@ void finetune_freeze(finetune* ft, const model* m, const fnn_config* c)
     int trainable = 0;
     for (int k = 0; k < m->ntensors; k++) trainable += !ft->frozen[k];
     if (!trainable) dist_fail_all("freeze = %s: leaves nothing to train", c->freeze);
+    int head = 0;
+    for (int k = 0; k < m->ntensors; k++) head += ft->head_only[k] && !ft->frozen[k];
+    if (c->head_only_steps > 0 && !head)
+        dist_fail_all("head_only_steps = %d: no new head or Wf to train (%s)", c->head_only_steps,
+                      c->new_head ? "freeze names them" : "set new_head = true");
+}
+
+const double* finetune_plan(finetune* ft, const fnn_config* c, long s, model* m)
+{
+    const int head_stage = s < c->head_only_steps;
+    int all_one = 1;
+    for (int k = 0; k < m->ntensors; k++) {
+        const int trains = !ft->frozen[k] && (ft->head_only[k] || !head_stage);
+        m->no_grad[k] = !trains;
+        ft->scale[k] = !trains ? 0 : ft->transferred[k] ? c->body_lr_scale : 1;
+        ft->l2[k] = trains && ft->transferred[k];
+        all_one &= ft->scale[k] == 1;
+    }
+    if (s == c->head_only_steps && s > 0 && m->g->world_rank == 0)
+        printf("step %ld: head_only_steps = %d done, the body trains from here\n", s + 1, c->head_only_steps);
+    return all_one ? NULL : ft->scale;
+}
+
+void finetune_regularise(const finetune* ft, const fnn_config* c, model* m)
+{
+    if (ft->theta0) optim_add_l2_init(m, ft->theta0, ft->l2, c->l2_init);
+}
+
+void finetune_ckpt(finetune* ft, const fnn_config* c, long s, const model* m, ckpt_train* st)
+{
+    if (!c->init_from[0]) return;
+    // Moments exist for what has trained before step s; the rest start from zero on resume.
+    for (int k = 0; k < m->ntensors; k++)
+        ft->optim_state[k] = !ft->frozen[k] && (ft->head_only[k] || s > c->head_only_steps);
+    st->transferred = ft->transferred;
+    st->optim_state = ft->optim_state;
+    st->theta0 = ft->theta0;
+}
+
+void finetune_free(finetune* ft)
+{
+    free(ft->theta0);
+    ft->theta0 = NULL;
 }

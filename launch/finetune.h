@@ -5,6 +5,7 @@
 #ifndef LAUNCH_FINETUNE_H
 #define LAUNCH_FINETUNE_H
 
+#include "io/checkpoint.h"
 #include "io/config.h"
 #include "model/model.h"
 
@@ -18,6 +19,13 @@ typedef struct finetune {
     unsigned char is_new[MODEL_MAX_TENSORS];
     unsigned char frozen[MODEL_MAX_TENSORS];    // named by freeze: never updated
     unsigned char head_only[MODEL_MAX_TENSORS]; // trains during the first head_only_steps: new head/* and new Wf
+
+    // Of the step finetune_plan last planned: each tensor's factor on the learning rate (0: not
+    // trained), and the tensors the L2-SP term covers (transferred ones that train).
+    double scale[MODEL_MAX_TENSORS];
+    unsigned char l2[MODEL_MAX_TENSORS];
+    unsigned char optim_state[MODEL_MAX_TENSORS]; // of finetune_ckpt: has optimiser state
+    real* theta0; // l2_init > 0: the parameters as loaded (this rank's pieces, params layout)
 } finetune;
 
 // The table of a run without init_from: every tensor new, nothing frozen.
@@ -30,9 +38,29 @@ void finetune_scratch(finetune* ft, const model* m);
 // any error ends the job.
 void finetune_load(finetune* ft, model* m, const fnn_config* c);
 
+// Resuming a fine-tuning run from the checkpoint path (after ckpt_load): the table, and theta0
+// when l2_init, from its /finetune. Collective over m->g->world; an error ends the job.
+void finetune_resume(finetune* ft, model* m, const fnn_config* c, const char* path);
+
 // Marks the tensors named by c->freeze: each comma-separated item is a tensor name
 // ("layer0/Wh") or a prefix of names ("layer0", "head", "embed"). Refuses an item naming
-// nothing, and a freeze that leaves nothing to train.
+// nothing, a freeze that leaves nothing to train, and head_only_steps when no new head or Wf
+// would train.
 void finetune_freeze(finetune* ft, const model* m, const fnn_config* c);
+
+// Staged unfreezing at step s (0-based): m->no_grad marks the tensors that do not train (frozen,
+// and while s < head_only_steps all but the head-only set), ft->scale their lr factors (0 for
+// those, body_lr_scale for transferred tensors, 1 for new ones). Returns ft->scale for
+// optim_step, or NULL when every factor is 1.
+const double* finetune_plan(finetune* ft, const fnn_config* c, long s, model* m);
+
+// Adds the L2-SP gradient l2_init (theta - theta0) of the planned step's transferred, training
+// tensors (optim_add_l2_init: after model_backward, before the gradient norm). Local.
+void finetune_regularise(const finetune* ft, const fnn_config* c, model* m);
+
+// What a checkpoint written before step s (0-based) records of fine-tuning, into st.
+void finetune_ckpt(finetune* ft, const fnn_config* c, long s, const model* m, ckpt_train* st);
+
+void finetune_free(finetune* ft);
 
 #endif

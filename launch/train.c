@@ -46,6 +46,7 @@ static void load_start(run* r)
             ckpt_load(path, &r->m, 0, 1, err, sizeof err) ||
             (r->c.carry_state && ckpt_load_state(path, &r->m, err, sizeof err)))
             dist_fail_all("%s", err);
+        if (r->c.init_from[0]) finetune_resume(&r->ft, &r->m, &r->c, path);
         if (r->st.optimizer != r->c.optim.kind)
             dist_fail_all("%s was trained with optimizer = %s, the config says %s", path,
                           config_enum_name("optimizer", r->st.optimizer),
@@ -62,6 +63,7 @@ static void save(run* r, long step)
     char err[512];
     r->st.step = r->st.cursor = step;
     if (!r->c.ckpt_dir[0]) return;
+    finetune_ckpt(&r->ft, &r->c, step, &r->m, &r->st);
     // The optimiser keeps each DP replica's moments current only in its own pieces.
     model_gather(&r->m, r->m.m);
     model_gather(&r->m, r->m.v);
@@ -93,6 +95,7 @@ static double train_step(run* r, long s, double* gnorm, double* lr)
     model* m = &r->m;
     dataset_train_batch(r->d, &r->db, r->c.model.seed, s, r->g.dp_rank * m->B, r->c.carry_state);
     if (!r->c.carry_state) model_reset_state(m);
+    const double* scale = finetune_plan(&r->ft, &r->c, s, m);
     model_zero_grad(m);
     model_forward(m, &r->db.view);
     double loss = model_loss(m, &r->db.view, NULL);
@@ -100,8 +103,9 @@ static double train_step(run* r, long s, double* gnorm, double* lr)
     // Each DP replica holds the loss of its rows (normalised by the global batch).
     if (r->g.dp > 1) dist_dp_allreduce_f64(&loss, 1, &r->g);
     if (!isfinite(loss)) dist_fail_all("loss is %g at step %ld: lower lr or set clip", loss, s + 1);
+    finetune_regularise(&r->ft, &r->c, m);
     *gnorm = optim_grad_norm(m);
-    *lr = optim_step(m, &r->c.optim, s, *gnorm, r->c.freeze[0] ? r->ft.frozen : NULL);
+    *lr = optim_step(m, &r->c.optim, s, *gnorm, scale);
     if (r->c.carry_state) model_carry_state(m);
     return loss;
 }
@@ -173,6 +177,7 @@ int cmd_train(int argc, char** argv, dist_grid* world)
     final_eval(r);
     if (r->metrics) fclose(r->metrics);
     data_batch_free(&r->db);
+    finetune_free(&r->ft);
     model_free(&r->m);
     dataset_free(&r->d);
     dist_grid_free(&r->g);

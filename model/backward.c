@@ -87,6 +87,14 @@ static void embed_grad(model* m, const model_batch* bt, int t, const real* dx0)
     }
 }
 
+// The tensor of m that starts at offset off of the parameter buffer.
+static int tensor_at(const model* m, size_t off)
+{
+    int k = 0;
+    while (m->tensors[k].offset != off) k++;
+    return k;
+}
+
 static void step_backward(model* m, const model_batch* bt, int t, real* const* cur,
                           real* const* later)
 {
@@ -98,7 +106,7 @@ static void step_backward(model* m, const model_batch* bt, int t, real* const* c
         model_apply(m, cur[l], m->K[l], dA, Hl, &m->bwdW[l], NULL, 0);
         if (m->g->tp > 1) dist_tp_allreduce_sum(cur[l], B * m->K[l], m->g);
     }
-    if (bt->tokens) embed_grad(m, bt, t, cur[0]);
+    if (bt->tokens && !m->no_grad[tensor_at(m, m->E)]) embed_grad(m, bt, t, cur[0]);
     if (t > 0 && m->c.feedback_source == FBS_MODEL && m->c.feedback != FB_NONE)
         feedback_grad(m, t, cur);
 }
@@ -110,19 +118,34 @@ static void bias_grad(real* db, const real* dA, size_t rows, int n)
         for (int j = 0; j < n; j++) db[j] += dA[r * n + j];
 }
 
+// dW = dA^T X of layer l for the column runs of [Wx | Wh | Wf] that train: one GEMM when all
+// do (as without freezing), none for a frozen layer.
+static void layer_weight_grad(model* m, int l, int TB)
+{
+    const int Hl = m->Hl, K = m->K[l], bias = tensor_at(m, m->b[l]);
+    real* dW = m->grads + m->W[l];
+    // Wx, Wh and Wf are the tensors before b, side by side in the block's columns.
+    for (int k = tensor_at(m, m->W[l]); k < bias;) {
+        const int c0 = (int)(m->tensors[k].offset - m->W[l]), trains = !m->no_grad[k];
+        int c1 = c0;
+        for (; k < bias && (m->no_grad[k] == 0) == trains; k++) c1 += m->tensors[k].lcols;
+        if (trains) gemm_atb(dW + c0, K, m->dA[l], Hl, m->X[l] + c0, K, Hl, c1 - c0, TB, m->atb_work);
+    }
+    if (!m->no_grad[bias]) bias_grad(m->grads + m->b[l], m->dA[l], (size_t)TB, Hl);
+}
+
 static void weight_grads(model* m, int T)
 {
     const int B = m->B, Hl = m->Hl, O = m->c.O, TB = T * B, L = m->c.L;
     MPI_Request req[MODEL_MAX_LAYERS + 2];
     int nreq = 0;
     real* g = m->grads;
-    gemm_atb(g + m->Wo, Hl, m->dY, O, m->HB[L - 1], Hl, O, Hl, TB, m->atb_work);
-    bias_grad(g + m->bo, m->dY, (size_t)TB, O);
+    if (!m->no_grad[tensor_at(m, m->Wo)])
+        gemm_atb(g + m->Wo, Hl, m->dY, O, m->HB[L - 1], Hl, O, Hl, TB, m->atb_work);
+    if (!m->no_grad[tensor_at(m, m->bo)]) bias_grad(g + m->bo, m->dY, (size_t)TB, O);
     nreq += model_reduce_regions(m, L, 2, req + nreq); // the head, and the embedding (done)
     for (int l = L - 1; l >= 0; l--) {
-        gemm_atb(g + m->W[l], m->K[l], m->dA[l], Hl, m->X[l], m->K[l], Hl, m->K[l], TB,
-                 m->atb_work);
-        bias_grad(g + m->b[l], m->dA[l], (size_t)TB, Hl);
+        layer_weight_grad(m, l, TB);
         nreq += model_reduce_regions(m, l, 1, req + nreq);
     }
     // The replicas have read each other's gradients: from here each may zero or rewrite its own.

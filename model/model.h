@@ -65,6 +65,9 @@ typedef struct model {
     size_t W[MODEL_MAX_LAYERS], b[MODEL_MAX_LAYERS], Wo, bo, E; // offsets into the buffers
     int ntensors;
     model_tensor tensors[MODEL_MAX_TENSORS];
+    // Tensors not trained this step (frozen): backward forms no weight gradient for them and a
+    // region of them all is not reduced over DP. All zero (the default) trains everything.
+    unsigned char no_grad[MODEL_MAX_TENSORS];
 
     // Activations of one window, allocated once.
     real* X[MODEL_MAX_LAYERS];  // (T, B, K): [u_t | h_{t-1} | f_{t-1}], all full width
@@ -151,6 +154,12 @@ void model_piece(const model* m, int region, int r, size_t* off, size_t* n);
 // them: this rank sums its pieces through shared memory, then starts their sum over the other
 // nodes (one request per region, in req). Returns the requests started.
 int model_reduce_regions(model* m, int first, int count, MPI_Request* req);
+// Whether region i holds a tensor that trains (m->no_grad), i.e. needs its DP reduction.
+int model_region_trains(const model* m, int i);
+// The runs of tensor t's rows (elements [off, off + n) of the buffers) that lie in this rank's
+// pieces of the DP split, passed to f.
+void model_owned_runs(const model* m, const model_tensor* t,
+                      void (*f)(size_t off, size_t n, void* arg), void* arg);
 // buf (params, grads, m or v of this model) takes the other members' pieces from theirs.
 // Collective over the node's DP group.
 void model_gather(model* m, real* buf);

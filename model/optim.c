@@ -14,23 +14,6 @@ double optim_lr(const optim_config* o, long s)
     return o->lr_min + 0.5 * (o->lr - o->lr_min) * (1 + cos(M_PI * x));
 }
 
-// The runs of tensor t's rows (elements [off, off + n) of the buffers) that fall in this rank's
-// piece of the DP split (model/share.c), passed to f.
-static void owned_runs(const model* m, const model_tensor* t,
-                       void (*f)(size_t off, size_t n, void* arg), void* arg)
-{
-    for (int r = 0; r < model_regions(m); r++) {
-        size_t p0, pn;
-        model_piece(m, r, m->g->dpn_rank, &p0, &pn);
-        for (int i = 0; i < t->lrows; i++) {
-            size_t a = t->offset + (size_t)i * t->ld, b = a + (size_t)t->lcols;
-            if (a < p0) a = p0;
-            if (b > p0 + pn) b = p0 + pn;
-            if (a < b) f(a, b - a, arg);
-        }
-    }
-}
-
 typedef struct sum_sq {
     const real* g;
     double s;
@@ -50,7 +33,7 @@ double optim_grad_norm(model* m)
     double ss[2] = {0, 0};
     for (int k = 0; k < m->ntensors; k++) {
         sum_sq q = {.g = m->grads};
-        owned_runs(m, &m->tensors[k], add_sq, &q);
+        model_owned_runs(m, &m->tensors[k], add_sq, &q);
         ss[m->tensors[k].replicated] += q.s;
     }
     if (m->g->dpn > 1) dist_dpn_allreduce_f64(ss, 2, m->g);
@@ -101,13 +84,13 @@ static void update_run(size_t off, size_t n, void* arg)
            a->t);
 }
 
-double optim_step(model* m, const optim_config* o, long s, double gnorm, const unsigned char* frozen)
+double optim_step(model* m, const optim_config* o, long s, double gnorm, const double* scale)
 {
     double lr = optim_lr(o, s);
-    double scale = o->clip > 0 && gnorm > o->clip ? o->clip / gnorm : 1;
-    step_args a = {.m = m, .o = o, .lr = lr, .scale = scale, .t = s + 1};
+    double clip = o->clip > 0 && gnorm > o->clip ? o->clip / gnorm : 1;
+    step_args a = {.m = m, .o = o, .lr = lr, .scale = clip, .t = s + 1};
     // This rank updates its pieces of the DP split; the node's other replicas copy them.
-    if (!frozen) {
+    if (!scale) {
         for (int r = 0; r < model_regions(m); r++) {
             size_t off, n;
             model_piece(m, r, m->g->dpn_rank, &off, &n);
@@ -115,8 +98,10 @@ double optim_step(model* m, const optim_config* o, long s, double gnorm, const u
         }
     } else {
         // Tensors are strided views; a layer's W block holds Wx, Wh and Wf, so walk rows.
-        for (int k = 0; k < m->ntensors; k++)
-            if (!frozen[k]) owned_runs(m, &m->tensors[k], update_run, &a);
+        for (int k = 0; k < m->ntensors; k++) {
+            a.lr = lr * scale[k];
+            if (scale[k] != 0) model_owned_runs(m, &m->tensors[k], update_run, &a);
+        }
     }
     model_gather(m, m->params);
     return lr;

@@ -26,10 +26,18 @@ double optim_lr(const optim_config* o, long s);
 // tp_comm and the node's DP group.
 double optim_grad_norm(model* m);
 
-// One update at step s (0-based) with gradient norm gnorm (for clipping). frozen[i] != 0 skips
-// tensor i of m->tensors (NULL: nothing frozen). Each rank updates its pieces of params and of
-// the moments, then params are gathered (model_gather); the moments stay in pieces until a
-// checkpoint gathers them. Returns the learning rate used.
-double optim_step(model* m, const optim_config* o, long s, double gnorm, const unsigned char* frozen);
+// One update at step s (0-based) with gradient norm gnorm (for clipping). Tensor k of m->tensors
+// takes the learning rate times scale[k]; scale[k] = 0 skips it (frozen: parameters and moments
+// untouched); scale NULL: 1 for all. Each rank updates its pieces of params and of the moments,
+// then params are gathered (model_gather); the moments stay in pieces until a checkpoint gathers
+// them. Returns the learning rate of scale 1.
+double optim_step(model* m, const optim_config* o, long s, double gnorm, const double* scale);
+
+// The L2-SP term lambda/2 ||theta - theta0||^2 over the tensors k with which[k]: adds its
+// gradient lambda (theta - theta0) to grads in this rank's pieces (theta0 laid out like params).
+// Call after model_backward, whose DP reduction those pieces hold, so the term counts once and
+// not once per replica, and before optim_grad_norm, so clipping sees the whole objective's
+// gradient.
+void optim_add_l2_init(model* m, const real* theta0, const unsigned char* which, double lambda);
 
 #endif

@@ -29,17 +29,45 @@ void model_piece(const model* m, int i, int r, size_t* off, size_t* n)
     *n = b - a;
 }
 
+int model_region_trains(const model* m, int i)
+{
+    size_t off, n;
+    region(m, i, &off, &n);
+    for (int k = 0; k < m->ntensors; k++)
+        if (!m->no_grad[k] && m->tensors[k].offset >= off && m->tensors[k].offset < off + n) return 1;
+    return 0;
+}
+
+void model_owned_runs(const model* m, const model_tensor* t,
+                      void (*f)(size_t off, size_t n, void* arg), void* arg)
+{
+    for (int r = 0; r < model_regions(m); r++) {
+        size_t p0, pn;
+        model_piece(m, r, m->g->dpn_rank, &p0, &pn);
+        for (int i = 0; i < t->lrows; i++) {
+            size_t a = t->offset + (size_t)i * t->ld, b = a + (size_t)t->lcols;
+            if (a < p0) a = p0;
+            if (b > p0 + pn) b = p0 + pn;
+            if (a < b) f(a, b - a, arg);
+        }
+    }
+}
+
 int model_reduce_regions(model* m, int first, int count, MPI_Request* req)
 {
     dist_grid* g = m->g;
     if (g->dp == 1) return 0;
+    // Frozen regions (every replica has the same no_grad) are neither summed nor synced for.
+    int trains = 0;
+    for (int i = first; i < first + count; i++) trains |= model_region_trains(m, i);
+    if (!trains) return 0;
     // The other replicas' gradients of these regions are complete once they reach this sync.
     dist_shm_sync(&m->shm, g);
     int nreq = 0;
     for (int i = first; i < first + count; i++) {
         size_t off, n;
         model_piece(m, i, g->dpn_rank, &off, &n);
-        if (n == 0) continue;
+        if (n == 0 || !model_region_trains(m, i)) continue;
         dist_shm_sum(&m->shm, (size_t)(m->grads - m->params) + off, n, g);
         // Every node's member with this dpn_rank holds the same piece: sum them by message.
         if (g->dpx > 1) dist_dpx_iallreduce_sum(m->grads + off, (int)n, &req[nreq++], g);

@@ -77,6 +77,51 @@ n=0; for t in embed layer0/Wx layer0/Wh layer0/Wf layer0/b layer1/Wx layer1/Wh l
     same $ck $dir/same/step-00000001.h5 $t && n=$((n + 1)); done
 [ $n -eq 11 ] && ! grep -q '^new ' $dir/same.txt && say "ok   init_from lm -> lm: all 11 tensors loaded bit-identical" || fail "init_from lm -> lm: $n of 11"
 
+# freeze (happy path): layer 0 and the embedding stay bit-identical through 5 Adam steps at
+# np=2 (dp = 2), the rest moves.
+cls="--set task=classify --set data=$dir/recs.h5 --set init_from=$ck --set new_head=true"
+mpi 2 $FNN train $cfg $cls --set freeze=layer0,embed --set steps=5 --set lr=1e-2 --set ckpt_dir=$dir/frz > $dir/frz.txt 2>&1 || fail "freeze run"
+got=$dir/frz/step-00000005.h5
+n=0; for t in embed layer0/Wx layer0/Wh layer0/b; do same $ck $got $t && n=$((n + 1)); done
+zero $got layer0/Wf && [ $n -eq 4 ] && ! same $ck $got layer1/Wh && ! zero $got layer1/Wf && ! h5ls $got/optim/m/layer0 > /dev/null 2>&1 \
+    && say "ok   freeze = layer0,embed at np=2: 5 frozen tensors unchanged after 5 steps (no optimiser state saved), layer 1 trained" || fail "freeze: $n of 4 unchanged"
+
+# head_only_steps = 3: steps 1-3 change only the head and Wf, step 4 the body too.
+mpi 1 $FNN train $cfg $cls --set head_only_steps=3 --set steps=4 --set lr=1e-2 --set ckpt_dir=$dir/ho --set ckpt_every=1 --set ckpt_keep=4 > $dir/ho.txt 2>&1 || fail "head_only run"
+h3=$dir/ho/step-00000003.h5; h4=$dir/ho/step-00000004.h5
+n3=0; n4=0; for t in embed layer0/Wx layer0/Wh layer0/b layer1/Wx layer1/Wh layer1/b; do
+    same $ck $h3 $t && n3=$((n3 + 1)); same $ck $h4 $t || n4=$((n4 + 1)); done
+[ $n3 -eq 7 ] && [ $n4 -eq 7 ] && ! zero $h3 layer1/Wf && ! same $dir/ho/step-00000002.h5 $h3 head/Wo && grep -q "^step 4: head_only_steps = 3 done" $dir/ho.txt \
+    && say "ok   head_only_steps = 3: body bit-identical after step 3 (head and Wf moved), all 7 body tensors moved at step 4" || fail "head_only_steps: unchanged after 3: $n3 of 7, changed after 4: $n4 of 7"
+
+# body_lr_scale = 0.5, one SGD step: every transferred tensor moves by half the step of
+# body_lr_scale = 1 (to 2 float32 spacings of the largest of p and the two results), the new head
+# by the same step.
+sgd="--set optimizer=sgd --set momentum=0 --set lr=0.5 --set clip=0 --set steps=1"
+mpi 1 $FNN train $cfg $cls $sgd --set ckpt_dir=$dir/s1 > /dev/null 2>&1 || fail "sgd s=1"
+mpi 1 $FNN train $cfg $cls $sgd --set body_lr_scale=0.5 --set ckpt_dir=$dir/s05 > /dev/null 2>&1 || fail "sgd s=0.5"
+vals() { h5dump -d "/params/$2" -y -w 0 -m '%.9g' "$1" | sed -n '/DATA {/,$p' | grep -o -- '-\?[0-9][0-9.e+-]*'; }
+ratio() { vals $ck $1 > $dir/v0; vals $dir/s1/step-00000001.h5 $1 > $dir/v1; vals $dir/s05/step-00000001.h5 $1 > $dir/v2
+    paste $dir/v0 $dir/v1 $dir/v2 | awk -v r=$2 '{ d1 = $2 - $1; d2 = $3 - $1; e = d2 - r * d1; if (e < 0) e = -e; u = 0; for (i = 1; i <= 3; i++) u = ($i > u ? $i : -$i > u ? -$i : u); u = u * 2.4e-7 + 1e-12; if (e > u) bad++; if (d1 != 0) moved++ } END { exit !(bad == 0 && moved > 0) }'; }
+ratio layer1/Wh 0.5 && ratio embed 0.5 && ratio layer0/b 0.5 && same $dir/s1/step-00000001.h5 $dir/s05/step-00000001.h5 head/Wo \
+    && say "ok   body_lr_scale = 0.5: transferred tensors move half as far in one SGD step, the head the same" || fail "body_lr_scale step"
+
+# l2_init and staged unfreezing resume bit for bit: 6 steps straight, or 3 then resume = auto;
+# theta0 is in the checkpoint.
+l2="$cls --set l2_init=0.5 --set head_only_steps=2 --set freeze=embed --set body_lr_scale=0.5 --set steps=6 --set lr=1e-2"
+mpi 2 $FNN train $cfg $l2 --set ckpt_dir=$dir/l2a --set metrics=$dir/l2a.jsonl > /dev/null 2>&1 || fail "l2 run"
+mpi 2 $FNN train $cfg $l2 --set ckpt_dir=$dir/l2b --set metrics=$dir/l2b.jsonl --set ckpt_every=3 > /dev/null 2>&1
+rm -f $dir/l2b/step-00000006.h5 && printf 'step-00000003.h5' > $dir/l2b/latest
+mpi 2 $FNN train $cfg $l2 --set ckpt_dir=$dir/l2b --set resume=auto --set metrics=$dir/l2c.jsonl > $dir/l2c.txt 2>&1 || fail "l2 resume"
+h5ls $dir/l2b/step-00000003.h5/finetune/theta0/layer1 2>/dev/null | grep -q Wh && ! h5ls $dir/l2b/step-00000003.h5/finetune/theta0/head > /dev/null 2>&1 || fail "theta0 not saved for exactly the transferred tensors"
+[ "$(tail -n 1 $dir/l2a.jsonl | cut -d, -f2)" = "$(tail -n 1 $dir/l2c.jsonl | cut -d, -f2)" ] && h5diff -q $dir/l2a/step-00000006.h5 $dir/l2b/step-00000006.h5 /params /params > /dev/null \
+    && say "ok   l2_init + head_only_steps + body_lr_scale: resume at step 3 equals 6 straight steps bit for bit" || fail "l2 resume differs: $(tail -n 1 $dir/l2a.jsonl) / $(tail -n 1 $dir/l2c.jsonl)"
+# l2_init pulls towards the checkpoint: after the same steps, layer1/Wh is nearer to it.
+mpi 2 $FNN train $cfg $cls --set head_only_steps=2 --set freeze=embed --set body_lr_scale=0.5 --set steps=6 --set lr=1e-2 --set ckpt_dir=$dir/l20 > /dev/null 2>&1
+dist() { vals $ck layer1/Wh > $dir/v0; vals $1 layer1/Wh > $dir/v1; paste $dir/v0 $dir/v1 | awk '{ s += ($1 - $2)^2 } END { print s }'; }
+awk -v a="$(dist $dir/l2a/step-00000006.h5)" -v b="$(dist $dir/l20/step-00000006.h5)" 'BEGIN { exit !(a < b) }' \
+    && say "ok   l2_init = 0.5 keeps layer1/Wh nearer the checkpoint ($(dist $dir/l2a/step-00000006.h5) < $(dist $dir/l20/step-00000006.h5))" || fail "l2_init does not pull towards theta0"
+
 # Refusals: one line naming both values by name.
 refuse "init_from other hidden" "hidden = 32 there, 16 here" $FNN train $cfg --set hidden=16 --set data=$dir/text.h5 --set init_from=$ck
 refuse "init_from other layers" "layers = 2 there, 1 here" $FNN train $cfg --set layers=1 --set data=$dir/text.h5 --set init_from=$ck
@@ -87,6 +132,19 @@ refuse "token -> dense without new_head" "input = tokens (embed 16) there, dense
 refuse "other embedding without new_head" "input = tokens (embed 16) there, tokens (embed 8) here" \
     $FNN train $cfg --set embed=8 --set data=$dir/text.h5 --set init_from=$ck
 refuse "init_from other layers at np=2" "layers = 2 there, 3 here" $MPIRUN -np 2 $FNN train $cfg --set tp=2 --set layers=3 --set data=$dir/text.h5 --set init_from=$ck
+
+refuse "head_only_steps without new_head" "head_only_steps = 3: no new head or Wf to train (set new_head = true)" \
+    $FNN train $cfg --set data=$dir/text.h5 --set init_from=$ck --set head_only_steps=3
+refuse "head_only_steps with the head frozen" "head_only_steps = 3: no new head or Wf to train (freeze names them)" \
+    $MPIRUN -np 2 $FNN train $cfg $cls --set head_only_steps=3 --set freeze=head,layer0/Wf,layer1/Wf
+refuse "freeze of everything" "freeze = layer0,layer1,head,embed: leaves nothing to train" \
+    $MPIRUN -np 2 $FNN train $cfg $cls --set freeze=layer0,layer1,head,embed
+refuse "freeze of nothing there" "freeze = layer2: no tensor or layer 'layer2'" $FNN train $cfg $cls --set freeze=layer2
+refuse "body_lr_scale = 0" "body_lr_scale = 0: must be in (0, 1]" $FNN train $cfg $cls --set body_lr_scale=0
+refuse "body_lr_scale > 1" "body_lr_scale = 1.5: must be in (0, 1]" $FNN train $cfg $cls --set body_lr_scale=1.5
+refuse "l2_init < 0" "l2_init = -1: must be >= 0" $FNN train $cfg $cls --set l2_init=-1
+refuse "l2_init without init_from" "l2_init = 0.5 needs init_from" $FNN train $cfg --set data=$dir/text.h5 --set l2_init=0.5
+refuse "head_only_steps without init_from" "head_only_steps = 2 needs init_from" $FNN train $cfg --set data=$dir/text.h5 --set head_only_steps=2
 
 [ $fails -eq 0 ] && say "e2e_finetune: all checks passed" || say "e2e_finetune: $fails failed"
 exit $((fails != 0))

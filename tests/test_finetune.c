@@ -1,0 +1,191 @@
+// Fine-tuning in the model: frozen tensors (m->no_grad) get no weight gradient and, a region of
+// them all, no DP reduction (counted), while the others' gradients are those of the unfrozen
+// run; the per-tensor learning-rate factor and the L2-SP gradient against a float64 SGD step.
+// ranks: 1 2 4
+#include <stdlib.h>
+#include <string.h>
+#include "model/init.h"
+#include "model/model.h"
+#include "model/optim.h"
+#include "tests/check.h"
+
+enum { T = 6, BG = 4 };
+
+static model_config tiny(void)
+{
+    return (model_config){.task = TASK_LM, .act = ACT_TANH, .feedback = FB_ALL,
+                          .feedback_source = FBS_MODEL, .wh_init = INIT_ORTHOGONAL,
+                          .V = 12, .D = 5, .H = 8, .L = 2, .O = 12, .seed = 3};
+}
+
+static int find(const model* m, const char* name)
+{
+    for (int k = 0; k < m->ntensors; k++)
+        if (!strcmp(m->tensors[k].name, name)) return k;
+    return -1;
+}
+
+static void batch(model_batch* bt, int32_t* tok, int32_t* next, const model* m)
+{
+    for (int t = 0; t < T; t++)
+        for (int b = 0; b < m->B; b++) {
+            int row = m->g->dp_rank * m->B + b;
+            tok[t * m->B + b] = (int32_t)(init_uniform(31, t, row) * m->c.V);
+            next[t * m->B + b] = (int32_t)(init_uniform(32, t, row) * m->c.V);
+        }
+    *bt = (model_batch){.T = T, .tokens = tok, .next = next};
+}
+
+// Forward, loss and backward of one window, counting the collectives of the backward pass;
+// afterwards grads holds the DP sum everywhere (model_gather).
+static void grad_step(model* m, const model_batch* bt, long* iallreduce, long* syncs)
+{
+    model_reset_state(m);
+    model_zero_grad(m);
+    model_forward(m, bt);
+    model_loss(m, bt, NULL);
+    dist_reset_counts(m->g);
+    model_backward(m, bt);
+    *iallreduce = m->g->count[DIST_IALLREDUCE];
+    *syncs = m->g->count[DIST_SYNC];
+    model_gather(m, m->grads);
+}
+
+// Element (i, j) of this rank's piece of tensor k in buf.
+static real* at(const model* m, real* buf, int k, int i, int j)
+{
+    return buf + m->tensors[k].offset + (size_t)i * m->tensors[k].ld + j;
+}
+
+// Freezing `names` (NULL-terminated): their gradients are zero, the others' equal the unfrozen
+// run's, and the backward pass issues `fewer_regions` fewer reductions between nodes and (with
+// a shared-memory group) one fewer sync per skipped reduction call.
+static void test_frozen(dist_grid* g, const char* const* names, int fewer_regions, int fewer_calls)
+{
+    model_config c = tiny();
+    model m;
+    char err[256];
+    CHECK(model_init(&m, &c, g, T, BG, err, sizeof err) == 0, "%s", err);
+    model_init_params(&m);
+    int32_t tok[T * BG], next[T * BG];
+    model_batch bt;
+    batch(&bt, tok, next, &m);
+    long ia0, sy0, ia1, sy1;
+    grad_step(&m, &bt, &ia0, &sy0);
+    real* ref = malloc(m.nparams * sizeof(real));
+    memcpy(ref, m.grads, m.nparams * sizeof(real));
+    for (const char* const* n = names; *n; n++) m.no_grad[find(&m, *n)] = 1;
+    grad_step(&m, &bt, &ia1, &sy1);
+    long zero = 0, same = 0, held = 0;
+    double worst = 0;
+    for (int k = 0; k < m.ntensors; k++)
+        for (int i = 0; i < m.tensors[k].lrows; i++)
+            for (int j = 0; j < m.tensors[k].lcols; j++) {
+                double v = *at(&m, m.grads, k, i, j), r = *at(&m, ref, k, i, j);
+                held++;
+                if (m.no_grad[k]) {
+                    zero += v == 0;
+                    continue;
+                }
+                same += v == r;
+                worst = fmax(worst, fabs(v - r) / fmax(fabs(r), 1e-6));
+            }
+    long frozen = 0;
+    for (int k = 0; k < m.ntensors; k++) frozen += m.no_grad[k] ? (long)m.tensors[k].lrows * m.tensors[k].lcols : 0;
+    CHECK(zero == frozen && frozen > 0, "%s...: %ld of %ld frozen gradients zero", names[0], zero, frozen);
+    CHECK(worst < 1e-6, "%s...: trained tensors' gradients differ from the unfrozen run's by %g", names[0], worst);
+    CHECK(ia1 == ia0 - (g->dpx > 1 ? fewer_regions : 0), "%s...: %ld iallreduces, unfrozen %ld", names[0], ia1, ia0);
+    CHECK(sy1 == sy0 - (g->dpn > 1 ? fewer_calls : 0), "%s...: %ld syncs, unfrozen %ld", names[0], sy1, sy0);
+    if (g->world_rank == 0)
+        printf("freeze %s...: tp %d dp %d (%d x %d): %ld frozen gradients zero, %ld of %ld trained "
+               "bit-identical (worst %.1e); iallreduce %ld -> %ld, syncs %ld -> %ld\n", names[0],
+               g->tp, g->dp, g->dpn, g->dpx, zero, same, held - frozen, worst, ia0, ia1, sy0, sy1);
+    free(ref);
+    model_free(&m);
+}
+
+// One SGD step (no momentum, no clipping) with lr factors scale[k] and the L2-SP term over the
+// tensors in l2: every parameter moves by -lr scale_k (g + lambda (p - p0)), computed here in
+// double from the gradient and parameters before the step.
+static void test_sgd_formula(dist_grid* g)
+{
+    model_config c = tiny();
+    model m;
+    char err[256];
+    CHECK(model_init(&m, &c, g, T, BG, err, sizeof err) == 0, "%s", err);
+    model_init_params(&m);
+    int32_t tok[T * BG], next[T * BG];
+    model_batch bt;
+    batch(&bt, tok, next, &m);
+    long ia, sy;
+    grad_step(&m, &bt, &ia, &sy);
+    const double lr = 0.1, lambda = 0.7, body = 0.25;
+    double scale[MODEL_MAX_TENSORS];
+    unsigned char l2[MODEL_MAX_TENSORS];
+    real* theta0 = malloc(m.nparams * sizeof(real));
+    double* before = malloc(m.nparams * sizeof(double));
+    double* grad = malloc(m.nparams * sizeof(double));
+    for (size_t i = 0; i < m.nparams; i++) {
+        theta0[i] = (real)(m.params[i] + 0.05 * (init_uniform(33, 0, (long)i) - 0.5));
+        before[i] = m.params[i];
+        grad[i] = m.grads[i];
+    }
+    for (int k = 0; k < m.ntensors; k++) {
+        const int head = !strncmp(m.tensors[k].name, "head/", 5);
+        scale[k] = head ? 1 : body;
+        l2[k] = !head;
+    }
+    optim_config o = {.kind = OPT_SGD, .lr = lr, .momentum = 0, .steps = 1};
+    optim_add_l2_init(&m, theta0, l2, lambda);
+    optim_step(&m, &o, 0, optim_grad_norm(&m), scale);
+    double worst = 0;
+    for (int k = 0; k < m.ntensors; k++)
+        for (int i = 0; i < m.tensors[k].lrows; i++)
+            for (int j = 0; j < m.tensors[k].lcols; j++) {
+                size_t e = m.tensors[k].offset + (size_t)i * m.tensors[k].ld + j;
+                double want = before[e] - lr * scale[k] * (grad[e] + (l2[k] ? lambda * (before[e] - theta0[e]) : 0));
+                // In float32 spacings of the larger of p and the step: the gradient plus the L2
+                // term, the momentum buffer and p - step are each rounded to float32 once.
+                double ulp = fmax(fabs(before[e]), fabs(want - before[e])) * 0x1p-23;
+                worst = fmax(worst, fabs(m.params[e] - want) / fmax(ulp, 1e-30));
+            }
+    CHECK(worst <= 2, "tp %d dp %d: SGD step off the float64 formula by %.2f float32 spacings", g->tp, g->dp, worst);
+    if (g->world_rank == 0)
+        printf("SGD step with body_lr_scale %.2f and l2_init %.1f: tp %d dp %d, worst error %.2f "
+               "float32 spacings from the float64 formula\n", body, lambda, g->tp, g->dp, worst);
+    free(theta0);
+    free(before);
+    free(grad);
+    model_free(&m);
+}
+
+int main(int argc, char** argv)
+{
+    MPI_Init(&argc, &argv);
+    int world;
+    MPI_Comm_size(MPI_COMM_WORLD, &world);
+    static const char* const layer0[] = {"layer0/Wx", "layer0/Wh", "layer0/Wf", "layer0/b", "embed", NULL};
+    static const char* const middle[] = {"layer1/Wh", "layer0/Wx", NULL};
+    static const char* const head_stage[] = {"layer0/Wx", "layer0/Wh", "layer0/b", "layer1/Wx",
+                                             "layer1/Wh", "layer1/b", "embed", NULL};
+    for (int tp = 1; tp <= world; tp *= 2)
+        for (int share = 0; share <= 1; share++) {
+            if (world % tp || (share == 1 && world / tp == 1)) continue;
+            dist_grid g;
+            char err[128];
+            dist_grid_init(MPI_COMM_WORLD, tp, share, &g, err, sizeof err);
+            // Layer 0 and the embedding: two regions, one reduction call fewer (the embedding
+            // shares its call with the head).
+            test_frozen(&g, layer0, 2, 1);
+            // Parts of layers: every region still trains; the GEMM is split around Wh.
+            test_frozen(&g, middle, 0, 0);
+            // The head-only stage: only head and Wf train; the embedding's region is skipped.
+            test_frozen(&g, head_stage, 1, 0);
+            test_sgd_formula(&g);
+            dist_grid_free(&g);
+        }
+    int fails = check_failures;
+    MPI_Allreduce(MPI_IN_PLACE, &fails, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+    MPI_Finalize();
+    return fails != 0;
+}
