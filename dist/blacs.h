@@ -25,5 +25,8 @@ void pdpotrf_(const char* uplo, const int* n, double* a, const int* ia, const in
 void pdpotrs_(const char* uplo, const int* n, const int* nrhs, const double* a, const int* ia,
               const int* ja, const int* desca, double* b, const int* ib, const int* jb,
               const int* descb, int* info);
+void pdposv_(const char* uplo, const int* n, const int* nrhs, double* a, const int* ia,
+             const int* ja, const int* desca, double* b, const int* ib, const int* jb,
+             const int* descb, int* info);
 
 #endif

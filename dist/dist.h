@@ -96,6 +96,15 @@ void dist_shm_copy(dist_shm* s, int r, size_t off, size_t n, dist_grid* g);
 int dist_orthogonal_rows(real* out, int ld, int n, double (*gen)(uint64_t, long, long),
                          uint64_t key, dist_grid* g);
 
+// Solves A W = B for the closed-form output head (dist/ridge.c): A is H x H symmetric positive
+// definite, B is H x O. A and B are the sums over the DP replicas of what each passes; every rank
+// passes rows [tp_rank Hl, (tp_rank+1) Hl) of its replica's part (Hl = H / tp, row-major, ld H
+// and O), and W receives the same rows of the solution on every replica. The Cholesky solve
+// (pdposv) runs on a BLACS grid over the whole job. A and B are overwritten. Returns 0,
+// ScaLAPACK's info > 0 (the leading minor of that order is not positive definite) or -1 (out of
+// memory, ScaLAPACK refused an argument): the same value on every rank. Collective over world.
+int dist_ridge_solve(double* W, double* A, double* B, int H, int O, dist_grid* g);
+
 // Fatal errors. dist_fail: this rank found the error; it prints "fnn: error: ..." (with its rank
 // when the world has more than one) and aborts the whole job. dist_fail_all: every rank found the
 // same error; rank 0 prints it once and aborts, the others wait for the abort.

@@ -96,7 +96,7 @@ static const option options[] = {
     KEY_STR("resume", resume, "", "empty, auto, or a checkpoint file"),
     KEY_BOOL("new_head", new_head, "false", "with init_from: fresh output head"),
     KEY_BOOL("head_ridge", head_ridge, "false", "with new_head: fit the head by ridge first"),
-    KEY_DBL("ridge_lambda", ridge_lambda, "1e-3", GT0, "regulariser of the ridge fit"),
+    KEY_DBL("ridge_lambda", ridge_lambda, "1e-3", GT0, "ridge fit: (G + ridge_lambda n I) W = C"),
     KEY_STR("freeze", freeze, "", "with init_from: comma-separated tensors or layers not trained"),
     KEY_INT("head_only_steps", head_only_steps, "0", GE0, "with new_head: first steps train only the new head and Wf"),
     KEY_DBL("body_lr_scale", body_lr_scale, "1", FRAC, "with init_from: lr factor of the transferred tensors"),
@@ -422,6 +422,14 @@ static int check_needs_init_from(const fnn_config* c, char* err, size_t errlen)
     return 0;
 }
 
+// The ridge fit replaces the output head, so it needs one that is new.
+static int check_head_ridge(const fnn_config* c, char* err, size_t errlen)
+{
+    if (c->head_ridge && !c->new_head)
+        return fail(err, errlen, "head_ridge = true needs new_head = true (the fit replaces the output head)");
+    return 0;
+}
+
 int config_validate(const fnn_config* c, char* err, size_t errlen)
 {
     for (size_t i = 0; i < NOPTIONS; i++)
@@ -430,7 +438,8 @@ int config_validate(const fnn_config* c, char* err, size_t errlen)
     if (c->model.feedback_source == FBS_TARGET && c->model.task == TASK_CLASSIFY)
         return fail(err, errlen, "feedback_source = target needs per-step targets; "
                                  "task classify has one label per sequence");
-    return check_needs_init_from(c, err, errlen);
+    if (check_needs_init_from(c, err, errlen)) return -1;
+    return check_head_ridge(c, err, errlen);
 }
 
 void config_print(const fnn_config* c, FILE* out)

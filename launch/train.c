@@ -8,6 +8,7 @@
 #include "launch/commands.h"
 #include "launch/evaluate.h"
 #include "launch/finetune.h"
+#include "launch/ridge.h"
 #include "launch/setup.h"
 #include "model/optim.h"
 
@@ -129,7 +130,8 @@ static void train_loop(run* r)
             return;
         }
     }
-    if (r->c.optim.steps > first) save(r, r->c.optim.steps);
+    // A head fitted in closed form with steps = 0 is a result of its own.
+    if (r->c.optim.steps > first || (r->c.head_ridge && first == 0)) save(r, r->c.optim.steps);
 }
 
 static void final_eval(run* r)
@@ -171,6 +173,7 @@ int cmd_train(int argc, char** argv, dist_grid* world)
         if (r->c.metrics[0] && !(r->metrics = fopen(r->c.metrics, r->st.step ? "a" : "w")))
             dist_fail("%s: cannot open the metrics file", r->c.metrics);
     }
+    if (r->c.head_ridge && r->st.step == 0) ridge_fit_head(&r->m, r->d, &r->db, r->c.ridge_lambda);
     signal(SIGTERM, on_signal);
     signal(SIGUSR1, on_signal);
     train_loop(r);
