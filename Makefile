@@ -50,6 +50,11 @@ build/tests/test_%: tests/test_%.c tests/check.h build/libfnn.a
 	@mkdir -p build/tests
 	$(CC) $(CFLAGS) $< build/libfnn.a $(LDLIBS) -o $@
 
+# The tool that damages files for tests/e2e_hostile.sh.
+build/tests/h5craft: tests/h5craft.c
+	@mkdir -p build/tests
+	$(CC) $(CFLAGS) $< $(LDLIBS) -o $@
+
 build/tests/grad_%: tests/grad_%.c tests/check.h build/libfnn64.a
 	@mkdir -p build/tests
 	$(CC) $(CFLAGS) -DFNN_DOUBLE $< build/libfnn64.a $(LDLIBS) -o $@
@@ -60,8 +65,18 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
 
 test: deps
-	$(MAKE) build/fnn $(TESTS) $(TESTS64)
+	$(MAKE) build/fnn $(TESTS) $(TESTS64) build/tests/h5craft
 	MPIRUN="$(MPIRUN)" sh tests/run.sh $(TESTS) $(TESTS64) $(wildcard tests/e2e_*.sh)
+
+# The hostile-input suite and the file-reading tests on an ASan + UBSan build: a copy of the
+# sources in build/asan/src built there with the sanitizers (any report fails the test).
+ASAN_OPT = -O1 -g -march=native -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+test-asan: deps
+	rm -rf build/asan && mkdir -p build/asan/src
+	tar -c --exclude=./build --exclude=./.git . | tar -x -C build/asan/src
+	$(MAKE) -C build/asan/src OPT="$(ASAN_OPT)" build/fnn build/tests/h5craft build/tests/test_checkpoint build/tests/test_dataset
+	cd build/asan/src && ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	  MPIRUN="$(MPIRUN)" sh tests/run.sh build/tests/test_checkpoint build/tests/test_dataset tests/e2e_hostile.sh
 
 demo: deps
 	$(MAKE) build/fnn
@@ -74,5 +89,5 @@ bench: deps
 clean:
 	rm -rf build
 
-.PHONY: all deps test demo bench clean FORCE
+.PHONY: all deps test test-asan demo bench clean FORCE
 -include $(LIBOBJ:.o=.d) $(MATHOBJ64:.o=.d) $(APPOBJ:.o=.d)

@@ -64,6 +64,12 @@ void dist_world_max_f64(double* buf, int n, dist_grid* g);
 void dist_barrier(dist_grid* g);
 // 1 on every rank if any rank passes a non-zero flag. Collective over world.
 int dist_any(int flag, dist_grid* g);
+// For io/, over the communicator a file is open on. dist_comm_agree: 1 on every rank if any
+// rank passes failed, and then err on every rank holds the message of the lowest failing rank
+// (with " on rank N" when some ranks did not fail). errlen must be the same on every rank.
+int dist_comm_agree(int failed, char* err, size_t errlen, MPI_Comm comm);
+// Sums n uint64 over comm, modulo 2^64. In place.
+void dist_comm_sum_u64(uint64_t* buf, int n, MPI_Comm comm);
 // Broadcast of raw bytes from world rank 0 (the parsed config, a sampled token).
 void dist_bcast_bytes(void* buf, size_t n, dist_grid* g);
 

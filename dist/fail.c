@@ -14,10 +14,12 @@ static void vreport(const char* fmt, va_list ap, int with_rank)
         MPI_Comm_size(MPI_COMM_WORLD, &size);
     }
     fflush(stdout);
-    if (with_rank && size > 1) fprintf(stderr, "[rank %d] ", rank);
-    fputs("fnn: error: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    // One write: mpirun interleaves pieces of a line with its own abort banner.
+    char line[1024];
+    int n = with_rank && size > 1 ? snprintf(line, sizeof line, "[rank %d] ", rank) : 0;
+    n += snprintf(line + n, sizeof line - n, "fnn: error: ");
+    vsnprintf(line + n, sizeof line - n, fmt, ap);
+    fprintf(stderr, "%s\n", line);
     fflush(stderr);
 }
 

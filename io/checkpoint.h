@@ -4,7 +4,9 @@
 //
 //   /config                attributes: every model_config field by name (task, activation, ... as
 //                          strings; V, D, H, L, O, seed as integers) plus "format" = "fnn-checkpoint",
-//                          "version" = 1, and the full run config as text ("run_config")
+//                          "version" = 2, the full run config as text ("run_config"), and the
+//                          build that wrote it: fnn_version, build_compiler, build_flags,
+//                          gemm_kernel
 //   /params/<tensor name>  e.g. /params/layer0/Wh, /params/head/Wo, /params/embed
 //   /optim/m/<name>, /optim/v/<name> (Adam, AdamW), /optim/momentum/<name> (SGD)
 //   /finetune              (fine-tuning runs) attributes "transferred" (names of the tensors taken
@@ -14,6 +16,8 @@
 //   /train                 attributes: step, epoch, cursor, rng_seed, writer_tp, writer_dp,
 //                          global_batch, seq_len, carry_state, optimizer; with carried state the datasets
 //                          /train/state/h<l> (Bglobal x H) and /train/state/f (Bglobal x O)
+//
+// Every dataset carries the attribute fnn_digest (h5.h), checked whenever it is read.
 //
 // All functions are collective over m->g->world (or the given grid) and return 0, or -1 with a
 // one-line message in err that names the file and what is wrong.
@@ -66,6 +70,10 @@ int ckpt_load_finetune(const char* path, model* m, unsigned char* transferred, r
 // Loads the carried hidden state of this rank's batch rows (after ckpt_load, when resuming a
 // carry_state run). Refuses when the stored global batch differs.
 int ckpt_load_state(const char* path, model* m, char* err, size_t errlen);
+
+// Checks every dataset of the file against its digest and for non-finite values, and that
+// /config and /train are readable and in range, without building a model.
+int ckpt_verify(const char* path, MPI_Comm comm, char* err, size_t errlen);
 
 // Writes m->grads as /grads/<tensor name>, full logical shapes, same hyperslab rules as params.
 int ckpt_save_grads(const char* path, const model* m, char* err, size_t errlen);

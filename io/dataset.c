@@ -6,6 +6,7 @@
 // Legend: T = steps in a window, B = local batch rows, D = dense inputs, O = outputs,
 // N = tokens or rows of a split, n = records of a split.
 #include <errno.h>
+#include <math.h>
 #include <hdf5.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -81,12 +82,15 @@ static int read_strings(reader* r, const char* name, char*** out, int* count)
     hssize_t n = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
     int ok = ft >= 0 && n > 0 && n < 1 << 24 && mt >= 0 && H5Tget_class(ft) == H5T_STRING &&
              H5Tis_variable_str(ft) == 0;
-    size_t width = ok ? H5Tget_size(ft) : 0;
+    // Read one byte wider than stored, null-terminated: a null-padded string that fills its
+    // width (h5py, numpy bytes) keeps its last character.
+    size_t width = ok ? H5Tget_size(ft) + 1 : 0;
     char* buf = ok ? zalloc((size_t)n, width) : NULL;
-    ok = buf && H5Tset_size(mt, width) >= 0 && H5Aread(a, mt, buf) >= 0;
+    ok = buf && H5Tset_size(mt, width) >= 0 && H5Tset_strpad(mt, H5T_STR_NULLTERM) >= 0 &&
+         H5Aread(a, mt, buf) >= 0;
     char** s = ok ? zalloc((size_t)n, sizeof *s) : NULL;
     for (hssize_t i = 0; s && i < n && ok; i++)
-        ok = (s[i] = strndup(buf + i * width, width)) != NULL;
+        ok = (s[i] = strndup(buf + i * width, width - 1)) != NULL;
     for (hssize_t i = 0; s && !ok && i < n; i++) free(s[i]);
     if (!ok) free(s);
     free(buf);
@@ -115,6 +119,30 @@ static int read_kind(reader* r, dataset* d)
     return d->kind == DATA_SEQUENCES ? read_strings(r, "classes", &d->classes, &d->nclasses) : 0;
 }
 
+// What a dataset must hold: HDF5 would otherwise convert (and saturate) anything into the
+// memory type without a word.
+enum elem_kind { ELEM_U8, ELEM_I32, ELEM_FLOAT };
+
+static int elem_ok(hid_t t, int want)
+{
+    H5T_class_t cls = H5Tget_class(t);
+    size_t size = H5Tget_size(t);
+    if (want == ELEM_FLOAT) return cls == H5T_FLOAT;
+    if (cls != H5T_INTEGER) return 0;
+    if (want == ELEM_U8) return size == 1 && H5Tget_sign(t) == H5T_SGN_NONE;
+    return size < 4 || (size == 4 && H5Tget_sign(t) == H5T_SGN_2);
+}
+
+static int check_elem(reader* r, hid_t ds, const char* name, int want)
+{
+    static const char* const needs[] = {"an unsigned 8-bit integer dataset",
+                                        "a 32-bit (or narrower) integer dataset", "a float dataset"};
+    hid_t t = H5Dget_type(ds);
+    int ok = t >= 0 && elem_ok(t, want);
+    if (t >= 0) H5Tclose(t);
+    return ok ? 0 : fail(r, "dataset %s must be %s", name, needs[want]);
+}
+
 // Opens /split/what and checks it has `rank` dimensions, which go to dims.
 static hid_t open_array(reader* r, const char* name, int rank, hsize_t dims[2])
 {
@@ -134,28 +162,43 @@ static hid_t open_array(reader* r, const char* name, int rank, hsize_t dims[2])
     return -1;
 }
 
-// Reads all of dataset /split/what (rank 1 or 2) converted to mtype, into a new buffer at *out.
-static int read_array(reader* r, int split, const char* what, hid_t mtype, int rank,
+// Reads all of dataset /split/what (rank 1 or 2, elements of kind want) into a new buffer at
+// *out; float data must be finite.
+static int read_array(reader* r, int split, const char* what, int want, int rank,
                       hsize_t dims[2], void** out)
 {
+    hid_t mtype = want == ELEM_U8 ? H5T_NATIVE_UINT8 : want == ELEM_I32 ? H5T_NATIVE_INT32 : REAL_H5;
     char name[64];
     snprintf(name, sizeof name, "/%s/%s", split_names[split], what);
     dims[1] = 1;
+    *out = NULL;
     hid_t ds = open_array(r, name, rank, dims);
     if (ds < 0) return -1;
+    if (check_elem(r, ds, name, want)) return H5Dclose(ds), -1;
+    // Sizes from the file index int rows and columns, and their product must not wrap.
+    if (dims[0] > INT32_MAX || dims[1] > INT32_MAX || (dims[1] && dims[0] > (1ull << 40) / dims[1]))
+        return H5Dclose(ds), fail(r, "dataset %s is %llu x %llu: too large", name,
+                                  (unsigned long long)dims[0], (unsigned long long)dims[1]);
     size_t count = (size_t)dims[0] * dims[1];
+    // A dataset whose storage was never written claims any size at no cost in the file.
+    if (count && H5Dget_storage_size(ds) == 0)
+        return H5Dclose(ds), fail(r, "dataset %s holds no stored data", name);
     *out = zalloc(count, H5Tget_size(mtype));
     int ok = *out && (count == 0 || H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) >= 0);
     H5Dclose(ds);
     if (!*out) return fail(r, "out of memory for dataset %s", name);
     if (!ok) return fail(r, "cannot read dataset %s (truncated or corrupt file?)", name);
+    for (size_t i = 0; want == ELEM_FLOAT && i < count; i++)
+        if (!isfinite(((real*)*out)[i]))
+            return fail(r, "dataset %s holds a non-finite value (NaN or Inf) at row %zu, column %zu",
+                        name, i / (size_t)dims[1], i % (size_t)dims[1]);
     return 0;
 }
 
 static int read_tokens(reader* r, split_data* s, int split)
 {
     hsize_t dims[2];
-    if (read_array(r, split, "tokens", H5T_NATIVE_UINT8, 1, dims, (void**)&s->bytes)) return -1;
+    if (read_array(r, split, "tokens", ELEM_U8, 1, dims, (void**)&s->bytes)) return -1;
     s->n = (long)dims[0];
     return 0;
 }
@@ -182,9 +225,9 @@ static int index_records(reader* r, const dataset* d, split_data* s, int split, 
 static int read_sequences(reader* r, const dataset* d, split_data* s, int split)
 {
     hsize_t nb[2], nl[2], nt[2];
-    if (read_array(r, split, "seqs", H5T_NATIVE_UINT8, 1, nb, (void**)&s->bytes) ||
-        read_array(r, split, "lens", H5T_NATIVE_INT32, 1, nl, (void**)&s->lens) ||
-        read_array(r, split, "labels", H5T_NATIVE_INT32, 1, nt, (void**)&s->labels))
+    if (read_array(r, split, "seqs", ELEM_U8, 1, nb, (void**)&s->bytes) ||
+        read_array(r, split, "lens", ELEM_I32, 1, nl, (void**)&s->lens) ||
+        read_array(r, split, "labels", ELEM_I32, 1, nt, (void**)&s->labels))
         return -1;
     if (nl[0] != nt[0])
         return fail(r, "/%s/lens has %lu records, /%s/labels %lu", split_names[split],
@@ -196,8 +239,8 @@ static int read_sequences(reader* r, const dataset* d, split_data* s, int split)
 static int read_dense(reader* r, dataset* d, split_data* s, int split)
 {
     hsize_t dx[2], dy[2];
-    if (read_array(r, split, "x", REAL_H5, 2, dx, (void**)&s->x) ||
-        read_array(r, split, "y", REAL_H5, 2, dy, (void**)&s->y))
+    if (read_array(r, split, "x", ELEM_FLOAT, 2, dx, (void**)&s->x) ||
+        read_array(r, split, "y", ELEM_FLOAT, 2, dy, (void**)&s->y))
         return -1;
     if (split == SPLIT_TRAIN) d->D = (int)dx[1], d->O = (int)dy[1];
     if (dx[0] != dy[0] || (int)dx[1] != d->D || (int)dy[1] != d->O || d->D < 1 || d->O < 1)

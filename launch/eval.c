@@ -1,5 +1,6 @@
 // fnn eval: loss and accuracy of a checkpoint on a dataset, at any layout; optionally the
 // gradient of that loss for every parameter, for checking fnn against another implementation.
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include "io/checkpoint.h"
@@ -72,6 +73,9 @@ int cmd_eval(int argc, char** argv, dist_grid* world)
         if (mc.task != TASK_REGRESS) printf("  accuracy %.4f", e.accuracy);
         printf("\n");
     }
+    if (!isfinite(e.loss))
+        dist_fail_all("%s: the loss on %s is %g: non-finite values in the model's computation",
+                      path, data, e.loss);
     if (grads && ckpt_save_grads(grads, &m, err, sizeof err)) dist_fail_all("%s", err);
     data_batch_free(&db);
     dataset_free(&d);

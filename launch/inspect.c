@@ -1,17 +1,23 @@
 // fnn inspect: what a checkpoint holds, read from its metadata alone (no parameters loaded).
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "io/checkpoint.h"
 #include "launch/commands.h"
 #include "launch/setup.h"
 
 int cmd_inspect(int argc, char** argv, dist_grid* world)
 {
-    if (argc != 2 || argv[1][0] == '-') dist_fail_all("usage: fnn inspect CHECKPOINT");
+    char err[512], text[8192] = "";
+    if (argc == 3 && !strcmp(argv[1], "--verify")) {
+        if (ckpt_verify(argv[2], world->world, err, sizeof err)) dist_fail_all("%s", err);
+        if (world->world_rank == 0) printf("%s: every dataset matches its checksum\n", argv[2]);
+        return 0;
+    }
+    if (argc != 2 || argv[1][0] == '-') dist_fail_all("usage: fnn inspect [--verify] CHECKPOINT");
     const char* path = argv[1];
     model_config mc;
     ckpt_train st;
-    char err[512], text[8192] = "";
     if (ckpt_read_meta(path, world->world, &mc, &st, text, sizeof text, err, sizeof err))
         dist_fail_all("%s", err);
     if (world->world_rank != 0) return 0;

@@ -15,7 +15,7 @@ static const command commands[] = {
     {"train", cmd_train, "train from --config FILE [--set key=value ...]"},
     {"eval", cmd_eval, "--checkpoint C --data D [--split val|train] [--windows N] [--grads OUT.h5] [--tp N] [--batch B] [--seq-len T]"},
     {"sample", cmd_sample, "generate text from a language-model checkpoint"},
-    {"inspect", cmd_inspect, "a checkpoint's config, shapes, step and writer layout"},
+    {"inspect", cmd_inspect, "[--verify] C: a checkpoint's config, shapes, step and writer layout; --verify checks every checksum"},
     {"bench", cmd_bench, "throughput, GFLOP/s, fraction of SGEMM peak, time in collectives"},
 };
 

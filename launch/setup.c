@@ -105,7 +105,8 @@ dataset* setup_data(fnn_config* c)
     static const char* task_of_kind[] = {"lm", "classify", "regress"};
     char err[512];
     dataset* d = dataset_open(c->data, err, sizeof err);
-    if (!d) dist_fail_all("%s", err);
+    // Every rank reads the file itself: a file some ranks cannot see or read ends all of them.
+    if (dist_comm_agree(!d, err, sizeof err, MPI_COMM_WORLD)) dist_fail_all("%s", err);
     int task = dataset_task(d);
     if (task != c->model.task)
         dist_fail_all("%s is a dataset for task %s, the config says task = %s", c->data,

@@ -41,6 +41,8 @@ static void load_start(run* r)
     } else {
         snprintf(path, sizeof path, "%s", r->c.resume);
     }
+    // Rank 0's choice: ranks that see different directories must not open different files.
+    dist_bcast_bytes(path, sizeof path, &r->g);
     if (path[0]) {
         if (ckpt_read_meta(path, r->g.world, &ck, &r->st, NULL, 0, err, sizeof err) ||
             setup_same_model(path, &ck, &r->c.model, 0) ||

@@ -18,7 +18,7 @@ close() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -
 # Every /grads dataset of two files agrees to 1e-5 relative in the 2-norm of the difference:
 # float32 sums in another order move elements near zero by more than 1e-5 of themselves, but
 # not the tensor.
-values() { h5dump -y -w 0 -m '%.9g' -d "$1" "$2" | sed -n '/DATA {/,$p' | grep -o -- '-\?[0-9][0-9.e+-]*'; }
+values() { h5dump -A 0 -y -w 0 -m '%.9g' -d "$1" "$2" | sed -n '/DATA {/,$p' | grep -o -- '-\?[0-9][0-9.e+-]*'; }
 grads_close() {
     sets=$(h5ls -r "$1" | awk '$2 == "Dataset" { print $1 }')
     [ -n "$sets" ] || return 1

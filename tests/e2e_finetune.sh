@@ -16,7 +16,7 @@ mpi() { np=$1; shift; run $MPIRUN -np "$np" "$@"; }
 same() { h5diff -q "$1" "$2" "/params/$3" "/params/$3" > /dev/null 2>&1; }
 shape() { h5ls "$1/params/$2" | sed -n 's/.*Dataset {\(.*\)}.*/\1/p'; }
 # Every element of a dataset is zero.
-zero() { h5dump -d "/params/$2" -y -w 0 "$1" | sed -n '/DATA {/,$p' | grep -o -- '-\?[0-9][0-9.e+-]*' | awk '$1 != 0 { bad = 1 } END { exit bad }'; }
+zero() { h5dump -A 0 -d "/params/$2" -y -w 0 "$1" | sed -n '/DATA {/,$p' | grep -o -- '-\?[0-9][0-9.e+-]*' | awk '$1 != 0 { bad = 1 } END { exit bad }'; }
 refuse() {
     what=$1; shift; name=$1; shift
     run "$@" > $dir/out.txt 2> $dir/err.txt; rc=$?
@@ -100,7 +100,7 @@ n3=0; n4=0; for t in embed layer0/Wx layer0/Wh layer0/b layer1/Wx layer1/Wh laye
 sgd="--set optimizer=sgd --set momentum=0 --set lr=0.5 --set clip=0 --set steps=1"
 mpi 1 $FNN train $cfg $cls $sgd --set ckpt_dir=$dir/s1 > /dev/null 2>&1 || fail "sgd s=1"
 mpi 1 $FNN train $cfg $cls $sgd --set body_lr_scale=0.5 --set ckpt_dir=$dir/s05 > /dev/null 2>&1 || fail "sgd s=0.5"
-vals() { h5dump -d "/params/$2" -y -w 0 -m '%.9g' "$1" | sed -n '/DATA {/,$p' | grep -o -- '-\?[0-9][0-9.e+-]*'; }
+vals() { h5dump -A 0 -d "/params/$2" -y -w 0 -m '%.9g' "$1" | sed -n '/DATA {/,$p' | grep -o -- '-\?[0-9][0-9.e+-]*'; }
 ratio() { vals $ck $1 > $dir/v0; vals $dir/s1/step-00000001.h5 $1 > $dir/v1; vals $dir/s05/step-00000001.h5 $1 > $dir/v2
     paste $dir/v0 $dir/v1 $dir/v2 | awk -v r=$2 '{ d1 = $2 - $1; d2 = $3 - $1; e = d2 - r * d1; if (e < 0) e = -e; u = 0; for (i = 1; i <= 3; i++) u = ($i > u ? $i : -$i > u ? -$i : u); u = u * 2.4e-7 + 1e-12; if (e > u) bad++; if (d1 != 0) moved++ } END { exit !(bad == 0 && moved > 0) }'; }
 ratio layer1/Wh 0.5 && ratio embed 0.5 && ratio layer0/b 0.5 && same $dir/s1/step-00000001.h5 $dir/s05/step-00000001.h5 head/Wo \
