@@ -46,7 +46,7 @@ static void load_start(run* r)
     if (path[0]) {
         if (ckpt_read_meta(path, r->g.world, &ck, &r->st, NULL, 0, err, sizeof err) ||
             setup_same_model(path, &ck, &r->c.model, 0) ||
-            ckpt_load(path, &r->m, 0, 1, err, sizeof err) ||
+            ckpt_load(path, &r->m, NULL, 1, err, sizeof err) ||
             (r->c.carry_state && ckpt_load_state(path, &r->m, err, sizeof err)))
             dist_fail_all("%s", err);
         if (r->c.init_from[0]) finetune_resume(&r->ft, &r->m, &r->c, path);
