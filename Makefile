@@ -1,11 +1,27 @@
 # fnn: `make` builds build/fnn; `make test`, `make demo` and `make bench` install missing Debian
-# packages first (make deps). Dependencies are found with pkg-config; override PKGS or the flags.
+# packages first (make deps). Everything below can be set on the command line (README, Building):
+# the compiler (CC), the pkg-config modules (PKGS; empty to give the flags by hand), extra
+# CFLAGS, LDFLAGS and LDLIBS, and the code generation: every file for OPT, whose -march is the
+# oldest CPU the binary runs on, the hot loops' variants (model/*_avx512.c, model/*_avx2.c) also
+# for AVX512 / AVX2, chosen at start-up by the CPU (model/kernel.h), and model/kernel.c for plain
+# x86-64 so that a CPU below OPT gets a line saying so instead of SIGILL.
 CC       = mpicc
 PKGS    ?= ompi hdf5-openmpi scalapack-openmpi openblas inih
-OPT     ?= -O3 -march=native
-CFLAGS  += $(OPT) -std=c11 -D_GNU_SOURCE -fno-math-errno -Wall -Wextra -Werror -I. -MMD -MP
-CFLAGS  += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lmvec -lm
+TUNE    ?= -mtune=native
+OPT     ?= -O3 -march=x86-64-v3 $(TUNE)
+AVX512  ?= -march=x86-64-v4 $(TUNE)
+AVX2    ?= -march=x86-64-v3 $(TUNE)
+PKG_CFLAGS := $(if $(PKGS),$(shell pkg-config --cflags $(PKGS) 2>/dev/null))
+PKG_LIBS   := $(if $(PKGS),$(shell pkg-config --libs $(PKGS) 2>/dev/null))
+FNN_CFLAGS = $(OPT) $(ISA) $(DEFS) -std=c11 -D_GNU_SOURCE -fno-math-errno -Wall -Wextra -Werror -I. -MMD -MP \
+             $(PKG_CFLAGS) $(CPPFLAGS) $(CFLAGS)
+FNN_LIBS   = $(LDFLAGS) $(PKG_LIBS) $(LDLIBS) -lmvec -lm
+MISSING_PKGS := $(if $(PKGS),$(shell for p in $(PKGS); do pkg-config --exists $$p 2>/dev/null || printf '%s ' $$p; done))
+ifneq ($(MISSING_PKGS),)
+ifeq ($(filter deps test demo bench clean,$(MAKECMDGOALS)),)
+$(error pkg-config finds no $(MISSING_PKGS)(PKGS): run `make deps`, or see README, Building)
+endif
+endif
 DEBS     = libopenmpi-dev openmpi-bin libopenblas-dev libscalapack-openmpi-dev libhdf5-openmpi-dev \
            hdf5-tools libinih-dev pkg-config fortunes procps
 # Ranks for the MPI tests; root needs the two OMPI_ALLOW variables.
@@ -22,20 +38,29 @@ TESTS64  = $(patsubst tests/%.c,build/tests/%,$(wildcard tests/grad_*.c))
 all: build/fnn
 
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
-# The version and flags are compiled into io/build.c; its object is rebuilt when they change.
-build/io/build.o: CFLAGS += -DFNN_VERSION='"$(VERSION)"' -DFNN_OPT='"$(OPT)"'
-build/io/build.o: build/version.txt
+FLAGS_TEXT = $(OPT); avx512 variant: $(AVX512); avx2 variant: $(AVX2)
+# The extensions a set of flags enables, as __builtin_cpu_supports names them (model/kernel.c).
+isa_of = $(shell $(CC) $(1) -dM -E -x c /dev/null 2>/dev/null | sed -n 's/^\#define __\(SSE4_2\|POPCNT\|AVX\|AVX2\|FMA\|BMI\|BMI2\|F16C\|MOVBE\|LZCNT\|AVX512[A-Z0-9]*\|AVXVNNI\|GFNI\|VAES\|VPCLMULQDQ\|AES\|PCLMUL\)__ 1$$/\1/p' | tr A-Z_ a-z. | tr '\n' ' ')
+# The version and flags are compiled into io/build.c and model/kernel.c, which are rebuilt when
+# they change; kernel.c runs before anything else, on any x86-64.
+build/io/build.o: DEFS = -DFNN_VERSION='"$(VERSION)"' -DFNN_FLAGS='"$(FLAGS_TEXT)"'
+build/model/kernel.o build/f64/model/kernel.o: ISA = -march=x86-64 -mtune=generic
+build/model/kernel.o build/f64/model/kernel.o: DEFS = -DFNN_ISA_BASE='"$(call isa_of,$(OPT))"' -DFNN_ISA_AVX2='"$(call isa_of,$(OPT) $(AVX2))"' \
+    -DFNN_ISA_AVX512='"$(call isa_of,$(OPT) $(AVX512))"' -DFNN_BASE_FLAGS='"$(OPT)"'
+build/%_avx512.o: ISA = $(AVX512)
+build/%_avx2.o: ISA = $(AVX2)
+build/io/build.o build/model/kernel.o build/f64/model/kernel.o: build/version.txt
 build/version.txt: FORCE
 	@mkdir -p build
-	@echo '$(VERSION) $(OPT)' | cmp -s - $@ || echo '$(VERSION) $(OPT)' > $@
+	@echo '$(VERSION) $(FLAGS_TEXT) $(CC)' | cmp -s - $@ || echo '$(VERSION) $(FLAGS_TEXT) $(CC)' > $@
 
 build/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(FNN_CFLAGS) -c $< -o $@
 
 build/f64/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -DFNN_DOUBLE -c $< -o $@
+	$(CC) $(FNN_CFLAGS) -DFNN_DOUBLE -c $< -o $@
 
 build/libfnn.a: $(LIBOBJ)
 	ar rcs $@ $^
@@ -44,25 +69,23 @@ build/libfnn64.a: $(MATHOBJ64)
 	ar rcs $@ $^
 
 build/fnn: $(APPOBJ) build/libfnn.a
-	$(CC) $(CFLAGS) $(APPOBJ) build/libfnn.a $(LDLIBS) -o $@
+	$(CC) $(FNN_CFLAGS) $(APPOBJ) build/libfnn.a $(FNN_LIBS) -o $@
 
 build/tests/test_%: tests/test_%.c tests/check.h build/libfnn.a
 	@mkdir -p build/tests
-	$(CC) $(CFLAGS) $< build/libfnn.a $(LDLIBS) -o $@
+	$(CC) $(FNN_CFLAGS) $< build/libfnn.a $(FNN_LIBS) -o $@
 
 # The tool that damages files for tests/e2e_hostile.sh.
 build/tests/h5craft: tests/h5craft.c
 	@mkdir -p build/tests
-	$(CC) $(CFLAGS) $< $(LDLIBS) -o $@
+	$(CC) $(FNN_CFLAGS) $< $(FNN_LIBS) -o $@
 
 build/tests/grad_%: tests/grad_%.c tests/check.h build/libfnn64.a
 	@mkdir -p build/tests
-	$(CC) $(CFLAGS) -DFNN_DOUBLE $< build/libfnn64.a $(LDLIBS) -o $@
+	$(CC) $(FNN_CFLAGS) -DFNN_DOUBLE $< build/libfnn64.a $(FNN_LIBS) -o $@
 
 deps:
-	@missing=""; for p in $(DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
+	@sh launch/deps.sh "$(DEBS)" "$(PKGS)" "$(firstword $(CC))"
 
 test: deps
 	$(MAKE) build/fnn $(TESTS) $(TESTS64) build/tests/h5craft

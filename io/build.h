@@ -4,6 +4,6 @@
 
 const char* build_version(void);  // `git describe --always --dirty` of the source tree, or "unknown"
 const char* build_compiler(void); // the compiler's name and version
-const char* build_flags(void);    // the compile flags that shape the code (OPT)
+const char* build_flags(void);    // the flags that shape the code: OPT, AVX512 and AVX2
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cblas.h>
+#include "launch/bench_ckpt.h"
 #include "launch/commands.h"
 #include "launch/setup.h"
 #include "model/gemm.h"
@@ -69,6 +70,7 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
 {
     static const char* const known[] = {"--hidden", "--layers", "--batch", "--seq-len", "--embed",
                                         "--steps", "--tp", "--threads", "--freeze-layers", NULL};
+    if (setup_flag(argc, argv, "--ckpt")) return bench_ckpt(argc, argv, world);
     setup_check_opts(argc, argv, "bench", known);
     model_config mc = {.task = TASK_LM, .act = ACT_TANH, .feedback = FB_ALL,
                        .feedback_source = FBS_MODEL, .wh_init = INIT_NORMAL, .V = 256, .O = 256,

@@ -1,20 +1,35 @@
-// fnn inspect: what a checkpoint holds, read from its metadata alone (no parameters loaded).
+// fnn inspect: what a checkpoint holds, read from its metadata alone (no parameters loaded);
+// with --build, what built this binary and the kernel it chose for this CPU.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "io/build.h"
 #include "io/checkpoint.h"
 #include "launch/commands.h"
 #include "launch/setup.h"
+#include "model/kernel.h"
+
+static int inspect_build(const dist_grid* world)
+{
+    if (world->world_rank != 0) return 0;
+    printf("version %s\ncompiler %s\nflags %s\nkernel %s (of", build_version(), build_compiler(),
+           build_flags(), gemm_kernel_name());
+    for (int i = 0; kernel_names[i]; i++) printf(" %s", kernel_names[i]);
+    printf("; FNN_KERNEL chooses)\n");
+    return 0;
+}
 
 int cmd_inspect(int argc, char** argv, dist_grid* world)
 {
+    if (argc == 2 && !strcmp(argv[1], "--build")) return inspect_build(world);
     char err[512], text[8192] = "";
     if (argc == 3 && !strcmp(argv[1], "--verify")) {
         if (ckpt_verify(argv[2], world->world, err, sizeof err)) dist_fail_all("%s", err);
         if (world->world_rank == 0) printf("%s: every dataset matches its checksum\n", argv[2]);
         return 0;
     }
-    if (argc != 2 || argv[1][0] == '-') dist_fail_all("usage: fnn inspect [--verify] CHECKPOINT");
+    if (argc != 2 || argv[1][0] == '-')
+        dist_fail_all("usage: fnn inspect [--verify] CHECKPOINT | fnn inspect --build");
     const char* path = argv[1];
     model_config mc;
     ckpt_train st;

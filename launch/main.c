@@ -1,8 +1,10 @@
 // fnn: one binary, one subcommand per job; every subcommand runs on every rank of the job.
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include "io/config.h"
 #include "launch/commands.h"
+#include "model/kernel.h"
 
 typedef struct command {
     const char* name;
@@ -15,7 +17,7 @@ static const command commands[] = {
     {"train", cmd_train, "train from --config FILE [--set key=value ...]"},
     {"eval", cmd_eval, "--checkpoint C --data D [--split val|train] [--windows N] [--grads OUT.h5] [--tp N] [--batch B] [--seq-len T]"},
     {"sample", cmd_sample, "generate text from a language-model checkpoint"},
-    {"inspect", cmd_inspect, "[--verify] C: a checkpoint's config, shapes, step and writer layout; --verify checks every checksum"},
+    {"inspect", cmd_inspect, "[--verify] C: a checkpoint's config, shapes, step and writer layout; --verify checks every checksum; --build: this build and its kernel"},
     {"bench", cmd_bench, "throughput, GFLOP/s, fraction of SGEMM peak, time in collectives"},
 };
 
@@ -40,6 +42,14 @@ int main(int argc, char** argv)
     dist_grid world;
     char err[256];
     if (dist_grid_init(MPI_COMM_WORLD, 1, 1, &world, err, sizeof err)) dist_fail_all("%s", err);
+    // FNN_KERNEL is read from each rank's environment against its own CPU: agree on the verdict
+    // before any subcommand's collective, and on whether every rank has the same one (one line).
+    const char* kerr = kernel_error();
+    if (dist_any(kerr != NULL, &world)) {
+        if (!dist_any(kerr == NULL, &world)) dist_fail_all("%s", kerr);
+        if (kerr) dist_fail("%s", kerr);
+        for (;;) pause(); // the failing ranks abort the job
+    }
     int status = -1;
     for (size_t i = 0; argc > 1 && i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(argv[1], commands[i].name)) continue;

@@ -6,43 +6,14 @@
 // partial output h_blk Wo_blk^T rides in the same allgather and every rank sums the parts.
 #include <math.h>
 #include <string.h>
+#include "model/kernel.h"
 #include "model/model.h"
-
-#if defined(__AVX512F__) && !defined(FNN_DOUBLE)
-#include <immintrin.h>
-// glibc's vector tanhf (libmvec, within 4 ulp): GCC calls it only under -ffast-math, which this
-// project does not use, and tanh is a tenth of the forward pass when scalar. The AVX-512 one
-// takes half the time of the AVX2 one.
-__m512 _ZGVeN16v_tanhf(__m512 x);
-
-static void tanh_inplace(real* h, size_t n)
-{
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(h + i, _ZGVeN16v_tanhf(_mm512_loadu_ps(h + i)));
-    for (; i < n; i++) h[i] = real_tanh(h[i]);
-}
-#elif defined(__AVX2__) && !defined(FNN_DOUBLE)
-#include <immintrin.h>
-__m256 _ZGVdN8v_tanhf(__m256 x);
-
-static void tanh_inplace(real* h, size_t n)
-{
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(h + i, _ZGVdN8v_tanhf(_mm256_loadu_ps(h + i)));
-    for (; i < n; i++) h[i] = real_tanh(h[i]);
-}
-#else
-static void tanh_inplace(real* h, size_t n)
-{
-    for (size_t i = 0; i < n; i++) h[i] = real_tanh(h[i]);
-}
-#endif
 
 static void activate(real* h, size_t n, int act)
 {
     switch (act) {
     case ACT_TANH:
-        tanh_inplace(h, n);
+        kernel->tanh(h, n);
         break;
     case ACT_RELU:
         for (size_t i = 0; i < n; i++) h[i] = h[i] > 0 ? h[i] : 0;
@@ -94,54 +65,6 @@ static void preactivation(model* m, int l, int t)
         model_apply(m, a, Hl, x, K, &m->fwdW[l], m->params + m->b[l], 0);
 }
 
-#if defined(__AVX512F__) && !defined(FNN_DOUBLE)
-__m512 _ZGVeN16v_expf(__m512 x);
-
-// The scalar version below, 16 outputs at a time: its expf calls and serial max took over a
-// millisecond per window, a tenth of the forward pass at H = 512. The sum stays in double.
-static void softmax_rows(real* p, const real* y, int rows, int O)
-{
-    for (int r = 0; r < rows; r++) {
-        const real* yr = y + (size_t)r * O;
-        real* pr = p + (size_t)r * O;
-        __m512 vmx = _mm512_set1_ps(-INFINITY);
-        int o = 0;
-        for (; o + 16 <= O; o += 16) vmx = _mm512_max_ps(_mm512_loadu_ps(yr + o), vmx);
-        real mx = _mm512_reduce_max_ps(vmx);
-        for (; o < O; o++) mx = yr[o] > mx ? yr[o] : mx;
-        __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
-        for (o = 0; o + 16 <= O; o += 16) {
-            __m512 e = _ZGVeN16v_expf(_mm512_sub_ps(_mm512_loadu_ps(yr + o), _mm512_set1_ps(mx)));
-            _mm512_storeu_ps(pr + o, e);
-            s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
-            s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(
-                                       _mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
-        }
-        double s = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
-        for (; o < O; o++) s += (pr[o] = real_exp(yr[o] - mx));
-        const __m512d vs = _mm512_set1_pd(s);
-        for (o = 0; o + 8 <= O; o += 8) {
-            __m512d v = _mm512_div_pd(_mm512_cvtps_pd(_mm256_loadu_ps(pr + o)), vs);
-            _mm256_storeu_ps(pr + o, _mm512_cvtpd_ps(v));
-        }
-        for (; o < O; o++) pr[o] = (real)(pr[o] / s);
-    }
-}
-#else
-static void softmax_rows(real* p, const real* y, int rows, int O)
-{
-    for (int r = 0; r < rows; r++) {
-        const real* yr = y + (size_t)r * O;
-        real* pr = p + (size_t)r * O;
-        real mx = -INFINITY;
-        for (int o = 0; o < O; o++) mx = yr[o] > mx ? yr[o] : mx;
-        double s = 0;
-        for (int o = 0; o < O; o++) s += (pr[o] = real_exp(yr[o] - mx));
-        for (int o = 0; o < O; o++) pr[o] = (real)(pr[o] / s);
-    }
-}
-#endif
-
 // f_t: softmax(y_t) for cross-entropy tasks, y_t for MSE, or the true target (teacher forcing).
 static void feedback_signal(model* m, const model_batch* bt, int t, real* f, const real* y)
 {
@@ -156,7 +79,7 @@ static void feedback_signal(model* m, const model_batch* bt, int t, real* f, con
     } else if (m->c.task == TASK_REGRESS) {
         memcpy(f, y, (size_t)B * O * sizeof(real));
     } else {
-        softmax_rows(f, y, B, O);
+        kernel->softmax(f, y, B, O);
     }
 }
 

@@ -1,26 +1,23 @@
-// Packed-weight GEMM for the per-step products (see gemm.h): the AVX-512 kernel of
-// gemm_kernel.h in the float build, cblas otherwise. op(W) is packed whole, panel after panel,
-// so one step streams it once; the k dimension is cut into KC blocks so that a block of a panel
-// (KC x NR floats) stays in L1 while every row tile of A passes over it.
+// Packed-weight GEMM for the per-step products and the weight gradients (see gemm.h): the
+// packing and the kernel of the chosen variant (kernel.h) when it has one, cblas otherwise.
+// The weight's columns are split into shares of whole NR-column panels, so that processes
+// sharing the packed storage each pack and stream their own.
 #include <string.h>
 #include "model/gemm.h"
+#include "model/kernel.h"
 
-#if GEMM_KERNEL
-#include "model/gemm_kernel.h"
-enum { NR = GEMM_NR, KC = GEMM_KC };
-#else
+// The unit of the shares; every variant's panel width divides it.
 enum { NR = 32 };
-#endif
 
 // Packing costs a few passes over W and OpenBLAS packs W inside every call anyway, so the copy
 // pays from a handful of products on (a window of a few steps); sampling runs windows of one.
 enum { MIN_USES = 4 };
 
-const char* gemm_kernel_name(void) { return GEMM_KERNEL ? "avx512" : "cblas"; }
+const char* gemm_kernel_name(void) { return kernel->name; }
 
 size_t gemm_w_size(int k, int n)
 {
-    return GEMM_KERNEL ? (size_t)k * (size_t)((n + NR - 1) / NR * NR) : 0;
+    return kernel->panel ? (size_t)k * (size_t)((n + NR - 1) / NR * NR) : 0;
 }
 
 void gemm_w_set(gemm_w* g, const real* w, int ldw, int k, int n, int trans)
@@ -51,82 +48,41 @@ static void share_columns(const gemm_w* g, int part, int parts, int* j0, int* j1
     if (*j0 > *j1) *j0 = *j1;
 }
 
+void gemm_w_pack(gemm_w* g, int uses, int part, int parts)
+{
+    g->ready = kernel->panel && uses >= MIN_USES;
+    if (!g->ready) return;
+    int c0, c1;
+    share_columns(g, part, parts, &c0, &c1);
+    if (c1 > c0) kernel->pack(g, c0, c1);
+}
+
 void gemm_w_apply(real* C, int ldc, const real* A, int lda, int M, const gemm_w* g,
                   const real* bias, int accumulate)
 {
     gemm_w_apply_part(1, &C, ldc, &A, lda, M, g, bias, accumulate, 0, 1);
 }
 
-#if GEMM_KERNEL
-
-void gemm_w_pack(gemm_w* g, int uses, int part, int parts)
-{
-    const int k = g->k, n = g->n;
-    g->ready = uses >= MIN_USES;
-    if (!g->ready) return;
-    int c0, c1;
-    share_columns(g, part, parts, &c0, &c1);
-    if (!g->trans) {
-        if (c1 > c0)
-            gemm_pack_rows(g->packed + (size_t)c0 * k, g->w + c0, (size_t)g->ldw, k, c1 - c0);
-        return;
-    }
-    for (int j0 = c0; j0 < c1; j0 += NR) {
-        float* P = g->packed + (size_t)j0 * k;
-        const int nc = n - j0 < NR ? n - j0 : NR;
-        // Column c of the panel is row j0 + c of W: NR read streams, one write stream.
-        const float* src[NR];
-        for (int c = 0; c < NR; c++) src[c] = g->w + (size_t)(j0 + (c < nc ? c : 0)) * g->ldw;
-        for (int kk = 0; kk < k; kk++)
-            for (int c = 0; c < NR; c++) P[(size_t)kk * NR + c] = c < nc ? src[c][kk] : 0;
-    }
-}
-
-// Columns [c0, c1) of every C[s] = A[s] op(W) from the panels.
-static void kernel_part(int ns, real* const* C, int ldc, const real* const* A, int lda, int M,
-                        const gemm_w* g, const real* bias, int accumulate, int c0, int c1)
-{
-    const int k = g->k, n = g->n;
-    for (int j0 = c0; j0 < c1; j0 += NR) {
-        const int nc = n - j0 < NR ? n - j0 : NR;
-        const __mmask16 m0 = gemm_mask_lo(nc), m1 = gemm_mask_hi(nc);
-        const float* P = g->packed + (size_t)j0 * k;
-        int k0 = 0;
-        do { // once even for k = 0, which still has to set C
-            const int kc = k - k0 < KC ? k - k0 : KC;
-            // The first KC block starts from the bias, C or zero, the later ones from C.
-            const int first = k0 == 0, load = !first || bias || accumulate;
-            for (int s = 0; s < ns; s++) {
-                float* Cs = C[s] + j0;
-                const float* C0 = first && bias ? bias + j0 : Cs;
-                const size_t ldc0 = first && bias ? 0 : (size_t)ldc;
-                gemm_rows(Cs, ldc, C0, ldc0, A[s] + k0, (size_t)GEMM_MR * lda, (size_t)lda, 1,
-                          M, P + (size_t)k0 * NR, kc, m0, m1, load);
-            }
-            k0 += KC;
-        } while (k0 < k);
-    }
-}
-
-#else
-
-void gemm_w_pack(gemm_w* g, int uses, int part, int parts)
-{
-    (void)g, (void)uses, (void)part, (void)parts;
-}
-
-#endif
-
 void gemm_w_apply_part(int ns, real* const* C, int ldc, const real* const* A, int lda, int M,
                        const gemm_w* g, const real* bias, int accumulate, int part, int parts)
 {
     int c0, c1;
     share_columns(g, part, parts, &c0, &c1);
-#if GEMM_KERNEL
     if (g->ready) {
-        kernel_part(ns, C, ldc, A, lda, M, g, bias, accumulate, c0, c1);
+        kernel->apply(ns, C, ldc, A, lda, M, g, bias, accumulate, c0, c1);
         return;
     }
-#endif
     for (int s = 0; s < ns; s++) apply_cblas(C[s], ldc, A[s], lda, M, g, bias, accumulate, c0, c1);
+}
+
+size_t gemm_atb_work(int M, int N) { return kernel->atb ? kernel->atb_work(M, N) : 0; }
+
+void gemm_atb(real* C, int ldc, const real* A, int lda, const real* B, int ldb, int M, int N,
+              int k, real* work)
+{
+    if (kernel->atb) {
+        kernel->atb(C, ldc, A, lda, B, ldb, M, N, k, work);
+        return;
+    }
+    real_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, N, k, 1, A, lda, B, ldb, 1, C, ldc);
 }

@@ -1,23 +1,17 @@
-// The model's GEMMs on an AVX-512 kernel (gemm_kernel.h): the per-step products against a
+// The model's GEMMs on a packed kernel (gemm_kernel.h): the per-step products against a
 // weight matrix that stays fixed for a window, C = [C +] A op(W) with M = the local batch (a few
 // dozen rows), and the weight gradients after the time loop, C += A^T B.
 //
 // OpenBLAS (Debian's, AVX2 kernels) repacks W on every call and runs the skinny-M shapes well
 // below its peak. Here the weight is packed once per window into column panels that each step
-// streams once, reusing every panel block across all rows of A from L1. Without AVX-512, and in
-// the float64 build, the same calls go to cblas.
+// streams once, reusing every panel block across all rows of A from L1. The kernel is the
+// avx512 variant's (kernel.h, chosen at start-up); with the others, and in the float64 build,
+// the same calls go to cblas.
 #ifndef MODEL_GEMM_H
 #define MODEL_GEMM_H
 
 #include <stddef.h>
 #include "model/real.h"
-
-// The kernel: float only, AVX-512 F and VL (masked 256-bit loads in the packing).
-#if defined(__AVX512F__) && defined(__AVX512VL__) && !defined(FNN_DOUBLE)
-#define GEMM_KERNEL 1
-#else
-#define GEMM_KERNEL 0
-#endif
 
 // op(W) is k x n: W itself (k x n, row stride ldw) or, with trans, the transpose of an n x k W.
 typedef struct gemm_w {
@@ -27,10 +21,10 @@ typedef struct gemm_w {
     int ready;    // the panels hold W: gemm_w_apply runs the kernel, else cblas
 } gemm_w;
 
-// The kernel the products run on ("avx512", or "cblas" in builds without it).
+// The kernel variant chosen at start-up (kernel.h): "avx512", "avx2" or "generic".
 const char* gemm_kernel_name(void);
 
-// Elements of packed storage that op(W) of k x n needs: 0 in builds without the kernel.
+// Elements of packed storage that op(W) of k x n needs: 0 with a variant without the kernel.
 size_t gemm_w_size(int k, int n);
 
 // Describes op(W), with packed = NULL until the caller gives it storage.
@@ -55,8 +49,8 @@ void gemm_w_apply_part(int ns, real* const* C, int ldc, const real* const* A, in
 
 // The weight gradients, summed over the rows of a window: C (M x N, row stride ldc) += A^T B
 // for A (k x M, row stride lda) and B (k x N, row stride ldb). work holds gemm_atb_work(M, N)
-// elements, 64-byte aligned (none in builds without the kernel). The kernel is single-threaded:
-// when OpenBLAS has more threads, the product goes to it. With the kernel, each element of C is
+// elements, 64-byte aligned (none with a variant without the kernel). The kernel is
+// single-threaded: when OpenBLAS has more threads, the product goes to it. With the kernel, each element of C is
 // summed over k in order, whatever M and N are.
 size_t gemm_atb_work(int M, int N);
 void gemm_atb(real* C, int ldc, const real* A, int lda, const real* B, int ldb, int M, int N,

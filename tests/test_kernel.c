@@ -1,9 +1,12 @@
 // The model's GEMMs (model/gemm.h) against a plain triple loop in double, for shapes that are not
-// multiples of the kernel's tiles: odd rows, k and columns, both forms of op(W), accumulation.
+// multiples of the kernel's tiles: odd rows, k and columns, both forms of op(W), accumulation;
+// and the forward pass's tanh and softmax against libm in double. Every kernel variant the CPU
+// runs (model/kernel.h) in turn; one it cannot run is reported as skipped.
 // ranks: 1
 #include <stdlib.h>
 #include <string.h>
 #include "model/gemm.h"
+#include "model/kernel.h"
 #include "tests/check.h"
 
 static real* random_matrix(size_t n, unsigned* seed)
@@ -163,12 +166,44 @@ static void test_shared(int M, int k, int n, int trans, int init, int uses, unsi
     free(W), free(bias), free(g.packed);
 }
 
-int main(void)
+// kernel->tanh and kernel->softmax on rows x O values (not multiples of the vector width, some
+// large) against tanh and a softmax in double; the softmax's float inputs up to 30 in magnitude
+// carry a relative rounding of 30 2^-24 = 2e-6 into exp.
+static void test_vmath(int rows, int O, unsigned seed)
+{
+    const size_t n = (size_t)rows * O;
+    real* y = random_matrix(n, &seed);
+    real* h = malloc(n * sizeof(real));
+    real* p = malloc(n * sizeof(real));
+    for (size_t i = 0; i < n; i++) y[i] *= i % 7 == 3 ? 60 : 8, h[i] = y[i];
+    kernel->tanh(h, n);
+    kernel->softmax(p, y, rows, O);
+    double worst_t = 0, worst_p = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs(h[i] - tanh((double)y[i]));
+        if (e > worst_t) worst_t = e;
+    }
+    for (int r = 0; r < rows; r++) {
+        const real* yr = y + (size_t)r * O;
+        double mx = -INFINITY, s = 0;
+        for (int o = 0; o < O; o++) mx = yr[o] > mx ? yr[o] : mx;
+        for (int o = 0; o < O; o++) s += exp(yr[o] - mx);
+        for (int o = 0; o < O; o++) {
+            double ref = exp(yr[o] - mx) / s;
+            double e = fabs(p[(size_t)r * O + o] - ref) / (ref > 1e-30 ? ref : 1e-30);
+            if (ref > 1e-30 && e > worst_p) worst_p = e;
+        }
+    }
+    CHECK(worst_t < 1e-6, "%s tanh n=%zu: error %.2e", kernel->name, n, worst_t);
+    CHECK(worst_p < 1e-5, "%s softmax %d x %d: relative error %.2e", kernel->name, rows, O,
+          worst_p);
+    free(y), free(h), free(p);
+}
+
+static void test_all(void)
 {
     static const int rows[] = {1, 3, 7, 8, 9, 17, 32, 45};
     unsigned seed = 1;
-    // gemm_atb hands its products to OpenBLAS when OpenBLAS has more than one thread.
-    openblas_set_num_threads(1);
     for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++)
         for (int trans = 0; trans < 2; trans++) {
             test_apply(rows[r], 37, 51, trans, 0, 64, seed++);
@@ -195,6 +230,26 @@ int main(void)
     test_atb(9, 700, 515, seed++);
     test_atb(21, 40, 4500, seed++); // k over two KC blocks
     test_no_overrun();
+    test_vmath(1, 1, seed++);
+    test_vmath(3, 256, seed++);
+    test_vmath(5, 37, seed++);
+    test_vmath(2, 1000, seed++);
+}
+
+int main(void)
+{
+    // gemm_atb hands its products to OpenBLAS when OpenBLAS has more than one thread.
+    openblas_set_num_threads(1);
+    for (int i = 0; kernel_names[i]; i++) {
+        char err[256];
+        if (kernel_use(kernel_names[i], err, sizeof err)) {
+            printf("kernel %s skipped: %s\n", kernel_names[i], err);
+            continue;
+        }
+        const int before = check_failures;
+        test_all();
+        printf("kernel %s: %d failures\n", kernel->name, check_failures - before);
+    }
     printf("gemm kernels: %d failures\n", check_failures);
     return check_failures != 0;
 }

@@ -1,5 +1,5 @@
-// The weight-gradient GEMM C += A^T B (see gemm.h): the AVX-512 kernel of gemm_kernel.h in the
-// float build, cblas otherwise.
+// The avx512 variant's weight-gradient GEMM C += A^T B (see gemm.h) on the micro-kernel of
+// gemm_kernel.h. Compiled with the Makefile's AVX512 flags.
 //
 // Blocked as GotoBLAS does: per KC block of the k rows, B is packed into panels (KC x N) and,
 // per MC columns of A, A^T into tiles of MR rows (MC x KC); each KC x NR block of a panel (256 KB,
@@ -7,14 +7,13 @@
 // a whole weight matrix here, is read and written once per KC block: for C 2048 x 4352 one
 // thread measured 213, 226 and 241 GFLOP/s at KC = 512, 1024, 2048 (MC = 512), at the price of
 // a KC x N scratch (36 MB for that C).
-#include "model/gemm.h"
-
-#if GEMM_KERNEL
+#ifndef FNN_DOUBLE
+#include "model/gemm_variants.h"
 #include "model/gemm_kernel.h"
 
 enum { NR = GEMM_NR, MR = GEMM_MR, KC = 2048, MC = 512 };
 
-size_t gemm_atb_work(int M, int N)
+size_t gemm_avx512_atb_work(int M, int N)
 {
     (void)M;
     return (size_t)KC * ((N + NR - 1) / NR * NR) + (size_t)MC * KC;
@@ -31,8 +30,8 @@ static void pack_at(float* Ap, const float* A, size_t lda, int kc, int mc)
     }
 }
 
-void gemm_atb(real* C, int ldc, const real* A, int lda, const real* B, int ldb, int M, int N,
-              int k, real* work)
+void gemm_avx512_atb(real* C, int ldc, const real* A, int lda, const real* B, int ldb, int M,
+                     int N, int k, real* work)
 {
     // The kernel is single-threaded; with more threads OpenBLAS wins these large products.
     if (openblas_get_num_threads() > 1) {
@@ -56,21 +55,6 @@ void gemm_atb(real* C, int ldc, const real* A, int lda, const real* B, int ldb, 
             }
         }
     }
-}
-
-#else
-
-size_t gemm_atb_work(int M, int N)
-{
-    (void)M, (void)N;
-    return 0;
-}
-
-void gemm_atb(real* C, int ldc, const real* A, int lda, const real* B, int ldb, int M, int N,
-              int k, real* work)
-{
-    (void)work;
-    real_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, N, k, 1, A, lda, B, ldb, 1, C, ldc);
 }
 
 #endif
