@@ -23,7 +23,7 @@ $(error pkg-config finds no $(MISSING_PKGS)(PKGS): run `make deps`, or see READM
 endif
 endif
 DEBS     = libopenmpi-dev openmpi-bin libopenblas-dev libscalapack-openmpi-dev libhdf5-openmpi-dev \
-           hdf5-tools libinih-dev pkg-config fortunes procps
+           hdf5-tools libinih-dev pkg-config fortunes procps python3
 # Ranks for the MPI tests; root needs the two OMPI_ALLOW variables.
 MPIRUN  ?= env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 mpirun
 
@@ -75,6 +75,11 @@ build/tests/test_%: tests/test_%.c tests/check.h build/libfnn.a
 	@mkdir -p build/tests
 	$(CC) $(FNN_CFLAGS) $< build/libfnn.a $(FNN_LIBS) -o $@
 
+# test_eval checks the evaluation of launch/, which is not in the library.
+build/tests/test_eval: tests/test_eval.c tests/check.h build/launch/evaluate.o build/libfnn.a
+	@mkdir -p build/tests
+	$(CC) $(FNN_CFLAGS) $< build/launch/evaluate.o build/libfnn.a $(FNN_LIBS) -o $@
+
 # The tool that damages files for tests/e2e_hostile.sh.
 build/tests/h5craft: tests/h5craft.c
 	@mkdir -p build/tests
@@ -105,6 +110,10 @@ demo: deps
 	$(MAKE) build/fnn
 	MPIRUN="$(MPIRUN)" sh launch/demo.sh
 
+finetune-demo: deps
+	$(MAKE) build/fnn
+	MPIRUN="$(MPIRUN)" sh launch/finetune-demo.sh
+
 bench: deps
 	$(MAKE) build/fnn
 	MPIRUN="$(MPIRUN)" sh launch/bench.sh
@@ -112,5 +121,5 @@ bench: deps
 clean:
 	rm -rf build
 
-.PHONY: all deps test test-asan demo bench clean FORCE
+.PHONY: all deps test test-asan demo finetune-demo bench clean FORCE
 -include $(LIBOBJ:.o=.d) $(MATHOBJ64:.o=.d) $(APPOBJ:.o=.d)

@@ -138,6 +138,7 @@ static void write_train(h5file* h, const ckpt_train* st)
     h5_put_long(h, "/train", "seq_len", st->seq_len);
     h5_put_long(h, "/train", "carry_state", st->carry_state);
     h5_put_str(h, "/train", "optimizer", config_enum_name("optimizer", st->optimizer));
+    if (st->run_id[0]) h5_put_str(h, "/train", "run_id", st->run_id);
 }
 
 // Every rank learns whether any rank failed to write tmp; on success rank 0 renames it to path

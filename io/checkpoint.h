@@ -14,7 +14,8 @@
 //                          state in /optim: frozen ones have none); /finetune/theta0/<name>: the
 //                          transferred tensors as loaded, when l2_init keeps them
 //   /train                 attributes: step, epoch, cursor, rng_seed, writer_tp, writer_dp,
-//                          global_batch, seq_len, carry_state, optimizer; with carried state the datasets
+//                          global_batch, seq_len, carry_state, optimizer, run_id (io/ckpt_own.h);
+//                          with carried state the datasets
 //                          /train/state/h<l> (Bglobal x H) and /train/state/f (Bglobal x O)
 //
 // Every dataset carries the attribute fnn_digest (h5.h), checked whenever it is read.
@@ -36,6 +37,7 @@ typedef struct ckpt_train {
     int writer_tp, writer_dp;
     int global_batch, seq_len, carry_state;
     int optimizer;     // enum optim_kind: which /optim datasets the file holds
+    char run_id[24];   // lineage: chosen at a fresh start, kept on resume ("" = not recorded)
     // Fine-tuning (launch/finetune.h), written by ckpt_save when transferred is set: per tensor of
     // the model, taken from init_from; has optimiser state (NULL: all); theta0 (params layout,
     // or NULL): the transferred tensors' values as loaded.
@@ -85,5 +87,9 @@ int ckpt_dir_save(const char* dir, int keep, const model* m, const fnn_config* c
                   const ckpt_train* st, char* err, size_t errlen);
 // Path of the newest complete checkpoint in dir into out; -1 when there is none.
 int ckpt_dir_latest(const char* dir, char* out, size_t outlen);
+// Names of the complete checkpoints in dir, oldest first: the count, or -1 if dir cannot be
+// read; free *names with ckpt_dir_list_free. Not collective.
+int ckpt_dir_list(const char* dir, char*** names);
+void ckpt_dir_list_free(char** names, int n);
 
 #endif

@@ -3,12 +3,14 @@
 // alone touches the directory; the other ranks learn the outcome from one reduction per action.
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "io/checkpoint.h"
+#include "io/ckpt_own.h"
 #include "io/durable.h"
 
 static int is_step_file(const char* name)
@@ -23,9 +25,8 @@ static int by_name(const void* a, const void* b)
     return strcmp(*(char* const*)a, *(char* const*)b);
 }
 
-// Names of the complete checkpoints in dir, oldest first (the zero-padded step sorts by name).
-// Returns the count, or -1 if dir cannot be read; *names is malloc'd.
-static int list_steps(const char* dir, char*** names)
+// The zero-padded step sorts by name.
+int ckpt_dir_list(const char* dir, char*** names)
 {
     DIR* d = opendir(dir);
     if (!d) return -1;
@@ -48,19 +49,33 @@ static int list_steps(const char* dir, char*** names)
     return n;
 }
 
-static void free_names(char** names, int n)
+void ckpt_dir_list_free(char** names, int n)
 {
     for (int i = 0; i < n; i++) free(names[i]);
     free(names);
 }
 
-// Points "latest" at name; then deletes all but the newest `keep` checkpoints.
-static int point_and_prune(const char* dir, const char* name, int keep, char* err, size_t errlen)
+// Creates path afresh for writing, never through a symlink: whatever lies at the name (a stale
+// file of a crashed save, or a link planted to make fnn overwrite its target) is unlinked, which
+// removes a link itself and not its target; O_EXCL then refuses anything that reappears.
+// The directory is locked (ckpt_own.h), so no other fnn job writes these names.
+static int create_fresh(const char* path)
+{
+    if (unlink(path) && errno != ENOENT) return -1;
+    return open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+}
+
+// Points "latest" at name; then deletes all but the newest `keep` checkpoints of run run_id
+// (another run's files, e.g. a copy of its checkpoint, are not this run's to prune).
+static int point_and_prune(const char* dir, const char* name, int keep, const char* run_id,
+                           char* err, size_t errlen)
 {
     char tmp[CONFIG_PATH + 16], latest[CONFIG_PATH + 16];
     snprintf(tmp, sizeof tmp, "%s/latest.tmp", dir);
     snprintf(latest, sizeof latest, "%s/latest", dir);
-    FILE* f = fopen(tmp, "w");
+    int fd = create_fresh(tmp);
+    FILE* f = fd < 0 ? NULL : fdopen(fd, "w");
+    if (fd >= 0 && !f) close(fd);
     int bad = !f || fprintf(f, "%s\n", name) < 0;
     if (f) bad |= fflush(f) != 0 || fsync(fileno(f)) != 0, bad |= fclose(f) != 0;
     if (bad || durable_rename(tmp, latest)) {
@@ -69,13 +84,15 @@ static int point_and_prune(const char* dir, const char* name, int keep, char* er
         return -1;
     }
     char** names;
-    int n = list_steps(dir, &names);
-    for (int i = 0; i < n - keep; i++) {
-        char path[CONFIG_PATH + 32];
+    int n = ckpt_dir_list(dir, &names);
+    for (int i = n - 1, kept = 0; i >= 0; i--) {
+        char path[CONFIG_PATH + 32], id[CKPT_RUN_ID];
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        if (strcmp(names[i], name)) remove(path);
+        ckpt_run_id(path, id, sizeof id);
+        if (strcmp(id, run_id)) continue;
+        if (++kept > keep && strcmp(names[i], name)) remove(path);
     }
-    if (n >= 0) free_names(names, n);
+    if (n >= 0) ckpt_dir_list_free(names, n);
     return 0;
 }
 
@@ -83,16 +100,26 @@ int ckpt_dir_save(const char* dir, int keep, const model* m, const fnn_config* c
                   const ckpt_train* st, char* err, size_t errlen)
 {
     int bad = 0;
+    char name[32], path[CONFIG_PATH + 32], tmp[CONFIG_PATH + 48];
+    snprintf(name, sizeof name, "step-%08ld.h5", st->step);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path); // the name ckpt_save writes first
     if (m->g->world_rank == 0 && mkdir(dir, 0777) && errno != EEXIST) {
         snprintf(err, errlen, "%s: cannot create the checkpoint directory (%s)", dir, strerror(errno));
         bad = 1;
     }
+    // MPI-IO opens the temporary file following symlinks; rank 0 makes it a new regular file
+    // first, which the collective create then truncates in place.
+    int fd = m->g->world_rank == 0 && !bad ? create_fresh(tmp) : 0;
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: cannot create (%s)", tmp, strerror(errno));
+        bad = 1;
+    } else if (m->g->world_rank == 0 && !bad) {
+        close(fd);
+    }
     if (dist_any(bad, m->g)) return -1;
-    char name[32], path[CONFIG_PATH + 32];
-    snprintf(name, sizeof name, "step-%08ld.h5", st->step);
-    snprintf(path, sizeof path, "%s/%s", dir, name);
     if (ckpt_save(path, m, cfg, st, 1, err, errlen)) return -1;
-    bad = m->g->world_rank == 0 && point_and_prune(dir, name, keep, err, errlen);
+    bad = m->g->world_rank == 0 && point_and_prune(dir, name, keep, st->run_id, err, errlen);
     return dist_any(bad, m->g) ? -1 : 0;
 }
 
@@ -118,9 +145,9 @@ int ckpt_dir_latest(const char* dir, char* out, size_t outlen)
     // complete file stands in: only complete files carry the step-*.h5 name.
     if (!exists(dir, name)) {
         char** names;
-        int n = list_steps(dir, &names);
+        int n = ckpt_dir_list(dir, &names);
         snprintf(name, sizeof name, "%s", n > 0 ? names[n - 1] : "");
-        if (n >= 0) free_names(names, n);
+        if (n >= 0) ckpt_dir_list_free(names, n);
     }
     if (!exists(dir, name)) return -1;
     snprintf(out, outlen, "%s/%s", dir, name);

@@ -47,6 +47,8 @@ static const enum_name init_names[] = {
     {"orthogonal", INIT_ORTHOGONAL}, {"identity", INIT_IDENTITY}, {"normal", INIT_NORMAL}, {NULL, 0}};
 static const enum_name optim_names[] = {
     {"sgd", OPT_SGD}, {"adam", OPT_ADAM}, {"adamw", OPT_ADAMW}, {NULL, 0}};
+static const enum_name nonfinite_names[] = {
+    {"stop", NONFINITE_STOP}, {"skip", NONFINITE_SKIP}, {NULL, 0}};
 
 // The table writes through byte offsets, so an entry whose type does not match its field would
 // corrupt the neighbouring fields; the _Generic makes that a compile error (negative array size).
@@ -94,6 +96,13 @@ static const option options[] = {
     KEY_INT("ckpt_keep", ckpt_keep, "3", GE1, "newest checkpoints kept"),
     KEY_STR("init_from", init_from, "", "checkpoint whose parameters start the run"),
     KEY_STR("resume", resume, "", "empty, auto, or a checkpoint file"),
+    KEY_BOOL("ckpt_overwrite", ckpt_overwrite, "false",
+             "a fresh run removes other runs' checkpoints from ckpt_dir instead of refusing"),
+    KEY_ENUM("nonfinite", nonfinite, "stop", nonfinite_names,
+             "a step with a non-finite loss or gradient norm stops the run, or is skipped"),
+    KEY_INT("nonfinite_max", nonfinite_max, "10", GE1, "with skip: most such steps in a row"),
+    KEY_DBL("step_timeout", step_timeout, "0", GE0,
+            "seconds a rank may spend in one step before the job ends, 0 = off"),
     KEY_BOOL("new_head", new_head, "false", "with init_from: fresh output head"),
     KEY_BOOL("head_ridge", head_ridge, "false", "with new_head: fit the head by ridge first"),
     KEY_DBL("ridge_lambda", ridge_lambda, "1e-3", GT0, "ridge fit: (G + ridge_lambda n I) W = C"),
@@ -435,6 +444,8 @@ int config_validate(const fnn_config* c, char* err, size_t errlen)
     for (size_t i = 0; i < NOPTIONS; i++)
         if (check_range(c, &options[i], err, errlen)) return -1;
     if (!c->data[0]) return fail(err, errlen, "data = (empty): must name a dataset from fnn prepare");
+    if (!strcmp(c->resume, "auto") && !c->ckpt_dir[0])
+        return fail(err, errlen, "resume = auto needs ckpt_dir (the directory to resume from)");
     if (c->model.feedback_source == FBS_TARGET && c->model.task == TASK_CLASSIFY)
         return fail(err, errlen, "feedback_source = target needs per-step targets; "
                                  "task classify has one label per sequence");

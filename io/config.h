@@ -34,7 +34,13 @@ typedef struct fnn_config {
     int threads;                 // BLAS threads per rank, 0 = cores / ranks on this node
     int tp;                      // tensor-parallel ranks per replica (dp = world / tp)
     int eval_windows;            // windows of the validation split scored at the end, 0 = none
+    int ckpt_overwrite;          // a fresh run may remove other runs' checkpoints from ckpt_dir
+    int nonfinite;               // enum nonfinite_mode: a non-finite loss or gradient norm
+    int nonfinite_max;           // with skip: the most such steps in a row before stopping
+    double step_timeout;         // seconds a rank may spend in one step, 0 = no watchdog
 } fnn_config;
+
+enum nonfinite_mode { NONFINITE_STOP, NONFINITE_SKIP };
 
 // Fills the defaults (configs/tiny.ini lists every key with them).
 void config_defaults(fnn_config* c);

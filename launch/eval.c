@@ -1,4 +1,5 @@
-// fnn eval: loss and accuracy of a checkpoint on a dataset, at any layout; optionally the
+// fnn eval: loss and the task's measures (bits per character; accuracy and confusion matrix;
+// MSE and R^2) of a checkpoint on a dataset, at any layout, as text or JSON; optionally the
 // gradient of that loss for every parameter, for checking fnn against another implementation.
 #include <math.h>
 #include <stdio.h>
@@ -24,12 +25,13 @@ void eval_open(const char* path, dist_grid* world, dist_grid* g, int tp, int T, 
 int cmd_eval(int argc, char** argv, dist_grid* world)
 {
     static const char* const known[] = {"--checkpoint", "--data", "--split", "--windows",
-                                        "--grads", "--tp", "--batch", "--seq-len", "--threads", NULL};
+                                        "--grads", "--tp", "--batch", "--seq-len", "--threads", "--json",
+                                        NULL};
     setup_check_opts(argc, argv, "eval", known);
     const char* path = setup_opt(argc, argv, "--checkpoint", NULL);
     const char* data = setup_opt(argc, argv, "--data", NULL);
     if (!path || !data) dist_fail_all("usage: fnn eval --checkpoint C --data D [--split val|train] "
-                                      "[--windows N] [--grads OUT.h5] [--tp N] [--batch B]");
+                                      "[--windows N] [--grads OUT.h5] [--tp N] [--batch B] [--json]");
     const char* split_name = setup_opt(argc, argv, "--split", "val");
     if (strcmp(split_name, "val") && strcmp(split_name, "train"))
         dist_fail_all("--split %s: must be val or train", split_name);
@@ -38,6 +40,7 @@ int cmd_eval(int argc, char** argv, dist_grid* world)
     int batch = (int)setup_long("--batch", setup_opt(argc, argv, "--batch", "0"), 0);
     int T = (int)setup_long("--seq-len", setup_opt(argc, argv, "--seq-len", "0"), 0);
     const char* grads = setup_opt(argc, argv, "--grads", NULL);
+    const int json = setup_flag(argc, argv, "--json");
 
     // The checkpoint's window length and the dataset decide how many windows there are.
     char err[512];
@@ -68,14 +71,17 @@ int cmd_eval(int argc, char** argv, dist_grid* world)
     data_batch db;
     if (data_batch_init(&db, d, m.T, m.B)) dist_fail("out of memory for the batch");
     eval_result e = evaluate(&m, d, &db, split, n, grads != NULL);
-    if (g.world_rank == 0) {
+    if (g.world_rank == 0 && json) eval_print_json(stdout, &e, d, path, data, split_name);
+    if (g.world_rank == 0 && !json) {
         printf("loss %.9g over %ld windows of %d steps (%s split)", e.loss, n, m.T, split_name);
-        if (mc.task != TASK_REGRESS) printf("  accuracy %.4f", e.accuracy);
+        eval_print_measures(stdout, &e);
         printf("\n");
+        eval_print_confusion(stdout, &e, d);
     }
     if (!isfinite(e.loss))
         dist_fail_all("%s: the loss on %s is %g: non-finite values in the model's computation",
                       path, data, e.loss);
+    eval_result_free(&e);
     if (grads && ckpt_save_grads(grads, &m, err, sizeof err)) dist_fail_all("%s", err);
     data_batch_free(&db);
     dataset_free(&d);

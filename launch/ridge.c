@@ -81,5 +81,6 @@ void ridge_fit_head(model* m, const dataset* d, data_batch* db, double lambda)
         if (task == TASK_REGRESS) printf("ridge head: train mse %.9g\n", e.loss);
         else printf("ridge head: train loss %.9g  accuracy %.4f\n", e.loss, e.accuracy);
     }
+    eval_result_free(&e);
     ridge_acc_free(&a);
 }

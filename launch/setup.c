@@ -30,7 +30,7 @@ void setup_check_opts(int argc, char** argv, const char* cmd, const char* const*
         int ok = 0;
         for (const char* const* k = known; *k && !ok; k++) ok = !strcmp(argv[i], *k);
         if (!ok) dist_fail_all("fnn %s: unknown option %s", cmd, argv[i]);
-        i++; // its value
+        if (i + 1 < argc && strncmp(argv[i + 1], "--", 2)) i++; // its value (a flag has none)
     }
 }
 

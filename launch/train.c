@@ -4,10 +4,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "dist/watchdog.h"
 #include "io/checkpoint.h"
+#include "io/ckpt_own.h"
 #include "launch/commands.h"
 #include "launch/evaluate.h"
 #include "launch/finetune.h"
+#include "launch/guard.h"
+#include "launch/metrics.h"
 #include "launch/ridge.h"
 #include "launch/setup.h"
 #include "model/optim.h"
@@ -29,20 +33,22 @@ typedef struct run {
     ckpt_train st;
     finetune ft;
     FILE* metrics;
+    guard guard;
+    char resumed[CONFIG_PATH + 32]; // the checkpoint resumed from, "" = a fresh start
 } run;
 
 static void load_start(run* r)
 {
-    char err[512], path[CONFIG_PATH + 32] = "";
+    char err[512], *path = r->resumed;
     model_config ck;
     if (!strcmp(r->c.resume, "auto")) {
-        if (ckpt_dir_latest(r->c.ckpt_dir, path, sizeof path) && r->g.world_rank == 0)
+        if (ckpt_dir_latest(r->c.ckpt_dir, path, sizeof r->resumed) && r->g.world_rank == 0)
             printf("resume = auto: no checkpoint in '%s', starting fresh\n", r->c.ckpt_dir);
     } else {
-        snprintf(path, sizeof path, "%s", r->c.resume);
+        snprintf(path, sizeof r->resumed, "%s", r->c.resume);
     }
     // Rank 0's choice: ranks that see different directories must not open different files.
-    dist_bcast_bytes(path, sizeof path, &r->g);
+    dist_bcast_bytes(path, sizeof r->resumed, &r->g);
     if (path[0]) {
         if (ckpt_read_meta(path, r->g.world, &ck, &r->st, NULL, 0, err, sizeof err) ||
             setup_same_model(path, &ck, &r->c.model, 0) ||
@@ -66,10 +72,13 @@ static void save(run* r, long step)
     char err[512];
     r->st.step = r->st.cursor = step;
     if (!r->c.ckpt_dir[0]) return;
+    // Saving is I/O, not a step: the step watchdog does not time it.
+    dist_watchdog_disarm();
     finetune_ckpt(&r->ft, &r->c, step, &r->m, &r->st);
     // The optimiser keeps each DP replica's moments current only in its own pieces.
     model_gather(&r->m, r->m.m);
     model_gather(&r->m, r->m.v);
+    guard_finite_state(&r->m, step, r->c.ckpt_dir);
     if (ckpt_dir_save(r->c.ckpt_dir, r->c.ckpt_keep, &r->m, &r->c, &r->st, err, sizeof err))
         dist_fail_all("%s", err);
     if (r->g.world_rank == 0) printf("checkpoint %s/step-%08ld.h5\n", r->c.ckpt_dir, step);
@@ -80,11 +89,15 @@ static void log_step(run* r, long s, double loss, double gnorm, double lr, doubl
 {
     if (r->g.world_rank != 0) return;
     double tok_s = (double)r->c.batch * r->c.seq_len / step_s;
-    if (r->metrics)
-        fprintf(r->metrics,
-                "{\"step\": %ld, \"loss\": %.9g, \"lr\": %.9g, \"grad_norm\": %.9g, "
-                "\"tokens_per_s\": %.6g, \"step_s\": %.6g, \"comm_s\": %.6g}\n",
-                s + 1, loss, lr, gnorm, tok_s, step_s, r->g.comm_seconds);
+    // JSON has no NaN: a skipped step (nonfinite = skip) says so instead of its loss.
+    if (r->metrics && !(isfinite(loss) && isfinite(gnorm)))
+        metrics_line(r->metrics, r->c.metrics, "{\"step\": %ld, \"skipped\": true, \"lr\": %.9g}\n",
+                     s + 1, lr);
+    else if (r->metrics)
+        metrics_line(r->metrics, r->c.metrics,
+                     "{\"step\": %ld, \"loss\": %.9g, \"lr\": %.9g, \"grad_norm\": %.9g, "
+                     "\"tokens_per_s\": %.6g, \"step_s\": %.6g, \"comm_s\": %.6g}\n",
+                     s + 1, loss, lr, gnorm, tok_s, step_s, r->g.comm_seconds);
     if ((s + 1) % r->c.log_every && s + 1 != r->c.optim.steps) return;
     double eta = elapsed / done * (r->c.optim.steps - s - 1);
     printf("step %ld/%d  loss %.4f  tok/s %.0f  lr %.3e  eta %.0fs\n", s + 1, r->c.optim.steps,
@@ -105,9 +118,15 @@ static double train_step(run* r, long s, double* gnorm, double* lr)
     model_backward(m, &r->db.view);
     // Each DP replica holds the loss of its rows (normalised by the global batch).
     if (r->g.dp > 1) dist_dp_allreduce_f64(&loss, 1, &r->g);
-    if (!isfinite(loss)) dist_fail_all("loss is %g at step %ld: lower lr or set clip", loss, s + 1);
     finetune_regularise(&r->ft, &r->c, m);
     *gnorm = optim_grad_norm(m);
+    if (!guard_step(&r->guard, s, loss, *gnorm, &r->db.view, m)) {
+        // Skipped: parameters and moments stay; the carried state restarts from zero, which a
+        // resumed run repeats exactly (the state is saved with the checkpoint).
+        *lr = optim_lr(&r->c.optim, s);
+        if (r->c.carry_state) model_reset_state(m);
+        return loss;
+    }
     *lr = optim_step(m, &r->c.optim, s, *gnorm, scale);
     if (r->c.carry_state) model_carry_state(m);
     return loss;
@@ -118,6 +137,7 @@ static void train_loop(run* r)
     double t_start = MPI_Wtime();
     long first = r->st.step;
     for (long s = first; s < r->c.optim.steps; s++) {
+        dist_watchdog_arm(s + 1);
         double t0 = MPI_Wtime(), gnorm, lr;
         dist_reset_counts(&r->g);
         double loss = train_step(r, s, &gnorm, &lr);
@@ -132,6 +152,7 @@ static void train_loop(run* r)
             return;
         }
     }
+    dist_watchdog_disarm();
     // A head fitted in closed form with steps = 0 is a result of its own.
     if (r->c.optim.steps > first || (r->c.head_ridge && first == 0)) save(r, r->c.optim.steps);
 }
@@ -143,7 +164,12 @@ static void final_eval(run* r)
     if (n <= 0) return;
     model_reset_state(&r->m);
     eval_result e = evaluate(&r->m, r->d, &r->db, SPLIT_VAL, n, 0);
-    if (r->g.world_rank == 0) printf("val: %ld windows  loss %.4f  accuracy %.4f\n", n, e.loss, e.accuracy);
+    if (r->g.world_rank == 0) {
+        printf("val: %ld windows  loss %.4f", n, e.loss);
+        eval_print_measures(stdout, &e);
+        printf("\n");
+    }
+    eval_result_free(&e);
 }
 
 int cmd_train(int argc, char** argv, dist_grid* world)
@@ -154,11 +180,12 @@ int cmd_train(int argc, char** argv, dist_grid* world)
     if (!r) dist_fail("out of memory");
     setup_config(argc, argv, &r->c, world);
     setup_grid(world, &r->g, r->c.tp);
+    char err[512];
+    if (r->c.ckpt_dir[0] && ckpt_dir_claim(r->c.ckpt_dir, &r->g, err, sizeof err)) dist_fail_all("%s", err);
     int threads = setup_threads(&r->g, r->c.threads);
     r->d = setup_data(&r->c);
     if (dataset_windows(r->d, SPLIT_TRAIN, r->c.seq_len) <= 0)
         dist_fail_all("%s: the train split is shorter than one window of seq_len = %d", r->c.data, r->c.seq_len);
-    char err[512];
     if (model_init(&r->m, &r->c.model, &r->g, r->c.seq_len, r->c.batch, err, sizeof err))
         dist_fail_all("%s", err);
     if (data_batch_init(&r->db, r->d, r->c.seq_len, r->m.B)) dist_fail("out of memory for the batch");
@@ -167,20 +194,24 @@ int cmd_train(int argc, char** argv, dist_grid* world)
                          .carry_state = r->c.carry_state, .optimizer = r->c.optim.kind};
     finetune_scratch(&r->ft, &r->m);
     load_start(r);
+    if (r->c.ckpt_dir[0] && ckpt_dir_adopt(r->c.ckpt_dir, r->resumed[0] ? r->resumed : NULL, r->c.ckpt_overwrite,
+                                           r->st.run_id, &r->g, err, sizeof err))
+        dist_fail_all("%s", err);
+    r->guard = (guard){.mode = r->c.nonfinite, .max = r->c.nonfinite_max};
     finetune_freeze(&r->ft, &r->m, &r->c);
     if (r->g.world_rank == 0) {
         printf("fnn train: %d ranks (tp %d x dp %d), %d BLAS threads each, %zu parameters per rank\n",
                r->g.world_size, r->g.tp, r->g.dp, threads, r->m.nparams);
         config_print(&r->c, stdout);
-        if (r->c.metrics[0] && !(r->metrics = fopen(r->c.metrics, r->st.step ? "a" : "w")))
-            dist_fail("%s: cannot open the metrics file", r->c.metrics);
+        if (r->c.metrics[0]) r->metrics = metrics_open(r->c.metrics, r->st.step != 0);
     }
     if (r->c.head_ridge && r->st.step == 0) ridge_fit_head(&r->m, r->d, &r->db, r->c.ridge_lambda);
     signal(SIGTERM, on_signal);
     signal(SIGUSR1, on_signal);
+    dist_watchdog_start(&r->g, r->c.step_timeout);
     train_loop(r);
     final_eval(r);
-    if (r->metrics) fclose(r->metrics);
+    if (r->metrics) metrics_close(r->metrics, r->c.metrics);
     data_batch_free(&r->db);
     finetune_free(&r->ft);
     model_free(&r->m);

@@ -1,0 +1,143 @@
+// The watchdog thread sleeps on a condition variable until the armed deadline. It never calls
+// MPI except MPI_Abort, from which Open MPI's runtime kills every process of the job (SIGKILL
+// ends a stopped process too).
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "dist/watchdog.h"
+
+#define HOST_LEN 64
+
+typedef struct peer {
+    char host[HOST_LEN];
+    long pid;
+} peer;
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int on, armed;
+    long step;
+    struct timespec deadline;
+    double seconds;
+    int rank, size;
+    peer* peers; // every rank's host and pid, by world rank
+} wd = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+// Linux /proc/<pid>/stat: "pid (comm) S ...": state T (stopped) or t (stopped by a tracer).
+static int is_stopped(long pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE* f = fopen(path, "r");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char* p = strrchr(buf, ')');
+    return p && p[1] == ' ' && (p[2] == 'T' || p[2] == 't');
+}
+
+static void __attribute__((noreturn)) fire(long step)
+{
+    const peer* me = &wd.peers[wd.rank];
+    char stopped[1024] = "";
+    size_t used = 0;
+    int lowest_running = wd.rank;
+    for (int r = 0; r < wd.size; r++) {
+        const peer* p = &wd.peers[r];
+        if (r == wd.rank || strcmp(p->host, me->host)) continue;
+        if (is_stopped(p->pid)) {
+            if (used < sizeof stopped)
+                used += (size_t)snprintf(stopped + used, sizeof stopped - used, "%srank %d (host %s, pid %ld)",
+                                         used ? ", " : "", r, p->host, p->pid);
+        } else if (r < lowest_running) {
+            lowest_running = r;
+        }
+    }
+    // The ranks of one host see the same stopped peers: the lowest running one reports at once,
+    // the others a moment later, in case it cannot.
+    if (lowest_running != wd.rank) sleep(2);
+    fprintf(stderr, "fnn: error: step_timeout = %g s: step %ld has not finished on rank %d (host %s) "
+                    "after %g s; %s%s\n", wd.seconds, step, wd.rank, me->host, wd.seconds,
+            used ? "stopped: " : "no rank of this host is stopped (a rank elsewhere, or this one, is stuck)",
+            stopped);
+    fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, 1);
+    _exit(1);
+}
+
+static void* watch(void* arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&wd.mu);
+    for (;;) {
+        if (!wd.armed) {
+            pthread_cond_wait(&wd.cv, &wd.mu);
+            continue;
+        }
+        long step = wd.step;
+        struct timespec deadline = wd.deadline;
+        int r = pthread_cond_timedwait(&wd.cv, &wd.mu, &deadline);
+        // Re-armed for a later step or disarmed meanwhile: start over with the new state.
+        if (r == ETIMEDOUT && wd.armed && wd.step == step &&
+            wd.deadline.tv_sec == deadline.tv_sec && wd.deadline.tv_nsec == deadline.tv_nsec) {
+            pthread_mutex_unlock(&wd.mu);
+            fire(step);
+        }
+    }
+    return NULL;
+}
+
+void dist_watchdog_start(dist_grid* g, double seconds)
+{
+    if (seconds <= 0) return;
+    wd.seconds = seconds;
+    wd.rank = g->world_rank;
+    wd.size = g->world_size;
+    wd.peers = calloc((size_t)wd.size, sizeof *wd.peers);
+    if (!wd.peers) dist_fail("out of memory for the watchdog");
+    peer me = {.pid = (long)getpid()};
+    gethostname(me.host, HOST_LEN - 1);
+    double t0 = MPI_Wtime();
+    // Once per run: a rank whose watchdog fires names the stopped peers of its host by pid.
+    MPI_Allgather(&me, (int)sizeof me, MPI_BYTE, wd.peers, (int)sizeof me, MPI_BYTE, g->world);
+    dist_counted(g, DIST_ALLGATHER, t0);
+    // Deadlines on the monotonic clock: a change of the wall clock neither fires nor delays it.
+    pthread_condattr_t ca;
+    pthread_t t;
+    if (pthread_condattr_init(&ca) || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) ||
+        pthread_cond_init(&wd.cv, &ca) || pthread_create(&t, NULL, watch, NULL))
+        dist_fail("cannot start the watchdog thread");
+    pthread_condattr_destroy(&ca);
+    pthread_detach(t);
+    wd.on = 1;
+}
+
+void dist_watchdog_arm(long step)
+{
+    if (!wd.on) return;
+    pthread_mutex_lock(&wd.mu);
+    clock_gettime(CLOCK_MONOTONIC, &wd.deadline);
+    double whole = (double)(long)wd.seconds;
+    wd.deadline.tv_sec += (time_t)whole;
+    wd.deadline.tv_nsec += (long)((wd.seconds - whole) * 1e9);
+    if (wd.deadline.tv_nsec >= 1000000000L) wd.deadline.tv_sec++, wd.deadline.tv_nsec -= 1000000000L;
+    wd.step = step;
+    wd.armed = 1;
+    pthread_cond_signal(&wd.cv);
+    pthread_mutex_unlock(&wd.mu);
+}
+
+void dist_watchdog_disarm(void)
+{
+    if (!wd.on) return;
+    pthread_mutex_lock(&wd.mu);
+    wd.armed = 0;
+    pthread_cond_signal(&wd.cv);
+    pthread_mutex_unlock(&wd.mu);
+}

@@ -1,0 +1,228 @@
+// A checkpoint directory owned by one run (see ckpt_own.h). The lock is an open-file-description
+// lock (F_OFD_SETLK): it belongs to the descriptor, not to the process, so no other open of the
+// lock file inside fnn can drop it, and the kernel releases it whenever the process ends, killed
+// or not, so a crashed job never leaves the directory locked.
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "io/checkpoint.h"
+#include "io/ckpt_own.h"
+
+static int lock_fd = -1; // held until the process ends
+
+// mkdir -p: every missing component of dir, in order.
+static int make_dirs(const char* dir)
+{
+    char path[CONFIG_PATH];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char* s = path + 1;; s++) {
+        if (*s != '/' && *s) continue;
+        char c = *s;
+        *s = '\0';
+        if (mkdir(path, 0777) && errno != EEXIST) return -1;
+        *s = c;
+        if (!c) break;
+    }
+    struct stat sb;
+    if (stat(dir, &sb)) return -1;
+    if (!S_ISDIR(sb.st_mode)) return errno = ENOTDIR, -1;
+    return 0;
+}
+
+// Creating and removing a file is the only honest test of writability: access() says yes to
+// root whatever the mode, and says nothing of a full or read-only file system's quirks.
+static int probe(const char* dir)
+{
+    char path[CONFIG_PATH + 64];
+    snprintf(path, sizeof path, "%s/.fnn-probe-%ld", dir, (long)getpid());
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return -1;
+    close(fd);
+    return unlink(path);
+}
+
+// "host H pid P" of the job holding the lock, from the lock file (sanitised: it is only text).
+static void holder(int fd, char* out, size_t len)
+{
+    char buf[256];
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    buf[n > 0 ? n : 0] = '\0';
+    buf[strcspn(buf, "\r\n")] = '\0';
+    for (char* p = buf; *p; p++)
+        if (*p < ' ' || *p > '~') *p = '?';
+    snprintf(out, len, "%s", buf[0] ? buf : "holder unknown");
+}
+
+static int take_lock(const char* dir, char* err, size_t errlen)
+{
+    char path[CONFIG_PATH + 16];
+    snprintf(path, sizeof path, "%s/lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
+        snprintf(err, errlen, "%s: cannot open the lock file (%s)", path,
+                 fd < 0 ? (errno == ELOOP ? "it is a symbolic link" : strerror(errno)) : "not a regular file");
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    if (fcntl(fd, F_OFD_SETLK, &fl)) {
+        char who[256];
+        holder(fd, who, sizeof who);
+        if (errno == EAGAIN || errno == EACCES)
+            snprintf(err, errlen, "ckpt_dir = %s is in use by another job (%s; lock file %s)", dir,
+                     who, path);
+        else
+            snprintf(err, errlen, "%s: cannot lock (%s)", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    char host[256] = "?";
+    gethostname(host, sizeof host - 1);
+    char text[320];
+    int n = snprintf(text, sizeof text, "host %s pid %ld\n", host, (long)getpid());
+    if (ftruncate(fd, 0) || pwrite(fd, text, (size_t)n, 0) != n) {
+        snprintf(err, errlen, "%s: cannot write the lock file (%s)", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    lock_fd = fd;
+    return 0;
+}
+
+// Temporary files left by a job that was killed while saving: with the lock held, no save is
+// under way. unlink removes a planted link, never its target.
+static void remove_stale(const char* dir)
+{
+    DIR* d = opendir(dir);
+    if (!d) return;
+    for (struct dirent* e; (e = readdir(d));) {
+        size_t n = strlen(e->d_name);
+        int tmp = n > 4 && !strcmp(e->d_name + n - 4, ".tmp");
+        if (!tmp || (strncmp(e->d_name, "step-", 5) && strcmp(e->d_name, "latest.tmp"))) continue;
+        char path[CONFIG_PATH + 300];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (!unlink(path)) printf("removed %s, left by an interrupted save\n", path);
+    }
+    closedir(d);
+}
+
+int ckpt_dir_claim(const char* dir, dist_grid* g, char* err, size_t errlen)
+{
+    int bad = 0;
+    err[0] = '\0';
+    if (g->world_rank == 0) {
+        if (make_dirs(dir))
+            bad = snprintf(err, errlen, "ckpt_dir = %s: cannot create the directory (%s)", dir,
+                           strerror(errno)) > 0;
+        else if (probe(dir))
+            bad = snprintf(err, errlen, "ckpt_dir = %s: cannot create files in it (%s)", dir,
+                           strerror(errno)) > 0;
+        else
+            bad = take_lock(dir, err, errlen) != 0;
+        if (!bad) remove_stale(dir);
+    }
+    // Rank 0 alone found the verdict; all must leave together.
+    return dist_any(bad, g) ? -1 : 0;
+}
+
+void ckpt_run_id(const char* path, char* out, size_t len)
+{
+    out[0] = '\0';
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return;
+    hid_t a = H5Aexists_by_name(f, "/train", "run_id", H5P_DEFAULT) > 0
+                  ? H5Aopen_by_name(f, "/train", "run_id", H5P_DEFAULT, H5P_DEFAULT)
+                  : -1;
+    hid_t ft = a < 0 ? -1 : H5Aget_type(a);
+    hid_t sp = a < 0 ? -1 : H5Aget_space(a);
+    size_t n = ft < 0 ? 0 : H5Tget_size(ft);
+    // A scalar fixed-length string that fits; anything else is no run id of ours.
+    if (ft >= 0 && sp >= 0 && H5Tget_class(ft) == H5T_STRING && H5Tis_variable_str(ft) == 0 &&
+        H5Sget_simple_extent_type(sp) == H5S_SCALAR && n > 0 && n < len) {
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, n);
+        if (H5Aread(a, mt, out) < 0) n = 0;
+        out[n] = '\0';
+        H5Tclose(mt);
+    }
+    if (sp >= 0) H5Sclose(sp);
+    if (ft >= 0) H5Tclose(ft);
+    if (a >= 0) H5Aclose(a);
+    H5Fclose(f);
+}
+
+static void new_run_id(char* out)
+{
+    unsigned char b[8];
+    if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
+        unsigned long x = (unsigned long)time(NULL) * 2654435761u ^ (unsigned long)getpid();
+        memcpy(b, &x, sizeof b);
+    }
+    for (int i = 0; i < 8; i++) snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+// Rank 0: the checkpoints in dir of runs other than run_id; removes them with overwrite,
+// otherwise refuses naming the newest.
+static int foreign(const char* dir, const char* run_id, int overwrite, char* err, size_t errlen)
+{
+    char** names;
+    int n = ckpt_dir_list(dir, &names), bad = 0;
+    for (int i = n - 1; i >= 0 && !bad; i--) {
+        char path[CONFIG_PATH + 32], id[CKPT_RUN_ID];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        ckpt_run_id(path, id, sizeof id);
+        if (!strcmp(id, run_id)) continue;
+        if (!overwrite) {
+            snprintf(err, errlen, "ckpt_dir = %s holds checkpoints of another run (%s, run id %s): "
+                     "set resume = auto to continue it, or ckpt_overwrite = true to start over",
+                     dir, names[i], id[0] ? id : "not recorded");
+            bad = 1;
+        } else if (remove(path)) {
+            snprintf(err, errlen, "%s: cannot remove (%s)", path, strerror(errno));
+            bad = 1;
+        } else {
+            printf("ckpt_overwrite = true: removed %s (run id %s)\n", path, id[0] ? id : "not recorded");
+        }
+    }
+    if (n >= 0) ckpt_dir_list_free(names, n);
+    if (!bad && overwrite) {
+        char latest[CONFIG_PATH + 16];
+        snprintf(latest, sizeof latest, "%s/latest", dir);
+        if (unlink(latest) && errno != ENOENT) {
+            snprintf(err, errlen, "%s: cannot remove (%s)", latest, strerror(errno));
+            bad = 1;
+        }
+    }
+    return bad;
+}
+
+int ckpt_dir_adopt(const char* dir, const char* resumed, int overwrite, char* run_id,
+                   dist_grid* g, char* err, size_t errlen)
+{
+    int bad = 0;
+    err[0] = '\0';
+    if (g->world_rank == 0) {
+        if (resumed) ckpt_run_id(resumed, run_id, CKPT_RUN_ID);
+        // A checkpoint from before run ids continues as a lineage of its own.
+        if (!resumed || !run_id[0]) new_run_id(run_id);
+        if (!resumed) bad = foreign(dir, run_id, overwrite, err, errlen);
+        fflush(stdout);
+    }
+    // Rank 0 chose the id and judged the directory: one broadcast carries both to all.
+    char msg[CKPT_RUN_ID + 1];
+    memcpy(msg, run_id, CKPT_RUN_ID);
+    msg[CKPT_RUN_ID] = (char)bad;
+    dist_bcast_bytes(msg, sizeof msg, g);
+    memcpy(run_id, msg, CKPT_RUN_ID);
+    return msg[CKPT_RUN_ID] ? -1 : 0;
+}

@@ -1,0 +1,118 @@
+#!/bin/sh
+# make finetune-demo: does pretraining pay on real data? Writes build/finetune-demo/results.md
+# (the table of README.md "Fine-tuning results") and prints it.
+#   a. a byte-level LM pretrained at np = 2 on the fortunes text of all but the held-out
+#      categories (songs-poems for b; people, politics, science, work for c);
+#   b. that LM fine-tuned at np = 1 on songs-poems vs the same model from scratch, same steps;
+#   c. the category of a record (4 categories, 600 records each): ridge head on the frozen
+#      pretrained features, head-only steps then full fine-tuning, from scratch, majority class;
+#   d. a noisy driven Duffing oscillator (tools/duffing.sh): feedback of the previous observed
+#      output vs none.
+# Every row is the validation split's measure as the run's last line (`val: ...`) prints it. A run
+# that fails leaves its row saying why, and the script exits 1 after the table. KEEP_PRETRAIN=1
+# reuses the pretrained checkpoint of an earlier run (and its log for row a) when there is one.
+set -u
+out=build/finetune-demo
+fortunes=/usr/share/games/fortunes
+FNN=build/fnn
+mkdir -p $out
+rows=$out/rows.md
+: > $rows
+failed=0
+
+# One table row: run the command (log in $out/$2.log), then take measure $3 from its last
+# "val:" line (or from the eval line for fnn eval). Columns: row, what, ranks, measure, value, s.
+row() {
+    label=$1; name=$2; what=$3; desc=$4; np=$5; shift 5
+    log=$out/$name.log
+    t0=$(date +%s)
+    echo "== $label $desc"
+    if "$@" > $log 2>&1; then
+        value=$(grep -e '^val:' -e '^loss ' $log | tail -n 1 | sed -n "s/.*  $what \([^ ]*\).*/\1/p")
+        tail -n 1 $log
+    else
+        value="not run: $(grep -m 1 'fnn: error' $log || tail -n 1 $log)"
+        failed=$((failed + 1))
+        echo "$value"
+    fi
+    echo "| $label | $desc | $np | $what | $value | $(( $(date +%s) - t0 )) |" >> $rows
+}
+
+# Data. Classes of c: the first 600 records of each category, so the majority class is 25%.
+held="songs-poems people politics science work"
+pre=$(ls $fortunes/* | grep -v -e '\.dat$' -e '\.u8$')
+for h in $held; do pre=$(echo "$pre" | grep -v "/$h\$"); done
+$FNN prepare --kind text --val-fraction 0.05 --out $out/pretrain.h5 $pre
+$FNN prepare --kind text --val-fraction 0.1 --out $out/songs.h5 $fortunes/songs-poems
+mkdir -p $out/categories
+for c in people politics science work; do
+    awk '{ print } /^%$/ { if (++k == 600) exit }' $fortunes/$c > $out/categories/$c
+done
+$FNN prepare --kind records --val-fraction 0.15 --out $out/categories.h5 \
+    $out/categories/people $out/categories/politics $out/categories/science $out/categories/work
+sh tools/duffing.sh 20000 1 > $out/duffing.csv
+$FNN prepare --kind csv --inputs 1 --val-fraction 0.2 --out $out/duffing.h5 $out/duffing.csv
+
+# a. Pretraining.
+rm -rf $out/lm
+if [ "${KEEP_PRETRAIN:-0}" = 1 ] && [ -f $out/pretrain/latest ] && [ -f $out/pretrain.log ]; then
+    value=$(grep '^val:' $out/pretrain.log | sed -n 's/.*  bpc \([^ ]*\).*/\1/p')
+    echo "| a | pretrained LM, val split of the pretraining text (earlier run) | 2 | bpc | $value | - |" >> $rows
+else
+    rm -rf $out/pretrain
+    row a pretrain bpc "pretrained LM, val split of the pretraining text" 2 \
+        $MPIRUN -np 2 $FNN train --config configs/pretrain.ini
+fi
+ckpt=$out/pretrain/$(cat $out/pretrain/latest 2>/dev/null)
+
+# b. Held-out category: songs-poems.
+row b lm-pretrained bpc "songs-poems: pretrained LM as it is (no step on songs-poems)" 1 \
+    $FNN eval --checkpoint $ckpt --data $out/songs.h5
+row b lm-finetune bpc "songs-poems: pretrained LM fine-tuned, 400 steps" 1 \
+    $FNN train --config configs/finetune-lm.ini --set init_from=$ckpt
+row b lm-scratch bpc "songs-poems: same model from scratch, 400 steps" 1 \
+    $FNN train --config configs/finetune-lm.ini --set init_from= --set ckpt_dir=
+
+# c. Category of a record.
+row "c (i)" cls-ridge accuracy "ridge head on frozen pretrained features (no gradient step; ridge_lambda 1e-3)" 2 \
+    $MPIRUN -np 2 $FNN train --config configs/finetune-classify.ini --set init_from=$ckpt \
+    --set head_ridge=true --set steps=0
+# A build without the closed-form head accepts head_ridge and trains nothing: no row then.
+if [ -f $out/cls-ridge.log ] && ! grep -q '^ridge head:' $out/cls-ridge.log; then
+    sed -i '$ d' $rows
+    echo "| c (i) | ridge head on frozen pretrained features | 2 | accuracy | not run: no ridge fit in this build | - |" >> $rows
+    failed=$((failed + 1))
+fi
+row "c (ii)" cls-finetune accuracy "new head alone 100 steps, then everything, 400 steps in all" 2 \
+    $MPIRUN -np 2 $FNN train --config configs/finetune-classify.ini --set init_from=$ckpt
+row "c (iii)" cls-scratch accuracy "same architecture from scratch, 400 steps" 2 \
+    $MPIRUN -np 2 $FNN train --config configs/finetune-classify.ini --set init_from= \
+    --set new_head=false --set head_only_steps=0 --set body_lr_scale=1 --set l2_init=0
+# The majority class of the val split, as the run of row (iii) counts it (its confusion rows).
+maj=$(grep '^val:' $out/cls-scratch.log | sed -n 's/.*  majority \([^ ]*\).*/\1/p')
+echo "| c (iv) | majority class of the val split (classes balanced) | - | accuracy | ${maj:-not run} | 0 |" >> $rows
+
+# d. Dense regression: the fed-back previous position, or none.
+row d duffing-target mse "feedback = all, feedback_source = target (previous observed x)" 1 \
+    $FNN train --config configs/regress-duffing.ini
+row d duffing-model mse "feedback = all, feedback_source = model (its own previous output)" 1 \
+    $FNN train --config configs/regress-duffing.ini --set feedback_source=model
+row d duffing-none mse "feedback = none" 1 \
+    $FNN train --config configs/regress-duffing.ini --set feedback=none
+# Baselines on the same windows of 64 rows: x_t predicted by x_{t-1} (the training mean at the
+# first row of a window, where nothing has been observed), and by the training mean.
+awk -F, -v cut=16000 -v T=64 '
+    NR <= cut { s += $2; n++; next }
+    { i = NR - cut - 1; if (i >= int((20000 - cut) / T) * T) next; m = s / n
+      p = i % T ? prev : m; e += ($2 - p)^2; f += ($2 - m)^2; k++; prev = $2 }
+    END { printf "| d | baseline: previous observed x (mean at a window'"'"'s first row) | - | mse | %.6g | 0 |\n", e / k
+          printf "| d | baseline: the training mean | - | mse | %.6g | 0 |\n", f / k }' $out/duffing.csv >> $rows
+
+{
+    echo "| row | run | ranks | measure (val) | value | s |"
+    echo "|---|---|---|---|---|---|"
+    cat $rows
+} > $out/results.md
+echo
+cat $out/results.md
+[ $failed -eq 0 ] || { echo "$failed runs failed: their rows say why"; exit 1; }
