@@ -439,13 +439,20 @@ static int check_head_ridge(const fnn_config* c, char* err, size_t errlen)
     return 0;
 }
 
+// resume = auto looks for the newest checkpoint in ckpt_dir.
+static int check_resume(const fnn_config* c, char* err, size_t errlen)
+{
+    if (!strcmp(c->resume, "auto") && !c->ckpt_dir[0])
+        return fail(err, errlen, "resume = auto needs ckpt_dir (the directory to resume from)");
+    return 0;
+}
+
 int config_validate(const fnn_config* c, char* err, size_t errlen)
 {
     for (size_t i = 0; i < NOPTIONS; i++)
         if (check_range(c, &options[i], err, errlen)) return -1;
     if (!c->data[0]) return fail(err, errlen, "data = (empty): must name a dataset from fnn prepare");
-    if (!strcmp(c->resume, "auto") && !c->ckpt_dir[0])
-        return fail(err, errlen, "resume = auto needs ckpt_dir (the directory to resume from)");
+    if (check_resume(c, err, errlen)) return -1;
     if (c->model.feedback_source == FBS_TARGET && c->model.task == TASK_CLASSIFY)
         return fail(err, errlen, "feedback_source = target needs per-step targets; "
                                  "task classify has one label per sequence");
