@@ -85,8 +85,10 @@ int ckpt_save_grads(const char* path, const model* m, char* err, size_t errlen);
 // ckpt_dir_save saves step st->step, updates the pointer, and deletes all but the newest keep.
 int ckpt_dir_save(const char* dir, int keep, const model* m, const fnn_config* cfg,
                   const ckpt_train* st, char* err, size_t errlen);
-// Path of the newest complete checkpoint in dir into out; -1 when there is none.
-int ckpt_dir_latest(const char* dir, char* out, size_t outlen);
+// Path of the newest complete checkpoint in dir into out: 0, or -1 when there is none. Without
+// a valid pointer, the newest file if all are of one run; -2 with a one-line message in err if
+// they are of several. Not collective (serial HDF5 without the pointer).
+int ckpt_dir_latest(const char* dir, char* out, size_t outlen, char* err, size_t errlen);
 // Names of the complete checkpoints in dir, oldest first: the count, or -1 if dir cannot be
 // read; free *names with ckpt_dir_list_free. Not collective.
 int ckpt_dir_list(const char* dir, char*** names);

@@ -43,7 +43,10 @@ static void load_start(run* r)
     char err[512], *path = r->resumed;
     model_config ck;
     if (!strcmp(r->c.resume, "auto")) {
-        if (ckpt_dir_latest(r->c.ckpt_dir, path, sizeof r->resumed) && r->g.world_rank == 0)
+        int found = ckpt_dir_latest(r->c.ckpt_dir, path, sizeof r->resumed, err, sizeof err);
+        // Only rank 0's choice counts (below): its failure alone ends the job.
+        if (found == -2 && r->g.world_rank == 0) dist_fail("%s", err);
+        if (found == -1 && r->g.world_rank == 0)
             printf("resume = auto: no checkpoint in '%s', starting fresh\n", r->c.ckpt_dir);
     } else {
         snprintf(path, sizeof r->resumed, "%s", r->c.resume);
@@ -201,6 +204,7 @@ int cmd_train(int argc, char** argv, dist_grid* world)
     finetune_scratch(&r->ft, &r->m);
     load_start(r);
     if (r->c.ckpt_dir[0] && ckpt_dir_adopt(r->c.ckpt_dir, r->resumed[0] ? r->resumed : NULL, r->c.ckpt_overwrite,
+                                           r->c.init_from[0] ? r->c.init_from : NULL,
                                            r->st.run_id, &r->g, err, sizeof err))
         dist_fail_all("%s", err);
     r->guard = (guard){.mode = r->c.nonfinite, .max = r->c.nonfinite_max};
