@@ -166,9 +166,9 @@ static int sum_parts(h5file* h)
 {
     uint64_t* v = calloc((size_t)h->nsums * 3 + 1, sizeof *v);
     if (!v) h5_fail(h, "out of memory for the digests");
-    // Only ranks that all succeeded hold the same list of datasets: a rank that failed alone (a
-    // read error, no memory for a digest) may have recorded fewer, and a reduction of unequal
-    // counts is undefined. A failed file gets no digest, so every rank stops here alike.
+    // Ranks hold the same list of datasets only if none failed: one that failed alone (a read
+    // error, no memory for the list) may have recorded fewer, and a reduction of unequal counts
+    // is undefined. A failed file needs no digest, so every rank stops here alike.
     if (agree(h)) {
         free(v);
         return 1;

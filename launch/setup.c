@@ -113,7 +113,7 @@ int setup_threads(const dist_grid* g, int threads)
     return n;
 }
 
-// 1 if this rank's copy of the data has the kind, inputs or outputs of every other rank's.
+// 1 if every rank's copy of the data has the same kind, inputs and outputs.
 static int same_shape_everywhere(const dataset* d)
 {
     int v[6] = {dataset_kind(d), dataset_inputs(d), dataset_outputs(d)};
