@@ -83,6 +83,9 @@ static int point_and_prune(const char* dir, const char* name, int keep, const ch
                  strerror(errno));
         return -1;
     }
+    // Each file's run id is read anew (serial HDF5, the attribute only), not cached: 0.06 ms per
+    // file measured 2026-11-28 on the build machine (local disk), one metadata round trip per
+    // file elsewhere, for the ckpt_keep files and any other run's, against a save of seconds.
     char** names;
     int n = ckpt_dir_list(dir, &names);
     for (int i = n - 1, kept = 0; i >= 0; i--) {
