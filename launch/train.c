@@ -56,7 +56,7 @@ static void load_start(run* r)
             ckpt_load(path, &r->m, NULL, 1, err, sizeof err) ||
             (r->c.carry_state && ckpt_load_state(path, &r->m, err, sizeof err)))
             dist_fail_all("%s", err);
-        if (r->c.init_from[0]) finetune_resume(&r->ft, &r->m, &r->c, path);
+        if (r->c.init_from[0]) finetune_resume(&r->ft, &r->m, &r->c, path, r->st.step);
         if (r->st.optimizer != r->c.optim.kind)
             dist_fail_all("%s was trained with optimizer = %s, the config says %s", path,
                           config_enum_name("optimizer", r->st.optimizer),
@@ -128,7 +128,7 @@ static double train_step(run* r, long s, double* gnorm, double* lr)
         if (r->c.carry_state) model_reset_state(m);
         return loss;
     }
-    *lr = optim_step(m, &r->c.optim, s, *gnorm, scale);
+    *lr = optim_step(m, &r->c.optim, s, *gnorm, scale, r->ft.start);
     if (r->c.carry_state) model_carry_state(m);
     return loss;
 }
