@@ -14,8 +14,7 @@
 //                          state in /optim: frozen ones have none) and "optim_start"
 //                          ("name=step,...": the step at which each of those began training,
 //                          where Adam's bias correction counts from); /finetune/theta0/<name>: the
-//                          transferred tensors as loaded, when l2_init keeps them. Also written
-//                          by runs with freeze (transferred then empty)
+//                          transferred tensors as loaded, when l2_init keeps them
 //   /train                 attributes: step, epoch, cursor, rng_seed, writer_tp, writer_dp,
 //                          global_batch, seq_len, carry_state, optimizer, run_id (io/ckpt_own.h);
 //                          with carried state the datasets

@@ -12,7 +12,7 @@ void finetune_scratch(finetune* ft, const model* m)
     memset(ft, 0, sizeof *ft);
     ft->n = m->ntensors;
     memset(ft->is_new, 1, (size_t)m->ntensors);
-    // Every tensor trains from step 0 (finetune_freeze takes the frozen ones out).
+    // Every tensor trains from step 0: start = 0, Adam counting from there.
 }
 
 static const model_tensor* find(const model* m, const char* name)
@@ -203,8 +203,9 @@ void finetune_regularise(const finetune* ft, const fnn_config* c, model* m)
 
 void finetune_ckpt(finetune* ft, const fnn_config* c, long s, const model* m, ckpt_train* st)
 {
-    // Without either, every tensor has moments from step 0 and /finetune is not written.
-    if (!c->init_from[0] && !c->freeze[0]) return;
+    // Without init_from (and so without freeze or head_only_steps, which need it) every tensor
+    // has moments from step 0 and /finetune is not written.
+    if (!c->init_from[0]) return;
     // Moments exist for what has trained before step s; the rest start from zero on resume.
     for (int k = 0; k < m->ntensors; k++) ft->optim_state[k] = ft->start[k] >= 0 && ft->start[k] < s;
     st->transferred = ft->transferred;
