@@ -107,7 +107,7 @@ static const option options[] = {
     KEY_BOOL("head_ridge", head_ridge, "false", "with new_head: fit the head by ridge first"),
     KEY_DBL("ridge_lambda", ridge_lambda, "1e-3", GT0, "ridge fit: (G + ridge_lambda n I) W = C"),
     KEY_STR("freeze", freeze, "", "with init_from: comma-separated tensors or layers not trained"),
-    KEY_INT("head_only_steps", head_only_steps, "0", GE0, "with new_head: first steps train only the new head and Wf"),
+    KEY_INT("head_only_steps", head_only_steps, "0", GE0, "with new_head: first steps train only the new tensors (head, Wf, input)"),
     KEY_DBL("body_lr_scale", body_lr_scale, "1", FRAC, "with init_from: lr factor of the transferred tensors"),
     KEY_DBL("l2_init", l2_init, "0", GE0, "with init_from: lambda/2 ||theta - theta_loaded||^2 over them"),
     KEY_BOOL("carry_state", carry_state, "false", "carry h and f across consecutive windows"),

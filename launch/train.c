@@ -59,7 +59,7 @@ static void load_start(run* r)
             ckpt_load(path, &r->m, NULL, 1, err, sizeof err) ||
             (r->c.carry_state && ckpt_load_state(path, &r->m, err, sizeof err)))
             dist_fail_all("%s", err);
-        if (r->c.init_from[0]) finetune_resume(&r->ft, &r->m, &r->c, path);
+        if (r->c.init_from[0]) finetune_resume(&r->ft, &r->m, &r->c, path, r->st.step);
         if (r->st.optimizer != r->c.optim.kind)
             dist_fail_all("%s was trained with optimizer = %s, the config says %s", path,
                           config_enum_name("optimizer", r->st.optimizer),
@@ -131,14 +131,30 @@ static double train_step(run* r, long s, double* gnorm, double* lr)
         if (r->c.carry_state) model_reset_state(m);
         return loss;
     }
-    *lr = optim_step(m, &r->c.optim, s, *gnorm, scale);
+    *lr = optim_step(m, &r->c.optim, s, *gnorm, scale, r->ft.start);
     if (r->c.carry_state) model_carry_state(m);
     return loss;
+}
+
+// A signal during the setup, before the first step: a fresh start saves what it has (step 0:
+// the initial or transferred parameters, a fitted head), which a resume continues exactly; a
+// resumed run's checkpoint is already the latest. Returns 1.
+static int stop_before_steps(run* r)
+{
+    long first = r->st.step;
+    if (!r->c.ckpt_dir[0])
+        dist_fail_all("stopped by a signal before step %ld with no ckpt_dir: nothing saved", first + 1);
+    if (r->g.world_rank == 0)
+        printf("signal received before step %ld: %s\n", first + 1, r->resumed[0] ? "stop (resume continues from the checkpoint resumed from)" : "checkpoint and stop");
+    if (!r->resumed[0]) save(r, first);
+    return 1;
 }
 
 // Returns 1 when a signal stopped the run after its checkpoint, 0 when it ran to the end.
 static int train_loop(run* r)
 {
+    // The ranks agree on a signal any of them got during the setup.
+    if (dist_any(stop_requested, &r->g)) return stop_before_steps(r);
     double t_start = MPI_Wtime();
     long first = r->st.step;
     for (long s = first; s < r->c.optim.steps; s++) {
@@ -162,7 +178,7 @@ static int train_loop(run* r)
     }
     dist_watchdog_disarm();
     // A head fitted in closed form with steps = 0 is a result of its own.
-    if (r->c.optim.steps > first || (r->c.head_ridge && first == 0)) save(r, r->c.optim.steps);
+    if (r->c.optim.steps > first || (r->c.head_ridge && !r->resumed[0])) save(r, r->c.optim.steps);
     return 0;
 }
 
@@ -184,6 +200,11 @@ static void final_eval(run* r)
 int cmd_train(int argc, char** argv, dist_grid* world)
 {
     static const char* const known[] = {"--config", "--set", NULL};
+    // From the start: a signal during the setup (claim, data, init_from, the ridge fit) must
+    // stop the run as one during the steps does, not kill it.
+    signal(SIGTERM, on_signal);
+    signal(SIGUSR1, on_signal);
+    signal(SIGINT, on_signal);
     setup_check_opts(argc, argv, "train", known);
     run* r = calloc(1, sizeof *r);
     if (!r) dist_fail("out of memory");
@@ -215,10 +236,8 @@ int cmd_train(int argc, char** argv, dist_grid* world)
         config_print(&r->c, stdout);
         if (r->c.metrics[0]) r->metrics = metrics_open(r->c.metrics, r->st.step != 0);
     }
-    if (r->c.head_ridge && r->st.step == 0) ridge_fit_head(&r->m, r->d, &r->db, r->c.ridge_lambda);
-    signal(SIGTERM, on_signal);
-    signal(SIGUSR1, on_signal);
-    signal(SIGINT, on_signal);
+    // A resumed checkpoint holds its head already, even at step 0.
+    if (r->c.head_ridge && !r->resumed[0]) ridge_fit_head(&r->m, r->d, &r->db, r->c.ridge_lambda);
     dist_watchdog_start(&r->g, r->c.step_timeout);
     int stopped = train_loop(r);
     if (!stopped) final_eval(r);
