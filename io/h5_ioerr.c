@@ -3,7 +3,10 @@
 // while the others go on into the next collective (the digest reduction, the metadata flush)
 // and wait forever. So such an error ends the job at once, naming the file, through the error
 // handler MPI gives every file opened afterwards. HDF5's MPI-IO driver opens its files with
-// MPI_File_open and leaves their handler alone, so they inherit this one.
+// MPI_File_open and leaves their handler alone, so they inherit this one. An HDF5 error handler
+// could not do it: the ranks part inside one call (H5Fflush: the failing rank leaves the
+// metadata flush before its barrier and waits in the truncation's broadcast), before any HDF5
+// function returns. It needs an MPI-IO that reports the failed write: see launch/main.c.
 #include <stdio.h>
 #include "dist/dist.h"
 #include "io/h5.h"
