@@ -3,8 +3,9 @@
 # LD_PRELOAD shim, for the temporary checkpoint file on the last rank) at np = 2 and 4: every
 # rank ends within the time bound (this used to hang with the others in the next collective),
 # with one "fnn: error:" line naming the file, and the last good checkpoint stays latest and
-# verifies. The shim logs each write it failed: the test checks that it intercepted what Open
-# MPI's MPI-IO calls, so that a pass does not come from a write that never failed.
+# verifies; a restart then removes the temporary file and resumes. The shim logs each write it
+# failed: the test checks that it intercepted what Open MPI's MPI-IO calls, so that a pass does
+# not come from a write that never failed.
 set -u
 FNN=$(pwd)/build/fnn
 SHIM=$(pwd)/build/tests/failwrite.so
@@ -43,6 +44,16 @@ for np in 2 4; do
         say "ok   np=$np: latest is still the verified step-00000010.h5"
     else
         fail "np=$np: latest = $(cat $ck/latest 2> /dev/null), files: $(ls $ck)"
+    fi
+    # The job can go on: a restart removes the temporary file and resumes from step 10.
+    if timeout $bound $MPIRUN -np $np $FNN train --config configs/tiny.ini --set data=$data \
+           --set ckpt_dir=$ck --set ckpt_every=10 --set steps=30 --set resume=auto \
+           > $dir/out.txt 2>&1 &&
+       grep -q 'removed .*step-00000020.h5.tmp' $dir/out.txt &&
+       [ "$(cat $ck/latest)" = step-00000030.h5 ] && ! ls $ck | grep -q tmp; then
+        say "ok   np=$np: the restart removed the temporary file and reached step 30"
+    else
+        fail "np=$np: restart: $(grep -m 3 'error\|removed' $dir/out.txt), files: $(ls $ck)"
     fi
 done
 [ $fails -eq 0 ] && say "all passed" || { say "$fails failed"; exit 1; }
