@@ -90,7 +90,7 @@ build/tests/h5craft: tests/h5craft.c
 # The LD_PRELOAD shim that fails writes on one rank for tests/e2e_ioerror.sh.
 build/tests/failwrite.so: tests/failwrite.c
 	@mkdir -p build/tests
-	gcc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -shared -fPIC $< -ldl -o $@
+	$(CC) -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -shared -fPIC $< -ldl -o $@
 
 build/tests/grad_%: tests/grad_%.c tests/check.h build/libfnn64.a
 	@mkdir -p build/tests
