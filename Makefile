@@ -109,9 +109,9 @@ ASAN_OPT = -O1 -g -march=native -fno-omit-frame-pointer -fsanitize=address,undef
 test-asan: deps
 	rm -rf build/asan && mkdir -p build/asan/src
 	tar -c --exclude=./build --exclude=./.git . | tar -x -C build/asan/src
-	$(MAKE) -C build/asan/src OPT="$(ASAN_OPT)" build/fnn build/tests/h5craft build/tests/test_checkpoint build/tests/test_dataset
+	$(MAKE) -C build/asan/src OPT="$(ASAN_OPT)" build/fnn build/tests/h5craft build/tests/test_checkpoint build/tests/test_dataset build/tests/test_h5
 	cd build/asan/src && ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
-	  MPIRUN="$(MPIRUN)" sh tests/run.sh build/tests/test_checkpoint build/tests/test_dataset tests/e2e_hostile.sh
+	  MPIRUN="$(MPIRUN)" sh tests/run.sh build/tests/test_checkpoint build/tests/test_dataset build/tests/test_h5 tests/e2e_hostile.sh
 
 demo: deps
 	$(MAKE) build/fnn

@@ -14,9 +14,12 @@ int dist_comm_agree(int failed, char* err, size_t errlen, MPI_Comm comm)
     // Who failed first (its message is the one every rank reports), and whether all did.
     MPI_Allreduce(MPI_IN_PLACE, v, 2, MPI_INT, MPI_MIN, comm);
     if (v[0] == size) return 0;
-    // A failure only some ranks saw names the rank that reports it.
-    size_t n = strlen(err);
-    if (rank == v[0] && !v[1] && n < errlen) snprintf(err + n, errlen - n, " on rank %d", rank);
+    // A failure only some ranks saw names the rank that reports it. Only the failing rank's err
+    // holds a message: the others may never have written theirs.
+    if (rank == v[0] && !v[1]) {
+        size_t n = strnlen(err, errlen);
+        if (n < errlen) snprintf(err + n, errlen - n, " on rank %d", rank);
+    }
     // Its message, so every rank ends with the same line.
     MPI_Bcast(err, (int)errlen, MPI_CHAR, v[0], comm);
     err[errlen - 1] = '\0';

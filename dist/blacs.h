@@ -9,6 +9,7 @@ int Csys2blacs_handle(MPI_Comm comm);
 void Cblacs_gridinit(int* ctxt, const char* order, int nprow, int npcol);
 void Cblacs_gridinfo(int ctxt, int* nprow, int* npcol, int* myrow, int* mycol);
 void Cblacs_gridexit(int ctxt);
+void Cfree_blacs_system_handle(int handle);
 
 int numroc_(const int* n, const int* nb, const int* iproc, const int* isrcproc, const int* nprocs);
 void descinit_(int* desc, const int* m, const int* n, const int* mb, const int* nb,

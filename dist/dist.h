@@ -12,7 +12,7 @@
 // Per-kind collective counters, so tests can assert how many collectives a step makes.
 // DIST_SYNC: a barrier of the node's DP group around an exchange through shared memory.
 enum dist_kind { DIST_ALLGATHER, DIST_ALLREDUCE, DIST_IALLREDUCE, DIST_BCAST, DIST_SYNC,
-                 DIST_NKINDS };
+                 DIST_REDUCE, DIST_NKINDS };
 
 typedef struct dist_grid {
     MPI_Comm world;   // the whole job

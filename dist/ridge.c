@@ -4,6 +4,7 @@
 // blocks onto the grid and the solution back; a broadcast gives it to the other replicas.
 //
 // Local ScaLAPACK arrays are column-major with leading dimension lld.
+#include <limits.h>
 #include <stdlib.h>
 #include "dist/blacs.h"
 #include "dist/dist.h"
@@ -59,17 +60,31 @@ static int solve_block(int n, int pr, int pc)
     return nb > 64 ? 64 : nb > 0 ? nb : 1;
 }
 
+// The sum of the n doubles at buf over the DP replicas, into DP rank 0's buf (the others' are
+// left as they were).
+static void dp_reduce(double* buf, int n, dist_grid* g)
+{
+    double t0 = MPI_Wtime();
+    MPI_Reduce(g->dp_rank == 0 ? MPI_IN_PLACE : buf, buf, n, MPI_DOUBLE, MPI_SUM, 0, g->dp_comm);
+    dist_counted(g, DIST_REDUCE, t0);
+}
+
 int dist_ridge_solve(double* W, double* A, double* B, int H, int O, dist_grid* g)
 {
     const int one = 1, Hl = H / g->tp;
-    // The DP replicas each summed their own rows; pdgemr2d reads replica 0's blocks.
+    // MPI counts and ScaLAPACK's local arrays are int: the same verdict on every rank.
+    if ((size_t)Hl * H > INT_MAX || (size_t)Hl * O > INT_MAX)
+        dist_fail_all("the closed-form head needs H / tp x H = %zu elements per rank (hidden = %d, "
+                      "tp = %d), more than 2^31 - 1: raise tp", (size_t)Hl * H, H, g->tp);
+    // The DP replicas each summed their own rows; pdgemr2d reads replica 0's blocks only.
     if (g->dp > 1) {
-        dist_dp_allreduce_f64(A, Hl * H, g);
-        dist_dp_allreduce_f64(B, Hl * O, g);
+        dp_reduce(A, Hl * H, g);
+        dp_reduce(B, Hl * O, g);
     }
     // Row blocks on a world x 1 grid: process row r is world rank r, and world ranks 0 .. tp-1
     // are replica 0's TP ranks in order (dist/grid.c), so block r of Hl rows lands on TP rank r.
-    int pr, pc, rows_ctxt = Csys2blacs_handle(g->world), ctxt = Csys2blacs_handle(g->world);
+    const int rows_sys = Csys2blacs_handle(g->world), sys = Csys2blacs_handle(g->world);
+    int pr, pc, rows_ctxt = rows_sys, ctxt = sys;
     Cblacs_gridinit(&rows_ctxt, "Col", g->world_size, 1);
     grid_shape(g->world_size, &pr, &pc);
     Cblacs_gridinit(&ctxt, "Row", pr, pc);
@@ -108,5 +123,8 @@ int dist_ridge_solve(double* W, double* A, double* B, int H, int O, dist_grid* g
     free(As.a), free(Bs.a), free(Ad.a), free(Bd.a);
     Cblacs_gridexit(ctxt);
     Cblacs_gridexit(rows_ctxt);
+    // Each handle holds a duplicate of world: one fit per run, but no leak in a long one.
+    Cfree_blacs_system_handle(sys);
+    Cfree_blacs_system_handle(rows_sys);
     return info;
 }

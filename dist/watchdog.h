@@ -2,7 +2,8 @@
 // rank's current step has run for longer than its limit. A stalled rank (stopped, or stuck in a
 // system call) cannot report itself, but the others then wait for it inside a collective and
 // their own watchdogs fire; each reports itself and names the ranks of its host it finds
-// stopped. Then MPI_Abort ends every rank, stopped ones included.
+// stopped, and exits (status 1) without MPI: the launcher then ends every rank, stopped ones
+// included.
 #ifndef DIST_WATCHDOG_H
 #define DIST_WATCHDOG_H
 

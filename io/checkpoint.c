@@ -199,7 +199,40 @@ static void mask_of(const model* m, const char* list, unsigned char* mask)
     }
 }
 
-enum { NAMES_LEN = MODEL_MAX_TENSORS * 32 };
+enum { NAMES_LEN = MODEL_MAX_TENSORS * 32, STARTS_LEN = MODEL_MAX_TENSORS * 56 };
+
+// "a=3,b=0": the start steps of the tensors k of m with mask[k].
+static void starts_of(const model* m, const unsigned char* mask, const long* start, char* out, size_t len)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (int k = 0; k < m->ntensors && used < len; k++)
+        if (mask[k])
+            used += (size_t)snprintf(out + used, len - used, "%s%s=%ld", used ? "," : "",
+                                     m->tensors[k].name, start[k]);
+}
+
+// start[k] from the list for the tensors with has[k], -1 for the others; a tensor with state
+// and no step (>= 0) in the list is a damaged file.
+static void starts_from(h5file* h, const model* m, const char* list, const unsigned char* has, long* start)
+{
+    for (int k = 0; k < m->ntensors; k++) {
+        const char* name = m->tensors[k].name;
+        const size_t n = strlen(name);
+        start[k] = -1;
+        for (const char* p = list; *p && has[k] && start[k] < 0;) {
+            const size_t len = strcspn(p, ",");
+            char* end;
+            if (len > n && !strncmp(p, name, n) && p[n] == '=') {
+                const long v = strtol(p + n + 1, &end, 10);
+                start[k] = end == p + len && end > p + n + 1 ? v : -1;
+            }
+            p += len + (p[len] == ',');
+        }
+        if (has[k] && start[k] < 0 && !h->failed)
+            h5_fail(h, "/finetune/optim_start has no step for %s (damaged file?)", name);
+    }
+}
 
 static void write_finetune(h5file* h, const model* m, const ckpt_train* st)
 {
@@ -208,6 +241,9 @@ static void write_finetune(h5file* h, const model* m, const ckpt_train* st)
     h5_put_str(h, "/finetune", "transferred", names);
     names_of(m, st->optim_state, names, sizeof names);
     h5_put_str(h, "/finetune", "optim_state", names);
+    char starts[STARTS_LEN];
+    starts_of(m, st->optim_state, st->start, starts, sizeof starts);
+    h5_put_str(h, "/finetune", "optim_start", starts);
     if (st->theta0) write_set(h, "/finetune/theta0", m, st->theta0, st->transferred);
 }
 
@@ -346,15 +382,20 @@ int ckpt_load(const char* path, model* m, const unsigned char* only, int with_op
     return h5_close(&h) ? -1 : 0;
 }
 
-int ckpt_load_finetune(const char* path, model* m, unsigned char* transferred, real* theta0,
-                       char* err, size_t errlen)
+int ckpt_load_finetune(const char* path, model* m, unsigned char* transferred, long* start,
+                       real* theta0, char* err, size_t errlen)
 {
     h5file h;
     if (!h5_open(&h, path, m->g->world, err, errlen)) {
-        char names[NAMES_LEN];
+        char names[NAMES_LEN], starts[STARTS_LEN];
+        unsigned char has[MODEL_MAX_TENSORS];
         if (!h5_exists(&h, "/finetune")) h5_fail(&h, "no /finetune: not written by a fine-tuning run (init_from)");
         h5_get_str(&h, "/finetune", "transferred", names, sizeof names);
         mask_of(m, names, transferred);
+        h5_get_str(&h, "/finetune", "optim_state", names, sizeof names);
+        mask_of(m, names, has);
+        h5_get_str(&h, "/finetune", "optim_start", starts, sizeof starts);
+        starts_from(&h, m, starts, has, start);
         if (theta0) read_set(&h, "/finetune/theta0", m, theta0, transferred);
     }
     return h5_close(&h) ? -1 : 0;

@@ -11,7 +11,9 @@
 //   /optim/m/<name>, /optim/v/<name> (Adam, AdamW), /optim/momentum/<name> (SGD)
 //   /finetune              (fine-tuning runs) attributes "transferred" (names of the tensors taken
 //                          from init_from) and "optim_state" (names of the tensors with optimiser
-//                          state in /optim: frozen ones have none); /finetune/theta0/<name>: the
+//                          state in /optim: frozen ones have none) and "optim_start"
+//                          ("name=step,...": the step at which each of those began training,
+//                          where Adam's bias correction counts from); /finetune/theta0/<name>: the
 //                          transferred tensors as loaded, when l2_init keeps them
 //   /train                 attributes: step, epoch, cursor, rng_seed, writer_tp, writer_dp,
 //                          global_batch, seq_len, carry_state, optimizer, run_id (io/ckpt_own.h);
@@ -39,10 +41,12 @@ typedef struct ckpt_train {
     int optimizer;     // enum optim_kind: which /optim datasets the file holds
     char run_id[24];   // lineage: chosen at a fresh start, kept on resume ("" = not recorded)
     // Fine-tuning (launch/finetune.h), written by ckpt_save when transferred is set: per tensor of
-    // the model, taken from init_from; has optimiser state (NULL: all); theta0 (params layout,
-    // or NULL): the transferred tensors' values as loaded.
+    // the model, taken from init_from; has optimiser state (NULL: all); the step it began
+    // training (of those with state); theta0 (params layout, or NULL): the transferred tensors'
+    // values as loaded.
     const unsigned char* transferred;
     const unsigned char* optim_state;
+    const long* start;
     const real* theta0;
 } ckpt_train;
 
@@ -64,10 +68,11 @@ int ckpt_read_meta(const char* path, MPI_Comm comm, model_config* mc, ckpt_train
 int ckpt_load(const char* path, model* m, const unsigned char* only, int with_optim, char* err,
               size_t errlen);
 
-// Reads /finetune: transferred[k] for every tensor of m, and with theta0 (params layout) the
+// Reads /finetune: transferred[k] for every tensor of m, start[k] (the step tensor k began
+// training; -1 for those without optimiser state), and with theta0 (params layout) the
 // transferred tensors' /finetune/theta0 values. A file without /finetune is refused.
-int ckpt_load_finetune(const char* path, model* m, unsigned char* transferred, real* theta0,
-                       char* err, size_t errlen);
+int ckpt_load_finetune(const char* path, model* m, unsigned char* transferred, long* start,
+                       real* theta0, char* err, size_t errlen);
 
 // Loads the carried hidden state of this rank's batch rows (after ckpt_load, when resuming a
 // carry_state run). Refuses when the stored global batch differs.
@@ -85,8 +90,10 @@ int ckpt_save_grads(const char* path, const model* m, char* err, size_t errlen);
 // ckpt_dir_save saves step st->step, updates the pointer, and deletes all but the newest keep.
 int ckpt_dir_save(const char* dir, int keep, const model* m, const fnn_config* cfg,
                   const ckpt_train* st, char* err, size_t errlen);
-// Path of the newest complete checkpoint in dir into out; -1 when there is none.
-int ckpt_dir_latest(const char* dir, char* out, size_t outlen);
+// Path of the newest complete checkpoint in dir into out: 0, or -1 when there is none. Without
+// a valid pointer, the newest file if all are of one run; -2 with a one-line message in err if
+// they are of several. Not collective (serial HDF5 without the pointer).
+int ckpt_dir_latest(const char* dir, char* out, size_t outlen, char* err, size_t errlen);
 // Names of the complete checkpoints in dir, oldest first: the count, or -1 if dir cannot be
 // read; free *names with ckpt_dir_list_free. Not collective.
 int ckpt_dir_list(const char* dir, char*** names);

@@ -83,6 +83,9 @@ static int point_and_prune(const char* dir, const char* name, int keep, const ch
                  strerror(errno));
         return -1;
     }
+    // Each file's run id is read anew (serial HDF5, the attribute only), not cached: 0.06 ms per
+    // file measured 2026-11-28 on the build machine (local disk), one metadata round trip per
+    // file elsewhere, for the ckpt_keep files and any other run's, against a save of seconds.
     char** names;
     int n = ckpt_dir_list(dir, &names);
     for (int i = n - 1, kept = 0; i >= 0; i--) {
@@ -131,7 +134,32 @@ static int exists(const char* dir, const char* name)
     return is_step_file(name) && stat(path, &sb) == 0;
 }
 
-int ckpt_dir_latest(const char* dir, char* out, size_t outlen)
+// Without a valid pointer: the newest complete file, if every complete file is of one run (only
+// complete files carry the step-*.h5 name). 0 with its name in name, -1 if there is none, -2 if
+// the files belong to several runs: the newest file may be another run's (a copy, or the
+// leftovers of a run started over), so guessing could continue the wrong lineage.
+static int newest_of_one_run(const char* dir, char* name, size_t len, char* err, size_t errlen)
+{
+    char** names;
+    int n = ckpt_dir_list(dir, &names), rc = n > 0 ? 0 : -1;
+    char newest[CKPT_RUN_ID] = "";
+    for (int i = n - 1; i >= 0 && !rc; i--) {
+        char path[CONFIG_PATH + 32], id[CKPT_RUN_ID];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        ckpt_run_id(path, id, sizeof id);
+        if (i == n - 1) memcpy(newest, id, sizeof id);
+        else if (strcmp(id, newest))
+            rc = -2, snprintf(err, errlen, "ckpt_dir = %s has no valid pointer 'latest' and holds "
+                              "checkpoints of more than one run (%s: run id %s, %s: run id %s): "
+                              "set resume to the file to continue", dir, names[n - 1],
+                              newest[0] ? newest : "not recorded", names[i], id[0] ? id : "not recorded");
+    }
+    if (!rc) snprintf(name, len, "%s", names[n - 1]);
+    if (n >= 0) ckpt_dir_list_free(names, n);
+    return rc;
+}
+
+int ckpt_dir_latest(const char* dir, char* out, size_t outlen, char* err, size_t errlen)
 {
     char path[CONFIG_PATH + 16], name[64] = "";
     snprintf(path, sizeof path, "%s/latest", dir);
@@ -141,13 +169,10 @@ int ckpt_dir_latest(const char* dir, char* out, size_t outlen)
         fclose(f);
         name[strcspn(name, " \t\r\n")] = '\0';
     }
-    // Without a valid pointer (a crash between a save and its pointer update), the newest
-    // complete file stands in: only complete files carry the step-*.h5 name.
+    // A crash between a save and its pointer update leaves no valid pointer.
     if (!exists(dir, name)) {
-        char** names;
-        int n = ckpt_dir_list(dir, &names);
-        snprintf(name, sizeof name, "%s", n > 0 ? names[n - 1] : "");
-        if (n >= 0) ckpt_dir_list_free(names, n);
+        int rc = newest_of_one_run(dir, name, sizeof name, err, errlen);
+        if (rc) return rc;
     }
     if (!exists(dir, name)) return -1;
     snprintf(out, outlen, "%s/%s", dir, name);

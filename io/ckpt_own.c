@@ -61,6 +61,14 @@ static void holder(int fd, char* out, size_t len)
     snprintf(out, len, "%s", buf[0] ? buf : "holder unknown");
 }
 
+// Errors of a file system that has no locks at all (Lustre mounted without flock, some NFS; a
+// kernel before 3.15 has no F_OFD_SETLK: EINVAL): the lock is a safeguard, not a reason to
+// refuse the run.
+static int no_locks(int e)
+{
+    return e == ENOSYS || e == ENOLCK || e == EOPNOTSUPP || e == EINVAL;
+}
+
 static int take_lock(const char* dir, char* err, size_t errlen)
 {
     char path[CONFIG_PATH + 16];
@@ -74,14 +82,18 @@ static int take_lock(const char* dir, char* err, size_t errlen)
         return -1;
     }
     struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-    if (fcntl(fd, F_OFD_SETLK, &fl)) {
+    int e = fcntl(fd, F_OFD_SETLK, &fl) ? errno : 0;
+    if (no_locks(e)) {
+        fprintf(stderr, "fnn: warning: ckpt_dir = %s: the file system cannot lock %s (%s); "
+                "continuing unlocked: run no second job on this directory\n", dir, path, strerror(e));
+    } else if (e) {
         char who[256];
         holder(fd, who, sizeof who);
-        if (errno == EAGAIN || errno == EACCES)
+        if (e == EAGAIN || e == EACCES)
             snprintf(err, errlen, "ckpt_dir = %s is in use by another job (%s; lock file %s)", dir,
                      who, path);
         else
-            snprintf(err, errlen, "%s: cannot lock (%s)", path, strerror(errno));
+            snprintf(err, errlen, "%s: cannot lock (%s)", path, strerror(e));
         close(fd);
         return -1;
     }
@@ -171,12 +183,31 @@ static void new_run_id(char* out)
     for (int i = 0; i < 8; i++) snprintf(out + 2 * i, 3, "%02x", b[i]);
 }
 
-// Rank 0: the checkpoints in dir of runs other than run_id; removes them with overwrite,
-// otherwise refuses naming the newest.
-static int foreign(const char* dir, const char* run_id, int overwrite, char* err, size_t errlen)
+// The name among names[0 .. n) in dir that is the file at path (same inode, whatever the path's
+// spelling or links), or NULL.
+static const char* among(const char* dir, char** names, int n, const char* path)
+{
+    struct stat want, sb;
+    if (!path || stat(path, &want)) return NULL;
+    for (int i = 0; i < n; i++) {
+        char p[CONFIG_PATH + 32];
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        if (!stat(p, &sb) && sb.st_dev == want.st_dev && sb.st_ino == want.st_ino) return names[i];
+    }
+    return NULL;
+}
+
+// Rank 0: the checkpoints in dir of runs other than run_id; removes them with overwrite (but
+// refuses if one is the file `keep`, this run's init_from), otherwise refuses naming the newest.
+static int foreign(const char* dir, const char* run_id, int overwrite, const char* keep,
+                   char* err, size_t errlen)
 {
     char** names;
     int n = ckpt_dir_list(dir, &names), bad = 0;
+    const char* kept = overwrite ? among(dir, names, n, keep) : NULL;
+    if (kept)
+        bad = snprintf(err, errlen, "ckpt_overwrite = true would remove init_from = %s (it is %s/%s): "
+                       "copy it out of ckpt_dir = %s first", keep, dir, kept, dir) > 0;
     for (int i = n - 1; i >= 0 && !bad; i--) {
         char path[CONFIG_PATH + 32], id[CKPT_RUN_ID];
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
@@ -206,8 +237,8 @@ static int foreign(const char* dir, const char* run_id, int overwrite, char* err
     return bad;
 }
 
-int ckpt_dir_adopt(const char* dir, const char* resumed, int overwrite, char* run_id,
-                   dist_grid* g, char* err, size_t errlen)
+int ckpt_dir_adopt(const char* dir, const char* resumed, int overwrite, const char* keep,
+                   char* run_id, dist_grid* g, char* err, size_t errlen)
 {
     int bad = 0;
     err[0] = '\0';
@@ -215,7 +246,7 @@ int ckpt_dir_adopt(const char* dir, const char* resumed, int overwrite, char* ru
         if (resumed) ckpt_run_id(resumed, run_id, CKPT_RUN_ID);
         // A checkpoint from before run ids continues as a lineage of its own.
         if (!resumed || !run_id[0]) new_run_id(run_id);
-        if (!resumed) bad = foreign(dir, run_id, overwrite, err, errlen);
+        if (!resumed) bad = foreign(dir, run_id, overwrite, keep, err, errlen);
         fflush(stdout);
     }
     // Rank 0 chose the id and judged the directory: one broadcast carries both to all.

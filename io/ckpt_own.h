@@ -21,9 +21,10 @@ int ckpt_dir_claim(const char* dir, dist_grid* g, char* err, size_t errlen);
 
 // The run id of this run into run_id (every rank): that of the checkpoint resumed from, or, when
 // resumed is NULL, a new one; then a fresh run refuses dir if it holds checkpoints of another
-// run, or with overwrite removes them (and the pointer to the newest).
-int ckpt_dir_adopt(const char* dir, const char* resumed, int overwrite, char* run_id,
-                   dist_grid* g, char* err, size_t errlen);
+// run, or with overwrite removes them (and the pointer to the newest); it refuses instead if one
+// of them is the file keep (init_from, NULL for none).
+int ckpt_dir_adopt(const char* dir, const char* resumed, int overwrite, const char* keep,
+                   char* run_id, dist_grid* g, char* err, size_t errlen);
 
 // The run id a checkpoint file records into out ("" when it has none or cannot be read). Serial
 // HDF5: call on one rank only.

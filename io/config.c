@@ -107,7 +107,7 @@ static const option options[] = {
     KEY_BOOL("head_ridge", head_ridge, "false", "with new_head: fit the head by ridge first"),
     KEY_DBL("ridge_lambda", ridge_lambda, "1e-3", GT0, "ridge fit: (G + ridge_lambda n I) W = C"),
     KEY_STR("freeze", freeze, "", "with init_from: comma-separated tensors or layers not trained"),
-    KEY_INT("head_only_steps", head_only_steps, "0", GE0, "with new_head: first steps train only the new head and Wf"),
+    KEY_INT("head_only_steps", head_only_steps, "0", GE0, "with new_head: first steps train only the new tensors (head, Wf, input)"),
     KEY_DBL("body_lr_scale", body_lr_scale, "1", FRAC, "with init_from: lr factor of the transferred tensors"),
     KEY_DBL("l2_init", l2_init, "0", GE0, "with init_from: lambda/2 ||theta - theta_loaded||^2 over them"),
     KEY_BOOL("carry_state", carry_state, "false", "carry h and f across consecutive windows"),
@@ -439,13 +439,20 @@ static int check_head_ridge(const fnn_config* c, char* err, size_t errlen)
     return 0;
 }
 
+// resume = auto looks for the newest checkpoint in ckpt_dir.
+static int check_resume(const fnn_config* c, char* err, size_t errlen)
+{
+    if (!strcmp(c->resume, "auto") && !c->ckpt_dir[0])
+        return fail(err, errlen, "resume = auto needs ckpt_dir (the directory to resume from)");
+    return 0;
+}
+
 int config_validate(const fnn_config* c, char* err, size_t errlen)
 {
     for (size_t i = 0; i < NOPTIONS; i++)
         if (check_range(c, &options[i], err, errlen)) return -1;
     if (!c->data[0]) return fail(err, errlen, "data = (empty): must name a dataset from fnn prepare");
-    if (!strcmp(c->resume, "auto") && !c->ckpt_dir[0])
-        return fail(err, errlen, "resume = auto needs ckpt_dir (the directory to resume from)");
+    if (check_resume(c, err, errlen)) return -1;
     if (c->model.feedback_source == FBS_TARGET && c->model.task == TASK_CLASSIFY)
         return fail(err, errlen, "feedback_source = target needs per-step targets; "
                                  "task classify has one label per sequence");

@@ -161,23 +161,30 @@ static h5_sum* add_sum(h5file* h, const char* name)
     return s;
 }
 
-// The sum over ranks of every dataset's parts, in place. Collective over h->comm.
-static void sum_parts(h5file* h)
+// The sum over ranks of every dataset's parts, in place; returns h->failed, agreed. Collective
+// over h->comm.
+static int sum_parts(h5file* h)
 {
     uint64_t* v = calloc((size_t)h->nsums * 3 + 1, sizeof *v);
-    int n = v ? h->nsums : 0;
-    // Every rank holds the same list of datasets; a rank short of memory still takes part.
     if (!v) h5_fail(h, "out of memory for the digests");
-    for (int i = 0; i < n; i++) memcpy(v + 3 * i, h->sums[i].part, sizeof h->sums[i].part);
-    if (v) dist_comm_sum_u64(v, 3 * h->nsums, h->comm);
-    for (int i = 0; i < n; i++) memcpy(h->sums[i].part, v + 3 * i, sizeof h->sums[i].part);
+    // Ranks hold the same list of datasets only if none failed: one that failed alone (a read
+    // error, no memory for the list) may have recorded fewer, and a reduction of unequal counts
+    // is undefined. A failed file needs no digest, so every rank stops here alike.
+    if (agree(h)) {
+        free(v);
+        return 1;
+    }
+    for (int i = 0; i < h->nsums; i++) memcpy(v + 3 * i, h->sums[i].part, sizeof h->sums[i].part);
+    dist_comm_sum_u64(v, 3 * h->nsums, h->comm);
+    for (int i = 0; i < h->nsums; i++) memcpy(h->sums[i].part, v + 3 * i, sizeof h->sums[i].part);
     free(v);
+    return 0;
 }
 
 // Writing: stores each dataset's digest as its attribute.
 static void seal(h5file* h)
 {
-    sum_parts(h);
+    if (sum_parts(h)) return;
     hsize_t two = 2;
     hid_t sp = H5Screate_simple(1, &two, NULL);
     for (int i = 0; i < h->nsums; i++) {
@@ -194,7 +201,7 @@ static void seal(h5file* h)
 // Reading: every dataset read has a digest, matches it, and holds finite values only.
 static void check(h5file* h)
 {
-    sum_parts(h);
+    if (sum_parts(h)) return;
     for (int i = 0; i < h->nsums && !h->failed; i++) {
         const h5_sum* s = &h->sums[i];
         if (!s->stored)

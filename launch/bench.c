@@ -126,7 +126,7 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
         model_forward(&m, &bt);
         model_loss(&m, &bt, NULL);
         model_backward(&m, &bt);
-        optim_step(&m, &oc, s + 1, optim_grad_norm(&m), frozen ? scale : NULL);
+        optim_step(&m, &oc, s + 1, optim_grad_norm(&m), frozen ? scale : NULL, NULL);
         if (s >= 0) elapsed += MPI_Wtime() - t0, comm += g.comm_seconds;
     }
     dist_barrier(&g);

@@ -1,6 +1,7 @@
 // The CSV of fnn bench: the columns of issue 10 (H, L, T, B, nodes, ranks, tp, dp, tok/s,
 // GFLOP/s per rank, comm fraction, efficiency), then threads and the kind of scaling.
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "launch/bench_csv.h"
 
@@ -21,17 +22,32 @@ int bench_nodes(MPI_Comm world)
     return leaders;
 }
 
-// tok/s of the one-rank run the row is measured against, 0 when the file has none.
+// Field i (0-based) of a CSV line, up to its comma or the line's end, into out.
+static void field(const char* line, int i, char* out, size_t len)
+{
+    for (; i > 0 && line; i--)
+        if ((line = strchr(line, ','))) line++;
+    size_t n = line ? strcspn(line, ",\n") : 0;
+    if (n >= len) n = len - 1;
+    memcpy(out, line ? line : "", n);
+    out[n] = '\0';
+}
+
+// tok/s of the one-rank run the row is measured against (same H, L, T, B, threads and kind of
+// scaling), 0 when the file has none.
 static double baseline(FILE* f, const bench_row* r)
 {
     int base_B = strcmp(r->scaling, "weak") ? r->B : r->B / r->dp;
-    char line[512];
+    char line[512], threads[16], scaling[16];
     double found = 0;
     while (fgets(line, sizeof line, f)) {
         int H, L, T, B, nodes, ranks;
         double tok_s;
+        field(line, 12, threads, sizeof threads);
+        field(line, 13, scaling, sizeof scaling);
         if (sscanf(line, "%d,%d,%d,%d,%d,%d,%*d,%*d,%lf", &H, &L, &T, &B, &nodes, &ranks, &tok_s) == 7 &&
-            H == r->H && L == r->L && T == r->T && B == base_B && ranks == 1)
+            H == r->H && L == r->L && T == r->T && B == base_B && ranks == 1 &&
+            atoi(threads) == r->threads && !strcmp(scaling, r->scaling))
             found = tok_s; // the latest such row
     }
     return found;

@@ -13,7 +13,8 @@ typedef struct bench_row {
 int bench_nodes(MPI_Comm world);
 
 // Appends row to the CSV file at path (the header first when the file is new or empty). Its
-// efficiency is tok_s / (ranks x tok_s of the one-rank row already in the file with the same H,
-// L, T and B = row B (strong) or row B / dp (weak)); empty when there is no such row. Rank 0
+// efficiency is tok_s / (ranks x tok_s of the latest one-rank row already in the file with the
+// same H, L, T, threads, scaling and B = row B (strong) or row B / dp (weak)); empty when there
+// is no such row. Rank 0
 // only. Returns 0, or -1 when the file cannot be read or written.
 int bench_csv_append(const char* path, const bench_row* row);

@@ -8,7 +8,9 @@
 
 // Layout of the accumulator: loss x Bglobal, right answers, then the task's part: classify the
 // O x O confusion counts; regress per output the squared error, the sum and the sum of squares of
-// the target.
+// the target minus a shift (the split's first target, the same on every rank): about it, the
+// sums stay small for targets with a large mean and a small variance, where sq - sum^2 / n
+// would cancel.
 enum { ACC_LOSS, ACC_RIGHT, ACC_TASK };
 
 static size_t task_len(int task, int O)
@@ -25,7 +27,8 @@ static int argmax(const real* y, int O)
     return arg;
 }
 
-static void accumulate(const model* m, const model_batch* bt, const real* weight, double* acc)
+static void accumulate(const model* m, const model_batch* bt, const real* weight,
+                       const double* shift, double* acc)
 {
     const int B = m->B, O = m->c.O;
     if (m->c.task == TASK_CLASSIFY) {
@@ -41,8 +44,8 @@ static void accumulate(const model* m, const model_batch* bt, const real* weight
             for (int o = 0; o < O; o++) {
                 double y = m->Y[r * O + o], t = bt->target[r * O + o];
                 sse[o] += (y - t) * (y - t);
-                sum[o] += t;
-                sq[o] += t * t;
+                sum[o] += t - shift[o];
+                sq[o] += (t - shift[o]) * (t - shift[o]);
             }
         }
     }
@@ -85,7 +88,13 @@ eval_result evaluate(model* m, const dataset* d, data_batch* db, int split, long
     const size_t nacc = ACC_TASK + task_len(m->c.task, O);
     real* weight = malloc((size_t)B * sizeof(real));
     double* acc = calloc(nacc, sizeof(double));
-    if (!weight || !acc) dist_fail("out of memory");
+    double* shift = calloc((size_t)O, sizeof(double));
+    if (!weight || !acc || !shift) dist_fail("out of memory");
+    if (m->c.task == TASK_REGRESS && windows > 0) {
+        // Window 0 read as row 0 on every rank: one shift everywhere without a collective.
+        dataset_eval_batch(d, db, split, 0, 0);
+        for (int o = 0; o < O; o++) shift[o] = db->target[o];
+    }
     if (grads) model_zero_grad(m);
     for (long first = 0; first < windows; first += Bg) {
         dataset_eval_batch(d, db, split, first, row0);
@@ -96,7 +105,7 @@ eval_result evaluate(model* m, const dataset* d, data_batch* db, int split, long
         long right = 0;
         acc[ACC_LOSS] += model_loss(m, &db->view, &right) * Bg;
         acc[ACC_RIGHT] += right;
-        accumulate(m, &db->view, weight, acc);
+        accumulate(m, &db->view, weight, shift, acc);
         if (!grads) continue;
         // model_loss is normalised by Bglobal; the pass's mean is over `windows`.
         size_t n = (size_t)db->view.T * B * O;
@@ -105,6 +114,7 @@ eval_result evaluate(model* m, const dataset* d, data_batch* db, int split, long
     }
     db->view.weight = NULL;
     free(weight);
+    free(shift);
     if (grads) model_gather(m, m->grads);
     // Each DP replica scored its own rows: one sum of the loss, the right answers and the task's
     // counts or moments together.

@@ -12,6 +12,7 @@ void finetune_scratch(finetune* ft, const model* m)
     memset(ft, 0, sizeof *ft);
     ft->n = m->ntensors;
     memset(ft->is_new, 1, (size_t)m->ntensors);
+    // Every tensor trains from step 0: start = 0, Adam counting from there.
 }
 
 static const model_tensor* find(const model* m, const char* name)
@@ -92,12 +93,6 @@ static int why_new(const model_tensor* t, const model* ckm, const model_config* 
     return 0;
 }
 
-// What the head-only stage trains when it is new.
-static int is_head_only(const char* name)
-{
-    return !strncmp(name, "head/", 5) || ends_with(name, "/Wf");
-}
-
 static real* alloc_theta0(const model* m)
 {
     real* p = malloc(m->nparams * sizeof(real));
@@ -127,7 +122,9 @@ void finetune_load(finetune* ft, model* m, const fnn_config* c)
         const model_tensor* t = &m->tensors[k];
         ft->is_new[k] = (unsigned char)why_new(t, &ckm, &m->c, c->new_head, why, sizeof why);
         ft->transferred[k] = !ft->is_new[k];
-        ft->head_only[k] = ft->is_new[k] && is_head_only(t->name);
+        // Every new tensor trains in the head stage: a new input projection must not stay random.
+        ft->head_only[k] = ft->is_new[k];
+        ft->start[k] = -1;
         if (ft->is_new[k] && ends_with(t->name, "/Wf")) zero_piece(m, t);
         if (!root) continue;
         if (ft->is_new[k]) printf("new %s (%s)\n", t->name, why);
@@ -143,15 +140,17 @@ void finetune_load(finetune* ft, model* m, const fnn_config* c)
     }
 }
 
-void finetune_resume(finetune* ft, model* m, const fnn_config* c, const char* path)
+void finetune_resume(finetune* ft, model* m, const fnn_config* c, const char* path, long step)
 {
     char err[512];
     if (c->l2_init > 0) ft->theta0 = alloc_theta0(m);
-    if (ckpt_load_finetune(path, m, ft->transferred, ft->theta0, err, sizeof err)) dist_fail_all("%s", err);
-    for (int k = 0; k < m->ntensors; k++) {
-        ft->is_new[k] = !ft->transferred[k];
-        ft->head_only[k] = ft->is_new[k] && is_head_only(m->tensors[k].name);
-    }
+    if (ckpt_load_finetune(path, m, ft->transferred, ft->start, ft->theta0, err, sizeof err))
+        dist_fail_all("%s", err);
+    for (int k = 0; k < m->ntensors; k++)
+        if (ft->start[k] >= step)
+            dist_fail_all("%s: /finetune/optim_start gives %s step %ld, not before /train/step = %ld "
+                          "(damaged file?)", path, m->tensors[k].name, ft->start[k], step);
+    for (int k = 0; k < m->ntensors; k++) ft->is_new[k] = ft->head_only[k] = !ft->transferred[k];
 }
 
 void finetune_freeze(finetune* ft, const model* m, const fnn_config* c)
@@ -168,12 +167,15 @@ void finetune_freeze(finetune* ft, const model* m, const fnn_config* c)
         if (!hit) dist_fail_all("freeze = %s: no tensor or layer '%s' in this model", c->freeze, item);
     }
     int trainable = 0;
-    for (int k = 0; k < m->ntensors; k++) trainable += !ft->frozen[k];
+    for (int k = 0; k < m->ntensors; k++) {
+        trainable += !ft->frozen[k];
+        if (ft->frozen[k]) ft->start[k] = -1;
+    }
     if (!trainable) dist_fail_all("freeze = %s: leaves nothing to train", c->freeze);
     int head = 0;
     for (int k = 0; k < m->ntensors; k++) head += ft->head_only[k] && !ft->frozen[k];
     if (c->head_only_steps > 0 && !head)
-        dist_fail_all("head_only_steps = %d: no new head or Wf to train (%s)", c->head_only_steps,
+        dist_fail_all("head_only_steps = %d: no new head, Wf or input to train (%s)", c->head_only_steps,
                       c->new_head ? "freeze names them" : "set new_head = true");
 }
 
@@ -186,6 +188,7 @@ const double* finetune_plan(finetune* ft, const fnn_config* c, long s, model* m)
         m->no_grad[k] = !trains;
         ft->scale[k] = !trains ? 0 : ft->transferred[k] ? c->body_lr_scale : 1;
         ft->l2[k] = trains && ft->transferred[k];
+        if (trains && ft->start[k] < 0) ft->start[k] = s;
         all_one &= ft->scale[k] == 1;
     }
     if (s == c->head_only_steps && s > 0 && m->g->world_rank == 0)
@@ -200,12 +203,14 @@ void finetune_regularise(const finetune* ft, const fnn_config* c, model* m)
 
 void finetune_ckpt(finetune* ft, const fnn_config* c, long s, const model* m, ckpt_train* st)
 {
+    // Without init_from (and so without freeze or head_only_steps, which need it) every tensor
+    // has moments from step 0 and /finetune is not written.
     if (!c->init_from[0]) return;
     // Moments exist for what has trained before step s; the rest start from zero on resume.
-    for (int k = 0; k < m->ntensors; k++)
-        ft->optim_state[k] = !ft->frozen[k] && (ft->head_only[k] || s > c->head_only_steps);
+    for (int k = 0; k < m->ntensors; k++) ft->optim_state[k] = ft->start[k] >= 0 && ft->start[k] < s;
     st->transferred = ft->transferred;
     st->optim_state = ft->optim_state;
+    st->start = ft->start;
     st->theta0 = ft->theta0;
 }
 

@@ -18,13 +18,16 @@ typedef struct finetune {
     // layer0/Wx and embedding (input changed). Without init_from every tensor is new.
     unsigned char is_new[MODEL_MAX_TENSORS];
     unsigned char frozen[MODEL_MAX_TENSORS];    // named by freeze: never updated
-    unsigned char head_only[MODEL_MAX_TENSORS]; // trains during the first head_only_steps: new head/* and new Wf
+    unsigned char head_only[MODEL_MAX_TENSORS]; // trains during the first head_only_steps: every new tensor
 
     // Of the step finetune_plan last planned: each tensor's factor on the learning rate (0: not
     // trained), and the tensors the L2-SP term covers (transferred ones that train).
     double scale[MODEL_MAX_TENSORS];
     unsigned char l2[MODEL_MAX_TENSORS];
     unsigned char optim_state[MODEL_MAX_TENSORS]; // of finetune_ckpt: has optimiser state
+    // The step at which each tensor first trained, its moments starting from zero (Adam's bias
+    // correction counts from it); -1: not yet.
+    long start[MODEL_MAX_TENSORS];
     real* theta0; // l2_init > 0: the parameters as loaded (this rank's pieces, params layout)
 } finetune;
 
@@ -38,20 +41,22 @@ void finetune_scratch(finetune* ft, const model* m);
 // any error ends the job.
 void finetune_load(finetune* ft, model* m, const fnn_config* c);
 
-// Resuming a fine-tuning run from the checkpoint path (after ckpt_load): the table, and theta0
-// when l2_init, from its /finetune. Collective over m->g->world; an error ends the job.
-void finetune_resume(finetune* ft, model* m, const fnn_config* c, const char* path);
+// Resuming a fine-tuning run from the checkpoint path of step `step` (after ckpt_load): the
+// table, the start steps, and theta0 when l2_init, from its /finetune. Collective over
+// m->g->world; an error ends the job.
+void finetune_resume(finetune* ft, model* m, const fnn_config* c, const char* path, long step);
 
 // Marks the tensors named by c->freeze: each comma-separated item is a tensor name
 // ("layer0/Wh") or a prefix of names ("layer0", "head", "embed"). Refuses an item naming
-// nothing, a freeze that leaves nothing to train, and head_only_steps when no new head or Wf
+// nothing, a freeze that leaves nothing to train, and head_only_steps when no new tensor
 // would train.
 void finetune_freeze(finetune* ft, const model* m, const fnn_config* c);
 
 // Staged unfreezing at step s (0-based): m->no_grad marks the tensors that do not train (frozen,
 // and while s < head_only_steps all but the head-only set), ft->scale their lr factors (0 for
-// those, body_lr_scale for transferred tensors, 1 for new ones). Returns ft->scale for
-// optim_step, or NULL when every factor is 1.
+// those, body_lr_scale for transferred tensors, 1 for new ones), ft->start = s for those that
+// train for the first time. Returns ft->scale for optim_step, or NULL when every factor is 1;
+// ft->start is optim_step's start.
 const double* finetune_plan(finetune* ft, const fnn_config* c, long s, model* m);
 
 // Adds the L2-SP gradient l2_init (theta - theta0) of the planned step's transferred, training

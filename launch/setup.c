@@ -23,14 +23,27 @@ int setup_flag(int argc, char** argv, const char* name)
     return 0;
 }
 
+// The options of any subcommand that take no value (setup_flag's); every other one takes one.
+static int is_flag(const char* opt)
+{
+    static const char* const flags[] = {"--json", "--ckpt", NULL};
+    for (const char* const* f = flags; *f; f++)
+        if (!strcmp(opt, *f)) return 1;
+    return 0;
+}
+
 void setup_check_opts(int argc, char** argv, const char* cmd, const char* const* known)
 {
     for (int i = 1; i < argc; i++) {
-        if (strncmp(argv[i], "--", 2)) continue;
+        if (strncmp(argv[i], "--", 2))
+            dist_fail_all("fnn %s: unexpected argument '%s' (options are --name value)", cmd, argv[i]);
         int ok = 0;
         for (const char* const* k = known; *k && !ok; k++) ok = !strcmp(argv[i], *k);
         if (!ok) dist_fail_all("fnn %s: unknown option %s", cmd, argv[i]);
-        if (i + 1 < argc && strncmp(argv[i + 1], "--", 2)) i++; // its value (a flag has none)
+        if (is_flag(argv[i])) continue;
+        if (i + 1 >= argc || !strncmp(argv[i + 1], "--", 2))
+            dist_fail_all("fnn %s: option %s needs a value", cmd, argv[i]);
+        i++;
     }
 }
 
@@ -100,18 +113,34 @@ int setup_threads(const dist_grid* g, int threads)
     return n;
 }
 
+// 1 if every rank's copy of the data has the same kind, inputs and outputs.
+static int same_shape_everywhere(const dataset* d)
+{
+    int v[6] = {dataset_kind(d), dataset_inputs(d), dataset_outputs(d)};
+    for (int i = 0; i < 3; i++) v[i + 3] = -v[i];
+    // The minimum and maximum over ranks at once: they differ when ranks read different files,
+    // which would build models of different shapes and hang in their first collective.
+    MPI_Allreduce(MPI_IN_PLACE, v, 6, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    return v[0] == -v[3] && v[1] == -v[4] && v[2] == -v[5];
+}
+
 dataset* setup_data(fnn_config* c)
 {
     static const char* task_of_kind[] = {"lm", "classify", "regress"};
-    char err[512];
+    char err[sizeof c->data + 256]; // the path and a line about it
     dataset* d = dataset_open(c->data, err, sizeof err);
     // Every rank reads the file itself: a file some ranks cannot see or read ends all of them.
     if (dist_comm_agree(!d, err, sizeof err, MPI_COMM_WORLD)) dist_fail_all("%s", err);
-    int task = dataset_task(d);
-    if (task != c->model.task)
-        dist_fail_all("%s is a dataset for task %s, the config says task = %s", c->data,
-                      task >= 0 ? task_of_kind[task] : "(none)",
-                      config_enum_name("task", c->model.task));
+    int task = dataset_task(d), bad = task != c->model.task;
+    if (bad)
+        snprintf(err, sizeof err, "%s is a dataset for task %s, the config says task = %s",
+                 c->data, task >= 0 ? task_of_kind[task] : "(none)",
+                 config_enum_name("task", c->model.task));
+    if (!same_shape_everywhere(d) && !bad)
+        bad = snprintf(err, sizeof err, "%s differs between ranks (kind, inputs or outputs): "
+                       "every rank must read the same file", c->data) > 0;
+    // Ranks may see different files under one name: all end if any one refuses its copy.
+    if (dist_comm_agree(bad, err, sizeof err, MPI_COMM_WORLD)) dist_fail_all("%s", err);
     model_config* mc = &c->model;
     mc->V = dataset_kind(d) == DATA_DENSE ? 0 : 256;
     if (dataset_kind(d) == DATA_DENSE) mc->D = dataset_inputs(d);

@@ -28,7 +28,9 @@ int setup_same_model(const char* path, const model_config* ck, const model_confi
 // Value of "--name" in argv (the next argument), or def. Ends the job if the value is missing.
 const char* setup_opt(int argc, char** argv, const char* name, const char* def);
 int setup_flag(int argc, char** argv, const char* name);
-// Refuses any "--x" in argv not in the NULL-terminated list of known option names.
+// Refuses any "--x" in argv not in the NULL-terminated list of known option names, an option
+// other than a flag (--json, --ckpt) without its value, and any argument that is not an option
+// or its value.
 void setup_check_opts(int argc, char** argv, const char* cmd, const char* const* known);
 long setup_long(const char* name, const char* value, long min);
 double setup_double(const char* name, const char* value, double min);

@@ -43,7 +43,10 @@ static void load_start(run* r)
     char err[512], *path = r->resumed;
     model_config ck;
     if (!strcmp(r->c.resume, "auto")) {
-        if (ckpt_dir_latest(r->c.ckpt_dir, path, sizeof r->resumed) && r->g.world_rank == 0)
+        int found = ckpt_dir_latest(r->c.ckpt_dir, path, sizeof r->resumed, err, sizeof err);
+        // Only rank 0's choice counts (below): its failure alone ends the job.
+        if (found == -2 && r->g.world_rank == 0) dist_fail("%s", err);
+        if (found == -1 && r->g.world_rank == 0)
             printf("resume = auto: no checkpoint in '%s', starting fresh\n", r->c.ckpt_dir);
     } else {
         snprintf(path, sizeof r->resumed, "%s", r->c.resume);
@@ -56,7 +59,7 @@ static void load_start(run* r)
             ckpt_load(path, &r->m, NULL, 1, err, sizeof err) ||
             (r->c.carry_state && ckpt_load_state(path, &r->m, err, sizeof err)))
             dist_fail_all("%s", err);
-        if (r->c.init_from[0]) finetune_resume(&r->ft, &r->m, &r->c, path);
+        if (r->c.init_from[0]) finetune_resume(&r->ft, &r->m, &r->c, path, r->st.step);
         if (r->st.optimizer != r->c.optim.kind)
             dist_fail_all("%s was trained with optimizer = %s, the config says %s", path,
                           config_enum_name("optimizer", r->st.optimizer),
@@ -128,14 +131,30 @@ static double train_step(run* r, long s, double* gnorm, double* lr)
         if (r->c.carry_state) model_reset_state(m);
         return loss;
     }
-    *lr = optim_step(m, &r->c.optim, s, *gnorm, scale);
+    *lr = optim_step(m, &r->c.optim, s, *gnorm, scale, r->ft.start);
     if (r->c.carry_state) model_carry_state(m);
     return loss;
+}
+
+// A signal during the setup, before the first step: a fresh start saves what it has (step 0:
+// the initial or transferred parameters, a fitted head), which a resume continues exactly; a
+// resumed run's checkpoint is already the latest. Returns 1.
+static int stop_before_steps(run* r)
+{
+    long first = r->st.step;
+    if (!r->c.ckpt_dir[0])
+        dist_fail_all("stopped by a signal before step %ld with no ckpt_dir: nothing saved", first + 1);
+    if (r->g.world_rank == 0)
+        printf("signal received before step %ld: %s\n", first + 1, r->resumed[0] ? "stop (resume continues from the checkpoint resumed from)" : "checkpoint and stop");
+    if (!r->resumed[0]) save(r, first);
+    return 1;
 }
 
 // Returns 1 when a signal stopped the run after its checkpoint, 0 when it ran to the end.
 static int train_loop(run* r)
 {
+    // The ranks agree on a signal any of them got during the setup.
+    if (dist_any(stop_requested, &r->g)) return stop_before_steps(r);
     double t_start = MPI_Wtime();
     long first = r->st.step;
     for (long s = first; s < r->c.optim.steps; s++) {
@@ -159,7 +178,7 @@ static int train_loop(run* r)
     }
     dist_watchdog_disarm();
     // A head fitted in closed form with steps = 0 is a result of its own.
-    if (r->c.optim.steps > first || (r->c.head_ridge && first == 0)) save(r, r->c.optim.steps);
+    if (r->c.optim.steps > first || (r->c.head_ridge && !r->resumed[0])) save(r, r->c.optim.steps);
     return 0;
 }
 
@@ -181,6 +200,11 @@ static void final_eval(run* r)
 int cmd_train(int argc, char** argv, dist_grid* world)
 {
     static const char* const known[] = {"--config", "--set", NULL};
+    // From the start: a signal during the setup (claim, data, init_from, the ridge fit) must
+    // stop the run as one during the steps does, not kill it.
+    signal(SIGTERM, on_signal);
+    signal(SIGUSR1, on_signal);
+    signal(SIGINT, on_signal);
     setup_check_opts(argc, argv, "train", known);
     run* r = calloc(1, sizeof *r);
     if (!r) dist_fail("out of memory");
@@ -201,6 +225,7 @@ int cmd_train(int argc, char** argv, dist_grid* world)
     finetune_scratch(&r->ft, &r->m);
     load_start(r);
     if (r->c.ckpt_dir[0] && ckpt_dir_adopt(r->c.ckpt_dir, r->resumed[0] ? r->resumed : NULL, r->c.ckpt_overwrite,
+                                           r->c.init_from[0] ? r->c.init_from : NULL,
                                            r->st.run_id, &r->g, err, sizeof err))
         dist_fail_all("%s", err);
     r->guard = (guard){.mode = r->c.nonfinite, .max = r->c.nonfinite_max};
@@ -211,10 +236,8 @@ int cmd_train(int argc, char** argv, dist_grid* world)
         config_print(&r->c, stdout);
         if (r->c.metrics[0]) r->metrics = metrics_open(r->c.metrics, r->st.step != 0);
     }
-    if (r->c.head_ridge && r->st.step == 0) ridge_fit_head(&r->m, r->d, &r->db, r->c.ridge_lambda);
-    signal(SIGTERM, on_signal);
-    signal(SIGUSR1, on_signal);
-    signal(SIGINT, on_signal);
+    // A resumed checkpoint holds its head already, even at step 0.
+    if (r->c.head_ridge && !r->resumed[0]) ridge_fit_head(&r->m, r->d, &r->db, r->c.ridge_lambda);
     dist_watchdog_start(&r->g, r->c.step_timeout);
     int stopped = train_loop(r);
     if (!stopped) final_eval(r);

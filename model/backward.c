@@ -87,12 +87,12 @@ static void embed_grad(model* m, const model_batch* bt, int t, const real* dx0)
     }
 }
 
-// The tensor of m that starts at offset off of the parameter buffer.
+// The tensor of m that starts at offset off of the parameter buffer; none is a bug of the layout.
 static int tensor_at(const model* m, size_t off)
 {
-    int k = 0;
-    while (m->tensors[k].offset != off) k++;
-    return k;
+    for (int k = 0; k < m->ntensors; k++)
+        if (m->tensors[k].offset == off) return k;
+    dist_fail("internal error: no tensor starts at parameter offset %zu", off);
 }
 
 static void step_backward(model* m, const model_batch* bt, int t, real* const* cur,

@@ -84,13 +84,16 @@ static void update_run(size_t off, size_t n, void* arg)
            a->t);
 }
 
-double optim_step(model* m, const optim_config* o, long s, double gnorm, const double* scale)
+double optim_step(model* m, const optim_config* o, long s, double gnorm, const double* scale,
+                  const long* start)
 {
     double lr = optim_lr(o, s);
     double clip = o->clip > 0 && gnorm > o->clip ? o->clip / gnorm : 1;
     step_args a = {.m = m, .o = o, .lr = lr, .scale = clip, .t = s + 1};
+    int late = 0;
+    for (int k = 0; start && k < m->ntensors; k++) late |= start[k] != 0;
     // This rank updates its pieces of the DP split; the node's other replicas copy them.
-    if (!scale) {
+    if (!scale && !late) {
         for (int r = 0; r < model_regions(m); r++) {
             size_t off, n;
             model_piece(m, r, m->g->dpn_rank, &off, &n);
@@ -99,8 +102,11 @@ double optim_step(model* m, const optim_config* o, long s, double gnorm, const d
     } else {
         // Tensors are strided views; a layer's W block holds Wx, Wh and Wf, so walk rows.
         for (int k = 0; k < m->ntensors; k++) {
-            a.lr = lr * scale[k];
-            if (scale[k] != 0) model_owned_runs(m, &m->tensors[k], update_run, &a);
+            const double f = scale ? scale[k] : 1;
+            a.lr = lr * f;
+            // Adam's bias correction counts the steps since this tensor's moments began.
+            a.t = s + 1 - (start ? start[k] : 0);
+            if (f != 0) model_owned_runs(m, &m->tensors[k], update_run, &a);
         }
     }
     model_gather(m, m->params);

@@ -28,10 +28,13 @@ double optim_grad_norm(model* m);
 
 // One update at step s (0-based) with gradient norm gnorm (for clipping). Tensor k of m->tensors
 // takes the learning rate times scale[k]; scale[k] = 0 skips it (frozen: parameters and moments
-// untouched); scale NULL: 1 for all. Each rank updates its pieces of params and of the moments,
-// then params are gathered (model_gather); the moments stay in pieces until a checkpoint gathers
-// them. Returns the learning rate of scale 1.
-double optim_step(model* m, const optim_config* o, long s, double gnorm, const double* scale);
+// untouched); scale NULL: 1 for all. start[k] (<= s) is the step at which tensor k's moments
+// began from zero, so Adam's bias correction uses t = s + 1 - start[k]; start NULL: 0 for all.
+// Each rank updates its pieces of params and of the moments, then params are gathered
+// (model_gather); the moments stay in pieces until a checkpoint gathers them. Returns the
+// learning rate of scale 1.
+double optim_step(model* m, const optim_config* o, long s, double gnorm, const double* scale,
+                  const long* start);
 
 // The L2-SP term lambda/2 ||theta - theta0||^2 over the tensors k with which[k]: adds its
 // gradient lambda (theta - theta0) to grads in this rank's pieces (theta0 laid out like params).

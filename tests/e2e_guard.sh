@@ -193,5 +193,28 @@ for np in 2 4; do
     kill -KILL $vpid 2> /dev/null
 done
 
+# SIGUSR1 during the setup (once the ckpt_dir lock is taken: the data, init_from and the
+# head_ridge fit follow) stops the run before step 1 with exit 75 and a step-0 checkpoint;
+# resume = auto continues from it, without a second fit, to the same parameters as a run that
+# was never stopped.
+ck=$dir/cksig; rm -rf $ck $dir/cksigref
+ft="--set init_from=$dir/ck1/step-00000005.h5 --set new_head=true --set head_ridge=true --set steps=3"
+train 2 $ft --set ckpt_dir=$dir/cksigref > $dir/sigref.txt 2>&1 || fail "signal in setup: the reference run: $(grep 'fnn: error' $dir/sigref.txt)"
+$MPIRUN -np 2 $FNN train --config configs/tiny.ini --set data=$dir/data.h5 $ft --set ckpt_dir=$ck > $dir/sig.txt 2>&1 &
+mpid=$!
+for i in $(seq 1000); do [ -e $ck/lock ] && break; sleep 0.01; done
+kill -USR1 $mpid; wait $mpid; rc=$?
+if [ $rc -eq 75 ] && grep -q "^signal received before step 1: checkpoint and stop" $dir/sig.txt && ! grep -q '^step 1/' $dir/sig.txt &&
+    [ "$(cat $ck/latest)" = step-00000000.h5 ]; then
+    say "ok   SIGUSR1 during the setup: exit 75, step-00000000.h5 written, no step taken"
+else
+    fail "SIGUSR1 during the setup: exit $rc, $(grep -E '^(signal|step 1/)|fnn: error' $dir/sig.txt | head -2), $(ls $ck | tr '\n' ' ')"
+fi
+train 2 $ft --set ckpt_dir=$ck --set resume=auto > $dir/sig2.txt 2>&1 || fail "resume after the signal in setup: $(grep 'fnn: error' $dir/sig2.txt)"
+grep -q "^resumed from $ck/step-00000000.h5 at step 0" $dir/sig2.txt && ! grep -q "^ridge head:" $dir/sig2.txt \
+    && h5diff -q $ck/step-00000003.h5 $dir/cksigref/step-00000003.h5 /params /params > /dev/null \
+    && say "ok   resumed from step 0 without a second fit: step 3 equals the unstopped run's bit for bit" \
+    || fail "resume after the signal in setup differs: $(grep -E '^(resumed|ridge head)' $dir/sig2.txt)"
+
 [ $fails -eq 0 ] && say "e2e_guard: all passed" || say "e2e_guard: $fails failed"
 [ $fails -eq 0 ]

@@ -57,6 +57,10 @@ mpi 2 $FNN train $ft --set steps=2 --set lr=0 --set tp=2 --set ckpt_dir=$dir/lr0
 mpi 1 $FNN eval --checkpoint $dir/lr0/step-00000002.h5 --data $dir/data.h5 --split train > $dir/eval2.txt || fail "eval after steps"
 ev2=$(sed -n 's/^loss \([^ ]*\) .*/\1/p' $dir/eval2.txt)
 close "$ev2" "$ref" 1e-6 && say "ok   two steps at lr = 0 keep the fitted head: $ev2" || fail "after steps at lr = 0: $ev2, fit $ref"
+# Resuming from the fitted step-0 checkpoint continues from its head: no second fit.
+mpi 1 $FNN train $ft --set steps=1 --set lr=0 --set ckpt_dir=$dir/fit11 --set resume=auto > $dir/res0.txt 2>&1 || fail "resume from step 0: $(tail -2 $dir/res0.txt)"
+grep -q "^resumed from .*step-00000000.h5 at step 0" $dir/res0.txt && ! grep -q "^ridge head:" $dir/res0.txt \
+    && say "ok   resume from the fitted step-0 checkpoint: no second fit" || fail "resume from step 0 fitted the head again: $(grep -E '^(resumed|ridge head)' $dir/res0.txt)"
 mpi 2 $FNN train $ft --set steps=5 --set tp=2 > $dir/steps.txt 2>&1 && grep -q "^step 5/5" $dir/steps.txt || fail "fine-tuning after the fit: $(tail -2 $dir/steps.txt)"
 
 # A classifier on a language model's features and regress on a driven sine, fitted at np = 2.

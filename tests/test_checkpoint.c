@@ -242,7 +242,8 @@ static void test_refusals(dist_grid* g, const fnn_config* cfg)
 }
 
 // Four saves with keep = 2 leave the two newest and a pointer to the last; without the pointer
-// the newest complete file is found by name, and a stray temporary file is never taken.
+// the newest complete file is found by name, and a stray temporary file is never taken; with a
+// newer file of another run in the directory, the pointerless choice is refused.
 static void test_directory(dist_grid* g, const fnn_config* cfg)
 {
     char err[512], ck[128], out[256], want[160];
@@ -251,6 +252,15 @@ static void test_directory(dist_grid* g, const fnn_config* cfg)
     model m;
     CHECK(model_init(&m, &c, g, T, BG, err, sizeof err) == 0, "%s", err);
     ckpt_train st = train_state(&m);
+    // A directory left by an earlier run of this test starts empty.
+    char** names;
+    int n = g->world_rank == 0 ? ckpt_dir_list(ck, &names) : -1;
+    for (int i = 0; i < n; i++) {
+        snprintf(out, sizeof out, "%s/%s", ck, names[i]);
+        remove(out);
+    }
+    if (n >= 0) ckpt_dir_list_free(names, n);
+    dist_barrier(g);
     for (long s = 10; s <= 40; s += 10) {
         st.step = s;
         CHECK(ckpt_dir_save(ck, 2, &m, cfg, &st, err, sizeof err) == 0, "dir save: %s", err);
@@ -262,7 +272,7 @@ static void test_directory(dist_grid* g, const fnn_config* cfg)
         CHECK((stat(want, &sb) == 0) == (s >= 30), "%s should %s", want, s >= 30 ? "exist" : "be gone");
     }
     snprintf(want, sizeof want, "%s/step-%08d.h5", ck, 40);
-    CHECK(ckpt_dir_latest(ck, out, sizeof out) == 0 && !strcmp(out, want), "latest: %s", out);
+    CHECK(ckpt_dir_latest(ck, out, sizeof out, err, sizeof err) == 0 && !strcmp(out, want), "latest: %s", out);
     dist_barrier(g);
     if (g->world_rank == 0) {
         snprintf(out, sizeof out, "%s/latest", ck);
@@ -271,9 +281,24 @@ static void test_directory(dist_grid* g, const fnn_config* cfg)
         fclose(fopen(out, "w"));
     }
     dist_barrier(g);
-    CHECK(ckpt_dir_latest(ck, out, sizeof out) == 0 && !strcmp(out, want), "without pointer: %s", out);
+    CHECK(ckpt_dir_latest(ck, out, sizeof out, err, sizeof err) == 0 && !strcmp(out, want),
+          "without pointer: %s", out);
+    // A newer file of another run: without the pointer the newest is ambiguous and refused.
+    st.step = 50;
+    snprintf(st.run_id, sizeof st.run_id, "other");
+    CHECK(ckpt_dir_save(ck, 2, &m, cfg, &st, err, sizeof err) == 0, "dir save: %s", err);
+    dist_barrier(g);
+    if (g->world_rank == 0) {
+        snprintf(out, sizeof out, "%s/latest", ck);
+        remove(out);
+    }
+    dist_barrier(g);
+    CHECK(ckpt_dir_latest(ck, out, sizeof out, err, sizeof err) == -2 &&
+              contains(err, "step-00000050.h5: run id other, step-00000040.h5: run id not recorded"),
+          "two runs without pointer: %s", err);
     path_of(out, sizeof out, "empty");
-    CHECK(ckpt_dir_latest(out, out, sizeof out) == -1, "a missing directory has a checkpoint");
+    CHECK(ckpt_dir_latest(out, out, sizeof out, err, sizeof err) == -1,
+          "a missing directory has a checkpoint");
     model_free(&m);
 }
 

@@ -137,7 +137,7 @@ static void test_sgd_formula(dist_grid* g)
     }
     optim_config o = {.kind = OPT_SGD, .lr = lr, .momentum = 0, .steps = 1};
     optim_add_l2_init(&m, theta0, l2, lambda);
-    optim_step(&m, &o, 0, optim_grad_norm(&m), scale);
+    optim_step(&m, &o, 0, optim_grad_norm(&m), scale, NULL);
     double worst = 0;
     for (int k = 0; k < m.ntensors; k++)
         for (int i = 0; i < m.tensors[k].lrows; i++)

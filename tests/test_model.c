@@ -100,7 +100,7 @@ static void trajectory(dist_grid* g, double* traj, long fixed_batch)
         double loss = model_loss(&m, &bt, NULL);
         model_backward(&m, &bt);
         if (g->dp > 1) dist_dp_allreduce_f64(&loss, 1, g);
-        optim_step(&m, &o, s, optim_grad_norm(&m), NULL);
+        optim_step(&m, &o, s, optim_grad_norm(&m), NULL, NULL);
         traj[s] = loss;
     }
     model_free(&m);
@@ -130,7 +130,7 @@ static void test_overfit(void)
         loss = model_loss(&m, &bt, NULL);
         if (s == 0) first = loss;
         model_backward(&m, &bt);
-        optim_step(&m, &o, s, optim_grad_norm(&m), NULL);
+        optim_step(&m, &o, s, optim_grad_norm(&m), NULL, NULL);
     }
     CHECK(first > 2.0 && loss < 0.05, "overfit: loss %g -> %g", first, loss);
     model_free(&m);

@@ -1,5 +1,6 @@
 // The optimisers and the schedule against a float64 reference written here from the formulas
-// (model/optim.h conventions: step s is 0-based, Adam's bias correction uses t = s + 1, weight
+// (model/optim.h conventions: step s is 0-based, Adam's bias correction uses t = s + 1 - the
+// tensor's start step (0 but in the late-start test), weight
 // decay is L2 in the gradient for sgd and adam and decoupled for adamw, the clip scales the
 // gradient by clip / norm when the global norm exceeds it, moments and parameters are stored in
 // float32). Every element of every tensor of a small model gets given gradients for a few
@@ -44,11 +45,13 @@ static double ref_lr(const optim_config* o, long s)
     return o->lr_min + (o->lr - o->lr_min) * (1 + cos(M_PI * x)) / 2;
 }
 
-// One element's trajectory over STEPS steps with clip scales scale[s]; returns the final value.
-static double ref_element(const optim_config* o, int k, long row, long col, const double* scale)
+// One element's trajectory over STEPS steps with clip scales scale[s], trained from step first
+// (moments from zero there); returns the final value.
+static double ref_element(const optim_config* o, int k, long row, long col, const double* scale,
+                          int first)
 {
     float p = start_value(k, row, col), m1 = 0, m2 = 0;
-    for (int s = 0; s < STEPS; s++) {
+    for (int s = first; s < STEPS; s++) {
         const double lr = ref_lr(o, s), g = scale[s] * gradient(s, k, row, col);
         if (o->kind == OPT_SGD) {
             m1 = (float)(o->momentum * m1 + g + o->weight_decay * p);
@@ -58,7 +61,8 @@ static double ref_element(const optim_config* o, int k, long row, long col, cons
         const double gi = o->kind == OPT_ADAM ? g + o->weight_decay * p : g;
         m1 = (float)(o->beta1 * m1 + (1 - o->beta1) * gi);
         m2 = (float)(o->beta2 * m2 + (1 - o->beta2) * gi * gi);
-        const double mhat = m1 / (1 - pow(o->beta1, s + 1)), vhat = m2 / (1 - pow(o->beta2, s + 1));
+        const int t = s + 1 - first;
+        const double mhat = m1 / (1 - pow(o->beta1, t)), vhat = m2 / (1 - pow(o->beta2, t));
         double step = mhat / (sqrt(vhat) + o->eps);
         if (o->kind == OPT_ADAMW) step += o->weight_decay * p;
         p = (float)(p - (double)(float)(lr * step));
@@ -115,7 +119,7 @@ static void test_update(const char* what, optim_config o, int tp, int share, int
         double want = ref_norm(&m, s), norm = optim_grad_norm(&m);
         CHECK(check_close(norm, want, 1e-12, 0), "%s step %d: grad norm %.17g, want %.17g", what, s, norm, want);
         scale[s] = o.clip > 0 && want > o.clip ? o.clip / want : 1;
-        double lr = optim_step(&m, &o, s, norm, freeze_k >= 0 ? factor : NULL);
+        double lr = optim_step(&m, &o, s, norm, freeze_k >= 0 ? factor : NULL, NULL);
         CHECK(check_close(lr, ref_lr(&o, s), 1e-15, 0), "%s step %d: lr %.17g, want %.17g", what, s, lr, ref_lr(&o, s));
     }
     double worst = 0;
@@ -125,7 +129,7 @@ static void test_update(const char* what, optim_config o, int tp, int share, int
             for (int j = 0; j < m.tensors[k].cols; j++) {
                 const real* e = held(&m, m.params, k, i, j);
                 if (!e) continue;
-                double want = k == freeze_k ? start_value(k, i, j) : ref_element(&o, k, i, j, scale);
+                double want = k == freeze_k ? start_value(k, i, j) : ref_element(&o, k, i, j, scale, 0);
                 if (k == freeze_k) CHECK(*e == start_value(k, i, j), "%s: frozen %s changed", what, m.tensors[k].name);
                 worst = fmax(worst, fabs(*e - want) / fmax(fabs(want), 1e-2));
                 moved += *e != start_value(k, i, j);
@@ -136,6 +140,60 @@ static void test_update(const char* what, optim_config o, int tp, int share, int
     if (g.world_rank == 0)
         printf("%-28s tp %d x dp %d (dpn %d): %d steps, %ld elements, within %.1e of the reference\n", what,
                g.tp, g.dp, g.dpn, STEPS, elements, worst);
+    model_free(&m);
+    dist_grid_free(&g);
+}
+
+// A tensor that starts training at step LATE (staged unfreezing) with zero moments: its first
+// update is a fresh Adam first step, lr g / (|g| + eps) elementwise whatever the global step,
+// and its later steps follow the reference with t counted from LATE; the others are unchanged.
+static void test_late_start(int tp)
+{
+    enum { LATE = 3, K = 1 };
+    dist_grid g;
+    char err[256];
+    if (dist_grid_init(MPI_COMM_WORLD, tp, 0, &g, err, sizeof err)) return;
+    const optim_config o = {.kind = OPT_ADAM, .lr = 0.05, .lr_min = 0.01, .beta1 = 0.9,
+                            .beta2 = 0.99, .eps = 1e-8, .steps = STEPS};
+    model_config c = tiny();
+    model m;
+    CHECK(model_init(&m, &c, &g, T, BG, err, sizeof err) == 0, "%s", err);
+    double factor[MODEL_MAX_TENSORS], ones[STEPS];
+    long start[MODEL_MAX_TENSORS] = {0};
+    start[K] = LATE;
+    for (int s = 0; s < STEPS; s++) ones[s] = 1;
+    set_all(&m, m.params, -1);
+    double first = 0;
+    for (int s = 0; s < STEPS; s++) {
+        for (int k = 0; k < MODEL_MAX_TENSORS; k++) factor[k] = k != K || s >= LATE;
+        set_all(&m, m.grads, s);
+        optim_step(&m, &o, s, optim_grad_norm(&m), factor, start);
+        if (s != LATE) continue;
+        const model_tensor* t = &m.tensors[K];
+        for (int i = 0; i < t->rows; i++)
+            for (int j = 0; j < t->cols; j++) {
+                const real* e = held(&m, m.params, K, i, j);
+                if (!e) continue;
+                const double gr = gradient(s, K, i, j), p0 = start_value(K, i, j);
+                const double want = p0 - optim_lr(&o, s) * gr / (fabs(gr) + o.eps);
+                // In float32 spacings: the moments and p - step are each rounded once.
+                first = fmax(first, fabs(*e - want) / (fmax(fabs(p0), fabs(want - p0)) * 0x1p-23));
+            }
+    }
+    double worst = 0;
+    for (int k = 0; k < m.ntensors; k++)
+        for (int i = 0; i < m.tensors[k].rows; i++)
+            for (int j = 0; j < m.tensors[k].cols; j++) {
+                const real* e = held(&m, m.params, k, i, j);
+                if (!e) continue;
+                const double want = ref_element(&o, k, i, j, ones, k == K ? LATE : 0);
+                worst = fmax(worst, fabs(*e - want) / fmax(fabs(want), 1e-2));
+            }
+    CHECK(first <= 4, "late start tp %d: first Adam step of %s off lr g/|g| by %.2f float32 spacings", g.tp, m.tensors[K].name, first);
+    CHECK(worst <= 2e-6, "late start tp %d dp %d: parameters off the reference by %.2e relative", g.tp, g.dp, worst);
+    if (g.world_rank == 0)
+        printf("adam, %s from step %d      tp %d x dp %d: first step within %.2f float32 spacings of lr g/|g|, "
+               "%d steps within %.1e of the reference\n", m.tensors[K].name, LATE, g.tp, g.dp, first, STEPS, worst);
     model_free(&m);
     dist_grid_free(&g);
 }
@@ -188,6 +246,7 @@ int main(int argc, char** argv)
         o.kind = OPT_SGD, o.clip = 1, o.warmup = 3;
         test_update("sgd, clip 1, warmup 3", o, tp, 0, -1);
         test_update("sgd, layer0/Wh frozen", o, tp, 0, 1);
+        test_late_start(tp);
     }
     MPI_Finalize();
     return check_failures ? 1 : 0;

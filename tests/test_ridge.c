@@ -130,12 +130,15 @@ static int fit(model* m, real* hall, long nwin, double lambda, long* n)
     dist_reset_counts(g);
     int info = ridge_acc_solve(&a, m, lambda, n);
     // Agreements on memory in the solve and in dist_ridge_solve, and on pdposv's info; over DP the
-    // sums [n, mean, ybar], G and C, and the broadcast of the solution; over TP W^T mean for bo.
-    const long allreduce = 3 + (g->dp > 1 ? 3 : 0) + (info == 0 && g->tp > 1);
-    const long bcast = info == 0 && g->dp > 1;
-    CHECK(g->count[DIST_ALLREDUCE] == allreduce && g->count[DIST_BCAST] == bcast,
-          "tp %d dp %d: %ld allreduces and %ld broadcasts, want %ld and %ld", g->tp, g->dp,
-          g->count[DIST_ALLREDUCE], g->count[DIST_BCAST], allreduce, bcast);
+    // sums [n, mean, ybar] on every replica, G and C onto replica 0 (the one pdgemr2d reads), and
+    // the broadcast of the solution; over TP W^T mean for bo.
+    const long allreduce = 3 + (g->dp > 1) + (info == 0 && g->tp > 1);
+    const long reduce = g->dp > 1 ? 2 : 0, bcast = info == 0 && g->dp > 1;
+    CHECK(g->count[DIST_ALLREDUCE] == allreduce && g->count[DIST_REDUCE] == reduce &&
+          g->count[DIST_BCAST] == bcast,
+          "tp %d dp %d: %ld allreduces, %ld reduces and %ld broadcasts, want %ld, %ld and %ld",
+          g->tp, g->dp, g->count[DIST_ALLREDUCE], g->count[DIST_REDUCE], g->count[DIST_BCAST],
+          allreduce, reduce, bcast);
     free(all);
     ridge_acc_free(&a);
     return info;
