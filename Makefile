@@ -87,6 +87,11 @@ build/tests/h5craft: tests/h5craft.c
 	@mkdir -p build/tests
 	$(CC) $(FNN_CFLAGS) $< $(FNN_LIBS) -o $@
 
+# The LD_PRELOAD shim that fails writes on one rank for tests/e2e_ioerror.sh.
+build/tests/failwrite.so: tests/failwrite.c
+	@mkdir -p build/tests
+	$(CC) -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -shared -fPIC $< -ldl -o $@
+
 build/tests/grad_%: tests/grad_%.c tests/check.h build/libfnn64.a
 	@mkdir -p build/tests
 	$(CC) $(FNN_CFLAGS) -DFNN_DOUBLE $< build/libfnn64.a $(FNN_LIBS) -o $@
@@ -95,7 +100,7 @@ deps:
 	@sh launch/deps.sh "$(DEBS)" "$(PKGS)" "$(firstword $(CC))"
 
 test: deps
-	$(MAKE) build/fnn $(TESTS) $(TESTS64) build/tests/h5craft
+	$(MAKE) build/fnn $(TESTS) $(TESTS64) build/tests/h5craft build/tests/failwrite.so
 	MPIRUN="$(MPIRUN)" sh tests/run.sh $(TESTS) $(TESTS64) $(wildcard tests/e2e_*.sh)
 
 # The hostile-input suite and the file-reading tests on an ASan + UBSan build: a copy of the

@@ -59,6 +59,7 @@ static void begin(h5file* h, const char* path, MPI_Comm comm, int writing, char*
     *h = (h5file){.f = -1, .dxpl = -1, .comm = comm, .writing = writing, .path = path,
                   .err = err, .errlen = errlen};
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    h5_ioerr_install(path);
     // Reads are independent: a rank that finds a damaged dataset must not leave the others
     // inside a collective read.
     h->dxpl = H5Pcreate(H5P_DATASET_XFER);

@@ -55,6 +55,10 @@ int h5_close(h5file* h);
 // Records a failure (the first one wins) and returns -1.
 int h5_fail(h5file* h, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 
+// Makes any MPI-IO error on a file opened from now on end the whole job with one line naming
+// path (see io/h5_ioerr.c). Called with each file's path before it is opened.
+void h5_ioerr_install(const char* path);
+
 // Reserves bytes of storage for the file being written (fallocate by the communicator's rank 0),
 // so that a full disk is found before any collective write rather than in the middle of one,
 // where ranks would leave HDF5 at different points. Filesystems without fallocate skip it.

@@ -1,5 +1,6 @@
 // fnn: one binary, one subcommand per job; every subcommand runs on every rank of the job.
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "io/config.h"
@@ -38,6 +39,10 @@ static void help(const command* c)
 
 int main(int argc, char** argv)
 {
+    // Open MPI's default MPI-IO (ompio 4.1) drops a failed write and returns success with a
+    // short count: HDF5 then fails on that rank alone and the job hangs in a save. ROMIO raises
+    // the error, which io/h5_ioerr.c turns into an abort naming the file. A user's choice stands.
+    setenv("OMPI_MCA_io", "romio321", 0);
     MPI_Init(&argc, &argv);
     dist_grid world;
     char err[256];

@@ -1,0 +1,58 @@
+// LD_PRELOAD shim for tests/e2e_ioerror.sh: on the MPI rank named by FAILWRITE_RANK, every write
+// to a file whose path contains FAILWRITE_PATH (default ".h5.tmp") fails with EIO, as a failing
+// disk or an exhausted quota would. Counts the writes it failed in FAILWRITE_LOG, if set, so the
+// test can tell that it intercepted what Open MPI's MPI-IO really calls.
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+static int hit(int fd)
+{
+    const char* rank = getenv("OMPI_COMM_WORLD_RANK");
+    const char* want = getenv("FAILWRITE_RANK");
+    if (!rank || !want || strcmp(rank, want)) return 0;
+    const char* part = getenv("FAILWRITE_PATH");
+    char link[64], path[4096];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, path, sizeof path - 1);
+    if (n < 0) return 0;
+    path[n] = 0;
+    if (!strstr(path, part ? part : ".h5.tmp")) return 0;
+    const char* log = getenv("FAILWRITE_LOG");
+    FILE* f = log ? fopen(log, "a") : NULL;
+    if (f) fprintf(f, "rank %s failed a write to %s\n", rank, path), fclose(f);
+    errno = EIO;
+    return 1;
+}
+
+#define NEXT(name) ((__typeof__(&name))dlsym(RTLD_NEXT, #name))
+
+ssize_t write(int fd, const void* b, size_t n)
+{
+    return hit(fd) ? -1 : NEXT(write)(fd, b, n);
+}
+
+ssize_t pwrite(int fd, const void* b, size_t n, off_t o)
+{
+    return hit(fd) ? -1 : NEXT(pwrite)(fd, b, n, o);
+}
+
+ssize_t pwrite64(int fd, const void* b, size_t n, off_t o)
+{
+    return hit(fd) ? -1 : NEXT(pwrite64)(fd, b, n, o);
+}
+
+ssize_t writev(int fd, const struct iovec* v, int n)
+{
+    return hit(fd) ? -1 : NEXT(writev)(fd, v, n);
+}
+
+ssize_t pwritev(int fd, const struct iovec* v, int n, off_t o)
+{
+    return hit(fd) ? -1 : NEXT(pwritev)(fd, v, n, o);
+}
