@@ -96,7 +96,9 @@ preempt() {
     if [ "$target" = launcher ]; then launch/fnn-run -n 2 --oversubscribe -- $train > $dir/sig.txt 2>&1 &
     else $MPIRUN -np 2 $train > $dir/sig.txt 2>&1 & fi
     pid=$!
-    for i in $(seq 50); do grep -q '^step 3/' $dir/sig.txt && break; sleep 0.2; done
+    # Up to a minute for the job to start: a signal that lands before mpirun or the launcher has
+    # set its handlers kills the launcher instead (a loaded machine starts slowly).
+    for i in $(seq 300); do grep -q '^step 3/' $dir/sig.txt && break; sleep 0.2; done
     if [ "$target" = ranks ]; then pkill -"$sig" -P $pid; else kill -"$sig" $pid; fi
     wait $pid; rc=$?
     if [ $rc -eq 75 ] && [ -f $dir/cks/latest ]; then say "ok   $sig to $target: exit 75, $(grep "signal received" $dir/sig.txt)"; else fail "$sig to $target: exit $rc"; return; fi
@@ -110,7 +112,7 @@ preempt TERM launcher
 # Without ckpt_dir a signal stops the run with a failure: nothing could be saved.
 $MPIRUN -np 2 $FNN train --config configs/tiny.ini --set steps=100000 --set log_every=1 > $dir/sig.txt 2>&1 &
 pid=$!
-for i in $(seq 50); do grep -q '^step 3/' $dir/sig.txt && break; sleep 0.2; done
+for i in $(seq 300); do grep -q '^step 3/' $dir/sig.txt && break; sleep 0.2; done
 kill -USR1 $pid; wait $pid; rc=$?
 [ $rc -eq 1 ] && grep -q 'fnn: error: stopped by a signal at step [0-9]* with no ckpt_dir' $dir/sig.txt && say "ok   signal without ckpt_dir: exit 1" || fail "signal without ckpt_dir: exit $rc"
 
