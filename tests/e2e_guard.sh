@@ -9,22 +9,8 @@ FNN=build/fnn
 dir=build/guard
 fails=0
 rm -rf $dir && mkdir -p $dir
-say() { printf '%s\n' "$*"; }
-fail() { say "FAIL: $*"; fails=$((fails + 1)); }
-mpi() { np=$1; shift; timeout 60 $MPIRUN -np "$np" "$@"; }
-train() { np=$1; shift; mpi $np $FNN train --config configs/tiny.ini --set data=$dir/data.h5 "$@"; }
-# A run that must fail (not time out) with an "fnn: error:" line matching the pattern $2.
-refuse() {
-    what=$1; pat=$2; shift 2
-    "$@" > $dir/out.txt 2> $dir/err.txt; rc=$?
-    if [ $rc -eq 0 ] || [ $rc -eq 124 ]; then fail "$what: exit $rc"; return 1; fi
-    n=$(grep -c 'fnn: error:' $dir/err.txt)
-    if [ "$n" -ne 1 ] || ! grep 'fnn: error:' $dir/err.txt | grep -q -- "$pat"; then
-        fail "$what: expected one error matching '$pat', got: $(grep -v '^ *$' $dir/err.txt | head -3)"
-        return 1
-    fi
-    say "ok   $what: $(grep 'fnn: error:' $dir/err.txt)"
-}
+data=data.h5
+. tests/lib.sh
 # Ranks' pids of the job whose mpirun is $1, as "pid rank" lines.
 ranks_of() {
     for p in $(pgrep -P "$1"); do

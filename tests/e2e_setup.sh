@@ -9,22 +9,8 @@ FNN=$(pwd)/build/fnn
 dir=build/setup
 fails=0
 rm -rf $dir && mkdir -p $dir/a $dir/b
-say() { printf '%s\n' "$*"; }
-fail() { say "FAIL: $*"; fails=$((fails + 1)); }
-mpi() { np=$1; shift; timeout 60 $MPIRUN -np "$np" "$@"; }
-train() { np=$1; shift; mpi $np $FNN train --config configs/tiny.ini --set data=$dir/text.h5 "$@"; }
-# A run that must fail (not time out) with one "fnn: error:" line matching the pattern $2.
-refuse() {
-    what=$1; pat=$2; shift 2
-    "$@" > $dir/out.txt 2> $dir/err.txt; rc=$?
-    if [ $rc -eq 0 ] || [ $rc -eq 124 ]; then fail "$what: exit $rc"; return 1; fi
-    n=$(grep -c 'fnn: error:' $dir/err.txt)
-    if [ "$n" -ne 1 ] || ! grep 'fnn: error:' $dir/err.txt | grep -q -- "$pat"; then
-        fail "$what: expected one error matching '$pat', got: $(grep -v '^ *$' $dir/err.txt | head -3)"
-        return 1
-    fi
-    say "ok   $what: $(grep 'fnn: error:' $dir/err.txt)"
-}
+data=text.h5
+. tests/lib.sh
 
 $FNN prepare --kind text --val-fraction 0.1 --out $dir/text.h5 /usr/share/games/fortunes/computers > /dev/null || fail prepare
 awk 'BEGIN { for (i = 0; i < 400; i++) printf "%.4f,%.4f\n", sin(i * 0.1), cos(i * 0.1) }' > $dir/two.csv

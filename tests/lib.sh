@@ -1,0 +1,18 @@
+# Helpers of the end-to-end scripts that refuse bad input; sourced after they set dir, FNN and
+# fails=0. train runs fnn train on the tiny config over $dir's dataset $data.
+say() { printf '%s\n' "$*"; }
+fail() { say "FAIL: $*"; fails=$((fails + 1)); }
+mpi() { np=$1; shift; timeout 60 $MPIRUN -np "$np" "$@"; }
+train() { np=$1; shift; mpi $np $FNN train --config configs/tiny.ini --set data=$dir/$data "$@"; }
+# A run that must fail (not time out) with one "fnn: error:" line matching the pattern $2.
+refuse() {
+    what=$1; pat=$2; shift 2
+    "$@" > $dir/out.txt 2> $dir/err.txt; rc=$?
+    if [ $rc -eq 0 ] || [ $rc -eq 124 ]; then fail "$what: exit $rc"; return 1; fi
+    n=$(grep -c 'fnn: error:' $dir/err.txt)
+    if [ "$n" -ne 1 ] || ! grep 'fnn: error:' $dir/err.txt | grep -q -- "$pat"; then
+        fail "$what: expected one error matching '$pat', got: $(grep -v '^ *$' $dir/err.txt | head -3)"
+        return 1
+    fi
+    say "ok   $what: $(grep 'fnn: error:' $dir/err.txt)"
+}
