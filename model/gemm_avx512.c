@@ -10,20 +10,12 @@ enum { NR = GEMM_NR, KC = GEMM_KC };
 
 void gemm_avx512_pack(gemm_w* g, int c0, int c1)
 {
-    const int k = g->k, n = g->n;
+    const int k = g->k;
     if (!g->trans) {
         gemm_pack_rows(g->packed + (size_t)c0 * k, g->w + c0, (size_t)g->ldw, k, c1 - c0);
         return;
     }
-    for (int j0 = c0; j0 < c1; j0 += NR) {
-        float* P = g->packed + (size_t)j0 * k;
-        const int nc = n - j0 < NR ? n - j0 : NR;
-        // Column c of the panel is row j0 + c of W: NR read streams, one write stream.
-        const float* src[NR];
-        for (int c = 0; c < NR; c++) src[c] = g->w + (size_t)(j0 + (c < nc ? c : 0)) * g->ldw;
-        for (int kk = 0; kk < k; kk++)
-            for (int c = 0; c < NR; c++) P[(size_t)kk * NR + c] = c < nc ? src[c][kk] : 0;
-    }
+    gemm_pack_trans(g, c0, c1, NR);
 }
 
 void gemm_avx512_apply(int ns, real* const* C, int ldc, const real* const* A, int lda, int M,
