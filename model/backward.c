@@ -7,6 +7,7 @@
 // layer's DP reduction (model/share.c) starts as soon as its GEMM is done; its part between
 // nodes is a non-blocking reduction that overlaps the next layer's GEMM.
 #include <string.h>
+#include "model/feedback.h"
 #include "model/model.h"
 
 // act'(a) written with the activation's output h, which is what forward kept.
@@ -46,33 +47,6 @@ static void hidden_grad(model* m, int l, int t, int T, real* const* cur, real* c
             const real* dhp = later[l] + (size_t)b * m->K[l] + Dl + m->h0;
             for (int j = 0; j < Hl; j++) dh[(size_t)b * Hl + j] += dhp[j];
         }
-    }
-}
-
-// The feedback path: f_{t-1} entered every layer with feedback at step t. Through the softmax,
-// dy = p * (df - <df, p>); for MSE tasks f = y and dy = df.
-static void feedback_grad(model* m, int t, real* const* cur)
-{
-    const int B = m->B, O = m->c.O;
-    real* dy = m->dY + (size_t)(t - 1) * B * O;
-    const real* p = m->F + (size_t)(t - 1) * B * O;
-    for (int b = 0; b < B; b++) {
-        real df[O];
-        memset(df, 0, sizeof df);
-        for (int l = 0; l < m->c.L; l++) {
-            if (!m->Of[l]) continue;
-            const real* d = cur[l] + (size_t)b * m->K[l] + m->K[l] - O;
-            for (int o = 0; o < O; o++) df[o] += d[o];
-        }
-        const real* pb = p + (size_t)b * O;
-        real* dyb = dy + (size_t)b * O;
-        if (m->c.task == TASK_REGRESS) {
-            for (int o = 0; o < O; o++) dyb[o] += df[o];
-            continue;
-        }
-        double dot = 0;
-        for (int o = 0; o < O; o++) dot += (double)df[o] * pb[o];
-        for (int o = 0; o < O; o++) dyb[o] += pb[o] * (real)(df[o] - dot);
     }
 }
 

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 #include "model/kernel.h"
+#include "model/feedback.h"
 #include "model/model.h"
 
 static void activate(real* h, size_t n, int act)
@@ -63,24 +64,6 @@ static void preactivation(model* m, int l, int t)
         model_apply(m, a, Hl, x + m->c.D, K, &m->fwdW[0], NULL, 1);
     else
         model_apply(m, a, Hl, x, K, &m->fwdW[l], m->params + m->b[l], 0);
-}
-
-// f_t: softmax(y_t) for cross-entropy tasks, y_t for MSE, or the true target (teacher forcing).
-static void feedback_signal(model* m, const model_batch* bt, int t, real* f, const real* y)
-{
-    const int B = m->B, O = m->c.O;
-    if (m->c.feedback_source == FBS_TARGET) {
-        if (bt->target) {
-            memcpy(f, bt->target + (size_t)t * B * O, (size_t)B * O * sizeof(real));
-        } else {
-            memset(f, 0, (size_t)B * O * sizeof(real));
-            for (int b = 0; b < B; b++) f[(size_t)b * O + bt->next[t * B + b]] = 1;
-        }
-    } else if (m->c.task == TASK_REGRESS) {
-        memcpy(f, y, (size_t)B * O * sizeof(real));
-    } else {
-        kernel->softmax(f, y, B, O);
-    }
 }
 
 // Scatters the gathered blocks of h into the places that read it: the next step of this layer
