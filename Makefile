@@ -64,11 +64,13 @@ build/f64/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(FNN_CFLAGS) -DFNN_DOUBLE -c $< -o $@
 
+# Rebuilt whole: ar would keep the member of a renamed or deleted source, which then shadows the
+# current definition at link time.
 build/libfnn.a: $(LIBOBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 build/libfnn64.a: $(MATHOBJ64)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 build/fnn: $(APPOBJ) build/libfnn.a
 	$(CC) $(FNN_CFLAGS) $(APPOBJ) build/libfnn.a $(FNN_LIBS) -o $@

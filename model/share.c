@@ -1,7 +1,8 @@
 // The DP replicas of one node (g->dpn of them) share memory (dist/shm.c): each owns a piece of
 // every gradient region, sums it over the replicas' gradients, updates those parameters and
 // their moments, and the others copy the result. The regions follow the order in which
-// backward forms the weight gradients, so each one's reduction starts as soon as it is ready.
+// backward forms the weight gradients, so each one's reduction starts as soon as it is ready:
+// one per layer (its weights and biases, all gates), the head, the embedding.
 #include "model/model.h"
 
 int model_regions(const model* m)
@@ -13,7 +14,7 @@ static void region(const model* m, int i, size_t* off, size_t* n)
 {
     const int L = m->c.L;
     size_t end;
-    if (i < L) *off = m->W[i], end = m->b[i] + (size_t)m->Hl;
+    if (i < L) *off = m->W[i], end = i + 1 < L ? m->W[i + 1] : m->Wo;
     else if (i == L) *off = m->Wo, end = m->E;
     else *off = m->E, end = m->nparams;
     *n = end - *off;
