@@ -131,20 +131,19 @@ static void layer_weight_grad(model* m, int l, int TB)
 static void weight_grads(model* m, int T)
 {
     const int B = m->B, Hl = m->Hl, O = m->c.O, TB = T * B, L = m->c.L;
-    MPI_Request req[MODEL_MAX_LAYERS + 2];
-    int nreq = 0;
+    dist_pending p = {.n = 0};
     real* g = m->grads;
     if (!m->no_grad[tensor_at(m, m->Wo)])
         gemm_atb(g + m->Wo, Hl, m->dY, O, m->HB[L - 1], Hl, O, Hl, TB, m->atb_work);
     if (!m->no_grad[tensor_at(m, m->bo)]) bias_grad(g + m->bo, m->dY, (size_t)TB, O);
-    nreq += model_reduce_regions(m, L, 2, req + nreq); // the head, and the embedding (done)
+    model_reduce_regions(m, L, 2, &p); // the head, and the embedding (done)
     for (int l = L - 1; l >= 0; l--) {
         layer_weight_grad(m, l, TB);
-        nreq += model_reduce_regions(m, l, 1, req + nreq);
+        model_reduce_regions(m, l, 1, &p);
     }
     // The replicas have read each other's gradients: from here each may zero or rewrite its own.
     if (m->g->dp > 1) dist_shm_sync(&m->shm, m->g);
-    if (nreq) dist_wait_all(req, nreq, m->g);
+    dist_wait_all(&p, m->g);
 }
 
 void model_backward(model* m, const model_batch* bt)

@@ -174,8 +174,8 @@ int model_regions(const model* m);
 void model_piece(const model* m, int region, int r, size_t* off, size_t* n);
 // Starts the DP sum of regions [first, first + count) of grads once every local replica has
 // them: this rank sums its pieces through shared memory, then starts their sum over the other
-// nodes (one request per region, in req). Returns the requests started.
-int model_reduce_regions(model* m, int first, int count, MPI_Request* req);
+// nodes (one more pending reduction per region, in p).
+void model_reduce_regions(model* m, int first, int count, dist_pending* p);
 // Whether region i holds a tensor that trains (m->no_grad), i.e. needs its DP reduction.
 int model_region_trains(const model* m, int i);
 // The runs of tensor t's rows (elements [off, off + n) of the buffers) that lie in this rank's

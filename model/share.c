@@ -54,26 +54,24 @@ void model_owned_runs(const model* m, const model_tensor* t,
     }
 }
 
-int model_reduce_regions(model* m, int first, int count, MPI_Request* req)
+void model_reduce_regions(model* m, int first, int count, dist_pending* p)
 {
     dist_grid* g = m->g;
-    if (g->dp == 1) return 0;
+    if (g->dp == 1) return;
     // Frozen regions (every replica has the same no_grad) are neither summed nor synced for.
     int trains = 0;
     for (int i = first; i < first + count; i++) trains |= model_region_trains(m, i);
-    if (!trains) return 0;
+    if (!trains) return;
     // The other replicas' gradients of these regions are complete once they reach this sync.
     dist_shm_sync(&m->shm, g);
-    int nreq = 0;
     for (int i = first; i < first + count; i++) {
         size_t off, n;
         model_piece(m, i, g->dpn_rank, &off, &n);
         if (n == 0 || !model_region_trains(m, i)) continue;
         dist_shm_sum(&m->shm, (size_t)(m->grads - m->params) + off, n, g);
         // Every node's member with this dpn_rank holds the same piece: sum them by message.
-        if (g->dpx > 1) dist_dpx_iallreduce_sum(m->grads + off, (int)n, &req[nreq++], g);
+        if (g->dpx > 1) dist_dpx_iallreduce_sum(m->grads + off, (int)n, p, g);
     }
-    return nreq;
 }
 
 void model_gather(model* m, real* buf)
