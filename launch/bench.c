@@ -5,11 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cblas.h>
 #include "launch/bench_ckpt.h"
 #include "launch/bench_csv.h"
 #include "launch/commands.h"
 #include "launch/setup.h"
+#include "io/config.h"
 #include "model/gemm.h"
 #include "model/init.h"
 #include "model/optim.h"
@@ -59,6 +61,15 @@ static double kernel_peak(void)
     return best;
 }
 
+// This process's CPU time: below 100% of the wall time, the step waited for a core (another
+// job on the machine), and its figures are low by that much or more.
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
 static void random_batch(int32_t* tok, int32_t* next, int n, long step)
 {
     for (int i = 0; i < n; i++) {
@@ -71,12 +82,15 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
 {
     static const char* const known[] = {"--hidden", "--layers", "--batch", "--seq-len", "--embed",
                                         "--steps", "--tp", "--threads", "--freeze-layers", "--csv",
-                                        "--scaling", "--ceilings", NULL};
+                                        "--scaling", "--ceilings", "--cell", NULL};
     if (setup_flag(argc, argv, "--ckpt")) return bench_ckpt(argc, argv, world);
     setup_check_opts(argc, argv, "bench", known);
     model_config mc = {.task = TASK_LM, .act = ACT_TANH, .feedback = FB_ALL,
                        .feedback_source = FBS_MODEL, .wh_init = INIT_NORMAL, .V = 256, .O = 256,
-                       .seed = 1};
+                       .forget_bias = 1, .seed = 1};
+    const char* cell = setup_opt(argc, argv, "--cell", "elman");
+    if ((mc.cell = config_enum_value("cell", cell)) < 0)
+        dist_fail_all("--cell %s: expected elman, gru or lstm", cell);
     mc.H = (int)setup_long("--hidden", setup_opt(argc, argv, "--hidden", "1024"), 1);
     mc.L = (int)setup_long("--layers", setup_opt(argc, argv, "--layers", "1"), 1);
     mc.D = (int)setup_long("--embed", setup_opt(argc, argv, "--embed", "128"), 1);
@@ -86,6 +100,8 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
     int tp = (int)setup_long("--tp", setup_opt(argc, argv, "--tp", "1"), 1);
     int frozen = (int)setup_long("--freeze-layers", setup_opt(argc, argv, "--freeze-layers", "0"), 0);
     const char* csv = setup_opt(argc, argv, "--csv", NULL);
+    // The scaling study's CSV has no cell column: its rows stay comparable Elman rows.
+    if (csv && mc.cell != CELL_ELMAN) dist_fail_all("--csv with --cell %s: the CSV records elman rows only", cell);
     const char* scaling = setup_opt(argc, argv, "--scaling", "strong");
     if (strcmp(scaling, "strong") && strcmp(scaling, "weak"))
         dist_fail_all("--scaling %s: expected strong or weak", scaling);
@@ -114,25 +130,25 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
     int32_t* next = malloc((size_t)T * m.B * sizeof(int32_t));
     if (!tok || !next) dist_fail("out of memory");
     model_batch bt = {.T = T, .tokens = tok, .next = next};
-    double elapsed = 0, comm = 0;
+    double elapsed = 0, comm = 0, cpu = 0;
     for (int s = -1; s < steps; s++) { // step -1 warms up caches and pages
         random_batch(tok, next, T * m.B, s + 1);
         dist_barrier(&g);
         dist_reset_counts(&g);
-        double t0 = MPI_Wtime();
+        double t0 = MPI_Wtime(), c0 = cpu_seconds();
         model_reset_state(&m);
         model_zero_grad(&m);
         model_forward(&m, &bt);
         model_loss(&m, &bt, NULL);
         model_backward(&m, &bt);
         optim_step(&m, &oc, s + 1, optim_grad_norm(&m), frozen ? scale : NULL, NULL);
-        if (s >= 0) elapsed += MPI_Wtime() - t0, comm += g.comm_seconds;
+        if (s >= 0) elapsed += MPI_Wtime() - t0, comm += g.comm_seconds, cpu += cpu_seconds() - c0;
     }
     dist_barrier(&g);
     double peaks[2] = {ceilings ? sgemm_peak(2048) : 0, ceilings ? kernel_peak() : 0};
     // Slowest rank sets the pace; the ceilings and communication are averaged over ranks.
-    double sum[4] = {elapsed, comm, peaks[0], peaks[1]};
-    dist_world_sum_f64(sum, 4, &g);
+    double sum[5] = {elapsed, comm, peaks[0], peaks[1], cpu};
+    dist_world_sum_f64(sum, 5, &g);
     dist_world_max_f64(&elapsed, 1, &g);
     int nodes = bench_nodes(g.world);
     if (g.world_rank == 0) {
@@ -140,13 +156,14 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
         double step_s = elapsed / steps;
         double gflops = model_flops(&m, T) / step_s / 1e9;
         if (frozen) printf("frozen: embed and layers 0..%d (GFLOP/s below counts the full step)\n", frozen - 1);
-        printf("bench H=%d L=%d T=%d B=%d ranks=%d (tp %d x dp %d) threads=%d: %.3f s/step, "
+        printf("bench %s H=%d L=%d T=%d B=%d ranks=%d (tp %d x dp %d) threads=%d: %.3f s/step, "
                "%.0f tok/s, %.1f GFLOP/s per rank",
-               mc.H, mc.L, T, Bg, n, g.tp, g.dp, threads, step_s, Bg * T / step_s, gflops);
+               cell, mc.H, mc.L, T, Bg, n, g.tp, g.dp, threads, step_s, Bg * T / step_s, gflops);
         if (ceilings)
             printf(" = %.0f%% of OpenBLAS SGEMM %.1f, %.0f%% of kernel in L1 %.1f",
                    100 * gflops / (sum[2] / n), sum[2] / n, 100 * gflops / (sum[3] / n), sum[3] / n);
-        printf("; comm %.1f%%\n", 100 * sum[1] / n / elapsed);
+        printf("; comm %.1f%%; cpu %.0f%% of wall\n", 100 * sum[1] / n / elapsed,
+               100 * sum[4] / n / elapsed);
         bench_row row = {.H = mc.H, .L = mc.L, .T = T, .B = Bg, .nodes = nodes, .ranks = n,
                          .tp = g.tp, .dp = g.dp, .threads = threads, .tok_s = Bg * T / step_s,
                          .gflops_per_rank = gflops, .comm_fraction = sum[1] / n / elapsed,

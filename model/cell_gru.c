@@ -8,16 +8,10 @@
 // r multiplies only the recurrent part of the candidate, which is why the cell needs ah apart
 // (split_h): two products per step instead of one, the same multiply-adds. Forward leaves r, z
 // and n in a; backward also reads ah_n and h_prev.
-#include <math.h>
 #include "model/cell.h"
 #include "model/kernel.h"
 
 enum { GR, GZ, GN, GATES };
-
-static real sigmoid(real x)
-{
-    return 1 / (1 + real_exp(-x));
-}
 
 static void forward(int B, int Hl, int act, real* a, real* ah, const real* hprev, int ldh,
                     const real* sprev, real* s, real* h)
@@ -26,16 +20,38 @@ static void forward(int B, int Hl, int act, real* a, real* ah, const real* hprev
     for (int b = 0; b < B; b++) {
         real *ab = a + (size_t)b * GATES * Hl, *hb = h + (size_t)b * Hl;
         const real *ahb = ah + (size_t)b * GATES * Hl, *hp = hprev + (size_t)b * ldh;
-        for (int j = 0; j < Hl; j++) {
-            ab[GR * Hl + j] = sigmoid(ab[GR * Hl + j] + ahb[GR * Hl + j]);
-            ab[GZ * Hl + j] = sigmoid(ab[GZ * Hl + j] + ahb[GZ * Hl + j]);
-            ab[GN * Hl + j] += ab[GR * Hl + j] * ahb[GN * Hl + j];
-        }
+        // r and z (adjacent) as sigmoid(x) = (1 + tanh(x / 2)) / 2: the vectorised tanh of
+        // kernel.h instead of a scalar expf per element, the gated cells' elementwise cost.
+        for (int j = GR * Hl; j < (GZ + 1) * Hl; j++) ab[j] = (ab[j] + ahb[j]) / 2;
+        kernel->tanh(ab + GR * Hl, 2 * (size_t)Hl);
+        for (int j = GR * Hl; j < (GZ + 1) * Hl; j++) ab[j] = (1 + ab[j]) / 2;
+        for (int j = 0; j < Hl; j++) ab[GN * Hl + j] += ab[GR * Hl + j] * ahb[GN * Hl + j];
         kernel->tanh(ab + GN * Hl, (size_t)Hl);
         for (int j = 0; j < Hl; j++) {
             const real z = ab[GZ * Hl + j];
             hb[j] = (1 - z) * ab[GN * Hl + j] + z * hp[j];
         }
+    }
+}
+
+// One row: the gates r, z, n and ah_n as forward left them, h_prev, dh and the carry in; the
+// gradients of the gates' a and ah out. restrict (nothing overlaps) lets the loop vectorise.
+static void backward_row(int Hl, const real* restrict r, const real* restrict z,
+                         const real* restrict n, const real* restrict ahn, const real* restrict hp,
+                         const real* restrict dh, real* restrict carry, real* restrict dr,
+                         real* restrict dz, real* restrict dn, real* restrict dhr,
+                         real* restrict dhz, real* restrict dhn)
+{
+    for (int j = 0; j < Hl; j++) {
+        const real d = dh[j] + carry[j];
+        const real dan = d * (1 - z[j]) * (1 - n[j] * n[j]);
+        const real dar = dan * ahn[j] * r[j] * (1 - r[j]);
+        const real daz = d * (hp[j] - n[j]) * z[j] * (1 - z[j]);
+        dr[j] = dhr[j] = dar;
+        dz[j] = dhz[j] = daz;
+        dn[j] = dan;
+        dhn[j] = dan * r[j];
+        carry[j] = d * z[j];
     }
 }
 
@@ -47,22 +63,13 @@ static void backward(int B, int Hl, int act, const real* a, const real* ah, cons
 {
     (void)act, (void)sprev, (void)s, (void)h;
     for (int b = 0; b < B; b++) {
-        const real *ab = a + (size_t)b * GATES * Hl, *ahb = ah + (size_t)b * GATES * Hl;
-        const real *hp = hprev + (size_t)b * ldh, *dhb = dh + (size_t)b * Hl;
-        real *cb = carry + (size_t)b * Hl, *db = da + (size_t)b * GATES * Hl,
-             *dbh = dah + (size_t)b * GATES * Hl;
-        for (int j = 0; j < Hl; j++) {
-            const real r = ab[GR * Hl + j], z = ab[GZ * Hl + j], n = ab[GN * Hl + j];
-            const real d = dhb[j] + cb[j];
-            const real dan = d * (1 - z) * (1 - n * n);
-            const real dar = dan * ahb[GN * Hl + j] * r * (1 - r);
-            const real daz = d * (hp[j] - n) * z * (1 - z);
-            db[GR * Hl + j] = dbh[GR * Hl + j] = dar;
-            db[GZ * Hl + j] = dbh[GZ * Hl + j] = daz;
-            db[GN * Hl + j] = dan;
-            dbh[GN * Hl + j] = dan * r;
-            cb[j] = d * z;
-        }
+        const size_t row = (size_t)b * GATES * Hl;
+        const real *ab = a + row, *ahb = ah + row;
+        real *db = da + row, *dbh = dah + row;
+        backward_row(Hl, ab + GR * Hl, ab + GZ * Hl, ab + GN * Hl, ahb + GN * Hl,
+                     hprev + (size_t)b * ldh, dh + (size_t)b * Hl, carry + (size_t)b * Hl,
+                     db + GR * Hl, db + GZ * Hl, db + GN * Hl, dbh + GR * Hl, dbh + GZ * Hl,
+                     dbh + GN * Hl);
     }
 }
 

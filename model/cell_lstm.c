@@ -6,32 +6,40 @@
 //
 // b here is PyTorch's bias_ih + bias_hh. The state carried from step to step is c; forward
 // leaves the four gates' values in a, which is all backward needs besides c and c_prev.
-#include <math.h>
 #include <string.h>
 #include "model/cell.h"
 #include "model/kernel.h"
 
 enum { GI, GF, GG, GO, GATES };
 
-static real sigmoid(real x)
+// The gates i, f, o as sigmoid(x) = (1 + tanh(x / 2)) / 2 and g as tanh(x): one call of the
+// vectorised tanh of kernel.h over the whole block instead of a scalar expf per element, the
+// gated cells' elementwise cost.
+static void gates(int B, int Hl, real* a)
 {
-    return 1 / (1 + real_exp(-x));
+    const size_t n = (size_t)B * GATES * Hl;
+    for (int b = 0; b < B; b++) {
+        real* ab = a + (size_t)b * GATES * Hl;
+        for (int j = GI * Hl; j < (GF + 1) * Hl; j++) ab[j] /= 2;
+        for (int j = GO * Hl; j < (GO + 1) * Hl; j++) ab[j] /= 2;
+    }
+    kernel->tanh(a, n);
+    for (int b = 0; b < B; b++) {
+        real* ab = a + (size_t)b * GATES * Hl;
+        for (int j = GI * Hl; j < (GF + 1) * Hl; j++) ab[j] = (1 + ab[j]) / 2;
+        for (int j = GO * Hl; j < (GO + 1) * Hl; j++) ab[j] = (1 + ab[j]) / 2;
+    }
 }
 
 static void forward(int B, int Hl, int act, real* a, real* ah, const real* hprev, int ldh,
                     const real* sprev, real* s, real* h)
 {
     (void)act, (void)ah, (void)hprev, (void)ldh;
+    gates(B, Hl, a);
     for (int b = 0; b < B; b++) {
-        real* ab = a + (size_t)b * GATES * Hl;
+        const real* ab = a + (size_t)b * GATES * Hl;
         const real* cp = sprev + (size_t)b * Hl;
         real *c = s + (size_t)b * Hl, *hb = h + (size_t)b * Hl;
-        for (int j = 0; j < Hl; j++) {
-            ab[GI * Hl + j] = sigmoid(ab[GI * Hl + j]);
-            ab[GF * Hl + j] = sigmoid(ab[GF * Hl + j]);
-            ab[GO * Hl + j] = sigmoid(ab[GO * Hl + j]);
-        }
-        kernel->tanh(ab + GG * Hl, (size_t)Hl);
         for (int j = 0; j < Hl; j++) {
             c[j] = ab[GF * Hl + j] * cp[j] + ab[GI * Hl + j] * ab[GG * Hl + j];
             hb[j] = c[j];
@@ -41,7 +49,27 @@ static void forward(int B, int Hl, int act, real* a, real* ah, const real* hprev
     }
 }
 
-// carry is dc: the gradient of c_t that step t+1 sent back (through its f * c_prev).
+// One row: the gates as forward left them, c_prev, dh and the carry dc in; the gates'
+// gradients out, with tanh(c) arriving in dout. restrict (nothing overlaps) lets the loop
+// vectorise.
+static void backward_row(int Hl, const real* restrict i, const real* restrict f,
+                         const real* restrict g, const real* restrict o, const real* restrict cp,
+                         const real* restrict dh, real* restrict dc, real* restrict di,
+                         real* restrict df, real* restrict dg, real* restrict dout)
+{
+    for (int j = 0; j < Hl; j++) {
+        const real t = dout[j];
+        const real dcj = dc[j] + dh[j] * o[j] * (1 - t * t);
+        di[j] = dcj * g[j] * i[j] * (1 - i[j]);
+        df[j] = dcj * cp[j] * f[j] * (1 - f[j]);
+        dg[j] = dcj * i[j] * (1 - g[j] * g[j]);
+        dout[j] = dh[j] * t * o[j] * (1 - o[j]);
+        dc[j] = dcj * f[j];
+    }
+}
+
+// carry is dc: the gradient of c_t that step t+1 sent back (through its f * c_prev). tanh(c)
+// is recomputed with forward's vectorised tanh, in the o block of da, which it then overwrites.
 static void backward(int B, int Hl, int act, const real* a, const real* ah, const real* hprev,
                      int ldh, const real* sprev, const real* s, const real* h, real* dh,
                      real* carry, real* da, real* dah)
@@ -49,20 +77,12 @@ static void backward(int B, int Hl, int act, const real* a, const real* ah, cons
     (void)act, (void)ah, (void)hprev, (void)ldh, (void)h, (void)dah;
     for (int b = 0; b < B; b++) {
         const real* ab = a + (size_t)b * GATES * Hl;
-        const real *cp = sprev + (size_t)b * Hl, *c = s + (size_t)b * Hl;
-        real *dc = carry + (size_t)b * Hl, *db = da + (size_t)b * GATES * Hl;
-        const real* dhb = dh + (size_t)b * Hl;
-        for (int j = 0; j < Hl; j++) {
-            const real i = ab[GI * Hl + j], f = ab[GF * Hl + j], g = ab[GG * Hl + j],
-                       o = ab[GO * Hl + j], dhj = dhb[j];
-            const real t = real_tanh(c[j]);
-            const real dcj = dc[j] + dhj * o * (1 - t * t);
-            db[GI * Hl + j] = dcj * g * i * (1 - i);
-            db[GF * Hl + j] = dcj * cp[j] * f * (1 - f);
-            db[GG * Hl + j] = dcj * i * (1 - g * g);
-            db[GO * Hl + j] = dhj * t * o * (1 - o);
-            dc[j] = dcj * f;
-        }
+        real* db = da + (size_t)b * GATES * Hl;
+        memcpy(db + GO * Hl, s + (size_t)b * Hl, (size_t)Hl * sizeof(real));
+        kernel->tanh(db + GO * Hl, (size_t)Hl);
+        backward_row(Hl, ab + GI * Hl, ab + GF * Hl, ab + GG * Hl, ab + GO * Hl,
+                     sprev + (size_t)b * Hl, dh + (size_t)b * Hl, carry + (size_t)b * Hl,
+                     db + GI * Hl, db + GF * Hl, db + GG * Hl, db + GO * Hl);
     }
 }
 
