@@ -123,6 +123,12 @@ finetune-demo: deps
 	$(MAKE) build/fnn
 	MPIRUN="$(MPIRUN)" sh launch/finetune-demo.sh
 
+# The fortunes LM with elman, gru and lstm at equal parameters and equal wall-clock (BUDGET
+# seconds of training each): one table row per cell.
+cells-lm: deps
+	$(MAKE) build/fnn
+	sh tools/cells_lm.sh
+
 bench: deps
 	$(MAKE) build/fnn
 	MPIRUN="$(MPIRUN)" sh launch/bench.sh
@@ -142,5 +148,5 @@ scaling-report: deps
 clean:
 	rm -rf build
 
-.PHONY: all deps test test-asan test-slurm scaling-report demo finetune-demo bench clean FORCE
+.PHONY: all deps test test-asan test-slurm scaling-report demo finetune-demo cells-lm bench clean FORCE
 -include $(LIBOBJ:.o=.d) $(MATHOBJ64:.o=.d) $(APPOBJ:.o=.d)
