@@ -163,11 +163,14 @@ static double check_state(model* m, const model_batch* bt, const state_grad* sg,
             for (int j = 0; j < H; j++) {
                 const int b = r - m->g->dp_rank * B, row = b >= 0 && b < B;
                 const int own = row && j >= m->h0 && j < m->h0 + Hl;
+                char name[32];
+                snprintf(name, sizeof name, "layer%d h_{-1}", l);
                 double fd = central_difference(m, bt, row ? m->h0s[l] + (size_t)b * H + j : NULL);
-                if (own) compare(fd, sg->dh[l][b * H + j], &worst, what, "h_{-1}", r, j);
+                if (own) compare(fd, sg->dh[l][b * H + j], &worst, what, name, r, j);
                 if (m->c.cell != CELL_LSTM) continue;
+                snprintf(name, sizeof name, "layer%d c_{-1}", l);
                 fd = central_difference(m, bt, own ? m->s0s[l] + (size_t)b * Hl + j - m->h0 : NULL);
-                if (own) compare(fd, sg->dc[l][b * Hl + j - m->h0], &worst, what, "c_{-1}", r, j);
+                if (own) compare(fd, sg->dc[l][b * Hl + j - m->h0], &worst, what, name, r, j);
             }
     return worst;
 }
@@ -214,9 +217,11 @@ static void run_case(const gcase* gc, dist_grid* g)
     take_state_grad(&m, &sg);
     double wp = check_params(&m, &ld.view, gc->what);
     double ws = gc->carry ? check_state(&m, &ld.view, &sg, gc->what) : 0;
+    char state[32] = "";
+    if (gc->carry) snprintf(state, sizeof state, ", state %.2e", ws);
     if (g->world_rank == 0)
-        printf("%-34s tp=%d dp=%d (%d x %d) worst rel err: params %.2e, state %.2e\n", gc->what,
-               g->tp, g->dp, g->dpn, g->dpx, wp, ws);
+        printf("%-34s tp=%d dp=%d (%d x %d) worst rel err: params %.2e%s\n", gc->what, g->tp,
+               g->dp, g->dpn, g->dpx, wp, state);
     model_free(&m);
 }
 
