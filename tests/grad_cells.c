@@ -246,8 +246,9 @@ int main(int argc, char** argv)
     MPI_Comm_size(MPI_COMM_WORLD, &world);
     // Every layout of this world: tp = 1, 2, 4 where it divides the world, and the DP replicas
     // all sharing memory (share 0), none (1), or in pairs that also sum by message (2 of 4).
-    // One rank runs every case; more ranks a third of them per layout, a different third at
-    // each, so that every case runs at some layout of 2 and of 4 ranks.
+    // One rank runs every case; 2 ranks a third of them at each of their 3 layouts and 4 ranks a
+    // sixth at each of their 6, so that every case runs once at 2 and once at 4 ranks, and each
+    // layout checks both cells.
     int layout = 0;
     for (int tp = 1; tp <= world; tp *= 2)
         for (int share = 0; share <= 2; share++) {
@@ -257,7 +258,7 @@ int main(int argc, char** argv)
             char err[128];
             CHECK(dist_grid_init(MPI_COMM_WORLD, tp, share, &g, err, sizeof err) == 0, "%s", err);
             for (int i = 0; i < NCASES; i++)
-                if (world == 1 || (i + layout) % 3 == 0) run_case(&cases[i], &g);
+                if (world == 1 || (i + layout) % (world == 2 ? 3 : 6) == 0) run_case(&cases[i], &g);
             dist_grid_free(&g);
             layout++;
         }
