@@ -10,6 +10,7 @@
 #include "io/ckpt_own.h"
 #include "launch/commands.h"
 #include "launch/evaluate.h"
+#include "launch/feedback_plan.h"
 #include "launch/finetune.h"
 #include "launch/guard.h"
 #include "launch/metrics.h"
@@ -114,6 +115,7 @@ static double train_step(run* r, long s, double* gnorm, double* lr)
 {
     model* m = &r->m;
     dataset_train_batch(r->d, &r->db, r->c.model.seed, s, r->g.dp_rank * m->B, r->c.carry_state);
+    feedback_plan(&r->db.view, &r->c, s, (long)r->g.dp_rank * m->B);
     if (!r->c.carry_state) model_reset_state(m);
     const double* scale = finetune_plan(&r->ft, &r->c, s, m);
     model_zero_grad(m);
