@@ -11,10 +11,12 @@ double feedback_teacher_prob(const fnn_config* c, long step)
     return step >= last ? p1 : p0 + (p1 - p0) * ((double)step / last);
 }
 
-void feedback_plan(model_batch* bt, const fnn_config* c, long step, long row0)
+model_batch feedback_plan(const model_batch* bt, const fnn_config* c, long step, long row0)
 {
-    bt->fb_noise = c->feedback_noise;
-    bt->teacher_prob = c->model.feedback_source == FBS_MIX ? feedback_teacher_prob(c, step) : 0;
-    bt->fb_key = feedback_key(c->model.seed, step);
-    bt->row0 = row0;
+    model_batch w = *bt;
+    w.fb_noise = c->feedback_noise;
+    w.teacher_prob = c->model.feedback_source == FBS_MIX ? feedback_teacher_prob(c, step) : 0;
+    w.fb_key = feedback_key(c->model.seed, step);
+    w.row0 = row0;
+    return w;
 }

@@ -9,7 +9,9 @@
 // teacher_prob of training step `step` (0-based): constant, or linear from teacher_prob at step 0
 // to teacher_prob_end at the last step (scheduled sampling).
 double feedback_teacher_prob(const fnn_config* c, long step);
-// Sets bt's noise, teacher probability, key and global row offset (row0 = dp_rank * B) for step.
-void feedback_plan(model_batch* bt, const fnn_config* c, long step, long row0);
+// The window bt with the noise, teacher probability, key and global row offset (row0 = dp_rank *
+// B) of training step `step`: a copy, so that the evaluation windows later made in bt's buffers
+// (launch/evaluate.c) stay without draws.
+model_batch feedback_plan(const model_batch* bt, const fnn_config* c, long step, long row0);
 
 #endif
