@@ -21,9 +21,13 @@ int feedback_teacher(const model_batch* bt, long row, int t)
     return bt->teacher_prob > 0 && init_uniform(init_key(bt->fb_key, "teacher"), row, t) < bt->teacher_prob;
 }
 
-double feedback_noise_draw(const model_batch* bt, long row, int t, int o, int O)
+// f_t += sigma z, z standard normal per (global row, t, o).
+static void add_noise(const model_batch* bt, int B, int O, int t, real* f)
 {
-    return init_normal(init_key(bt->fb_key, "noise"), row, (long)t * O + o);
+    const uint64_t key = init_key(bt->fb_key, "noise");
+    for (int b = 0; b < B; b++)
+        for (int o = 0; o < O; o++)
+            f[(size_t)b * O + o] += (real)(bt->fb_noise * init_normal(key, bt->row0 + b, (long)t * O + o));
 }
 
 // Row b of f_t is the true target of step t: the regress target, or the next token one-hot.
@@ -49,10 +53,7 @@ void feedback_signal(model* m, const model_batch* bt, int t, real* f, const real
             for (int b = 0; b < B; b++)
                 if (feedback_teacher(bt, bt->row0 + b, t)) target_row(bt, B, O, t, b, f + (size_t)b * O);
     }
-    if (bt->fb_noise > 0)
-        for (int b = 0; b < B; b++)
-            for (int o = 0; o < O; o++)
-                f[(size_t)b * O + o] += (real)(bt->fb_noise * feedback_noise_draw(bt, bt->row0 + b, t, o, O));
+    if (bt->fb_noise > 0) add_noise(bt, B, O, t, f);
 }
 
 // The feedback path: f_{t-1} entered every layer with feedback at step t. Through the softmax,

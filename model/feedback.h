@@ -17,7 +17,5 @@ void feedback_grad(model* m, const model_batch* bt, int t, real* const* cur);
 uint64_t feedback_key(uint64_t seed, long step);
 // Whether global batch row `row` feeds back its true target at step t (feedback_source = mix).
 int feedback_teacher(const model_batch* bt, long row, int t);
-// The standard normal that, times bt->fb_noise, perturbs element o of global row `row`'s f_t.
-double feedback_noise_draw(const model_batch* bt, long row, int t, int o, int O);
 
 #endif
