@@ -123,9 +123,9 @@ static void test_mix_ends(void)
     dist_grid_free(&one);
 }
 
-// f after one forward pass with teacher forcing and noise, (T, B, O) local rows: the target is
-// exact, so f is a function of the draws alone.
-static void noisy_f(dist_grid* g, real* F)
+// f after one forward pass over the window of `step` with teacher forcing and noise, (T, B, O)
+// local rows: the target is exact, so f is a function of the draws alone.
+static void noisy_f(dist_grid* g, long step, real* F)
 {
     model_config c = tiny(TASK_LM, FBS_TARGET);
     model m;
@@ -133,42 +133,44 @@ static void noisy_f(dist_grid* g, real* F)
     CHECK(model_init(&m, &c, g, T, BG, err, sizeof err) == 0, "%s", err);
     model_init_params(&m);
     window w;
-    fill_window(&w, &m, 7, &(draws){FBS_TARGET, 0, 0.5});
+    fill_window(&w, &m, step, &(draws){FBS_TARGET, 0, 0.5});
     model_reset_state(&m);
     model_forward(&m, &w.bt);
     memcpy(F, m.F, (size_t)T * m.B * c.O * sizeof(real));
     model_free(&m);
 }
 
-// The noise of one rank has the moments of 0.5 N(0, 1) (512 draws: the bounds are 4 standard
-// errors), and every layout adds the same bits to each global row.
+// The noise of one rank over 20 windows has the moments of 0.5 N(0, 1): mean 0, variance 0.25,
+// kurtosis 3 (10240 draws: the bounds are 4 standard errors); every layout adds the same bits to
+// each global row.
 static void test_noise_bits(int world)
 {
-    enum { O = 16, N = T * BG * O };
+    enum { O = 16, N = T * BG * O, WINDOWS = 20 };
     static real ref[N], got[N];
     dist_grid one;
     char err[128];
     dist_grid_init(MPI_COMM_SELF, 1, 0, &one, err, sizeof err);
-    noisy_f(&one, ref);
-    dist_grid_free(&one);
-    window w;
-    model_config c = tiny(TASK_LM, FBS_TARGET);
-    for (int t = 0; t < T; t++)
-        for (int b = 0; b < BG; b++) {
-            const long r = t * BG + b;
-            w.next[t * BG + b] = (int32_t)(init_uniform(22, 7, r) * c.O);
-        }
-    double sum = 0, sq = 0;
-    for (int t = 0; t < T; t++)
-        for (int b = 0; b < BG; b++)
-            for (int o = 0; o < O; o++) {
-                double e = ref[(t * BG + b) * O + o] - (o == w.next[t * BG + b]);
-                sum += e, sq += e * e;
+    double s1 = 0, s2 = 0, s4 = 0;
+    for (long step = 0; step < WINDOWS; step++) {
+        noisy_f(&one, step, ref);
+        for (int t = 0; t < T; t++)
+            for (int b = 0; b < BG; b++) {
+                const int next = (int)(init_uniform(22, step, t * BG + b) * O);
+                for (int o = 0; o < O; o++) {
+                    double e = ref[(t * BG + b) * O + o] - (o == next);
+                    s1 += e, s2 += e * e, s4 += e * e * e * e;
+                }
             }
-    double mean = sum / N, var = sq / N - mean * mean;
-    CHECK(fabs(mean) < 4 * 0.5 / sqrt(N) && fabs(var - 0.25) < 4 * 0.25 * sqrt(2.0 / N),
-          "noise of sigma 0.5: mean %g, variance %g", mean, var);
-    if (world == 1) printf("noise sigma 0.5: mean %.4f, variance %.4f over %d draws\n", mean, var, N);
+    }
+    const double n = (double)N * WINDOWS, mean = s1 / n, var = s2 / n, kurt = s4 / n / (var * var);
+    CHECK(fabs(mean) < 4 * 0.5 / sqrt(n) && fabs(var - 0.25) < 4 * 0.25 * sqrt(2 / n) &&
+          fabs(kurt - 3) < 4 * sqrt(96 / n), "noise of sigma 0.5: mean %g, variance %g, kurtosis %g",
+          mean, var, kurt);
+    if (world == 1)
+        printf("noise sigma 0.5: mean %.4f, variance %.4f, kurtosis %.3f over %.0f draws\n", mean,
+               var, kurt, n);
+    noisy_f(&one, 7, ref);
+    dist_grid_free(&one);
     for (int tp = 1; tp <= world; tp *= 2)
         for (int share = 0; share <= 2; share++) {
             const int dp = world / tp;
@@ -177,7 +179,7 @@ static void test_noise_bits(int world)
             dist_grid g;
             dist_grid_init(MPI_COMM_WORLD, tp, share, &g, err, sizeof err);
             const int B = BG / g.dp, row0 = g.dp_rank * B;
-            noisy_f(&g, got);
+            noisy_f(&g, 7, got);
             long differ = 0;
             for (int t = 0; t < T; t++)
                 for (int b = 0; b < B; b++)
