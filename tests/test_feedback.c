@@ -2,7 +2,8 @@
 // launch/feedback_plan.c): feedback_source = mix at p = 1 trains bit for bit as target and at
 // p = 0 as model; the noise perturbs f by the same bits at every TP x DP layout, with the mean
 // and variance of sigma times a standard normal; the teacher draw has probability p; noisy mixed
-// training follows the one-rank trajectory at every layout; the teacher_prob schedule.
+// training follows the one-rank trajectory at every layout (Elman, GRU, LSTM); the teacher_prob
+// schedule.
 // ranks: 1 2 4
 #include <stdlib.h>
 #include <string.h>
@@ -20,10 +21,11 @@ typedef struct draws {
     double teacher_prob, noise;
 } draws;
 
-static model_config tiny(int task, int source)
+static model_config tiny(int task, int cell, int source)
 {
     model_config c = {.task = task, .act = ACT_TANH, .feedback = FB_ALL, .feedback_source = source,
-                      .wh_init = INIT_ORTHOGONAL, .V = 16, .D = 8, .H = 16, .L = 2, .O = 16, .seed = 5};
+                      .wh_init = INIT_ORTHOGONAL, .V = 16, .D = 8, .H = 16, .L = 2, .O = 16, .seed = 5,
+                      .cell = cell, .forget_bias = 1};
     if (task == TASK_REGRESS) c.V = 0, c.D = DIN, c.O = 2;
     return c;
 }
@@ -58,9 +60,9 @@ static void fill_window(window* w, const model* m, long step, const draws* d)
 }
 
 // STEPS Adam steps on fresh windows with the draws d; the global loss of each step in traj.
-static void trajectory(dist_grid* g, int task, const draws* d, double* traj)
+static void trajectory(dist_grid* g, int task, int cell, const draws* d, double* traj)
 {
-    model_config c = tiny(task, d->source);
+    model_config c = tiny(task, cell, d->source);
     model m;
     char err[256];
     CHECK(model_init(&m, &c, g, T, BG, err, sizeof err) == 0, "%s", err);
@@ -91,25 +93,27 @@ static double max_rel_diff(const double* a, const double* b)
     return worst;
 }
 
-// The mix at its ends is the plain source, bit for bit (with and without noise); in between it
-// is neither.
+// The mix at its ends is the plain source, bit for bit (with and without noise, Elman and gated
+// cells); in between it is neither.
 static void test_mix_ends(void)
 {
     dist_grid one;
     char err[128];
     dist_grid_init(MPI_COMM_SELF, 1, 0, &one, err, sizeof err);
-    const int tasks[] = {TASK_LM, TASK_REGRESS};
-    for (int i = 0; i < 2; i++)
+    const struct { int task, cell; const char* name; } runs[] = {
+        {TASK_LM, CELL_ELMAN, "lm"}, {TASK_REGRESS, CELL_ELMAN, "regress"},
+        {TASK_LM, CELL_GRU, "gru lm"}, {TASK_REGRESS, CELL_LSTM, "lstm regress"}};
+    for (int i = 0; i < 4; i++)
         for (int k = 0; k < 2; k++) {
-            const int task = tasks[i];
+            const int task = runs[i].task, cell = runs[i].cell;
             const double sigma = k ? 0.3 : 0;
             double target[STEPS], model[STEPS], mix1[STEPS], mix0[STEPS], mixh[STEPS];
-            trajectory(&one, task, &(draws){FBS_TARGET, 0, sigma}, target);
-            trajectory(&one, task, &(draws){FBS_MODEL, 0, sigma}, model);
-            trajectory(&one, task, &(draws){FBS_MIX, 1, sigma}, mix1);
-            trajectory(&one, task, &(draws){FBS_MIX, 0, sigma}, mix0);
-            trajectory(&one, task, &(draws){FBS_MIX, 0.5, sigma}, mixh);
-            const char* name = task == TASK_LM ? "lm" : "regress";
+            trajectory(&one, task, cell, &(draws){FBS_TARGET, 0, sigma}, target);
+            trajectory(&one, task, cell, &(draws){FBS_MODEL, 0, sigma}, model);
+            trajectory(&one, task, cell, &(draws){FBS_MIX, 1, sigma}, mix1);
+            trajectory(&one, task, cell, &(draws){FBS_MIX, 0, sigma}, mix0);
+            trajectory(&one, task, cell, &(draws){FBS_MIX, 0.5, sigma}, mixh);
+            const char* name = runs[i].name;
             CHECK(same_bits(mix1, target), "%s noise %g: mix p = 1 differs from target by %.2e", name,
                   sigma, max_rel_diff(mix1, target));
             CHECK(same_bits(mix0, model), "%s noise %g: mix p = 0 differs from model by %.2e", name,
@@ -127,7 +131,7 @@ static void test_mix_ends(void)
 // local rows: the target is exact, so f is a function of the draws alone.
 static void noisy_f(dist_grid* g, long step, real* F)
 {
-    model_config c = tiny(TASK_LM, FBS_TARGET);
+    model_config c = tiny(TASK_LM, CELL_ELMAN, FBS_TARGET);
     model m;
     char err[256];
     CHECK(model_init(&m, &c, g, T, BG, err, sizeof err) == 0, "%s", err);
@@ -216,19 +220,19 @@ static void test_teacher_draw(void)
 }
 
 // Noisy mixed training at every layout follows one rank's trajectory to float rounding, and
-// the noise changes it: it is there, and drawn alike everywhere.
-static void test_layouts(int world_rank, int world)
+// the noise changes it: it is there, and drawn alike everywhere. For each cell.
+static void test_layouts(int world_rank, int world, int cell, const char* name)
 {
     const draws d = {FBS_MIX, 0.5, 0.5};
     double ref[STEPS], clean[STEPS], got[STEPS];
     dist_grid one;
     char err[128];
     dist_grid_init(MPI_COMM_SELF, 1, 0, &one, err, sizeof err);
-    trajectory(&one, TASK_LM, &d, ref);
-    trajectory(&one, TASK_LM, &(draws){FBS_MIX, 0.5, 0}, clean);
+    trajectory(&one, TASK_LM, cell, &d, ref);
+    trajectory(&one, TASK_LM, cell, &(draws){FBS_MIX, 0.5, 0}, clean);
     dist_grid_free(&one);
-    CHECK(max_rel_diff(ref, clean) > 1e-3, "noise 0.5 moves the trajectory by only %.2e",
-          max_rel_diff(ref, clean));
+    const double moved = max_rel_diff(ref, clean);
+    CHECK(moved > 1e-3, "%s: noise 0.5 moves the trajectory by only %.2e", name, moved);
     for (int tp = 1; tp <= world; tp *= 2)
         for (int share = 0; share <= 2; share++) {
             const int dp = world / tp;
@@ -236,14 +240,14 @@ static void test_layouts(int world_rank, int world)
                 continue;
             dist_grid g;
             dist_grid_init(MPI_COMM_WORLD, tp, share, &g, err, sizeof err);
-            trajectory(&g, TASK_LM, &d, got);
+            trajectory(&g, TASK_LM, cell, &d, got);
             double worst = max_rel_diff(got, ref);
-            CHECK(worst < 1e-5, "tp %d dp %d (%d x %d): loss differs from one rank's by %.2e",
-                  g.tp, g.dp, g.dpn, g.dpx, worst);
+            CHECK(worst < 1e-5, "%s tp %d dp %d (%d x %d): loss differs from one rank's by %.2e",
+                  name, g.tp, g.dp, g.dpn, g.dpx, worst);
             if (world_rank == 0)
-                printf("mix .5 noise .5, tp %d x dp %d (%d sharing x %d): worst relative loss "
-                       "difference %.2e (noise moves it by %.2e)\n", g.tp, g.dp, g.dpn, g.dpx,
-                       worst, max_rel_diff(ref, clean));
+                printf("%s mix .5 noise .5, tp %d x dp %d (%d sharing x %d): worst relative loss "
+                       "difference %.2e (noise moves it by %.2e)\n", name, g.tp, g.dp, g.dpn,
+                       g.dpx, worst, moved);
             dist_grid_free(&g);
         }
 }
@@ -288,7 +292,9 @@ int main(int argc, char** argv)
         test_mix_ends();
     }
     test_noise_bits(world);
-    test_layouts(rank, world);
+    test_layouts(rank, world, CELL_ELMAN, "elman");
+    test_layouts(rank, world, CELL_GRU, "gru");
+    test_layouts(rank, world, CELL_LSTM, "lstm");
     int fails = check_failures;
     MPI_Allreduce(MPI_IN_PLACE, &fails, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
     MPI_Finalize();
