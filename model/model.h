@@ -5,8 +5,9 @@
 // D = embedding or dense input size, O = outputs, V = vocabulary, K = D_l + H + O_l (the width of
 // a layer's concatenated input [u_t | h_{t-1} | f_{t-1}], O_l = O with feedback, 0 without).
 //
-// Each layer keeps [Wx | Wh | Wf] as one Hl x K block so that one GEMM per step serves all three,
-// and the weight gradient of all three is one GEMM after the time loop.
+// Each layer keeps [Wx | Wh | Wf] as one G Hl x K block (G = the cell's gates, rows gate by gate;
+// model/cell.h) so that one GEMM per step serves all three, and the weight gradient of all three
+// is one GEMM after the time loop.
 #ifndef MODEL_MODEL_H
 #define MODEL_MODEL_H
 
