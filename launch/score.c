@@ -1,0 +1,35 @@
+// The scored steps of a regression against what the dataset holds.
+#include <string.h>
+#include "launch/score.h"
+
+void score_check(const fnn_config* c, const dataset* d, int T)
+{
+    const int S = dataset_seq_len(d);
+    if (!S) return;
+    if (c->score != SCORE_LAST)
+        dist_fail_all("%s holds one target per sequence of %d steps: it needs score = last, not "
+                      "score = %s", c->data, S, config_enum_name("score", c->score));
+    if (T != S)
+        dist_fail_all("%s holds sequences of %d steps, each one window: seq_len must be %d, not %d",
+                      c->data, S, S, T);
+    if (c->model.feedback_source == FBS_TARGET)
+        dist_fail_all("feedback_source = target: %s has no per-step targets to feed back (one "
+                      "target per sequence, at its last step)", c->data);
+}
+
+int score_of_run_config(const char* path, const char* text)
+{
+    static const char key[] = "score = ";
+    for (const char* line = text; line && *line; line = strchr(line, '\n'), line += !!line) {
+        if (strncmp(line, key, sizeof key - 1)) continue;
+        const char* v = line + sizeof key - 1;
+        char name[16];
+        size_t n = strcspn(v, "\n");
+        snprintf(name, sizeof name, "%.*s", (int)(n < sizeof name ? n : sizeof name - 1), v);
+        int score = config_enum_value("score", name);
+        if (score < 0 || n >= sizeof name)
+            dist_fail_all("%s: its run config says score = %.*s, not all or last", path, (int)n, v);
+        return score;
+    }
+    return SCORE_ALL;
+}
