@@ -64,11 +64,13 @@ build/f64/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(FNN_CFLAGS) -DFNN_DOUBLE -c $< -o $@
 
+# Rebuilt whole: ar would keep the member of a renamed or deleted source, which then shadows the
+# current definition at link time.
 build/libfnn.a: $(LIBOBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 build/libfnn64.a: $(MATHOBJ64)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 build/fnn: $(APPOBJ) build/libfnn.a
 	$(CC) $(FNN_CFLAGS) $(APPOBJ) build/libfnn.a $(FNN_LIBS) -o $@
@@ -128,6 +130,12 @@ adding: deps
 	MPIRUN="$(MPIRUN)" CELL="$(CELL)" ACT="$(ACT)" INIT="$(INIT)" LR="$(LR)" STEPS="$(STEPS)" \
 	  T="$(T)" NP="$(NP)" ADDING_SET="$(ADDING_SET)" sh launch/adding.sh
 
+# The fortunes LM with elman, gru and lstm at equal parameters and equal wall-clock (BUDGET
+# seconds of training each): one table row per cell.
+cells-lm: deps
+	$(MAKE) build/fnn
+	sh tools/cells_lm.sh
+
 bench: deps
 	$(MAKE) build/fnn
 	MPIRUN="$(MPIRUN)" sh launch/bench.sh
@@ -147,5 +155,5 @@ scaling-report: deps
 clean:
 	rm -rf build
 
-.PHONY: all deps test test-asan test-slurm scaling-report demo finetune-demo adding bench clean FORCE
+.PHONY: all deps test test-asan test-slurm scaling-report demo finetune-demo adding cells-lm bench clean FORCE
 -include $(LIBOBJ:.o=.d) $(MATHOBJ64:.o=.d) $(APPOBJ:.o=.d)

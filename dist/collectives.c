@@ -43,17 +43,20 @@ void dist_dpn_allreduce_f64(double* buf, int n, dist_grid* g)
     dist_counted(g, DIST_ALLREDUCE, t0);
 }
 
-void dist_dpx_iallreduce_sum(real* buf, int n, MPI_Request* req, dist_grid* g)
+void dist_dpx_iallreduce_sum(real* buf, int n, dist_pending* p, dist_grid* g)
 {
+    if (p->n == DIST_MAX_PENDING) dist_fail("internal error: more than %d reductions in flight", DIST_MAX_PENDING);
     double t0 = MPI_Wtime();
-    MPI_Iallreduce(MPI_IN_PLACE, buf, n, REAL_MPI, MPI_SUM, g->dpx_comm, req);
+    MPI_Iallreduce(MPI_IN_PLACE, buf, n, REAL_MPI, MPI_SUM, g->dpx_comm, &p->req[p->n++]);
     dist_counted(g, DIST_IALLREDUCE, t0);
 }
 
-void dist_wait_all(MPI_Request* reqs, int n, dist_grid* g)
+void dist_wait_all(dist_pending* p, dist_grid* g)
 {
+    if (!p->n) return;
     double t0 = MPI_Wtime();
-    MPI_Waitall(n, reqs, MPI_STATUSES_IGNORE);
+    MPI_Waitall(p->n, p->req, MPI_STATUSES_IGNORE);
+    p->n = 0;
     g->comm_seconds += MPI_Wtime() - t0;
 }
 

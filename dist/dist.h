@@ -54,9 +54,16 @@ void dist_tp_allreduce_f64(double* buf, int n, dist_grid* g);
 void dist_dp_allreduce_f64(double* buf, int n, dist_grid* g);
 // Sums n doubles over the node's DP group (norms of gradient pieces). In place.
 void dist_dpn_allreduce_f64(double* buf, int n, dist_grid* g);
-// Starts summing a gradient piece over dpx_comm; finish with dist_wait_all.
-void dist_dpx_iallreduce_sum(real* buf, int n, MPI_Request* req, dist_grid* g);
-void dist_wait_all(MPI_Request* reqs, int n, dist_grid* g);
+// Reductions in flight, finished together by dist_wait_all: at most one per gradient region
+// (a layer, the head, the embedding) of one backward pass.
+#define DIST_MAX_PENDING 20
+typedef struct dist_pending {
+    MPI_Request req[DIST_MAX_PENDING];
+    int n;
+} dist_pending;
+// Starts summing a gradient piece over dpx_comm, one more in p; finish with dist_wait_all.
+void dist_dpx_iallreduce_sum(real* buf, int n, dist_pending* p, dist_grid* g);
+void dist_wait_all(dist_pending* p, dist_grid* g);
 // Reductions over the whole job, for timings and reports. In place.
 void dist_world_sum_f64(double* buf, int n, dist_grid* g);
 void dist_world_max_f64(double* buf, int n, dist_grid* g);

@@ -83,6 +83,14 @@ static h5_piece state_piece(const model* m, int cols)
                       .nrows = m->B, .col0 = 0, .ncols = cols, .ld = cols};
 }
 
+// The cell's state (LSTM's c), which only the rank owning the hidden units holds: this rank's
+// rows and block of columns of (Bglobal x H) per layer.
+static h5_piece cell_state_piece(const model* m)
+{
+    return (h5_piece){.rank = 2, .rows = m->Bglobal, .cols = m->c.H, .row0 = m->g->dp_rank * m->B,
+                      .nrows = m->B, .col0 = m->h0, .ncols = m->Hl, .ld = m->Hl, .parts = 1};
+}
+
 static void write_state(h5file* h, const model* m)
 {
     char name[64];
@@ -91,6 +99,10 @@ static void write_state(h5file* h, const model* m)
         snprintf(name, sizeof name, "/train/state/h%d", l);
         h5_piece pc = share(state_piece(m, m->c.H), m->g->tp_rank, m->g->tp, &off);
         h5_write_piece(h, name, &pc, m->h0s[l] + off);
+        if (!m->cell->state) continue;
+        snprintf(name, sizeof name, "/train/state/%s%d", m->cell->state_name, l);
+        h5_piece cs = cell_state_piece(m);
+        h5_write_piece(h, name, &cs, m->s0s[l]);
     }
     h5_piece pc = share(state_piece(m, m->c.O), m->g->tp_rank, m->g->tp, &off);
     h5_write_piece(h, "/train/state/f", &pc, m->f0 + off);
@@ -105,6 +117,7 @@ static void write_config(h5file* h, const model_config* c, const fnn_config* cfg
     h5_put_str(h, "/config", "feedback", config_enum_name("feedback", c->feedback));
     h5_put_str(h, "/config", "feedback_source", config_enum_name("feedback_source", c->feedback_source));
     h5_put_str(h, "/config", "init", config_enum_name("init", c->wh_init));
+    h5_put_str(h, "/config", "cell", config_enum_name("cell", c->cell));
     h5_put_long(h, "/config", "vocab", c->V);
     h5_put_long(h, "/config", "embed", c->D);
     h5_put_long(h, "/config", "hidden", c->H);
@@ -170,7 +183,7 @@ static size_t file_bytes(const model* m, int sets, int carry)
     size_t elems = 0;
     for (int k = 0; k < m->ntensors; k++) elems += (size_t)m->tensors[k].rows * m->tensors[k].cols;
     elems *= (size_t)sets;
-    if (carry) elems += (size_t)m->Bglobal * ((size_t)m->c.H * m->c.L + m->c.O);
+    if (carry) elems += (size_t)m->Bglobal * ((size_t)(1 + m->cell->state) * m->c.H * m->c.L + m->c.O);
     return elems * sizeof(float) + (size_t)m->ntensors * sets * 4096 + (256u << 10);
 }
 
@@ -319,6 +332,8 @@ static void read_config(h5file* h, model_config* c)
     c->feedback = get_enum(h, "feedback");
     c->feedback_source = get_enum(h, "feedback_source");
     c->wh_init = get_enum(h, "init");
+    // Files from before gated cells have no cell attribute: their cell is Elman's.
+    c->cell = h5_has_attr(h, "/config", "cell") ? get_enum(h, "cell") : CELL_ELMAN;
     c->V = get_int(h, "/config", "vocab", 0, 1 << 24);
     c->D = get_int(h, "/config", "embed", 1, 1 << 24);
     c->H = get_int(h, "/config", "hidden", 1, 1 << 24);
@@ -415,6 +430,10 @@ int ckpt_load_state(const char* path, model* m, char* err, size_t errlen)
             h5_piece pc = state_piece(m, m->c.H);
             pc.part = m->g->tp_rank, pc.parts = m->g->tp;
             h5_read_piece(&h, name, &pc, m->h0s[l]);
+            if (!m->cell->state) continue;
+            snprintf(name, sizeof name, "/train/state/%s%d", m->cell->state_name, l);
+            h5_piece cs = cell_state_piece(m);
+            h5_read_piece(&h, name, &cs, m->s0s[l]);
         }
         h5_piece pc = state_piece(m, m->c.O);
         pc.part = m->g->tp_rank, pc.parts = m->g->tp;

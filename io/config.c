@@ -36,6 +36,8 @@ typedef struct option {
 
 // Names are paired with the enum constants rather than indexed by them, so reordering an enum
 // in model.h cannot silently swap names.
+static const enum_name cell_names[] = {
+    {"elman", CELL_ELMAN}, {"gru", CELL_GRU}, {"lstm", CELL_LSTM}, {NULL, 0}};
 static const enum_name task_names[] = {
     {"lm", TASK_LM}, {"classify", TASK_CLASSIFY}, {"regress", TASK_REGRESS}, {NULL, 0}};
 static const enum_name act_names[] = {
@@ -70,6 +72,8 @@ static const option options[] = {
     KEY_ENUM("task", model.task, "lm", task_names, "what the outputs are scored against"),
     KEY_INT("hidden", model.H, "64", GT0, "hidden units per layer"),
     KEY_INT("layers", model.L, "1", LAYERS, "stacked recurrent layers"),
+    KEY_ENUM("cell", model.cell, "elman", cell_names, "recurrent cell of every layer"),
+    KEY_DBL("forget_bias", model.forget_bias, "1", ANY, "initial forget-gate bias (cell = lstm)"),
     KEY_INT("embed", model.D, "32", GT0, "token embedding size (dense input: from the data)"),
     KEY_ENUM("activation", model.act, "tanh", act_names, "hidden nonlinearity"),
     KEY_ENUM("feedback", model.feedback, "all", feedback_names, "layers that see the fed-back output"),
@@ -473,6 +477,10 @@ int config_validate(const fnn_config* c, char* err, size_t errlen)
     if (c->model.feedback_source == FBS_TARGET && c->model.task == TASK_CLASSIFY)
         return fail(err, errlen, "feedback_source = target needs per-step targets; "
                                  "task classify has one label per sequence");
+    if (c->model.cell != CELL_ELMAN && c->model.act != ACT_TANH)
+        return fail(err, errlen, "activation = %s: the %s cell has its own nonlinearities (activation "
+                    "applies to cell = elman)", config_enum_name("activation", c->model.act),
+                    config_enum_name("cell", c->model.cell));
     if (check_needs_init_from(c, err, errlen)) return -1;
     if (check_score(c, err, errlen)) return -1;
     return check_head_ridge(c, err, errlen);

@@ -299,6 +299,11 @@ void h5_put_str(h5file* h, const char* obj, const char* name, const char* v)
     H5Tclose(t);
 }
 
+int h5_has_attr(h5file* h, const char* obj, const char* name)
+{
+    return h->f >= 0 && h5_exists(h, obj) && H5Aexists_by_name(h->f, obj, name, H5P_DEFAULT) > 0;
+}
+
 static const char* class_name(H5T_class_t cls)
 {
     return cls == H5T_STRING ? "a string" : cls == H5T_INTEGER ? "an integer" : "a float";

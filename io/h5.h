@@ -65,6 +65,7 @@ void h5_ioerr_install(const char* path);
 void h5_reserve(h5file* h, size_t bytes);
 
 int h5_exists(h5file* h, const char* name); // a link (group or dataset) at name
+int h5_has_attr(h5file* h, const char* obj, const char* name); // attribute name of group obj
 
 // Attributes of the group at obj ("/config", "/train"; created on write if missing). Reading
 // checks the class and that the attribute holds exactly one value before reading it.

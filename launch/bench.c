@@ -104,9 +104,8 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
     // --freeze-layers N: the embedding and layers below N are frozen (fine-tuning's step).
     double scale[MODEL_MAX_TENSORS];
     for (int k = 0; k < m.ntensors; k++) {
-        int l = -1;
-        m.no_grad[k] = !strcmp(m.tensors[k].name, "embed") ||
-                       (sscanf(m.tensors[k].name, "layer%d/", &l) == 1 && l < frozen);
+        const model_tensor* t = &m.tensors[k];
+        m.no_grad[k] = t->part == PART_EMBED || (t->layer >= 0 && t->layer < frozen);
         scale[k] = !m.no_grad[k];
     }
     optim_config oc = {.kind = OPT_ADAM, .lr = 1e-4, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,

@@ -22,12 +22,6 @@ static const model_tensor* find(const model* m, const char* name)
     return NULL;
 }
 
-static int ends_with(const char* s, const char* tail)
-{
-    size_t n = strlen(s), k = strlen(tail);
-    return n >= k && !strcmp(s + n - k, tail);
-}
-
 static void input_text(const model_config* c, char* buf, size_t len)
 {
     if (c->V > 0) snprintf(buf, len, "tokens (embed %d)", c->D);
@@ -44,6 +38,9 @@ static void check_transferable(const char* path, const model_config* ck, const m
                                int new_head)
 {
     static const char hint[] = " (set new_head = true to train a new head)";
+    if (ck->cell != c->cell)
+        dist_fail_all("init_from = %s: cell = %s there, %s here", path,
+                      config_enum_name("cell", ck->cell), config_enum_name("cell", c->cell));
     if (ck->H != c->H) dist_fail_all("init_from = %s: hidden = %d there, %d here", path, ck->H, c->H);
     if (ck->L != c->L) dist_fail_all("init_from = %s: layers = %d there, %d here", path, ck->L, c->L);
     if (ck->act != c->act)
@@ -70,12 +67,12 @@ static int why_new(const model_tensor* t, const model* ckm, const model_config* 
 {
     const model_config* ck = &ckm->c;
     const model_tensor* old = find(ckm, t->name);
-    if (!strncmp(t->name, "head/", 5) && new_head) {
+    if ((t->part == PART_WO || t->part == PART_BO) && new_head) {
         if (ck->O != c->O) snprintf(why, len, "outputs %d -> %d", ck->O, c->O);
         else snprintf(why, len, "new_head");
         return 1;
     }
-    if (ends_with(t->name, "/Wf") && (!old || ck->O != c->O || ck->task != c->task)) {
+    if (t->part == PART_WF && (!old || ck->O != c->O || ck->task != c->task)) {
         // The fed-back signal is another one (or none was): zero keeps the recurrence as it was.
         if (!old) snprintf(why, len, "no feedback into this layer there; zero");
         else if (ck->O != c->O) snprintf(why, len, "outputs %d -> %d; zero", ck->O, c->O);
@@ -83,7 +80,7 @@ static int why_new(const model_tensor* t, const model* ckm, const model_config* 
                       config_enum_name("task", c->task));
         return 1;
     }
-    if ((!strcmp(t->name, "layer0/Wx") || !strcmp(t->name, "embed")) && (!old || !same_input(ck, c))) {
+    if (((t->part == PART_WX && t->layer == 0) || t->part == PART_EMBED) && (!old || !same_input(ck, c))) {
         char a[64], b[64];
         input_text(ck, a, sizeof a);
         input_text(c, b, sizeof b);
@@ -125,7 +122,7 @@ void finetune_load(finetune* ft, model* m, const fnn_config* c)
         // Every new tensor trains in the head stage: a new input projection must not stay random.
         ft->head_only[k] = ft->is_new[k];
         ft->start[k] = -1;
-        if (ft->is_new[k] && ends_with(t->name, "/Wf")) zero_piece(m, t);
+        if (ft->is_new[k] && t->part == PART_WF) zero_piece(m, t);
         if (!root) continue;
         if (ft->is_new[k]) printf("new %s (%s)\n", t->name, why);
         else printf("loaded %s\n", t->name);
@@ -161,8 +158,12 @@ void finetune_freeze(finetune* ft, const model* m, const fnn_config* c)
         size_t n = strlen(item);
         int hit = 0;
         for (int k = 0; k < m->ntensors; k++) {
+            // An item is a name, a prefix ending at '/', or (gated cells) a name without its
+            // gate's suffix: layer0/Wh names every gate's layer0/Wh_*.
             const char* name = m->tensors[k].name;
-            if (!strncmp(name, item, n) && (name[n] == 0 || name[n] == '/')) ft->frozen[k] = hit = 1;
+            const char end = name[n];
+            if (!strncmp(name, item, n) && (end == 0 || end == '/' || (end == '_' && m->cell->gate_name)))
+                ft->frozen[k] = hit = 1;
         }
         if (!hit) dist_fail_all("freeze = %s: no tensor or layer '%s' in this model", c->freeze, item);
     }

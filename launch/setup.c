@@ -159,6 +159,7 @@ int setup_same_model(const char* path, const model_config* ck, const model_confi
 {
     // enum_key: the value is an enumeration, named as the config names it.
     const struct { const char *key, *enum_key; int have, need; } f[] = {
+        {"cell", "cell", ck->cell, want->cell},
         {"task", "task", ck->task, want->task}, {"hidden", NULL, ck->H, want->H},
         {"layers", NULL, ck->L, want->L}, {"embed or inputs", NULL, ck->D, want->D},
         {"vocabulary", NULL, ck->V, want->V}, {"activation", "activation", ck->act, want->act},

@@ -1,7 +1,8 @@
 // Backpropagation through time over one window, the mirror of forward.c.
 //
-// Per step (latest first) and layer (top first) this rank forms the gradient of its block of a,
-// dA = dh_blk * act'(h_blk), and its partial gradient of the layer's whole input,
+// Per step (latest first) and layer (top first) this rank forms the gradient of its block of a
+// from dh_blk (the cell's backward, model/cell.h), and its partial gradient of the layer's whole
+// input,
 // dX = dA W_blk = [du | dh_prev | df_prev]; one allreduce over the TP group sums the parts.
 // Weight gradients wait until the loop ends: dW = dA^T X is then one GEMM per layer, and each
 // layer's DP reduction (model/share.c) starts as soon as its GEMM is done; its part between
@@ -9,22 +10,6 @@
 #include <string.h>
 #include "model/feedback.h"
 #include "model/model.h"
-
-// act'(a) written with the activation's output h, which is what forward kept.
-static void mul_act_grad(real* dA, const real* dh, const real* h, size_t n, int act)
-{
-    switch (act) {
-    case ACT_TANH:
-        for (size_t i = 0; i < n; i++) dA[i] = dh[i] * (1 - h[i] * h[i]);
-        break;
-    case ACT_RELU:
-        for (size_t i = 0; i < n; i++) dA[i] = h[i] > 0 ? dh[i] : 0;
-        break;
-    default:
-        for (size_t i = 0; i < n; i++) dA[i] = dh[i] * h[i] * (1 - h[i]);
-        break;
-    }
-}
 
 // dh_blk of layer l at step t: from the output (top layer), from the layer above at step t,
 // and from this layer at step t+1.
@@ -69,15 +54,45 @@ static int tensor_at(const model* m, size_t off)
     dist_fail("internal error: no tensor starts at parameter offset %zu", off);
 }
 
+// The cell's step backward over this rank's block: dA (and dAH) of layer l at step t from dh.
+static void cell_grad(model* m, int l, int t)
+{
+    const int B = m->B, Hl = m->Hl, GH = m->cell->gates * Hl, K = m->K[l];
+    const size_t sHl = (size_t)m->cell->state * Hl, at = (size_t)t * B * GH;
+    const int Dl = K - m->c.H - m->Of[l];
+    const real* hprev = m->X[l] + (size_t)t * B * K + Dl + m->h0;
+    const real* sprev = !sHl ? NULL : t == 0 ? m->s0s[l] : m->S[l] + (size_t)(t - 1) * B * sHl;
+    const real* s = sHl ? m->S[l] + (size_t)t * B * sHl : NULL;
+    const int split = m->cell->split_h;
+    m->cell->backward(B, Hl, m->c.act, m->A[l] + at, split ? m->AH[l] + at : NULL, hprev, K,
+                      sprev, s, m->HB[l] + (size_t)t * B * Hl, m->dh, m->cg[l], m->dA[l] + at,
+                      split ? m->dAH[l] + at : NULL);
+}
+
+// This rank's part of the input gradient dX = dA W of layer l at step t (into out, B x K); a
+// split_h cell's h columns take dAH instead.
+static void input_grad(model* m, int l, int t, real* out)
+{
+    const int B = m->B, GH = m->cell->gates * m->Hl, K = m->K[l], H = m->c.H;
+    const real* dA = m->dA[l] + (size_t)t * B * GH;
+    if (!m->cell->split_h) {
+        model_apply(m, out, K, dA, GH, &m->bwdW[l], NULL, 0);
+        return;
+    }
+    const int Dl = K - H - m->Of[l];
+    model_apply(m, out, K, dA, GH, &m->bwdW[l], NULL, 0);
+    model_apply(m, out + Dl, K, m->dAH[l] + (size_t)t * B * GH, GH, &m->bwdWh[l], NULL, 0);
+    if (m->Of[l]) model_apply(m, out + Dl + H, K, dA, GH, &m->bwdWf[l], NULL, 0);
+}
+
 static void step_backward(model* m, const model_batch* bt, int t, real* const* cur,
                           real* const* later)
 {
-    const int B = m->B, Hl = m->Hl;
+    const int B = m->B;
     for (int l = m->c.L - 1; l >= 0; l--) {
         hidden_grad(m, l, t, bt->T, cur, later);
-        real* dA = m->dA[l] + (size_t)t * B * Hl;
-        mul_act_grad(dA, m->dh, m->HB[l] + (size_t)t * B * Hl, (size_t)B * Hl, m->c.act);
-        model_apply(m, cur[l], m->K[l], dA, Hl, &m->bwdW[l], NULL, 0);
+        cell_grad(m, l, t);
+        input_grad(m, l, t, cur[l]);
         if (m->g->tp > 1) dist_tp_allreduce_sum(cur[l], B * m->K[l], m->g);
     }
     if (bt->tokens && !m->no_grad[tensor_at(m, m->E)]) embed_grad(m, bt, t, cur[0]);
@@ -92,46 +107,57 @@ static void bias_grad(real* db, const real* dA, size_t rows, int n)
         for (int j = 0; j < n; j++) db[j] += dA[r * n + j];
 }
 
-// dW = dA^T X of layer l for the column runs of [Wx | Wh | Wf] that train: one GEMM when all
-// do (as without freezing), none for a frozen layer.
+// dW = dA^T X of layer l for the column runs u, h, f of [Wx | Wh | Wf] that train (a run trains
+// when any gate's tensor in it does): one GEMM when all do (as without freezing), none for a
+// frozen layer; a split_h cell's h columns take dAH.
 static void layer_weight_grad(model* m, int l, int TB)
 {
-    const int Hl = m->Hl, K = m->K[l], bias = tensor_at(m, m->b[l]);
+    const int GH = m->cell->gates * m->Hl, K = m->K[l], split = m->cell->split_h;
+    const int Dl = K - m->c.H - m->Of[l], c0[4] = {0, Dl, Dl + m->c.H, K};
+    int trains[5] = {0}; // by enum tensor_part: Wx, Wh, Wf, b, bh
+    for (int k = 0; k < m->ntensors; k++)
+        if (m->tensors[k].layer == l && !m->no_grad[k]) trains[m->tensors[k].part] = 1;
     real* dW = m->grads + m->W[l];
-    // Wx, Wh and Wf are the tensors before b, side by side in the block's columns.
-    for (int k = tensor_at(m, m->W[l]); k < bias;) {
-        const int c0 = (int)(m->tensors[k].offset - m->W[l]), trains = !m->no_grad[k];
-        int c1 = c0;
-        for (; k < bias && (m->no_grad[k] == 0) == trains; k++) c1 += m->tensors[k].lcols;
-        if (trains) gemm_atb(dW + c0, K, m->dA[l], Hl, m->X[l] + c0, K, Hl, c1 - c0, TB, m->atb_work);
+    for (int p = 0, q; p < 3; p = q) {
+        for (q = p + 1; q < 3 && trains[q] == trains[p] && !split; q++) continue;
+        const real* dA = split && p == PART_WH ? m->dAH[l] : m->dA[l];
+        if (trains[p] && c0[q] > c0[p])
+            gemm_atb(dW + c0[p], K, dA, GH, m->X[l] + c0[p], K, GH, c0[q] - c0[p], TB, m->atb_work);
     }
-    if (!m->no_grad[bias]) bias_grad(m->grads + m->b[l], m->dA[l], (size_t)TB, Hl);
+    if (trains[PART_B]) bias_grad(m->grads + m->b[l], m->dA[l], (size_t)TB, GH);
+    if (trains[PART_BH]) bias_grad(m->grads + m->bh[l], m->dAH[l], (size_t)TB, GH);
 }
 
 static void weight_grads(model* m, int T)
 {
     const int B = m->B, Hl = m->Hl, O = m->c.O, TB = T * B, L = m->c.L;
-    MPI_Request req[MODEL_MAX_LAYERS + 2];
-    int nreq = 0;
+    dist_pending p = {.n = 0};
     real* g = m->grads;
     if (!m->no_grad[tensor_at(m, m->Wo)])
         gemm_atb(g + m->Wo, Hl, m->dY, O, m->HB[L - 1], Hl, O, Hl, TB, m->atb_work);
     if (!m->no_grad[tensor_at(m, m->bo)]) bias_grad(g + m->bo, m->dY, (size_t)TB, O);
-    nreq += model_reduce_regions(m, L, 2, req + nreq); // the head, and the embedding (done)
+    model_reduce_regions(m, L, 2, &p); // the head, and the embedding (done)
     for (int l = L - 1; l >= 0; l--) {
         layer_weight_grad(m, l, TB);
-        nreq += model_reduce_regions(m, l, 1, req + nreq);
+        model_reduce_regions(m, l, 1, &p);
     }
     // The replicas have read each other's gradients: from here each may zero or rewrite its own.
     if (m->g->dp > 1) dist_shm_sync(&m->shm, m->g);
-    if (nreq) dist_wait_all(req, nreq, m->g);
+    dist_wait_all(&p, m->g);
 }
 
 void model_backward(model* m, const model_batch* bt)
 {
-    gemm_w* w[MODEL_MAX_LAYERS + 1] = {&m->bwdWo};
-    for (int l = 0; l < m->c.L; l++) w[1 + l] = &m->bwdW[l];
-    model_pack(m, w, 1 + m->c.L, bt->T);
+    gemm_w* w[3 * MODEL_MAX_LAYERS + 1] = {&m->bwdWo};
+    int n = 1;
+    for (int l = 0; l < m->c.L; l++) {
+        w[n++] = &m->bwdW[l];
+        if (m->cell->split_h) w[n++] = &m->bwdWh[l];
+        if (m->cell->split_h && m->Of[l]) w[n++] = &m->bwdWf[l];
+        // Nothing flows back from past the window's end.
+        if (m->cg[l]) memset(m->cg[l], 0, (size_t)m->B * m->cell->carry * m->Hl * sizeof(real));
+    }
+    model_pack(m, w, n, bt->T);
     for (int t = bt->T - 1; t >= 0; t--) {
         real* const* cur = m->dX[t & 1];
         real* const* later = m->dX[(t + 1) & 1];

@@ -1,29 +1,13 @@
 // Forward pass over one window, time-major: step t runs every layer before step t+1, because
 // the top output feeds the bottom layer at the next step.
 //
-// Per step and layer this rank computes its block of a = [u | h_prev | f_prev] W^T + b, applies
-// the activation, and one allgather over the TP group assembles the full h. The top layer's
+// Per step and layer this rank computes its block of a = [u | h_prev | f_prev] W^T + b (all
+// gates of its hidden units), the cell turns it into its block of h (model/cell.h), and one
+// allgather over the TP group assembles the full h. The top layer's
 // partial output h_blk Wo_blk^T rides in the same allgather and every rank sums the parts.
-#include <math.h>
 #include <string.h>
-#include "model/kernel.h"
 #include "model/feedback.h"
 #include "model/model.h"
-
-static void activate(real* h, size_t n, int act)
-{
-    switch (act) {
-    case ACT_TANH:
-        kernel->tanh(h, n);
-        break;
-    case ACT_RELU:
-        for (size_t i = 0; i < n; i++) h[i] = h[i] > 0 ? h[i] : 0;
-        break;
-    default:
-        for (size_t i = 0; i < n; i++) h[i] = 1 / (1 + real_exp(-h[i]));
-        break;
-    }
-}
 
 // Row t of every layer input: u (layer 0 only; upper layers get it from the layer below).
 static void fill_inputs(model* m, const model_batch* bt)
@@ -53,17 +37,41 @@ static void fill_initial_state(model* m)
     }
 }
 
-// a = [h_prev | f_prev] W[:, D:]^T + (Wx[0] u + b[0]) for layer 0, whose a already holds the
-// input projection done for all steps at once; a = X W^T + b for the others.
-static void preactivation(model* m, int l, int t)
+// The products of layer l at step t from the full input x_t = [u | h_prev | f_prev]: a = x_t W^T + b,
+// where layer 0's a already holds the input projection done for all steps at once; or, for a
+// split_h cell, a = [u | f_prev] [Wx | Wf]^T + b and ah = h_prev Wh^T + bh.
+static void products(model* m, int l, int t)
 {
-    const int B = m->B, Hl = m->Hl, K = m->K[l];
-    real* a = m->HB[l] + (size_t)t * B * Hl;
+    const int B = m->B, GH = m->cell->gates * m->Hl, K = m->K[l], H = m->c.H;
+    real* a = m->A[l] + (size_t)t * B * GH;
     const real* x = m->X[l] + (size_t)t * B * K;
-    if (l == 0)
-        model_apply(m, a, Hl, x + m->c.D, K, &m->fwdW[0], NULL, 1);
-    else
-        model_apply(m, a, Hl, x, K, &m->fwdW[l], m->params + m->b[l], 0);
+    if (!m->cell->split_h) {
+        if (l == 0)
+            model_apply(m, a, GH, x + m->c.D, K, &m->fwdW[0], NULL, 1);
+        else
+            model_apply(m, a, GH, x, K, &m->fwdW[l], m->params + m->b[l], 0);
+        return;
+    }
+    const int Dl = K - H - m->Of[l];
+    if (l > 0) model_apply(m, a, GH, x, K, &m->fwdW[l], m->params + m->b[l], 0);
+    if (m->Of[l]) model_apply(m, a, GH, x + Dl + H, K, &m->fwdWf[l], NULL, 1);
+    model_apply(m, m->AH[l] + (size_t)t * B * GH, GH, x + Dl, K, &m->fwdWh[l],
+                m->params + m->bh[l], 0);
+}
+
+// The cell's step over this rank's block: h_t (into HB) and its state from the products.
+static void cell_step(model* m, int l, int t, int T)
+{
+    const int B = m->B, Hl = m->Hl, GH = m->cell->gates * Hl, K = m->K[l];
+    const size_t sHl = (size_t)m->cell->state * Hl;
+    const int Dl = K - m->c.H - m->Of[l];
+    const real* hprev = m->X[l] + (size_t)t * B * K + Dl + m->h0;
+    const real* sprev = !sHl ? NULL : t == 0 ? m->s0s[l] : m->S[l] + (size_t)(t - 1) * B * sHl;
+    real* s = sHl ? m->S[l] + (size_t)t * B * sHl : NULL;
+    real* ah = m->cell->split_h ? m->AH[l] + (size_t)t * B * GH : NULL;
+    m->cell->forward(B, Hl, m->c.act, m->A[l] + (size_t)t * B * GH, ah, hprev, K, sprev, s,
+                     m->HB[l] + (size_t)t * B * Hl);
+    if (sHl && t + 1 == T) memcpy(m->sT[l], s, (size_t)B * sHl * sizeof(real));
 }
 
 // Scatters the gathered blocks of h into the places that read it: the next step of this layer
@@ -117,8 +125,8 @@ static void layer_step(model* m, const model_batch* bt, int l, int t)
     const int B = m->B, Hl = m->Hl, O = m->c.O;
     const int top = l == m->c.L - 1;
     real* h = m->HB[l] + (size_t)t * B * Hl;
-    preactivation(m, l, t);
-    activate(h, (size_t)B * Hl, m->c.act);
+    products(m, l, t);
+    cell_step(m, l, t, bt->T);
     size_t chunk = (size_t)B * Hl + (top ? (size_t)B * O : 0);
     memcpy(m->send, h, (size_t)B * Hl * sizeof(real));
     if (top) gemm_w_apply(m->send + (size_t)B * Hl, O, h, Hl, B, &m->fwdWo, NULL, 0);
@@ -132,15 +140,24 @@ static void layer_step(model* m, const model_batch* bt, int l, int t)
 
 void model_forward(model* m, const model_batch* bt)
 {
-    const int B = m->B, Hl = m->Hl, K0 = m->K[0];
-    gemm_w* w[MODEL_MAX_LAYERS + 2] = {&m->fwdWx0, &m->fwdWo};
-    for (int l = 0; l < m->c.L; l++) w[2 + l] = &m->fwdW[l];
-    model_pack(m, w, 2 + m->c.L, bt->T);
+    const int B = m->B, GH = m->cell->gates * m->Hl, K0 = m->K[0];
+    gemm_w* w[3 * MODEL_MAX_LAYERS + 2] = {&m->fwdWx0, &m->fwdWo};
+    int n = 2;
+    for (int l = 0; l < m->c.L; l++) {
+        if (!m->cell->split_h) {
+            w[n++] = &m->fwdW[l];
+            continue;
+        }
+        if (l > 0) w[n++] = &m->fwdW[l];
+        w[n++] = &m->fwdWh[l];
+        if (m->Of[l]) w[n++] = &m->fwdWf[l];
+    }
+    model_pack(m, w, n, bt->T);
     fill_inputs(m, bt);
     fill_initial_state(m);
     // Layer 0's input projection does not depend on the recurrence: one GEMM for the window,
     // straight into the a_t that each step then completes.
-    gemm_w_apply(m->HB[0], Hl, m->X[0], K0, bt->T * B, &m->fwdWx0, m->params + m->b[0], 0);
+    gemm_w_apply(m->A[0], GH, m->X[0], K0, bt->T * B, &m->fwdWx0, m->params + m->b[0], 0);
     for (int t = 0; t < bt->T; t++)
         for (int l = 0; l < m->c.L; l++) layer_step(m, bt, l, t);
 }

@@ -1,8 +1,8 @@
 // Initialisation that does not depend on the rank layout: every element is a function of
 // (seed, tensor name, global row, global column), so any TP/DP layout starts from bit-identical
-// weights. Gaussians come from a counter-based generator, never from a stream.
+// weights. What each tensor draws is its init rule (model/cell.h), set by the layout. Gaussians
+// come from a counter-based generator, never from a stream.
 #include <math.h>
-#include <string.h>
 #include "model/init.h"
 #include "model/mix.h"
 
@@ -34,26 +34,28 @@ double init_normal(uint64_t key, long row, long col)
 
 static double gaussian_std(const model_tensor* t)
 {
-    if (t->rank == 1) return 0; // biases start at zero
-    if (!strcmp(t->name, "embed")) return 1;
-    return 1 / sqrt((double)t->cols); // fan-in scaling: Wx, Wf, Wh (normal), Wo
+    switch (t->init) {
+    case CELL_INIT_UNIT:
+        return 1;
+    case CELL_INIT_FANIN:
+    case CELL_INIT_RECURRENT:
+        return 1 / sqrt((double)t->cols);
+    default:
+        return 0;
+    }
 }
 
-static int is_wh(const model_tensor* t)
-{
-    size_t n = strlen(t->name);
-    return n > 3 && !strcmp(t->name + n - 3, "/Wh");
-}
-
+// Gaussian tensors, zero biases, and the LSTM's forget-gate bias.
 static void fill_gaussian(model* m, const model_tensor* t)
 {
     uint64_t key = init_key(m->c.seed, t->name);
     double sd = gaussian_std(t);
+    real c = t->init == CELL_INIT_FORGET ? (real)m->c.forget_bias : 0;
     real* p = m->params + t->offset;
     for (int i = 0; i < t->lrows; i++)
         for (int j = 0; j < t->lcols; j++)
             p[(size_t)i * t->ld + j] =
-                sd ? (real)(sd * init_normal(key, t->row0 + i, t->col0 + j)) : 0;
+                sd ? (real)(sd * init_normal(key, t->row0 + i, t->col0 + j)) : c;
 }
 
 // Wh: this rank's rows of an orthogonal matrix (or of the identity).
@@ -73,7 +75,7 @@ int model_init_params(model* m)
 {
     for (int k = 0; k < m->ntensors; k++) {
         const model_tensor* t = &m->tensors[k];
-        if (is_wh(t) && m->c.wh_init != INIT_NORMAL) {
+        if (t->init == CELL_INIT_RECURRENT && m->c.wh_init != INIT_NORMAL) {
             if (fill_recurrent(m, t)) return -1;
         } else {
             fill_gaussian(m, t);

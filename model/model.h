@@ -5,33 +5,41 @@
 // D = embedding or dense input size, O = outputs, V = vocabulary, K = D_l + H + O_l (the width of
 // a layer's concatenated input [u_t | h_{t-1} | f_{t-1}], O_l = O with feedback, 0 without).
 //
-// Each layer keeps [Wx | Wh | Wf] as one Hl x K block so that one GEMM per step serves all three,
-// and the weight gradient of all three is one GEMM after the time loop.
+// Each layer keeps [Wx | Wh | Wf] as one G Hl x K block (G = the cell's gates, rows gate by gate;
+// model/cell.h) so that one GEMM per step serves all three, and the weight gradient of all three
+// is one GEMM after the time loop.
 #ifndef MODEL_MODEL_H
 #define MODEL_MODEL_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include "model/cell.h"
 #include "model/gemm.h"
 #include "model/real.h"
 #include "dist/dist.h"
 
 #define MODEL_MAX_LAYERS 16
-#define MODEL_MAX_TENSORS (4 * MODEL_MAX_LAYERS + 3)
+// Per layer at most 4 gates x (Wx, Wh, Wf, b) or 3 x (Wx, Wh, Wf, b, bh); then Wo, bo, E.
+#define MODEL_MAX_TENSORS (16 * MODEL_MAX_LAYERS + 3)
 
 enum model_task { TASK_LM, TASK_CLASSIFY, TASK_REGRESS };
-enum model_act { ACT_TANH, ACT_RELU, ACT_SIGMOID };
 enum model_feedback { FB_ALL, FB_FIRST, FB_NONE };
 enum model_fb_source { FBS_MODEL, FBS_TARGET };
 enum model_wh_init { INIT_ORTHOGONAL, INIT_IDENTITY, INIT_NORMAL };
 
 typedef struct model_config {
+    int cell; // enum model_cell
     int task, act, feedback, feedback_source, wh_init;
+    double forget_bias; // LSTM: initial bias of the forget gate
     int V; // vocabulary (token input), 0 for dense input
     int D; // embedding size (token input) or input size (dense input)
     int H, L, O;
     uint64_t seed;
 } model_config;
+
+// What part of the model a tensor is: a gate's column run of a layer's block (u, h or f), a
+// gate's bias (b, or bh of the recurrent product), or the head and embedding.
+enum tensor_part { PART_WX, PART_WH, PART_WF, PART_B, PART_BH, PART_WO, PART_BO, PART_EMBED };
 
 // One named parameter tensor: its full logical shape and this rank's piece of it, which is
 // rows [row0, row0+lrows) x cols [col0, col0+lcols) stored at ptr with row stride ld.
@@ -44,25 +52,29 @@ typedef struct model_tensor {
     int ld;             // row stride in memory
     int replicated;     // every TP rank holds the whole tensor
     size_t offset;      // of the piece's first element in the parameter buffer
+    int layer, part;    // layer (-1: head, embedding) and enum tensor_part
+    int init;           // enum cell_init
 } model_tensor;
 
 typedef struct model {
     model_config c;
+    const cell_kind* cell; // of c.cell; G = cell->gates below
     dist_grid* g;
     int Hl, h0;          // this rank's block of hidden units
     int T, B, Bglobal;   // window length and batch this model was sized for
     int K[MODEL_MAX_LAYERS], Of[MODEL_MAX_LAYERS]; // concatenated input width, feedback width
 
     // Parameters, gradients and optimiser moments: one buffer each, same layout: per layer
-    // W (Hl x K) then b (Hl), then Wo (O x Hl), bo (O), E (V x D, token input only). They lie in
-    // this rank's segment of shm, where the node's other DP replicas read them (model/share.c).
+    // W (G Hl x K) then b (G Hl) and bh (G Hl, split_h cells), then Wo (O x Hl), bo (O), E (V x D,
+    // token input only). They lie in this rank's segment of shm, where the node's other DP
+    // replicas read them (model/share.c).
     dist_shm shm;
     size_t nparams;
     real* params;
     real* grads;
     real* m;
     real* v;
-    size_t W[MODEL_MAX_LAYERS], b[MODEL_MAX_LAYERS], Wo, bo, E; // offsets into the buffers
+    size_t W[MODEL_MAX_LAYERS], b[MODEL_MAX_LAYERS], bh[MODEL_MAX_LAYERS], Wo, bo, E; // offsets
     int ntensors;
     model_tensor tensors[MODEL_MAX_TENSORS];
     // Tensors not trained this step (frozen): backward forms no weight gradient for them and a
@@ -71,9 +83,17 @@ typedef struct model {
 
     // Activations of one window, allocated once.
     real* X[MODEL_MAX_LAYERS];  // (T, B, K): [u_t | h_{t-1} | f_{t-1}], all full width
-    real* HB[MODEL_MAX_LAYERS]; // (T, B, Hl): this rank's block of h_t (of a_t until step t
-                                // for layer 0: the input projection, batched over the window)
-    real* dA[MODEL_MAX_LAYERS]; // (T, B, Hl): gradient of this rank's block of a_t
+    real* HB[MODEL_MAX_LAYERS]; // (T, B, Hl): this rank's block of h_t
+    real* A[MODEL_MAX_LAYERS];  // (T, B, G Hl): the product a_t, left as the cell's forward
+                                // leaves it (layer 0: holds the input projection, batched over
+                                // the window, until step t); HB itself for the Elman cell
+    real* AH[MODEL_MAX_LAYERS]; // (T, B, G Hl): the recurrent product ah_t (split_h cells)
+    real* dA[MODEL_MAX_LAYERS]; // (T, B, G Hl): gradient of a_t
+    real* dAH[MODEL_MAX_LAYERS];// (T, B, G Hl): gradient of ah_t (split_h cells)
+    real* S[MODEL_MAX_LAYERS];  // (T, B, state Hl): the cell's state after step t (LSTM's c)
+    real* s0s[MODEL_MAX_LAYERS];// (B, state Hl) the cell's state before the first step
+    real* sT[MODEL_MAX_LAYERS]; // (B, state Hl) after the last step, carried to the next window
+    real* cg[MODEL_MAX_LAYERS]; // (B, carry Hl) the gradient the cell passes back a step
     real* Y;                    // (T, B, O) outputs
     real* F;                    // (T, B, O) fed-back signal (softmax(y), y, or the target)
     real* dY;                   // (T, B, O)
@@ -89,8 +109,11 @@ typedef struct model {
     // The weights of the per-step GEMMs, packed for model/gemm.c at the start of each forward
     // and backward pass: a_t = x_t W^T (layer 0: u W[:, :D]^T for the window, then the rest
     // per step), y_t = h_t Wo^T, dX_t = dA_t W, dh_t = dY_t Wo. The packed copies are one for
-    // the node's DP group, in shm's common area.
+    // the node's DP group, in shm's common area. A split_h cell's layers use fwdW and bwdW for
+    // the u columns, fwdWh, bwdWh for the h columns and fwdWf, bwdWf for the f columns.
     gemm_w fwdW[MODEL_MAX_LAYERS], bwdW[MODEL_MAX_LAYERS], fwdWx0, fwdWo, bwdWo;
+    gemm_w fwdWh[MODEL_MAX_LAYERS], fwdWf[MODEL_MAX_LAYERS], bwdWh[MODEL_MAX_LAYERS],
+        bwdWf[MODEL_MAX_LAYERS];
     real* atb_work;             // scratch of the weight-gradient GEMMs (gemm_atb)
 } model;
 
@@ -152,8 +175,8 @@ int model_regions(const model* m);
 void model_piece(const model* m, int region, int r, size_t* off, size_t* n);
 // Starts the DP sum of regions [first, first + count) of grads once every local replica has
 // them: this rank sums its pieces through shared memory, then starts their sum over the other
-// nodes (one request per region, in req). Returns the requests started.
-int model_reduce_regions(model* m, int first, int count, MPI_Request* req);
+// nodes (one more pending reduction per region, in p).
+void model_reduce_regions(model* m, int first, int count, dist_pending* p);
 // Whether region i holds a tensor that trains (m->no_grad), i.e. needs its DP reduction.
 int model_region_trains(const model* m, int i);
 // The runs of tensor t's rows (elements [off, off + n) of the buffers) that lie in this rank's

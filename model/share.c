@@ -1,7 +1,8 @@
 // The DP replicas of one node (g->dpn of them) share memory (dist/shm.c): each owns a piece of
 // every gradient region, sums it over the replicas' gradients, updates those parameters and
 // their moments, and the others copy the result. The regions follow the order in which
-// backward forms the weight gradients, so each one's reduction starts as soon as it is ready.
+// backward forms the weight gradients, so each one's reduction starts as soon as it is ready:
+// one per layer (its weights and biases, all gates), the head, the embedding.
 #include "model/model.h"
 
 int model_regions(const model* m)
@@ -13,7 +14,7 @@ static void region(const model* m, int i, size_t* off, size_t* n)
 {
     const int L = m->c.L;
     size_t end;
-    if (i < L) *off = m->W[i], end = m->b[i] + (size_t)m->Hl;
+    if (i < L) *off = m->W[i], end = i + 1 < L ? m->W[i + 1] : m->Wo;
     else if (i == L) *off = m->Wo, end = m->E;
     else *off = m->E, end = m->nparams;
     *n = end - *off;
@@ -53,26 +54,24 @@ void model_owned_runs(const model* m, const model_tensor* t,
     }
 }
 
-int model_reduce_regions(model* m, int first, int count, MPI_Request* req)
+void model_reduce_regions(model* m, int first, int count, dist_pending* p)
 {
     dist_grid* g = m->g;
-    if (g->dp == 1) return 0;
+    if (g->dp == 1) return;
     // Frozen regions (every replica has the same no_grad) are neither summed nor synced for.
     int trains = 0;
     for (int i = first; i < first + count; i++) trains |= model_region_trains(m, i);
-    if (!trains) return 0;
+    if (!trains) return;
     // The other replicas' gradients of these regions are complete once they reach this sync.
     dist_shm_sync(&m->shm, g);
-    int nreq = 0;
     for (int i = first; i < first + count; i++) {
         size_t off, n;
         model_piece(m, i, g->dpn_rank, &off, &n);
         if (n == 0 || !model_region_trains(m, i)) continue;
         dist_shm_sum(&m->shm, (size_t)(m->grads - m->params) + off, n, g);
         // Every node's member with this dpn_rank holds the same piece: sum them by message.
-        if (g->dpx > 1) dist_dpx_iallreduce_sum(m->grads + off, (int)n, &req[nreq++], g);
+        if (g->dpx > 1) dist_dpx_iallreduce_sum(m->grads + off, (int)n, p, g);
     }
-    return nreq;
 }
 
 void model_gather(model* m, real* buf)
