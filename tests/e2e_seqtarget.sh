@@ -3,8 +3,9 @@
 # (every sequence two marks, one in each half, target = the sum of the marked values, the
 # always-1 baseline MSE near 1/6), tools/copy.sh data its one-hot layout and copied target, the
 # same seed gives the same file; a score = last run trains and evaluates at np 1 and 2 with the
-# same validation MSE; malformed per-sequence CSVs, and configs scoring targets the data does not
-# have, are refused with one line naming the file and line or the key.
+# same validation MSE; on a stream, eval scores the steps its checkpoint's run scored; malformed
+# per-sequence CSVs, and configs scoring targets the data does not have, are refused with one
+# line naming the file and line or the key.
 set -u
 FNN=build/fnn
 dir=build/tests/seqtarget
@@ -78,6 +79,19 @@ m1=$(sed 's/.*"mse": \([^,]*\),.*/\1/' $dir/eval1.json); m2=$(sed 's/.*"mse": \(
 awk -v a="$m1" -v b="$m2" 'BEGIN { d = a - b; exit !(a > 0 && d * d <= 1e-10 * a * a) }' &&
     say "ok   val mse $m1 at np 1, $m2 at np 2 (tp 2)" || fail "val mse $m1 at np 1, $m2 at np 2"
 grep -q "val: 200 windows  loss [0-9.]*  mse" $dir/train1.txt || fail "train's val line: $(tail -1 $dir/train1.txt)"
+
+# On a stream of rows, eval scores what the checkpoint's run scored (its stored run config):
+# score = last one step per window, score = all every step.
+awk 'BEGIN { for (i = 0; i < 600; i++) printf "%.5f,%.5f\n", sin(i * 0.3), sin(i * 0.3 - 0.6) }' > $dir/wave.csv
+$FNN prepare --kind csv --inputs 1 --val-fraction 0.2 --out $dir/wave.h5 $dir/wave.csv > /dev/null || fail "prepare wave"
+data=wave.h5
+for score in last all; do
+    train 1 --set task=regress --set score=$score --set steps=5 --set ckpt_dir=$dir/w$score > /dev/null 2>&1 || fail "train wave score = $score"
+    mpi 1 $FNN eval --checkpoint $dir/w$score/step-00000005.h5 --data $dir/wave.h5 --json > $dir/w$score.json || fail "eval wave score = $score"
+done
+grep -q '"windows": 7, "steps": 16, "scored": 7,' $dir/wlast.json && grep -q '"windows": 7, "steps": 16, "scored": 112,' $dir/wall.json &&
+    say "ok   stream: eval scores 7 steps after score = last, 112 after score = all" || fail "stream eval: $(cat $dir/wlast.json $dir/wall.json)"
+data=adding.h5
 
 # Refusals.
 printf '1,2,3,4,5\n1,2,3,4\n' > $dir/ragged.csv
