@@ -26,6 +26,6 @@ build/fnn eval --checkpoint "$ckpt" --data $data --json > $out/eval.json
 mse=$(sed 's/.*"mse": \([^,]*\),.*/\1/' $out/eval.json)
 base=$(tail -n 1000 $out/adding-$T.csv | awk -F, '{ s += ($NF - 1) ^ 2 } END { printf "%.4f", s / NR }')
 params=$(sed -n 's/.* \([0-9]*\) parameters per rank/\1/p' $out/train.txt)
-printf 'adding T=%s %s: %s parameters, val mse %.4f (always 1: %s), %s\n' "$T" \
+printf 'adding T=%s %s: %s parameters, val mse %.3g (always 1: %s), %s\n' "$T" \
     "$(grep -E '^(cell|activation|init) =' $out/train.txt | tr '\n' ' ' | sed 's/ = /=/g; s/ $//')" \
     "$params" "$mse" "$base" "$(awk -v m="$mse" -v b="$base" 'BEGIN { print (m < b / 10 ? "solved" : m < b ? "below the baseline" : "not below the baseline") }')"
