@@ -1,4 +1,5 @@
 // The scored steps of a regression against what the dataset holds.
+#include <stdio.h>
 #include <string.h>
 #include "launch/score.h"
 
@@ -20,16 +21,17 @@ void score_check(const fnn_config* c, const dataset* d, int T)
 int score_of_run_config(const char* path, const char* text)
 {
     static const char key[] = "score = ";
-    for (const char* line = text; line && *line; line = strchr(line, '\n'), line += !!line) {
-        if (strncmp(line, key, sizeof key - 1)) continue;
-        const char* v = line + sizeof key - 1;
-        char name[16];
-        size_t n = strcspn(v, "\n");
-        snprintf(name, sizeof name, "%.*s", (int)(n < sizeof name ? n : sizeof name - 1), v);
-        int score = config_enum_value("score", name);
-        if (score < 0 || n >= sizeof name)
-            dist_fail_all("%s: its run config says score = %.*s, not all or last", path, (int)n, v);
-        return score;
+    const char* line = text;
+    while (line && strncmp(line, key, sizeof key - 1)) {
+        line = strchr(line, '\n');
+        if (line) line++;
     }
-    return SCORE_ALL;
+    if (!line) return SCORE_ALL;
+    const char* v = line + sizeof key - 1;
+    int n = (int)strcspn(v, "\n");
+    char name[16];
+    snprintf(name, sizeof name, "%.*s", n, v);
+    int score = n < (int)sizeof name ? config_enum_value("score", name) : -1;
+    if (score < 0) dist_fail_all("%s: its run config says score = %.*s, not all or last", path, n, v);
+    return score;
 }
