@@ -13,9 +13,10 @@ void score_check(const fnn_config* c, const dataset* d, int T)
     if (T != S)
         dist_fail_all("%s holds sequences of %d steps, each one window: seq_len must be %d, not %d",
                       c->data, S, S, T);
-    if (c->model.feedback_source == FBS_TARGET)
-        dist_fail_all("feedback_source = target: %s has no per-step targets to feed back (one "
-                      "target per sequence, at its last step)", c->data);
+    if (c->model.feedback_source != FBS_MODEL)
+        dist_fail_all("feedback_source = %s: %s has no per-step targets to feed back (one target "
+                      "per sequence, at its last step)",
+                      config_enum_name("feedback_source", c->model.feedback_source), c->data);
 }
 
 int score_of_run_config(const char* path, const char* text)

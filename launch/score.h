@@ -7,10 +7,10 @@
 #include "io/dataset.h"
 
 // Refuses a run of config c on dataset d in windows of T steps that would score targets the data
-// does not have: per-sequence targets need score = last, T = their sequence length and no
-// teacher forcing (there is no per-step target to feed back). Every rank reaches the same
-// verdict (c is the same everywhere, d's shape agreed by setup_data); a refusal ends the job
-// with one line.
+// does not have: per-sequence targets need score = last, T = their sequence length and
+// feedback_source = model (no per-step target to feed back, not even in a mix). Every rank
+// reaches the same verdict (c is the same everywhere, d's shape agreed by setup_data); a
+// refusal ends the job with one line.
 void score_check(const fnn_config* c, const dataset* d, int T);
 
 // The score of a checkpoint's stored run config (its "score = ..." line; all where there is none,

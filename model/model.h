@@ -24,7 +24,7 @@
 
 enum model_task { TASK_LM, TASK_CLASSIFY, TASK_REGRESS };
 enum model_feedback { FB_ALL, FB_FIRST, FB_NONE };
-enum model_fb_source { FBS_MODEL, FBS_TARGET };
+enum model_fb_source { FBS_MODEL, FBS_TARGET, FBS_MIX };
 enum model_wh_init { INIT_ORTHOGONAL, INIT_IDENTITY, INIT_NORMAL };
 
 typedef struct model_config {
@@ -128,6 +128,12 @@ typedef struct model_batch {
     const int32_t* last;   // (B) classify, regress with score = last: step whose output is scored
     const real* weight;    // (B) weight of each row in the loss, NULL = all 1 (evaluation
                            // passes give padding rows weight 0)
+    // The training draws on the fed-back signal (model/feedback.c); all zero in evaluation and
+    // sampling, which so feed back the model's output (with feedback_source = mix too).
+    double fb_noise;       // sigma of the Gaussian noise added to every fed-back f_t
+    double teacher_prob;   // feedback_source = mix: chance that row b's f_t is its true target
+    uint64_t fb_key;       // this window's key of both draws (feedback_key)
+    long row0;             // global batch row of local row 0 (dp_rank * B): draws follow it
 } model_batch;
 
 // Fills the parameter table (shapes, shards, offsets, K) of a model with config c held at

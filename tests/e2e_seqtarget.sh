@@ -109,6 +109,8 @@ for np in 1 2; do
         train $np --set task=regress --set score=last --set steps=1
     refuse "teacher forcing on per-sequence data (np $np)" "feedback_source = target: .*adding.h5 has no per-step targets" \
         train $np --set task=regress --set score=last --set seq_len=$T --set feedback_source=target --set steps=1
+    refuse "a teacher mix on per-sequence data (np $np)" "feedback_source = mix: .*adding.h5 has no per-step targets" \
+        train $np --set task=regress --set score=last --set seq_len=$T --set feedback_source=mix --set steps=1
 done
 refuse "score = last for lm" "score = last is for task = regress; task = lm scores every step" train 1 --set score=last
 refuse "score = last for classify" "score = last is for task = regress; task = classify" train 1 --set task=classify --set score=last
