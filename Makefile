@@ -18,7 +18,7 @@ FNN_CFLAGS = $(OPT) $(ISA) $(DEFS) -std=c11 -D_GNU_SOURCE -fno-math-errno -Wall 
 FNN_LIBS   = $(LDFLAGS) $(PKG_LIBS) $(LDLIBS) -lmvec -lm
 MISSING_PKGS := $(if $(PKGS),$(shell for p in $(PKGS); do pkg-config --exists $$p 2>/dev/null || printf '%s ' $$p; done))
 ifneq ($(MISSING_PKGS),)
-ifeq ($(filter deps test test-slurm scaling-report demo adding bench clean,$(MAKECMDGOALS)),)
+ifeq ($(filter deps test test-slurm scaling-report demo finetune-demo adding cells-lm bench test-asan clean,$(MAKECMDGOALS)),)
 $(error pkg-config finds no $(MISSING_PKGS)(PKGS): run `make deps`, or see README, Building)
 endif
 endif
