@@ -100,7 +100,7 @@ static void write_state(h5file* h, const model* m)
         h5_piece pc = share(state_piece(m, m->c.H), m->g->tp_rank, m->g->tp, &off);
         h5_write_piece(h, name, &pc, m->h0s[l] + off);
         if (!m->cell->state) continue;
-        snprintf(name, sizeof name, "/train/state/c%d", l);
+        snprintf(name, sizeof name, "/train/state/%s%d", m->cell->state_name, l);
         h5_piece cs = cell_state_piece(m);
         h5_write_piece(h, name, &cs, m->s0s[l]);
     }
@@ -431,7 +431,7 @@ int ckpt_load_state(const char* path, model* m, char* err, size_t errlen)
             pc.part = m->g->tp_rank, pc.parts = m->g->tp;
             h5_read_piece(&h, name, &pc, m->h0s[l]);
             if (!m->cell->state) continue;
-            snprintf(name, sizeof name, "/train/state/c%d", l);
+            snprintf(name, sizeof name, "/train/state/%s%d", m->cell->state_name, l);
             h5_piece cs = cell_state_piece(m);
             h5_read_piece(&h, name, &cs, m->s0s[l]);
         }

@@ -40,9 +40,9 @@ int cmd_inspect(int argc, char** argv, dist_grid* world)
     if (!m) dist_fail("out of memory");
     model_layout(m, &mc, 1, 0);
     printf("checkpoint %s\n", path);
-    printf("model: task %s, V %d, D %d, H %d, L %d, O %d, activation %s, feedback %s, "
+    printf("model: cell %s, task %s, V %d, D %d, H %d, L %d, O %d, activation %s, feedback %s, "
            "feedback_source %s, init %s, seed %llu\n",
-           config_enum_name("task", mc.task), mc.V, mc.D, mc.H, mc.L, mc.O,
+           config_enum_name("cell", mc.cell), config_enum_name("task", mc.task), mc.V, mc.D, mc.H, mc.L, mc.O,
            config_enum_name("activation", mc.act), config_enum_name("feedback", mc.feedback),
            config_enum_name("feedback_source", mc.feedback_source),
            config_enum_name("init", mc.wh_init), (unsigned long long)mc.seed);

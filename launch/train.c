@@ -10,10 +10,12 @@
 #include "io/ckpt_own.h"
 #include "launch/commands.h"
 #include "launch/evaluate.h"
+#include "launch/feedback_plan.h"
 #include "launch/finetune.h"
 #include "launch/guard.h"
 #include "launch/metrics.h"
 #include "launch/ridge.h"
+#include "launch/score.h"
 #include "launch/setup.h"
 #include "model/optim.h"
 
@@ -114,17 +116,18 @@ static double train_step(run* r, long s, double* gnorm, double* lr)
 {
     model* m = &r->m;
     dataset_train_batch(r->d, &r->db, r->c.model.seed, s, r->g.dp_rank * m->B, r->c.carry_state);
+    const model_batch bt = feedback_plan(&r->db.view, &r->c, s, (long)r->g.dp_rank * m->B);
     if (!r->c.carry_state) model_reset_state(m);
     const double* scale = finetune_plan(&r->ft, &r->c, s, m);
     model_zero_grad(m);
-    model_forward(m, &r->db.view);
-    double loss = model_loss(m, &r->db.view, NULL);
-    model_backward(m, &r->db.view);
+    model_forward(m, &bt);
+    double loss = model_loss(m, &bt, NULL);
+    model_backward(m, &bt);
     // Each DP replica holds the loss of its rows (normalised by the global batch).
     if (r->g.dp > 1) dist_dp_allreduce_f64(&loss, 1, &r->g);
     finetune_regularise(&r->ft, &r->c, m);
     *gnorm = optim_grad_norm(m);
-    if (!guard_step(&r->guard, s, loss, *gnorm, &r->db.view, m)) {
+    if (!guard_step(&r->guard, s, loss, *gnorm, &bt, m)) {
         // Skipped: parameters and moments stay; the carried state restarts from zero, which a
         // resumed run repeats exactly (the state is saved with the checkpoint).
         *lr = optim_lr(&r->c.optim, s);
@@ -214,11 +217,13 @@ int cmd_train(int argc, char** argv, dist_grid* world)
     if (r->c.ckpt_dir[0] && ckpt_dir_claim(r->c.ckpt_dir, &r->g, err, sizeof err)) dist_fail_all("%s", err);
     int threads = setup_threads(&r->g, r->c.threads);
     r->d = setup_data(&r->c);
+    score_check(&r->c, r->d, r->c.seq_len);
     if (dataset_windows(r->d, SPLIT_TRAIN, r->c.seq_len) <= 0)
         dist_fail_all("%s: the train split is shorter than one window of seq_len = %d", r->c.data, r->c.seq_len);
     if (model_init(&r->m, &r->c.model, &r->g, r->c.seq_len, r->c.batch, err, sizeof err))
         dist_fail_all("%s", err);
     if (data_batch_init(&r->db, r->d, r->c.seq_len, r->m.B)) dist_fail("out of memory for the batch");
+    if (r->c.score == SCORE_LAST) data_batch_score_last(&r->db);
     r->st = (ckpt_train){.rng_seed = r->c.model.seed, .writer_tp = r->g.tp, .writer_dp = r->g.dp,
                          .global_batch = r->c.batch, .seq_len = r->c.seq_len,
                          .carry_state = r->c.carry_state, .optimizer = r->c.optim.kind};

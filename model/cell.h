@@ -35,6 +35,7 @@ typedef struct cell_kind {
     const enum cell_init* b_init; // per gate, NULL: all CELL_INIT_ZERO
     int split_h;                  // Wh h_prev + bh is its own product, ah (see above)
     int state;                    // per-unit values carried from step to step besides h (c)
+    const char* state_name;       // its checkpoint dataset: /train/state/<state_name><layer>
     int carry;                    // per-unit gradients carried from step t to t-1 by backward
     int any_act;                  // the config's `act` applies (else the cell's own nonlinearities)
 

@@ -92,5 +92,6 @@ static const enum cell_init b_init[GATES] = {CELL_INIT_ZERO, CELL_INIT_FORGET, C
 
 const cell_kind cell_lstm = {
     .name = "lstm", .gates = GATES, .gate_name = gate_name, .b_init = b_init, .state = 1,
+    .state_name = "c",
     .carry = 1, .forward = forward, .backward = backward,
 };
