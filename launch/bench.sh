@@ -3,9 +3,9 @@
 # H = 512, 1024, 2048 and L = 1, 2, each Elman row followed by the GRU and LSTM rows at the same H
 # and L (equal H: the same kernel on 3x and 4x the rows); then 1 and 2 ranks at H = 2048, 4096,
 # L = 2 (tp and dp), Elman.
-# Every Elman run also appends its row to $BENCH_CSV (default build/bench.csv, started afresh), the
-# CSV of the scaling study (slurm/README.md); each one-rank run precedes the runs
-# measured against it, so their efficiency column is filled.
+# Every Elman run also appends its row to $BENCH_CSV (default build/bench.csv, started afresh),
+# the CSV of the scaling study (slurm/README.md); each one-rank run precedes the runs measured
+# against it, so their efficiency column is filled.
 set -e
 csv=${BENCH_CSV:-build/bench.csv}
 rm -f "$csv"
