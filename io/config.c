@@ -504,6 +504,9 @@ int config_validate(const fnn_config* c, char* err, size_t errlen)
     if (!c->data[0]) return fail(err, errlen, "data = (empty): must name a dataset from fnn prepare");
     if (check_resume(c, err, errlen)) return -1;
     if (check_feedback(c, err, errlen)) return -1;
+    if (c->model.cell != CELL_LSTM && c->model.forget_bias != 1)
+        return fail(err, errlen, "forget_bias = %g: only the lstm cell has a forget gate (cell = %s)",
+                    c->model.forget_bias, config_enum_name("cell", c->model.cell));
     if (c->model.cell != CELL_ELMAN && c->model.act != ACT_TANH)
         return fail(err, errlen, "activation = %s: the %s cell has its own nonlinearities (activation "
                     "applies to cell = elman)", config_enum_name("activation", c->model.act),

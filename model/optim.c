@@ -30,8 +30,11 @@ double optim_grad_norm(model* m)
     // [sharded, replicated]: the node's DP replicas each count their own piece; the sharded
     // part is summed over the TP group, the replicated part is the same on every TP rank and
     // taken once.
+    // Frozen tensors (no_grad) are left out: a gated layer forms the gradient of a frozen gate's
+    // rows when other gates of the same columns train (one product for all of them).
     double ss[2] = {0, 0};
     for (int k = 0; k < m->ntensors; k++) {
+        if (m->no_grad[k]) continue;
         sum_sq q = {.g = m->grads};
         model_owned_runs(m, &m->tensors[k], add_sq, &q);
         ss[m->tensors[k].replicated] += q.s;

@@ -3,7 +3,8 @@
 # is refused with one line naming both cells; a gated cell with activation = relu is refused by
 # name; an LSTM LM carrying its state trains, and resumed from its step-10 checkpoint ends with
 # parameters and carried state (h, f, c) identical to the uninterrupted run's (h5diff, exact);
-# eval and sample work on its checkpoint.
+# freezing one gate's tensor keeps its gradient out of the norm; eval and sample work on its
+# checkpoint.
 set -u
 FNN=$(pwd)/build/fnn
 dir=build/cellse2e
@@ -37,6 +38,20 @@ for set in /params /optim/m /optim/v /train/state; do
     fi
 done
 h5ls $a/train/state | grep -q '^c1 ' || fail "no /train/state/c1 in $a: $(h5ls $a/train/state)"
+
+# A frozen gate stays out of the gradient norm (its rows' gradient is formed with the other gates'
+# of the same columns): freezing layer0/Wh_f lowers the step-1 norm below freezing the embedding
+# alone, and freezing every gate's Wh lowers it further.
+for f in embed layer0/Wh_f,embed layer0/Wh,embed; do
+    train 1 --set cell=lstm --set init_from=$a --set freeze=$f --set steps=1 --set log_every=1 \
+        --set metrics=$dir/freeze.jsonl > /dev/null 2>&1 || fail "init_from with freeze = $f"
+    sed -n 's/.*"grad_norm": \([^,]*\),.*/\1/p' $dir/freeze.jsonl
+done > $dir/norms.txt
+if awk 'NR == 1 { a = $1 } NR == 2 { b = $1 } NR == 3 { c = $1 } END { exit !(NR == 3 && a > b && b > c) }' $dir/norms.txt; then
+    say "ok   step-1 gradient norms: freeze embed > + layer0/Wh_f > + every gate's Wh: $(tr '\n' ' ' < $dir/norms.txt)"
+else
+    fail "gradient norms with freeze = embed, + layer0/Wh_f, + layer0/Wh not decreasing: $(tr '\n' ' ' < $dir/norms.txt)"
+fi
 
 mpi 1 $FNN eval --checkpoint $a --data $dir/text.h5 > $dir/eval.txt || fail "eval lstm"
 grep -q '^loss [0-9.]* .*bpc [0-9.]*' $dir/eval.txt && say "ok   eval of the lstm checkpoint: $(head -1 $dir/eval.txt)" ||
