@@ -46,11 +46,16 @@ void h5_ioerr_install(const char* path)
 // The count written as the MPI call counts it: a partial element or a short transfer is short.
 static void check_count(const MPI_Status* st, int count, MPI_Datatype type)
 {
-    int n = MPI_UNDEFINED;
+    int n = MPI_UNDEFINED, size = 0;
     PMPI_Get_count(st, type, &n);
-    if (n != count)
-        dist_fail("%s: the MPI-IO layer wrote %d of %d elements and reported success (short write)",
-                  current, n, count);
+    if (n == count) return;
+    PMPI_Type_size(type, &size);
+    const long long want = (long long)count * size;
+    if (n == MPI_UNDEFINED)
+        dist_fail("%s: the MPI-IO layer wrote part of %lld bytes and reported success (short "
+                  "write)", current, want);
+    dist_fail("%s: the MPI-IO layer wrote %lld of %lld bytes and reported success (short write)",
+              current, (long long)n * size, want);
 }
 
 int MPI_File_write_at(MPI_File fh, MPI_Offset off, const void* buf, int count,
@@ -98,6 +103,7 @@ int h5_readback(const char* path, MPI_Comm comm, char* err, size_t errlen)
     if (!h5_open(&h, path, comm, err, errlen)) h5_read_all(&h);
     if (!h5_close(&h)) return 0;
     const size_t used = strlen(err);
-    snprintf(err + used, errlen - used, " (read back after the save: OMPI_MCA_io = %s)", getenv("OMPI_MCA_io"));
+    snprintf(err + used, errlen - used, " (read back after the save: OMPI_MCA_io = %s)",
+             getenv("OMPI_MCA_io"));
     return -1;
 }
