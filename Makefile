@@ -84,6 +84,11 @@ build/tests/test_eval: tests/test_eval.c tests/check.h build/launch/evaluate.o b
 	@mkdir -p build/tests
 	$(CC) $(FNN_CFLAGS) $< build/launch/evaluate.o build/libfnn.a $(FNN_LIBS) -o $@
 
+# test_feedback checks train's teacher_prob schedule (launch/feedback_plan.c) too.
+build/tests/test_feedback: tests/test_feedback.c tests/check.h build/launch/feedback_plan.o build/libfnn.a
+	@mkdir -p build/tests
+	$(CC) $(FNN_CFLAGS) $< build/launch/feedback_plan.o build/libfnn.a $(FNN_LIBS) -o $@
+
 # The tool that damages files for tests/e2e_hostile.sh.
 build/tests/h5craft: tests/h5craft.c
 	@mkdir -p build/tests

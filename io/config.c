@@ -17,7 +17,7 @@
 enum opt_type { TY_INT, TY_DOUBLE, TY_U64, TY_BOOL, TY_STRING, TY_ENUM };
 
 // What config_validate demands of a number; range_text() words it for the message.
-enum opt_range { ANY, GT0, GE0, GE1, UNIT, FRAC, LAYERS };
+enum opt_range { ANY, GT0, GE0, GE1, UNIT, FRAC, PROB, LAYERS };
 
 typedef struct enum_name {
     const char* name;
@@ -44,7 +44,8 @@ static const enum_name act_names[] = {
     {"tanh", ACT_TANH}, {"relu", ACT_RELU}, {"sigmoid", ACT_SIGMOID}, {NULL, 0}};
 static const enum_name feedback_names[] = {
     {"all", FB_ALL}, {"first", FB_FIRST}, {"none", FB_NONE}, {NULL, 0}};
-static const enum_name fb_source_names[] = {{"model", FBS_MODEL}, {"target", FBS_TARGET}, {NULL, 0}};
+static const enum_name fb_source_names[] = {
+    {"model", FBS_MODEL}, {"target", FBS_TARGET}, {"mix", FBS_MIX}, {NULL, 0}};
 static const enum_name init_names[] = {
     {"orthogonal", INIT_ORTHOGONAL}, {"identity", INIT_IDENTITY}, {"normal", INIT_NORMAL}, {NULL, 0}};
 static const enum_name optim_names[] = {
@@ -77,7 +78,10 @@ static const option options[] = {
     KEY_ENUM("activation", model.act, "tanh", act_names, "hidden nonlinearity"),
     KEY_ENUM("feedback", model.feedback, "all", feedback_names, "layers that see the fed-back output"),
     KEY_ENUM("feedback_source", model.feedback_source, "model", fb_source_names,
-             "feed back the model's output or the true previous target (teacher forcing)"),
+             "feed back the model's output, the true previous target (teacher forcing), or a mix"),
+    KEY_DBL("teacher_prob", teacher_prob, "1", PROB, "with mix: chance per row and step of feeding back the target"),
+    KEY_DBL("teacher_prob_end", teacher_prob_end, "-1", ANY, "with mix: teacher_prob at the last step (linear), -1 = constant"),
+    KEY_DBL("feedback_noise", feedback_noise, "0", GE0, "training only: sigma of Gaussian noise on the fed-back signal"),
     KEY_ENUM("init", model.wh_init, "orthogonal", init_names, "initialisation of Wh"),
     KEY_ENUM("optimizer", optim.kind, "adam", optim_names, "update rule"),
     KEY_DBL("lr", optim.lr, "1e-3", GE0, "peak learning rate"),
@@ -367,6 +371,7 @@ static int range_ok(enum opt_range r, double v)
     case GE1: return v >= 1;
     case UNIT: return v >= 0 && v < 1;
     case FRAC: return v > 0 && v <= 1;
+    case PROB: return v >= 0 && v <= 1;
     case LAYERS: return v >= 1 && v <= MODEL_MAX_LAYERS;
     }
     return 0;
@@ -375,7 +380,8 @@ static int range_ok(enum opt_range r, double v)
 static void range_text(enum opt_range r, char* buf, size_t len)
 {
     static const char* text[] = {[ANY] = "anything", [GT0] = "> 0", [GE0] = ">= 0",
-                                 [GE1] = ">= 1", [UNIT] = "in [0, 1)", [FRAC] = "in (0, 1]"};
+                                 [GE1] = ">= 1", [UNIT] = "in [0, 1)", [FRAC] = "in (0, 1]",
+                                 [PROB] = "in [0, 1]"};
     if (r == LAYERS) snprintf(buf, len, "in 1..%d", MODEL_MAX_LAYERS);
     else snprintf(buf, len, "%s", text[r]);
 }
@@ -451,15 +457,36 @@ static int check_resume(const fnn_config* c, char* err, size_t errlen)
     return 0;
 }
 
+// What is fed back: a target needs one per step, the draws need something fed back, and the
+// teacher keys belong to the mix (elsewhere they would be parsed and do nothing).
+static int check_feedback(const fnn_config* c, char* err, size_t errlen)
+{
+    const model_config* m = &c->model;
+    const char* source = config_enum_name("feedback_source", m->feedback_source);
+    if (m->feedback_source != FBS_MODEL && m->task == TASK_CLASSIFY)
+        return fail(err, errlen, "feedback_source = %s needs per-step targets; "
+                                 "task classify has one label per sequence", source);
+    if (m->feedback_source == FBS_MIX && m->feedback == FB_NONE)
+        return fail(err, errlen, "feedback_source = mix needs feedback = all or first");
+    if (c->feedback_noise > 0 && m->feedback == FB_NONE)
+        return fail(err, errlen, "feedback_noise = %g needs feedback = all or first", c->feedback_noise);
+    if (m->feedback_source != FBS_MIX && c->teacher_prob != 1)
+        return fail(err, errlen, "teacher_prob = %g needs feedback_source = mix", c->teacher_prob);
+    if (m->feedback_source != FBS_MIX && c->teacher_prob_end != -1)
+        return fail(err, errlen, "teacher_prob_end = %g needs feedback_source = mix", c->teacher_prob_end);
+    if (c->teacher_prob_end != -1 && !(c->teacher_prob_end >= 0 && c->teacher_prob_end <= 1))
+        return fail(err, errlen, "teacher_prob_end = %g: must be in [0, 1], or -1 (constant teacher_prob)",
+                    c->teacher_prob_end);
+    return 0;
+}
+
 int config_validate(const fnn_config* c, char* err, size_t errlen)
 {
     for (size_t i = 0; i < NOPTIONS; i++)
         if (check_range(c, &options[i], err, errlen)) return -1;
     if (!c->data[0]) return fail(err, errlen, "data = (empty): must name a dataset from fnn prepare");
     if (check_resume(c, err, errlen)) return -1;
-    if (c->model.feedback_source == FBS_TARGET && c->model.task == TASK_CLASSIFY)
-        return fail(err, errlen, "feedback_source = target needs per-step targets; "
-                                 "task classify has one label per sequence");
+    if (check_feedback(c, err, errlen)) return -1;
     if (c->model.cell != CELL_ELMAN && c->model.act != ACT_TANH)
         return fail(err, errlen, "activation = %s: the %s cell has its own nonlinearities (activation "
                     "applies to cell = elman)", config_enum_name("activation", c->model.act),

@@ -38,6 +38,9 @@ typedef struct fnn_config {
     int nonfinite;               // enum nonfinite_mode: a non-finite loss or gradient norm
     int nonfinite_max;           // with skip: the most such steps in a row before stopping
     double step_timeout;         // seconds a rank may spend in one step, 0 = no watchdog
+    double feedback_noise;       // training: sigma of the Gaussian noise on the fed-back signal
+    double teacher_prob;         // feedback_source = mix: chance of feeding back the target
+    double teacher_prob_end;     // teacher_prob at the last step (linear), -1 = constant
 } fnn_config;
 
 enum nonfinite_mode { NONFINITE_STOP, NONFINITE_SKIP };

@@ -158,8 +158,12 @@ void finetune_freeze(finetune* ft, const model* m, const fnn_config* c)
         size_t n = strlen(item);
         int hit = 0;
         for (int k = 0; k < m->ntensors; k++) {
+            // An item is a name, a prefix ending at '/', or (gated cells) a name without its
+            // gate's suffix: layer0/Wh names every gate's layer0/Wh_*.
             const char* name = m->tensors[k].name;
-            if (!strncmp(name, item, n) && (name[n] == 0 || name[n] == '/')) ft->frozen[k] = hit = 1;
+            const char end = name[n];
+            if (!strncmp(name, item, n) && (end == 0 || end == '/' || (end == '_' && m->cell->gate_name)))
+                ft->frozen[k] = hit = 1;
         }
         if (!hit) dist_fail_all("freeze = %s: no tensor or layer '%s' in this model", c->freeze, item);
     }

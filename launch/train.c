@@ -10,6 +10,7 @@
 #include "io/ckpt_own.h"
 #include "launch/commands.h"
 #include "launch/evaluate.h"
+#include "launch/feedback_plan.h"
 #include "launch/finetune.h"
 #include "launch/guard.h"
 #include "launch/metrics.h"
@@ -114,17 +115,18 @@ static double train_step(run* r, long s, double* gnorm, double* lr)
 {
     model* m = &r->m;
     dataset_train_batch(r->d, &r->db, r->c.model.seed, s, r->g.dp_rank * m->B, r->c.carry_state);
+    const model_batch bt = feedback_plan(&r->db.view, &r->c, s, (long)r->g.dp_rank * m->B);
     if (!r->c.carry_state) model_reset_state(m);
     const double* scale = finetune_plan(&r->ft, &r->c, s, m);
     model_zero_grad(m);
-    model_forward(m, &r->db.view);
-    double loss = model_loss(m, &r->db.view, NULL);
-    model_backward(m, &r->db.view);
+    model_forward(m, &bt);
+    double loss = model_loss(m, &bt, NULL);
+    model_backward(m, &bt);
     // Each DP replica holds the loss of its rows (normalised by the global batch).
     if (r->g.dp > 1) dist_dp_allreduce_f64(&loss, 1, &r->g);
     finetune_regularise(&r->ft, &r->c, m);
     *gnorm = optim_grad_norm(m);
-    if (!guard_step(&r->guard, s, loss, *gnorm, &r->db.view, m)) {
+    if (!guard_step(&r->guard, s, loss, *gnorm, &bt, m)) {
         // Skipped: parameters and moments stay; the carried state restarts from zero, which a
         // resumed run repeats exactly (the state is saved with the checkpoint).
         *lr = optim_lr(&r->c.optim, s);

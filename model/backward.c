@@ -96,8 +96,7 @@ static void step_backward(model* m, const model_batch* bt, int t, real* const* c
         if (m->g->tp > 1) dist_tp_allreduce_sum(cur[l], B * m->K[l], m->g);
     }
     if (bt->tokens && !m->no_grad[tensor_at(m, m->E)]) embed_grad(m, bt, t, cur[0]);
-    if (t > 0 && m->c.feedback_source == FBS_MODEL && m->c.feedback != FB_NONE)
-        feedback_grad(m, t, cur);
+    if (t > 0) feedback_grad(m, bt, t, cur);
 }
 
 // db += column sums of dA (rows x n).

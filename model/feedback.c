@@ -1,51 +1,107 @@
 // The fed-back signal f_t and its gradient: what the feedback path carries from the output at
 // step t to every layer with feedback at step t+1.
+//
+// The training draws (the teacher choice of feedback_source = mix, the noise of feedback_noise)
+// are functions of (window key, global batch row, t, o) from the counter-based generator, never
+// of a stream, so every TP x DP layout draws the same values: the TP ranks of a replica, which
+// all form the whole f, agree, and a DP replica draws for its rows what one rank would.
+#include <math.h>
 #include <string.h>
 #include "model/feedback.h"
+#include "model/init.h"
 #include "model/kernel.h"
+#include "model/mix.h"
 
-// f_t: softmax(y_t) for cross-entropy tasks, y_t for MSE, or the true target (teacher forcing).
+uint64_t feedback_key(uint64_t seed, long step)
+{
+    return splitmix64(init_key(seed, "feedback") ^ (uint64_t)step);
+}
+
+int feedback_teacher(const model_batch* bt, long row, int t)
+{
+    return bt->teacher_prob > 0 && init_uniform(init_key(bt->fb_key, "teacher"), row, t) < bt->teacher_prob;
+}
+
+// f_t += sigma z with z standard normal: Box-Muller on the two 24-bit halves of one 64-bit draw
+// gives elements o and o + 1 (a pair per draw, in float: the noise costs a fraction of a step
+// even where O is large next to H), so the noise is a function of (key, global row, t, o / 2).
+static void add_noise(const model_batch* bt, int B, int O, int t, real* f)
+{
+    const uint64_t key = init_key(bt->fb_key, "noise");
+    const float sigma = (float)bt->fb_noise;
+    for (int b = 0; b < B; b++) {
+        real* fb = f + (size_t)b * O;
+        const uint64_t row = splitmix64(key ^ (uint64_t)(bt->row0 + b)) ^ ((uint64_t)t << 32);
+        for (int o = 0; o < O; o += 2) {
+            const uint64_t x = splitmix64(row ^ (uint64_t)o);
+            const float u1 = (float)((x >> 40) + 1) * 0x1.0p-24f; // (0, 1]: log is finite
+            const float u2 = (float)(x & 0xffffff) * 0x1.0p-24f;
+            const float r = sigma * sqrtf(-2 * logf(u1));
+            float s, c;
+            sincosf(2 * (float)M_PI * u2, &s, &c);
+            fb[o] += r * c;
+            if (o + 1 < O) fb[o + 1] += r * s;
+        }
+    }
+}
+
+// Row b of f_t is the true target of step t: the regress target, or the next token one-hot.
+static void target_row(const model_batch* bt, int B, int O, int t, int b, real* fb)
+{
+    if (bt->target) {
+        memcpy(fb, bt->target + ((size_t)t * B + b) * O, (size_t)O * sizeof(real));
+    } else {
+        memset(fb, 0, (size_t)O * sizeof(real));
+        fb[bt->next[t * B + b]] = 1;
+    }
+}
+
 void feedback_signal(model* m, const model_batch* bt, int t, real* f, const real* y)
 {
     const int B = m->B, O = m->c.O;
     if (m->c.feedback_source == FBS_TARGET) {
-        if (bt->target) {
-            memcpy(f, bt->target + (size_t)t * B * O, (size_t)B * O * sizeof(real));
-        } else {
-            memset(f, 0, (size_t)B * O * sizeof(real));
-            for (int b = 0; b < B; b++) f[(size_t)b * O + bt->next[t * B + b]] = 1;
-        }
-    } else if (m->c.task == TASK_REGRESS) {
-        memcpy(f, y, (size_t)B * O * sizeof(real));
+        for (int b = 0; b < B; b++) target_row(bt, B, O, t, b, f + (size_t)b * O);
     } else {
-        kernel->softmax(f, y, B, O);
+        if (m->c.task == TASK_REGRESS) memcpy(f, y, (size_t)B * O * sizeof(real));
+        else kernel->softmax(f, y, B, O);
+        if (m->c.feedback_source == FBS_MIX)
+            for (int b = 0; b < B; b++)
+                if (feedback_teacher(bt, bt->row0 + b, t)) target_row(bt, B, O, t, b, f + (size_t)b * O);
     }
+    if (bt->fb_noise > 0) add_noise(bt, B, O, t, f);
 }
 
 // The feedback path: f_{t-1} entered every layer with feedback at step t. Through the softmax,
-// dy = p * (df - <df, p>); for MSE tasks f = y and dy = df.
-void feedback_grad(model* m, int t, real* const* cur)
+// dy = p * (df - <df, p>); for MSE tasks f = y and dy = df. F holds the noisy f, so with noise
+// the softmax p is formed again from y.
+void feedback_grad(model* m, const model_batch* bt, int t, real* const* cur)
 {
+    if (m->c.feedback == FB_NONE || m->c.feedback_source == FBS_TARGET) return;
     const int B = m->B, O = m->c.O;
     real* dy = m->dY + (size_t)(t - 1) * B * O;
+    const real* y = m->Y + (size_t)(t - 1) * B * O;
     const real* p = m->F + (size_t)(t - 1) * B * O;
     for (int b = 0; b < B; b++) {
-        real df[O];
+        if (m->c.feedback_source == FBS_MIX && feedback_teacher(bt, bt->row0 + b, t - 1)) continue;
+        real df[O], clean[O];
         memset(df, 0, sizeof df);
         for (int l = 0; l < m->c.L; l++) {
             if (!m->Of[l]) continue;
             const real* d = cur[l] + (size_t)b * m->K[l] + m->K[l] - O;
             for (int o = 0; o < O; o++) df[o] += d[o];
         }
-        const real* pb = p + (size_t)b * O;
         real* dyb = dy + (size_t)b * O;
         if (m->c.task == TASK_REGRESS) {
             for (int o = 0; o < O; o++) dyb[o] += df[o];
             continue;
+        }
+        const real* pb = p + (size_t)b * O;
+        if (bt->fb_noise > 0) {
+            kernel->softmax(clean, y + (size_t)b * O, 1, O);
+            pb = clean;
         }
         double dot = 0;
         for (int o = 0; o < O; o++) dot += (double)df[o] * pb[o];
         for (int o = 0; o < O; o++) dyb[o] += pb[o] * (real)(df[o] - dot);
     }
 }
-

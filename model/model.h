@@ -5,8 +5,9 @@
 // D = embedding or dense input size, O = outputs, V = vocabulary, K = D_l + H + O_l (the width of
 // a layer's concatenated input [u_t | h_{t-1} | f_{t-1}], O_l = O with feedback, 0 without).
 //
-// Each layer keeps [Wx | Wh | Wf] as one Hl x K block so that one GEMM per step serves all three,
-// and the weight gradient of all three is one GEMM after the time loop.
+// Each layer keeps [Wx | Wh | Wf] as one G Hl x K block (G = the cell's gates, rows gate by gate;
+// model/cell.h) so that one GEMM per step serves all three, and the weight gradient of all three
+// is one GEMM after the time loop.
 #ifndef MODEL_MODEL_H
 #define MODEL_MODEL_H
 
@@ -23,7 +24,7 @@
 
 enum model_task { TASK_LM, TASK_CLASSIFY, TASK_REGRESS };
 enum model_feedback { FB_ALL, FB_FIRST, FB_NONE };
-enum model_fb_source { FBS_MODEL, FBS_TARGET };
+enum model_fb_source { FBS_MODEL, FBS_TARGET, FBS_MIX };
 enum model_wh_init { INIT_ORTHOGONAL, INIT_IDENTITY, INIT_NORMAL };
 
 typedef struct model_config {
@@ -127,6 +128,12 @@ typedef struct model_batch {
     const int32_t* last;   // (B) classify: step whose output is scored
     const real* weight;    // (B) weight of each row in the loss, NULL = all 1 (evaluation
                            // passes give padding rows weight 0)
+    // The training draws on the fed-back signal (model/feedback.c); all zero in evaluation and
+    // sampling, which so feed back the model's output (with feedback_source = mix too).
+    double fb_noise;       // sigma of the Gaussian noise added to every fed-back f_t
+    double teacher_prob;   // feedback_source = mix: chance that row b's f_t is its true target
+    uint64_t fb_key;       // this window's key of both draws (feedback_key)
+    long row0;             // global batch row of local row 0 (dp_rank * B): draws follow it
 } model_batch;
 
 // Fills the parameter table (shapes, shards, offsets, K) of a model with config c held at

@@ -1,10 +1,12 @@
 // Gradient check in float64 (the model sources built with -DFNN_DOUBLE): the analytic gradient
 // of model_backward against central differences of model_loss, for every parameter element, for
-// each activation, feedback mode, feedback source and task, with and without carried state, at
+// each activation, feedback mode, feedback source (mix too, and with noise on the fed-back
+// signal: the differences of the same noisy forward) and task, with and without carried state, at
 // every TP x DP layout of the world. Also counts the collectives of one step.
 // ranks: 1 2 4
 #include <stdlib.h>
 #include <string.h>
+#include "model/feedback.h"
 #include "model/init.h"
 #include "model/model.h"
 #include "tests/check.h"
@@ -14,6 +16,7 @@ enum { T = 5, BG = 4 }; // window, global batch
 typedef struct gcase {
     const char* what;
     int task, act, feedback, source, L, carry;
+    double teacher_prob, noise; // the training draws on the fed-back signal (0: none)
 } gcase;
 
 // The global batch, identical on every rank; each DP replica scores its own rows.
@@ -66,6 +69,22 @@ static void slice_local(ldata* l, const gdata* d, const model* m, int task)
     l->view.tokens = l->tokens;
     if (task == TASK_LM) l->view.next = l->next;
     else l->view.label = l->label, l->view.last = l->last;
+}
+
+// The training draws of the case, keyed by global row as train.c keys them. A mix must mix:
+// some entries of the global window feed back the target and some the model's output.
+static void set_draws(ldata* l, const gcase* gc, const model* m)
+{
+    l->view.teacher_prob = gc->teacher_prob;
+    l->view.fb_noise = gc->noise;
+    l->view.fb_key = feedback_key(m->c.seed, 3);
+    l->view.row0 = (long)m->g->dp_rank * m->B;
+    if (gc->source != FBS_MIX) return;
+    int teacher = 0;
+    for (int r = 0; r < BG; r++)
+        for (int t = 0; t < T; t++) teacher += feedback_teacher(&l->view, r, t);
+    CHECK(teacher > 0 && teacher < T * BG, "%s: %d of %d entries teacher-forced", gc->what,
+          teacher, T * BG);
 }
 
 static double global_loss(model* m, const model_batch* bt)
@@ -129,6 +148,10 @@ static void check_counts(model* m, const model_batch* bt, const char* what)
     model_loss(m, bt, NULL);
     model_zero_grad(m);
     model_backward(m, bt);
+    if (m->c.cell != CELL_ELMAN) { // the counts below are the Elman cell's (a GRU has more products)
+        model_gather(m, m->grads);
+        return;
+    }
     int tp = g->tp > 1, L = m->c.L;
     int regions = L + 1 + (m->c.V > 0);
     CHECK(gathers == (tp ? T * L : 0), "%s: %ld allgathers", what, gathers);
@@ -141,11 +164,11 @@ static void check_counts(model* m, const model_batch* bt, const char* what)
     model_gather(m, m->grads);
 }
 
-static void run_case(const gcase* gc, dist_grid* g)
+static void run_case(const gcase* gc, int cell, dist_grid* g)
 {
     model_config c = {.task = gc->task, .act = gc->act, .feedback = gc->feedback,
                       .feedback_source = gc->source, .wh_init = INIT_ORTHOGONAL,
-                      .H = 4, .L = gc->L, .seed = 7};
+                      .H = 4, .L = gc->L, .seed = 7, .cell = cell, .forget_bias = 1};
     c.V = gc->task == TASK_REGRESS ? 0 : 6;
     c.D = 3;
     c.O = gc->task == TASK_LM ? 6 : 3;
@@ -166,12 +189,14 @@ static void run_case(const gcase* gc, dist_grid* g)
     ldata ld;
     make_global(&gd, &c, 3);
     slice_local(&ld, &gd, &m, c.task);
+    set_draws(&ld, gc, &m);
     model_reset_state(&m);
     if (gc->carry) { // a first window leaves state behind; the checked window starts from it
         model_forward(&m, &ld.view);
         model_carry_state(&m);
         make_global(&gd, &c, 4);
         slice_local(&ld, &gd, &m, c.task);
+        set_draws(&ld, gc, &m);
     }
     check_counts(&m, &ld.view, gc->what);
     check_all_elements(&m, &ld.view, gc->what);
@@ -179,21 +204,38 @@ static void run_case(const gcase* gc, dist_grid* g)
 }
 
 static const gcase cases[] = {
-    {"lm tanh all model", TASK_LM, ACT_TANH, FB_ALL, FBS_MODEL, 2, 0},
-    {"lm relu first model", TASK_LM, ACT_RELU, FB_FIRST, FBS_MODEL, 2, 0},
-    {"lm sigmoid none", TASK_LM, ACT_SIGMOID, FB_NONE, FBS_MODEL, 2, 0},
-    {"lm tanh all target", TASK_LM, ACT_TANH, FB_ALL, FBS_TARGET, 2, 0},
-    {"lm sigmoid first model L3", TASK_LM, ACT_SIGMOID, FB_FIRST, FBS_MODEL, 3, 0},
-    {"lm tanh all model carried", TASK_LM, ACT_TANH, FB_ALL, FBS_MODEL, 2, 1},
-    {"lm relu all target carried L1", TASK_LM, ACT_RELU, FB_ALL, FBS_TARGET, 1, 1},
-    {"classify tanh all model", TASK_CLASSIFY, ACT_TANH, FB_ALL, FBS_MODEL, 2, 0},
-    {"classify relu first model L1", TASK_CLASSIFY, ACT_RELU, FB_FIRST, FBS_MODEL, 1, 0},
-    {"classify sigmoid none carried", TASK_CLASSIFY, ACT_SIGMOID, FB_NONE, FBS_MODEL, 2, 1},
-    {"regress tanh all model", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MODEL, 2, 0},
-    {"regress sigmoid first target", TASK_REGRESS, ACT_SIGMOID, FB_FIRST, FBS_TARGET, 2, 0},
-    {"regress relu none L3", TASK_REGRESS, ACT_RELU, FB_NONE, FBS_MODEL, 3, 0},
-    {"regress tanh all model carried", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MODEL, 2, 1},
-    {"regress tanh all target carried", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_TARGET, 1, 1},
+    {"lm tanh all model", TASK_LM, ACT_TANH, FB_ALL, FBS_MODEL, 2, 0, 0, 0},
+    {"lm relu first model", TASK_LM, ACT_RELU, FB_FIRST, FBS_MODEL, 2, 0, 0, 0},
+    {"lm sigmoid none", TASK_LM, ACT_SIGMOID, FB_NONE, FBS_MODEL, 2, 0, 0, 0},
+    {"lm tanh all target", TASK_LM, ACT_TANH, FB_ALL, FBS_TARGET, 2, 0, 0, 0},
+    {"lm sigmoid first model L3", TASK_LM, ACT_SIGMOID, FB_FIRST, FBS_MODEL, 3, 0, 0, 0},
+    {"lm tanh all model carried", TASK_LM, ACT_TANH, FB_ALL, FBS_MODEL, 2, 1, 0, 0},
+    {"lm relu all target carried L1", TASK_LM, ACT_RELU, FB_ALL, FBS_TARGET, 1, 1, 0, 0},
+    {"classify tanh all model", TASK_CLASSIFY, ACT_TANH, FB_ALL, FBS_MODEL, 2, 0, 0, 0},
+    {"classify relu first model L1", TASK_CLASSIFY, ACT_RELU, FB_FIRST, FBS_MODEL, 1, 0, 0, 0},
+    {"classify sigmoid none carried", TASK_CLASSIFY, ACT_SIGMOID, FB_NONE, FBS_MODEL, 2, 1, 0, 0},
+    {"regress tanh all model", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MODEL, 2, 0, 0, 0},
+    {"regress sigmoid first target", TASK_REGRESS, ACT_SIGMOID, FB_FIRST, FBS_TARGET, 2, 0, 0, 0},
+    {"regress relu none L3", TASK_REGRESS, ACT_RELU, FB_NONE, FBS_MODEL, 3, 0, 0, 0},
+    {"regress tanh all model carried", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MODEL, 2, 1, 0, 0},
+    {"regress tanh all target carried", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_TARGET, 1, 1, 0, 0},
+    {"lm tanh all mix .5 noise .3", TASK_LM, ACT_TANH, FB_ALL, FBS_MIX, 2, 0, 0.5, 0.3},
+    {"regress tanh all mix .4 carried", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MIX, 2, 1, 0.4, 0},
+    {"lm relu first model noise .5", TASK_LM, ACT_RELU, FB_FIRST, FBS_MODEL, 2, 0, 0, 0.5},
+    {"regress sigmoid all mix .6 noise .2", TASK_REGRESS, ACT_SIGMOID, FB_ALL, FBS_MIX, 1, 0, 0.6, 0.2},
+    {"lm sigmoid first mix .3 noise carried", TASK_LM, ACT_SIGMOID, FB_FIRST, FBS_MIX, 3, 1, 0.3, 0.4},
+    {"regress tanh all target noise .3", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_TARGET, 2, 0, 0, 0.3},
+};
+
+// The draws on the fed-back signal with the gated cells: the feedback path enters every gate.
+static const struct {
+    int cell;
+    gcase gc;
+} gated[] = {
+    {CELL_GRU, {"gru lm all mix .5 noise .3", TASK_LM, ACT_TANH, FB_ALL, FBS_MIX, 2, 0, 0.5, 0.3}},
+    {CELL_LSTM, {"lstm lm first mix .5 noise .3 carried", TASK_LM, ACT_TANH, FB_FIRST, FBS_MIX, 2, 1, 0.5, 0.3}},
+    {CELL_GRU, {"gru regress all mix .4 noise .2 carried", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MIX, 1, 1, 0.4, 0.2}},
+    {CELL_LSTM, {"lstm regress all mix .6", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MIX, 2, 0, 0.6, 0}},
 };
 
 int main(int argc, char** argv)
@@ -211,7 +253,9 @@ int main(int argc, char** argv)
             char err[128];
             CHECK(dist_grid_init(MPI_COMM_WORLD, tp, share, &g, err, sizeof err) == 0, "%s", err);
             for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-                if (world == 1 || i % 3 == 0 || cases[i].carry) run_case(&cases[i], &g);
+                if (world == 1 || i % 3 == 0 || cases[i].carry) run_case(&cases[i], CELL_ELMAN, &g);
+            for (size_t i = 0; i < sizeof gated / sizeof gated[0]; i++)
+                if (world == 1 || gated[i].gc.carry) run_case(&gated[i].gc, gated[i].cell, &g);
             dist_grid_free(&g);
         }
     int fails = check_failures;

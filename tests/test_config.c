@@ -322,6 +322,17 @@ static void test_validate(void)
     validate_fails("eval_windows=-1", NULL, "eval_windows");
     validate_fails("ridge_lambda=0", NULL, "ridge_lambda = 0");
     validate_fails("task=classify", "feedback_source=target", "feedback_source = target");
+    validate_fails("task=classify", "feedback_source=mix", "feedback_source = mix needs per-step targets");
+    validate_fails("feedback_source=mix", "feedback=none", "feedback_source = mix needs feedback = all or first");
+    validate_fails("feedback_noise=0.1", "feedback=none", "feedback_noise = 0.1 needs feedback = all or first");
+    validate_fails("feedback_noise=-0.5", NULL, "feedback_noise = -0.5: must be >= 0");
+    validate_fails("teacher_prob=0.5", NULL, "teacher_prob = 0.5 needs feedback_source = mix");
+    validate_fails("teacher_prob_end=0", "feedback_source=target", "teacher_prob_end = 0 needs feedback_source = mix");
+    validate_fails("feedback_source=mix", "teacher_prob=1.5", "teacher_prob = 1.5: must be in [0, 1]");
+    validate_fails("feedback_source=mix", "teacher_prob_end=-0.5", "teacher_prob_end = -0.5: must be in [0, 1], or -1");
+    const char* mix[] = {"feedback_source=mix", "teacher_prob=0", "teacher_prob_end=1", "feedback_noise=0.3"};
+    for (int i = 0; i < 4; i++) CHECK(config_set(&c, mix[i], err, sizeof err) == 0, "--set %s: %s", mix[i], err);
+    CHECK(config_validate(&c, err, sizeof err) == 0, "mix 0 -> 1 with noise refused: %s", err);
     validate_fails("new_head=true", NULL, "new_head");
     validate_fails("head_ridge=true", NULL, "head_ridge");
     validate_fails("freeze=layer0", NULL, "freeze = layer0");
