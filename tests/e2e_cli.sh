@@ -129,17 +129,17 @@ term_mpirun() {
     for i in $(seq 300); do grep -q '^step [0-9]*/' $dir/sig.txt && break; sleep 0.2; done
     [ -n "$mp" ] || mp=$(pgrep -P $pid -x mpirun)
     t0=$(date +%s%N); kill -TERM $mp; wait $pid; rc=$?; took=$(( ($(date +%s%N) - t0) / 1000000000 ))
-    ck=$(cat $dir/cks/latest 2> /dev/null)
+    got=$(cat $dir/cks/latest 2> /dev/null)
     # Open MPI's own 1 s would end it in about 2 s: at least 4 s shows the timeout took effect.
-    if [ $rc -ne 1 ] || [ $took -lt 4 ] || [ -z "$ck" ] || ! grep -q "^checkpoint $dir/cks/$ck" $dir/sig.txt; then
-        fail "TERM to mpirun ($how): exit $rc after ${took}s, latest '$ck', $(grep -m 2 'signal\|error' $dir/sig.txt)"; return
+    if [ $rc -ne 1 ] || [ $took -lt 4 ] || [ -z "$got" ] || ! grep -q "^checkpoint $dir/cks/$got" $dir/sig.txt; then
+        fail "TERM to mpirun ($how): exit $rc after ${took}s, latest '$got', $(grep -m 2 'signal\|error' $dir/sig.txt)"; return
     fi
-    mpi 1 $FNN inspect --verify $dir/cks/$ck > /dev/null 2>&1 || fail "TERM to mpirun ($how): $ck does not verify"
+    mpi 1 $FNN inspect --verify $dir/cks/$got > /dev/null 2>&1 || fail "TERM to mpirun ($how): $got does not verify"
     if [ "$how" = env ]; then
         mpi 2 $FNN train --config configs/tiny.ini --set ckpt_dir=$dir/cks --set resume=auto --set steps=1 > $dir/sig2.txt 2>&1
-        grep -q "resumed from $dir/cks/$ck at step $(echo $ck | sed 's/step-0*\([0-9]\)/\1/; s/.h5//')" $dir/sig2.txt || fail "TERM to mpirun: resume = auto did not continue from $ck: $(grep -m 1 'resumed\|error' $dir/sig2.txt)"
+        grep -q "resumed from $dir/cks/$got at step $(echo $got | sed 's/step-0*\([0-9]\)/\1/; s/.h5//')" $dir/sig2.txt || fail "TERM to mpirun: resume = auto did not continue from $got: $(grep -m 1 'resumed\|error' $dir/sig2.txt)"
     fi
-    say "ok   TERM to mpirun ($how): exit 1 after ${took}s, $ck verified and latest, $(grep 'signal received' $dir/sig.txt)"
+    say "ok   TERM to mpirun ($how): exit 1 after ${took}s, $got verified and latest, $(grep 'signal received' $dir/sig.txt)"
 }
 term_mpirun env
 term_mpirun fnn-run
