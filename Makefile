@@ -18,7 +18,7 @@ FNN_CFLAGS = $(OPT) $(ISA) $(DEFS) -std=c11 -D_GNU_SOURCE -fno-math-errno -Wall 
 FNN_LIBS   = $(LDFLAGS) $(PKG_LIBS) $(LDLIBS) -lmvec -lm
 MISSING_PKGS := $(if $(PKGS),$(shell for p in $(PKGS); do pkg-config --exists $$p 2>/dev/null || printf '%s ' $$p; done))
 ifneq ($(MISSING_PKGS),)
-ifeq ($(filter deps test test-slurm scaling-report demo bench clean,$(MAKECMDGOALS)),)
+ifeq ($(filter deps test test-slurm scaling-report demo finetune-demo adding cells-lm bench test-asan clean,$(MAKECMDGOALS)),)
 $(error pkg-config finds no $(MISSING_PKGS)(PKGS): run `make deps`, or see README, Building)
 endif
 endif
@@ -128,6 +128,13 @@ finetune-demo: deps
 	$(MAKE) build/fnn
 	MPIRUN="$(MPIRUN)" sh launch/finetune-demo.sh
 
+# The adding problem (README, Long-memory benchmarks): CELL, ACT, INIT, LR, STEPS, T, NP and
+# ADDING_SET are passed to launch/adding.sh, e.g. make adding ACT=relu INIT=identity LR=1e-4.
+adding: deps
+	$(MAKE) build/fnn
+	MPIRUN="$(MPIRUN)" CELL="$(CELL)" ACT="$(ACT)" INIT="$(INIT)" LR="$(LR)" STEPS="$(STEPS)" \
+	  T="$(T)" NP="$(NP)" ADDING_SET="$(ADDING_SET)" sh launch/adding.sh
+
 # The fortunes LM with elman, gru and lstm at equal parameters and equal wall-clock (BUDGET
 # seconds of training each): one table row per cell.
 cells-lm: deps
@@ -153,5 +160,5 @@ scaling-report: deps
 clean:
 	rm -rf build
 
-.PHONY: all deps test test-asan test-slurm scaling-report demo finetune-demo cells-lm bench clean FORCE
+.PHONY: all deps test test-asan test-slurm scaling-report demo finetune-demo adding cells-lm bench clean FORCE
 -include $(LIBOBJ:.o=.d) $(MATHOBJ64:.o=.d) $(APPOBJ:.o=.d)

@@ -52,6 +52,7 @@ static const enum_name optim_names[] = {
     {"sgd", OPT_SGD}, {"adam", OPT_ADAM}, {"adamw", OPT_ADAMW}, {NULL, 0}};
 static const enum_name nonfinite_names[] = {
     {"stop", NONFINITE_STOP}, {"skip", NONFINITE_SKIP}, {NULL, 0}};
+static const enum_name score_names[] = {{"all", SCORE_ALL}, {"last", SCORE_LAST}, {NULL, 0}};
 
 // The table writes through byte offsets, so an entry whose type does not match its field would
 // corrupt the neighbouring fields; the _Generic makes that a compile error (negative array size).
@@ -122,6 +123,8 @@ static const option options[] = {
     KEY_INT("threads", threads, "0", GE0, "BLAS threads per rank, 0 = cores / ranks"),
     KEY_INT("tp", tp, "1", GE1, "tensor-parallel ranks per replica"),
     KEY_INT("eval_windows", eval_windows, "0", GE0, "validation windows scored at the end"),
+    KEY_ENUM("score", score, "all", score_names,
+             "regress: score every step, or only each window's last (per-sequence targets)"),
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 
@@ -449,6 +452,20 @@ static int check_head_ridge(const fnn_config* c, char* err, size_t errlen)
     return 0;
 }
 
+// Only a dense regression has a choice of scored steps; the ridge fit regresses every step.
+static int check_score(const fnn_config* c, char* err, size_t errlen)
+{
+    if (c->score != SCORE_LAST) return 0;
+    if (c->model.task != TASK_REGRESS)
+        return fail(err, errlen, "score = last is for task = regress; task = %s scores %s",
+                    config_enum_name("task", c->model.task),
+                    c->model.task == TASK_LM ? "every step" : "each record's last byte already");
+    if (c->head_ridge)
+        return fail(err, errlen, "score = last with head_ridge = true: the ridge fit regresses "
+                                 "every step's target");
+    return 0;
+}
+
 // resume = auto looks for the newest checkpoint in ckpt_dir.
 static int check_resume(const fnn_config* c, char* err, size_t errlen)
 {
@@ -492,6 +509,7 @@ int config_validate(const fnn_config* c, char* err, size_t errlen)
                     "applies to cell = elman)", config_enum_name("activation", c->model.act),
                     config_enum_name("cell", c->model.cell));
     if (check_needs_init_from(c, err, errlen)) return -1;
+    if (check_score(c, err, errlen)) return -1;
     return check_head_ridge(c, err, errlen);
 }
 

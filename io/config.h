@@ -41,9 +41,12 @@ typedef struct fnn_config {
     double feedback_noise;       // training: sigma of the Gaussian noise on the fed-back signal
     double teacher_prob;         // feedback_source = mix: chance of feeding back the target
     double teacher_prob_end;     // teacher_prob at the last step (linear), -1 = constant
+    int score;                   // enum score_mode: the steps a regress loss scores
 } fnn_config;
 
 enum nonfinite_mode { NONFINITE_STOP, NONFINITE_SKIP };
+// regress: every step's target, or only each window's last step (per-sequence targets).
+enum score_mode { SCORE_ALL, SCORE_LAST };
 
 // Fills the defaults (configs/tiny.ini lists every key with them).
 void config_defaults(fnn_config* c);

@@ -24,12 +24,13 @@ typedef struct split_data {
     long* start;     // sequences: (n) offset of each record in bytes
     int32_t* lens;   // sequences: (n)
     int32_t* labels; // sequences: (n)
-    real* x;         // dense: (N, D)
-    real* y;         // dense: (N, O)
+    real* x;         // dense: (N, D); per-sequence: (n S, D)
+    real* y;         // dense: (N, O); per-sequence: (n, O)
 } split_data;
 
 struct dataset {
     int kind, D, O, nclasses;
+    int seq_len;    // S of per-sequence dense targets, 0 = a stream of rows
     char** classes; // (nclasses) class names, sequences only
     split_data s[2];
 };
@@ -117,6 +118,25 @@ static int read_kind(reader* r, dataset* d)
     free(s);
     if (d->kind < 0) return -1;
     return d->kind == DATA_SEQUENCES ? read_strings(r, "classes", &d->classes, &d->nclasses) : 0;
+}
+
+// The root attribute "seq_len" of per-sequence dense targets, if there is one.
+static int read_seq_len(reader* r, dataset* d)
+{
+    if (d->kind != DATA_DENSE || H5Aexists(r->f, "seq_len") <= 0) return 0;
+    hid_t a = H5Aopen(r->f, "seq_len", H5P_DEFAULT);
+    hid_t t = a < 0 ? -1 : H5Aget_type(a);
+    hid_t sp = a < 0 ? -1 : H5Aget_space(a);
+    long long v = 0;
+    int ok = t >= 0 && sp >= 0 && H5Tget_class(t) == H5T_INTEGER &&
+             H5Sget_simple_extent_npoints(sp) == 1 && H5Aread(a, H5T_NATIVE_LLONG, &v) >= 0;
+    if (sp >= 0) H5Sclose(sp);
+    if (t >= 0) H5Tclose(t);
+    if (a >= 0) H5Aclose(a);
+    if (!ok || v < 1 || v > 1 << 24)
+        return fail(r, "attribute seq_len must be one integer in 1..%d", 1 << 24);
+    d->seq_len = (int)v;
+    return 0;
 }
 
 // What a dataset must hold: HDF5 would otherwise convert (and saturate) anything into the
@@ -243,11 +263,16 @@ static int read_dense(reader* r, dataset* d, split_data* s, int split)
         read_array(r, split, "y", ELEM_FLOAT, 2, dy, (void**)&s->y))
         return -1;
     if (split == SPLIT_TRAIN) d->D = (int)dx[1], d->O = (int)dy[1];
-    if (dx[0] != dy[0] || (int)dx[1] != d->D || (int)dy[1] != d->O || d->D < 1 || d->O < 1)
+    const hsize_t S = d->seq_len ? (hsize_t)d->seq_len : 1; // rows of x per row of y
+    if (d->seq_len && dx[0] != dy[0] * S)
+        return fail(r, "/%s/x has %lu rows and /%s/y %lu: with seq_len = %d, x needs seq_len rows "
+                    "per row of y", split_names[split], (unsigned long)dx[0], split_names[split],
+                    (unsigned long)dy[0], d->seq_len);
+    if (dx[0] != dy[0] * S || (int)dx[1] != d->D || (int)dy[1] != d->O || d->D < 1 || d->O < 1)
         return fail(r, "/%s/x is %lu x %lu and /%s/y %lu x %lu: need the same rows, and columns "
                     "as in /train", split_names[split], (unsigned long)dx[0], (unsigned long)dx[1],
                     split_names[split], (unsigned long)dy[0], (unsigned long)dy[1]);
-    s->n = (long)dx[0];
+    s->n = (long)dy[0];
     return 0;
 }
 
@@ -269,6 +294,7 @@ dataset* dataset_open(const char* path, char* err, size_t errlen)
     dataset* d = calloc(1, sizeof *d);
     int st = d ? open_file(&r) : fail(&r, "out of memory");
     if (!st) st = read_kind(&r, d);
+    if (!st) st = read_seq_len(&r, d);
     for (int split = 0; split < 2 && !st; split++) st = read_split(&r, d, split);
     if (r.f >= 0 && H5Fclose(r.f) < 0 && !st) st = fail(&r, "cannot close");
     H5Eset_auto2(H5E_DEFAULT, handler, handler_data);
@@ -305,6 +331,11 @@ int dataset_outputs(const dataset* d)
     return d->kind == DATA_SEQUENCES ? d->nclasses : d->O;
 }
 
+int dataset_seq_len(const dataset* d)
+{
+    return d->seq_len;
+}
+
 int dataset_nclasses(const dataset* d)
 {
     return d->kind == DATA_SEQUENCES ? d->nclasses : 0;
@@ -331,6 +362,7 @@ long dataset_windows(const dataset* d, int split, int T)
     long n = d->s[split].n;
     if (d->kind == DATA_SEQUENCES) return n;
     if (d->kind == DATA_TOKENS) return n > T ? (n - 1) / T : 0; // T + 1 tokens make one window
+    if (d->seq_len) return T == d->seq_len ? n : 0;
     return n / T;
 }
 
@@ -358,7 +390,9 @@ int data_batch_init(data_batch* b, const dataset* d, int T, int B)
     } else {
         b->dense = zalloc(tb * d->D, sizeof *b->dense);
         b->target = zalloc(tb * d->O, sizeof *b->target);
-        bad |= !b->dense || !b->target;
+        b->last = zalloc((size_t)B, sizeof *b->last);
+        bad |= !b->dense || !b->target || !b->last;
+        for (int r = 0; !bad && r < B; r++) b->last[r] = T - 1;
     }
     if (bad) {
         data_batch_free(b);
@@ -366,7 +400,13 @@ int data_batch_init(data_batch* b, const dataset* d, int T, int B)
     }
     b->view = (model_batch){.T = T, .tokens = b->tokens, .dense = b->dense, .next = b->next,
                             .target = b->target, .label = b->label, .last = b->last};
+    if (d->kind == DATA_DENSE && !d->seq_len) b->view.last = NULL; // every step is scored
     return 0;
+}
+
+void data_batch_score_last(data_batch* b)
+{
+    if (b->dense) b->view.last = b->last;
 }
 
 void data_batch_free(data_batch* b)
@@ -404,11 +444,24 @@ static void fill_dense(const dataset* d, const split_data* s, data_batch* b, int
     }
 }
 
-// pos is a stream position (tokens, dense) or a record index (sequences).
+// Row r of b <- sequence k (T = S steps of x); its target at the last step, zeros before it.
+static void fill_sequence(const dataset* d, const split_data* s, data_batch* b, int r, long k)
+{
+    for (int t = 0; t < b->T; t++) {
+        size_t row = (size_t)t * b->B + r;
+        memcpy(b->dense + row * d->D, s->x + ((size_t)k * d->seq_len + t) * d->D,
+               d->D * sizeof(real));
+        if (t + 1 < b->T) memset(b->target + row * d->O, 0, d->O * sizeof(real));
+        else memcpy(b->target + row * d->O, s->y + (size_t)k * d->O, d->O * sizeof(real));
+    }
+}
+
+// pos is a stream position (tokens, dense) or a record or sequence index.
 static void fill_row(const dataset* d, const split_data* s, data_batch* b, int r, long pos)
 {
     if (d->kind == DATA_TOKENS) fill_tokens(s, b, r, pos);
     else if (d->kind == DATA_SEQUENCES) fill_record(s, b, r, pos);
+    else if (d->seq_len) fill_sequence(d, s, b, r, pos);
     else fill_dense(d, s, b, r, pos);
 }
 
@@ -420,7 +473,7 @@ static void zero_batch(const dataset* d, data_batch* b)
     if (b->tokens) memset(b->tokens, 0, tb * sizeof *b->tokens);
     if (b->next) memset(b->next, 0, tb * sizeof *b->next);
     if (b->label) memset(b->label, 0, b->B * sizeof *b->label);
-    if (b->last) memset(b->last, 0, b->B * sizeof *b->last);
+    if (d->kind == DATA_SEQUENCES) memset(b->last, 0, b->B * sizeof *b->last);
     if (b->dense) memset(b->dense, 0, tb * d->D * sizeof *b->dense);
     if (b->target) memset(b->target, 0, tb * d->O * sizeof *b->target);
 }
@@ -448,8 +501,8 @@ void dataset_train_batch(const dataset* d, data_batch* b, uint64_t seed, long st
     const split_data* s = &d->s[SPLIT_TRAIN];
     long T = b->T, span, stride = T;
     if (d->kind == DATA_TOKENS) span = s->n - T; // the window needs T + 1 tokens
-    else if (d->kind == DATA_DENSE) span = s->n - T + 1;
-    else span = s->n, stride = 1;
+    else if (d->kind == DATA_DENSE && !d->seq_len) span = s->n - T + 1;
+    else span = dataset_windows(d, SPLIT_TRAIN, b->T), stride = 1; // whole records or sequences
     if (span <= 0) {
         zero_batch(d, b);
         return;
@@ -461,7 +514,7 @@ void dataset_train_batch(const dataset* d, data_batch* b, uint64_t seed, long st
 void dataset_eval_batch(const dataset* d, data_batch* b, int split, long first, int row0)
 {
     long n = dataset_windows(d, split, b->T);
-    long stride = d->kind == DATA_SEQUENCES ? 1 : b->T;
+    long stride = d->kind == DATA_SEQUENCES || d->seq_len ? 1 : b->T;
     if (n <= 0) {
         zero_batch(d, b);
         return;

@@ -47,14 +47,15 @@ static void grow_push_i32(grow* g, int32_t v)
 typedef struct split_out {
     grow bytes;        // tokens, or every record's bytes concatenated
     grow lens, labels; // int32 per record
-    grow x, y;         // float32 rows of D and O values
-    long n;            // tokens, records or rows
+    grow x, y;         // float32 rows of D and O values (per-sequence: S rows of x per row of y)
+    long n;            // tokens, records, rows or sequences
 } split_out;
 
 typedef struct prep {
     split_out s[2];
     double val_fraction;
-    int inputs;        // csv: leading columns that are inputs
+    int inputs;        // csv: leading columns that are inputs (per step)
+    int steps;         // csv: steps per line (one sequence per line), 0 = one row per line
     int cols;          // csv: columns of every row, 0 before the first row
     const char** classes;
     int nclasses;
@@ -204,6 +205,12 @@ static int parse_field(prep* p, const char* path, long lineno, const char* a, co
     return 0;
 }
 
+// Input columns of a line: one row's, or a whole sequence's (steps x inputs).
+static long in_cols(const prep* p)
+{
+    return (long)p->inputs * (p->steps ? p->steps : 1);
+}
+
 // Line [a, b) -> cols floats appended to rows; the first row fixes the column count.
 static int parse_row(prep* p, const char* path, long lineno, const char* a, const char* b,
                      grow* rows)
@@ -217,12 +224,16 @@ static int parse_row(prep* p, const char* path, long lineno, const char* a, cons
         grow_push(rows, &v, sizeof v);
         f = end + 1;
     }
-    if (!p->cols && cols <= p->inputs)
+    if (!p->cols && !p->steps && cols <= p->inputs)
         return fail(p, "%s:%ld: %d columns, --inputs %d leaves no output column", path, lineno,
                     cols, p->inputs);
+    if (!p->cols && p->steps && cols <= in_cols(p))
+        return fail(p, "%s:%ld: %d columns, --seq-len %d x --inputs %d = %ld input columns leave "
+                    "no target column", path, lineno, cols, p->steps, p->inputs, in_cols(p));
     if (p->cols && cols != p->cols)
-        return fail(p, "%s:%ld: %d columns, expected %d as on the first row", path, lineno, cols,
-                    p->cols);
+        return fail(p, "%s:%ld: %d columns, expected %d as on the first row%s", path, lineno, cols,
+                    p->cols, p->steps ? " (one sequence per line: its inputs step by step, then "
+                                        "its targets)" : "");
     p->cols = cols;
     return 0;
 }
@@ -255,7 +266,7 @@ static int add_csv(prep* p, const char* path)
     int st = read_whole(p, path, &text);
     if (!st) st = parse_csv(p, path, &text, &rows);
     size_t n = st ? 0 : rows.n / (sizeof(float) * p->cols), cut = val_start(p, n);
-    size_t in = sizeof(float) * p->inputs, out = sizeof(float) * (p->cols - p->inputs);
+    size_t in = sizeof(float) * in_cols(p), out = sizeof(float) * (p->cols - in_cols(p));
     for (size_t i = 0; i < n; i++) {
         split_out* s = &p->s[i < cut ? SPLIT_TRAIN : SPLIT_VAL];
         const char* row = rows.p + i * (in + out);
@@ -290,6 +301,17 @@ static int write_strings(hid_t f, const char* name, const char* const* s, int n,
     return ok ? 0 : -1;
 }
 
+// A scalar 32-bit integer attribute of the root.
+static int write_int(hid_t f, const char* name, int v)
+{
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = sp < 0 ? -1 : H5Acreate2(f, name, H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    int ok = a >= 0 && H5Awrite(a, H5T_NATIVE_INT, &v) >= 0;
+    if (a >= 0 && H5Aclose(a) < 0) ok = 0;
+    if (sp >= 0) H5Sclose(sp);
+    return ok ? 0 : -1;
+}
+
 // Dataset /split/what of `rank` dimensions, stored as ftype from memory of mtype.
 static int write_array(hid_t f, int split, const char* what, hid_t ftype, hid_t mtype, int rank,
                        hsize_t rows, hsize_t cols, const void* data)
@@ -319,9 +341,11 @@ static int write_split(const prep* p, hid_t f, int kind, int split)
                write_array(f, split, "lens", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, n, 1, s->lens.p) ||
                write_array(f, split, "labels", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, n, 1,
                            s->labels.p);
-    return write_array(f, split, "x", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, n, p->inputs, s->x.p) ||
-           write_array(f, split, "y", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, n, p->cols - p->inputs,
-                       s->y.p);
+    hsize_t S = p->steps ? (hsize_t)p->steps : 1;
+    return write_array(f, split, "x", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, n * S, p->inputs,
+                       s->x.p) ||
+           write_array(f, split, "y", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, n,
+                       p->cols - in_cols(p), s->y.p);
 }
 
 static int write_contents(const prep* p, hid_t f, int kind)
@@ -330,6 +354,7 @@ static int write_contents(const prep* p, hid_t f, int kind)
     if (write_strings(f, "kind", &kind_names[kind], 1, 1)) return -1;
     if (kind == DATA_SEQUENCES && write_strings(f, "classes", p->classes, p->nclasses, 0))
         return -1;
+    if (p->steps && write_int(f, "seq_len", p->steps)) return -1;
     for (int split = 0; split < 2; split++) {
         hid_t g = H5Gcreate2(f, split ? "/val" : "/train", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         if (g < 0 || H5Gclose(g) < 0 || write_split(p, f, kind, split)) return -1;
@@ -358,6 +383,8 @@ static int write_output(prep* p, const char* out, int kind)
 
 static int prep_kind(prep* p, const char* kind, int ninputs, int csv_inputs)
 {
+    if (p->steps < 0 || (p->steps && strcmp(kind, "csv")))
+        return fail(p, "--seq-len %d: only for --kind csv, and > 0", p->steps);
     static const char* const names[3] = {"text", "records", "csv"};
     for (int k = 0; k < 3; k++)
         if (!strcmp(kind, names[k])) {
@@ -393,11 +420,20 @@ static void prep_free(prep* p)
 int dataset_prepare(const char* kind, const char* const* inputs, int ninputs, const char* out,
                     double val_fraction, int csv_inputs, char* err, size_t errlen)
 {
+    return dataset_prepare_steps(kind, inputs, ninputs, out, val_fraction, csv_inputs, 0, err,
+                                 errlen);
+}
+
+int dataset_prepare_steps(const char* kind, const char* const* inputs, int ninputs,
+                          const char* out, double val_fraction, int csv_inputs, int csv_steps,
+                          char* err, size_t errlen)
+{
     H5E_auto2_t handler;
     void* handler_data;
     H5Eget_auto2(H5E_DEFAULT, &handler, &handler_data);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL); // our one-line messages replace HDF5's stack dumps
-    prep p = {.val_fraction = val_fraction, .inputs = csv_inputs, .err = err, .errlen = errlen};
+    prep p = {.val_fraction = val_fraction, .inputs = csv_inputs, .steps = csv_steps, .err = err,
+              .errlen = errlen};
     int k = prep_kind(&p, kind, ninputs, csv_inputs);
     p.classes = calloc(ninputs > 0 ? ninputs : 1, sizeof *p.classes);
     int st = k < 0 ? -1 : p.classes ? 0 : fail(&p, "out of memory");

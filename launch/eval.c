@@ -3,10 +3,12 @@
 // gradient of that loss for every parameter, for checking fnn against another implementation.
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "io/checkpoint.h"
 #include "launch/commands.h"
 #include "launch/evaluate.h"
+#include "launch/score.h"
 #include "launch/setup.h"
 
 // The model a checkpoint describes, run on this job's layout. Collective over the world.
@@ -42,17 +44,25 @@ int cmd_eval(int argc, char** argv, dist_grid* world)
     const char* grads = setup_opt(argc, argv, "--grads", NULL);
     const int json = setup_flag(argc, argv, "--json");
 
-    // The checkpoint's window length and the dataset decide how many windows there are.
+    // The checkpoint's window length and the dataset decide how many windows there are; its
+    // run config, which steps a regression scores.
     char err[512];
     model_config mc;
     ckpt_train st;
-    if (ckpt_read_meta(path, world->world, &mc, &st, NULL, 0, err, sizeof err)) dist_fail_all("%s", err);
+    enum { RUN_CONFIG_LEN = 1 << 16 };
+    char* run_config = malloc(RUN_CONFIG_LEN);
+    if (!run_config) dist_fail("out of memory");
+    if (ckpt_read_meta(path, world->world, &mc, &st, run_config, RUN_CONFIG_LEN, err, sizeof err))
+        dist_fail_all("%s", err);
     if (T == 0) T = st.seq_len;
     fnn_config c;
     config_defaults(&c);
     c.model = mc;
+    c.score = score_of_run_config(path, run_config);
+    free(run_config);
     snprintf(c.data, sizeof c.data, "%s", data);
     dataset* d = setup_data(&c);
+    score_check(&c, d, T);
     setup_same_model(path, &mc, &c.model, 0);
     long avail = dataset_windows(d, split, T);
     long n = (long)setup_long("--windows", setup_opt(argc, argv, "--windows", "0"), 0);
@@ -70,6 +80,7 @@ int cmd_eval(int argc, char** argv, dist_grid* world)
     setup_threads(&g, (int)setup_long("--threads", setup_opt(argc, argv, "--threads", "0"), 0));
     data_batch db;
     if (data_batch_init(&db, d, m.T, m.B)) dist_fail("out of memory for the batch");
+    if (c.score == SCORE_LAST) data_batch_score_last(&db);
     eval_result e = evaluate(&m, d, &db, split, n, grads != NULL);
     if (g.world_rank == 0 && json) eval_print_json(stdout, &e, d, path, data, split_name);
     if (g.world_rank == 0 && !json) {

@@ -40,7 +40,7 @@ static void accumulate(const model* m, const model_batch* bt, const real* weight
     } else if (m->c.task == TASK_REGRESS) {
         double *sse = acc + ACC_TASK, *sum = sse + O, *sq = sum + O;
         for (size_t r = 0; r < (size_t)bt->T * B; r++) {
-            if (weight[r % B] == 0) continue;
+            if (weight[r % B] == 0 || (bt->last && (size_t)bt->last[r % B] != r / B)) continue;
             for (int o = 0; o < O; o++) {
                 double y = m->Y[r * O + o], t = bt->target[r * O + o];
                 sse[o] += (y - t) * (y - t);
@@ -91,9 +91,11 @@ eval_result evaluate(model* m, const dataset* d, data_batch* db, int split, long
     double* shift = calloc((size_t)O, sizeof(double));
     if (!weight || !acc || !shift) dist_fail("out of memory");
     if (m->c.task == TASK_REGRESS && windows > 0) {
-        // Window 0 read as row 0 on every rank: one shift everywhere without a collective.
+        // Window 0 read as row 0 on every rank: one shift everywhere without a collective, its
+        // first scored target.
         dataset_eval_batch(d, db, split, 0, 0);
-        for (int o = 0; o < O; o++) shift[o] = db->target[o];
+        size_t r = db->view.last ? (size_t)db->view.last[0] * B : 0;
+        for (int o = 0; o < O; o++) shift[o] = db->target[r * O + o];
     }
     if (grads) model_zero_grad(m);
     for (long first = 0; first < windows; first += Bg) {
@@ -120,7 +122,8 @@ eval_result evaluate(model* m, const dataset* d, data_batch* db, int split, long
     // counts or moments together.
     if (m->g->dp > 1) dist_dp_allreduce_f64(acc, (int)nacc, m->g);
     eval_result r = {.task = m->c.task, .O = O, .windows = windows, .T = db->view.T};
-    r.scored = m->c.task == TASK_CLASSIFY ? windows : windows * db->view.T;
+    // classify and score = last: one scored step per window.
+    r.scored = db->view.last ? windows : windows * db->view.T;
     if (finish(&r, acc)) dist_fail("out of memory");
     free(acc);
     return r;

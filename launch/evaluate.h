@@ -14,12 +14,12 @@ typedef struct eval_result {
     long windows;
     int T;           // steps per window
     long scored;     // outputs scored: lm bytes (windows x T), classify windows, regress
-                     // windows x T steps (of O values each)
+                     // windows x T steps (score = last: windows) of O values each
     double loss;     // mean over the scored outputs (regress: over their O values too)
     double accuracy; // lm, classify: fraction of scored outputs whose argmax is right
     double bpc;      // lm: bits per character = loss / ln 2 (the loss is in nats per byte)
     long* confusion; // classify: O x O counts, row = true class, column = argmax; NULL otherwise
-    double mse;      // regress: mean over windows, steps and outputs of (y - target)^2
+    double mse;      // regress: mean over windows, scored steps and outputs of (y - target)^2
     double r2;       // regress: 1 - SSE / SST, both summed over the outputs, SST about each
                      // output's mean target over the evaluated windows (not the training split)
     double* r2_out;  // regress: the same for each output alone (O values)

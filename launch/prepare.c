@@ -9,13 +9,14 @@
 
 #define PREPARE_USAGE                                                                         \
     "usage: fnn prepare --kind text|records|csv --out FILE [--val-fraction 0.1] [--inputs N] " \
-    "FILE..."
+    "[--seq-len S] FILE..."
 
 typedef struct prepare_args {
     const char* kind;
     const char* out;
     double val_fraction;
-    int inputs;         // csv: leading columns that are inputs
+    int inputs;         // csv: leading columns that are inputs (per step with seq_len)
+    int seq_len;        // csv: steps of the one sequence on each line, 0 = one row per line
     const char** files; // (nfiles) the inputs, in class order for records
     int nfiles;
 } prepare_args;
@@ -37,13 +38,13 @@ static double parse_fraction(const char* s)
     return v;
 }
 
-static int parse_inputs(const char* s)
+static int parse_count(const char* opt, const char* s)
 {
     char* end;
     errno = 0;
     long v = strtol(s, &end, 10);
     if (errno || end == s || *end || v < 1 || v > 1 << 24)
-        dist_fail("fnn prepare: --inputs '%s': must be a positive integer", s);
+        dist_fail("fnn prepare: %s '%s': must be a positive integer", opt, s);
     return (int)v;
 }
 
@@ -59,7 +60,8 @@ static int parse_args(int argc, char** argv, prepare_args* a)
         else if (!strcmp(o, "--out")) a->out = option_value(argc, argv, &i);
         else if (!strcmp(o, "--val-fraction"))
             a->val_fraction = parse_fraction(option_value(argc, argv, &i));
-        else if (!strcmp(o, "--inputs")) a->inputs = parse_inputs(option_value(argc, argv, &i));
+        else if (!strcmp(o, "--inputs")) a->inputs = parse_count(o, option_value(argc, argv, &i));
+        else if (!strcmp(o, "--seq-len")) a->seq_len = parse_count(o, option_value(argc, argv, &i));
         else if (!strncmp(o, "--", 2))
             dist_fail("fnn prepare: unknown option %s; %s", o, PREPARE_USAGE);
         else a->files[a->nfiles++] = o;
@@ -82,6 +84,10 @@ static void print_summary(const char* out)
     else if (dataset_kind(d) == DATA_SEQUENCES)
         printf("prepared %s: kind sequences, %d classes, train %ld records, val %ld records\n", out,
                dataset_nclasses(d), train, val);
+    else if (dataset_seq_len(d))
+        printf("prepared %s: kind dense, sequences of %d steps, %d inputs, %d outputs (one per "
+               "sequence), train %ld sequences, val %ld sequences\n", out, dataset_seq_len(d),
+               dataset_inputs(d), dataset_outputs(d), train, val);
     else
         printf("prepared %s: kind dense, %d inputs, %d outputs, train %ld rows, val %ld rows\n",
                out, dataset_inputs(d), dataset_outputs(d), train, val);
@@ -96,8 +102,8 @@ static void prepare_on_root(int argc, char** argv)
     if (parse_args(argc, argv, &a)) {
         printf("%s\n", PREPARE_USAGE);
     } else {
-        if (dataset_prepare(a.kind, a.files, a.nfiles, a.out, a.val_fraction, a.inputs, err,
-                            sizeof err))
+        if (dataset_prepare_steps(a.kind, a.files, a.nfiles, a.out, a.val_fraction, a.inputs,
+                                  a.seq_len, err, sizeof err))
             dist_fail("%s", err);
         print_summary(a.out);
     }

@@ -113,15 +113,15 @@ int setup_threads(const dist_grid* g, int threads)
     return n;
 }
 
-// 1 if every rank's copy of the data has the same kind, inputs and outputs.
+// 1 if every rank's copy of the data has the same kind, inputs, outputs and sequence length.
 static int same_shape_everywhere(const dataset* d)
 {
-    int v[6] = {dataset_kind(d), dataset_inputs(d), dataset_outputs(d)};
-    for (int i = 0; i < 3; i++) v[i + 3] = -v[i];
+    int v[8] = {dataset_kind(d), dataset_inputs(d), dataset_outputs(d), dataset_seq_len(d)};
+    for (int i = 0; i < 4; i++) v[i + 4] = -v[i];
     // The minimum and maximum over ranks at once: they differ when ranks read different files,
     // which would build models of different shapes and hang in their first collective.
-    MPI_Allreduce(MPI_IN_PLACE, v, 6, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-    return v[0] == -v[3] && v[1] == -v[4] && v[2] == -v[5];
+    MPI_Allreduce(MPI_IN_PLACE, v, 8, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    return v[0] == -v[4] && v[1] == -v[5] && v[2] == -v[6] && v[3] == -v[7];
 }
 
 dataset* setup_data(fnn_config* c)
@@ -137,7 +137,7 @@ dataset* setup_data(fnn_config* c)
                  c->data, task >= 0 ? task_of_kind[task] : "(none)",
                  config_enum_name("task", c->model.task));
     if (!same_shape_everywhere(d) && !bad)
-        bad = snprintf(err, sizeof err, "%s differs between ranks (kind, inputs or outputs): "
+        bad = snprintf(err, sizeof err, "%s differs between ranks (kind, inputs, outputs or sequence length): "
                        "every rank must read the same file", c->data) > 0;
     // Ranks may see different files under one name: all end if any one refuses its copy.
     if (dist_comm_agree(bad, err, sizeof err, MPI_COMM_WORLD)) dist_fail_all("%s", err);

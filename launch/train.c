@@ -15,6 +15,7 @@
 #include "launch/guard.h"
 #include "launch/metrics.h"
 #include "launch/ridge.h"
+#include "launch/score.h"
 #include "launch/setup.h"
 #include "model/optim.h"
 
@@ -216,11 +217,13 @@ int cmd_train(int argc, char** argv, dist_grid* world)
     if (r->c.ckpt_dir[0] && ckpt_dir_claim(r->c.ckpt_dir, &r->g, err, sizeof err)) dist_fail_all("%s", err);
     int threads = setup_threads(&r->g, r->c.threads);
     r->d = setup_data(&r->c);
+    score_check(&r->c, r->d, r->c.seq_len);
     if (dataset_windows(r->d, SPLIT_TRAIN, r->c.seq_len) <= 0)
         dist_fail_all("%s: the train split is shorter than one window of seq_len = %d", r->c.data, r->c.seq_len);
     if (model_init(&r->m, &r->c.model, &r->g, r->c.seq_len, r->c.batch, err, sizeof err))
         dist_fail_all("%s", err);
     if (data_batch_init(&r->db, r->d, r->c.seq_len, r->m.B)) dist_fail("out of memory for the batch");
+    if (r->c.score == SCORE_LAST) data_batch_score_last(&r->db);
     r->st = (ckpt_train){.rng_seed = r->c.model.seed, .writer_tp = r->g.tp, .writer_dp = r->g.dp,
                          .global_batch = r->c.batch, .seq_len = r->c.seq_len,
                          .carry_state = r->c.carry_state, .optimizer = r->c.optim.kind};

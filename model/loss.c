@@ -3,6 +3,7 @@
 //   lm:       -(1 / (T Bg)) sum_t,b log softmax(y_tb)[next_tb]
 //   classify: -(1 / Bg) sum_b log softmax(y_{last_b, b})[label_b]
 //   regress:   (1 / (T Bg O)) sum_t,b,o (y_tbo - target_tbo)^2
+//   regress with bt->last (score = last): (1 / (Bg O)) sum_b,o (y_{last_b,b,o} - target_{last_b,b,o})^2
 // each row b weighted by bt->weight[b] when given.
 #include <math.h>
 #include <string.h>
@@ -49,6 +50,16 @@ double model_loss(model* m, const model_batch* bt, long* acc_correct)
             size_t r = (size_t)bt->last[b] * B + b;
             if (w == 0) continue;
             right += cross_entropy(m->Y + r * O, O, bt->label[b], w, m->dY + r * O, &loss);
+        }
+    } else if (bt->last) {
+        for (int b = 0; b < B; b++) {
+            double w = row_weight(bt, b) / ((double)m->Bglobal * O);
+            size_t r = (size_t)bt->last[b] * B + b;
+            for (int o = 0; o < O; o++) {
+                double d = (double)m->Y[r * O + o] - bt->target[r * O + o];
+                loss += w * d * d;
+                m->dY[r * O + o] = (real)(2 * w * d);
+            }
         }
     } else {
         for (size_t i = 0; i < n * O; i++) {

@@ -125,7 +125,7 @@ typedef struct model_batch {
     const int32_t* next;   // (T, B) lm targets
     const real* target;    // (T, B, O) regress targets
     const int32_t* label;  // (B) classify labels
-    const int32_t* last;   // (B) classify: step whose output is scored
+    const int32_t* last;   // (B) classify, regress with score = last: step whose output is scored
     const real* weight;    // (B) weight of each row in the loss, NULL = all 1 (evaluation
                            // passes give padding rows weight 0)
     // The training draws on the fed-back signal (model/feedback.c); all zero in evaluation and

@@ -38,8 +38,13 @@ apart() {
 }
 cp $dir/text.h5 $dir/a/text.h5; cp $dir/b/data.h5 $dir/b/text.h5
 cp $dir/a/data.h5 $dir/a/lm.h5; cp $dir/text.h5 $dir/b/lm.h5
-refuse "np=2 dense of 1 and of 2 inputs" "data.h5 differs between ranks (kind, inputs or outputs)" \
+refuse "np=2 dense of 1 and of 2 inputs" "data.h5 differs between ranks (kind, inputs, outputs or sequence length)" \
     apart a b --set task=regress --set data=data.h5 --set steps=2
+# Same inputs and outputs, but rank 1's file holds per-sequence targets (sequences of 2 steps).
+$FNN prepare --kind csv --inputs 1 --out $dir/a/seq.h5 $dir/two.csv > /dev/null || fail "prepare csv stream"
+$FNN prepare --kind csv --inputs 1 --seq-len 2 --out $dir/b/seq.h5 $dir/three.csv > /dev/null || fail "prepare csv sequences"
+refuse "np=2 a stream on rank 0, sequences on rank 1" "seq.h5 differs between ranks (kind, inputs, outputs or sequence length)" \
+    apart a b --set task=regress --set data=seq.h5 --set score=last --set seq_len=2 --set steps=2
 # Rank 1 alone fails the task check: before any collective, all end.
 refuse "np=2 text on rank 0, dense on rank 1" "text.h5 differs between ranks" \
     apart a b --set task=lm --set data=text.h5 --set steps=2

@@ -1,8 +1,9 @@
 // Gradient check in float64 (the model sources built with -DFNN_DOUBLE): the analytic gradient
 // of model_backward against central differences of model_loss, for every parameter element, for
 // each activation, feedback mode, feedback source (mix too, and with noise on the fed-back
-// signal: the differences of the same noisy forward) and task, with and without carried state, at
-// every TP x DP layout of the world. Also counts the collectives of one step.
+// signal: the differences of the same noisy forward) and task (regress also with score = last),
+// with and without carried state, at every TP x DP layout of the world. Also counts the
+// collectives of one step, and checks the score = last loss against its definition.
 // ranks: 1 2 4
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +49,7 @@ static void make_global(gdata* d, const model_config* c, unsigned seed)
     }
 }
 
-static void slice_local(ldata* l, const gdata* d, const model* m, int task)
+static void slice_local(ldata* l, const gdata* d, const model* m, int task, int last)
 {
     const int B = m->B, r0 = m->g->dp_rank * B, D = m->c.D, O = m->c.O;
     for (int t = 0; t < T; t++)
@@ -64,6 +65,7 @@ static void slice_local(ldata* l, const gdata* d, const model* m, int task)
     if (task == TASK_REGRESS) {
         l->view.dense = l->dense;
         l->view.target = l->target;
+        if (last) l->view.last = l->last;
         return;
     }
     l->view.tokens = l->tokens;
@@ -134,6 +136,35 @@ static void check_all_elements(model* m, const model_batch* bt, const char* what
                m->g->dpn, m->g->dpx, worst);
 }
 
+// score = last: the loss is the mean over rows and outputs of the squared error at each row's
+// step last[b] alone (random steps here, so a loss of every step or of the last one fails), and
+// dY is 2 (y - target) / (Bg O) there and zero at every other step.
+static void check_scored_last(model* m, const model_batch* bt, const char* what)
+{
+    const int B = m->B, O = m->c.O;
+    model_forward(m, bt);
+    double loss[2] = {model_loss(m, bt, NULL), 0};
+    long stray = 0;
+    for (int t = 0; t < T; t++)
+        for (int b = 0; b < B; b++)
+            for (int o = 0; o < O; o++) {
+                size_t i = ((size_t)t * B + b) * O + o;
+                double d = m->Y[i] - bt->target[i];
+                if (t != bt->last[b]) {
+                    stray += m->dY[i] != 0;
+                    continue;
+                }
+                loss[1] += d * d / (BG * O);
+                CHECK(check_close(m->dY[i], 2 * d / (BG * O), 1e-12, 1e-12),
+                      "%s: dY[t=%d b=%d o=%d] %.10g, want %.10g", what, t, b, o, m->dY[i],
+                      2 * d / (BG * O));
+            }
+    if (m->g->dp > 1) dist_dp_allreduce_f64(loss, 2, m->g);
+    CHECK(check_close(loss[0], loss[1], 1e-12, 1e-12), "%s: loss %.12g, by its definition %.12g",
+          what, loss[0], loss[1]);
+    CHECK(stray == 0, "%s: %ld gradients at steps not scored", what, stray);
+}
+
 // One step makes one allgather per layer and step forward, one allreduce per layer and step
 // backward (TP); over DP, one non-blocking reduction per gradient region between groups that
 // share memory, and within one, a sync before and after each of the two packings and each
@@ -164,7 +195,8 @@ static void check_counts(model* m, const model_batch* bt, const char* what)
     model_gather(m, m->grads);
 }
 
-static void run_case(const gcase* gc, int cell, dist_grid* g)
+// last: regress scores only step last[b] of each row (score = last).
+static void run_case(const gcase* gc, int cell, int last, dist_grid* g)
 {
     model_config c = {.task = gc->task, .act = gc->act, .feedback = gc->feedback,
                       .feedback_source = gc->source, .wh_init = INIT_ORTHOGONAL,
@@ -188,16 +220,17 @@ static void run_case(const gcase* gc, int cell, dist_grid* g)
     gdata gd;
     ldata ld;
     make_global(&gd, &c, 3);
-    slice_local(&ld, &gd, &m, c.task);
+    slice_local(&ld, &gd, &m, c.task, last);
     set_draws(&ld, gc, &m);
     model_reset_state(&m);
     if (gc->carry) { // a first window leaves state behind; the checked window starts from it
         model_forward(&m, &ld.view);
         model_carry_state(&m);
         make_global(&gd, &c, 4);
-        slice_local(&ld, &gd, &m, c.task);
+        slice_local(&ld, &gd, &m, c.task, last);
         set_draws(&ld, gc, &m);
     }
+    if (last) check_scored_last(&m, &ld.view, gc->what);
     check_counts(&m, &ld.view, gc->what);
     check_all_elements(&m, &ld.view, gc->what);
     model_free(&m);
@@ -238,6 +271,17 @@ static const struct {
     {CELL_LSTM, {"lstm regress all mix .6", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MIX, 2, 0, 0.6, 0}},
 };
 
+// score = last, every cell at every layout.
+static const struct {
+    int cell;
+    gcase gc;
+} last_cases[] = {
+    {CELL_ELMAN, {"regress tanh all model last", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MODEL, 2, 0, 0, 0}},
+    {CELL_ELMAN, {"regress relu first target last carried", TASK_REGRESS, ACT_RELU, FB_FIRST, FBS_TARGET, 1, 1, 0, 0}},
+    {CELL_GRU, {"gru regress all model last carried", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MODEL, 1, 1, 0, 0}},
+    {CELL_LSTM, {"lstm regress first mix .5 last", TASK_REGRESS, ACT_TANH, FB_FIRST, FBS_MIX, 2, 0, 0.5, 0}},
+};
+
 int main(int argc, char** argv)
 {
     MPI_Init(&argc, &argv);
@@ -253,9 +297,11 @@ int main(int argc, char** argv)
             char err[128];
             CHECK(dist_grid_init(MPI_COMM_WORLD, tp, share, &g, err, sizeof err) == 0, "%s", err);
             for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-                if (world == 1 || i % 3 == 0 || cases[i].carry) run_case(&cases[i], CELL_ELMAN, &g);
+                if (world == 1 || i % 3 == 0 || cases[i].carry) run_case(&cases[i], CELL_ELMAN, 0, &g);
             for (size_t i = 0; i < sizeof gated / sizeof gated[0]; i++)
-                if (world == 1 || gated[i].gc.carry) run_case(&gated[i].gc, gated[i].cell, &g);
+                if (world == 1 || gated[i].gc.carry) run_case(&gated[i].gc, gated[i].cell, 0, &g);
+            for (size_t i = 0; i < sizeof last_cases / sizeof last_cases[0]; i++)
+                run_case(&last_cases[i].gc, last_cases[i].cell, 1, &g);
             dist_grid_free(&g);
         }
     int fails = check_failures;

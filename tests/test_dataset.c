@@ -297,6 +297,59 @@ static void test_csv(void)
     dataset_free(&d);
 }
 
+// Per-sequence targets: each line is one sequence of 3 steps x 2 inputs, then its target.
+static void test_sequences(void)
+{
+    const char* in[1] = {write_file("seqs.csv", "1,2,3,4,5,6,7\n\n11,12,13,14,15,16,17\n"
+                                                "21,22,23,24,25,26,27\n31,32,33,34,35,36,37\n")};
+    const char* out = path_of("seqs.h5");
+    char err[512] = "";
+    CHECK(dataset_prepare_steps("csv", in, 1, out, 0.25, 2, 3, err, sizeof err) == 0, "seqs: %s", err);
+    dataset* d = open_ok(out);
+    if (!d) return;
+    CHECK(dataset_kind(d) == DATA_DENSE && dataset_seq_len(d) == 3 && dataset_inputs(d) == 2 &&
+              dataset_outputs(d) == 1, "seq_len %d D %d O %d", dataset_seq_len(d),
+          dataset_inputs(d), dataset_outputs(d));
+    CHECK(dataset_length(d, SPLIT_TRAIN) == 3 && dataset_length(d, SPLIT_VAL) == 1 &&
+              dataset_windows(d, SPLIT_TRAIN, 3) == 3 && dataset_windows(d, SPLIT_TRAIN, 2) == 0 &&
+              dataset_windows(d, SPLIT_TRAIN, 4) == 0, "sequences");
+    data_batch b;
+    CHECK(data_batch_init(&b, d, 3, 2) == 0, "batch");
+    CHECK(b.view.last == b.last && b.last[0] == 2 && b.last[1] == 2, "scored at the last step");
+    // Sequence k's step t holds 10k + 2t + 1, 10k + 2t + 2; its target 10k + 7 at step 2 only.
+    dataset_eval_batch(d, &b, SPLIT_TRAIN, 1, 0);
+    for (int t = 0; t < 3; t++)
+        for (int r = 0; r < 2; r++) {
+            float base = 10.0f * (1 + r) + 2 * t;
+            CHECK(b.dense[(t * 2 + r) * 2] == base + 1 && b.dense[(t * 2 + r) * 2 + 1] == base + 2 &&
+                      b.target[t * 2 + r] == (t == 2 ? 10.0f * (1 + r) + 7 : 0),
+                  "t %d row %d: %g %g -> %g", t, r, b.dense[(t * 2 + r) * 2],
+                  b.dense[(t * 2 + r) * 2 + 1], b.target[t * 2 + r]);
+        }
+    dataset_eval_batch(d, &b, SPLIT_VAL, 0, 0);
+    CHECK(b.dense[0] == 31 && b.dense[4 * 2 + 1] == 36 && b.target[2 * 2] == 37, "val sequence");
+    // Training rows are whole sequences: every row's first input starts one.
+    for (long step = 0; step < 5; step++) {
+        dataset_train_batch(d, &b, 9, step, 0, 0);
+        for (int r = 0; r < 2; r++) {
+            float x0 = b.dense[r * 2];
+            int k = (int)x0 / 10;
+            CHECK(x0 == 10.0f * k + 1 && k < 3 && b.target[2 * 2 + r] == 10.0f * k + 7,
+                  "step %ld row %d: starts at %g", step, r, x0);
+        }
+    }
+    data_batch_free(&b);
+    dataset_free(&d);
+    // A stream's batch scores every step unless told to score the last.
+    d = open_ok(path_of("rows.h5"));
+    if (!d) return;
+    CHECK(data_batch_init(&b, d, 2, 2) == 0 && !b.view.last, "stream batch");
+    data_batch_score_last(&b);
+    CHECK(b.view.last == b.last && b.last[0] == 1 && b.last[1] == 1, "stream scored at step 1");
+    data_batch_free(&b);
+    dataset_free(&d);
+}
+
 // ------------------------------------------------------------------------------------------------
 
 // A prepare that must fail, with `want` and `file` in the message and no output left behind.
@@ -378,6 +431,49 @@ static void test_errors(void)
     open_fails(write_truncated(path_of("text.h5")), "");
 }
 
+// A per-sequence file whose seq_len attribute is replaced by v.
+static const char* write_seq_len(const char* good, int v)
+{
+    const char* p = path_of("seqlen.h5");
+    FILE *in = fopen(good, "rb"), *o = fopen(p, "wb");
+    static char buf[1 << 16];
+    size_t n = in ? fread(buf, 1, sizeof buf, in) : 0;
+    CHECK(n > 0 && o && fwrite(buf, 1, n, o) == n, "copying %s", good);
+    if (in) fclose(in);
+    if (o) fclose(o);
+    hid_t f = H5Fopen(p, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t sp = H5Screate(H5S_SCALAR);
+    CHECK(f >= 0 && H5Adelete(f, "seq_len") >= 0, "%s", p);
+    hid_t a = H5Acreate2(f, "seq_len", H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    CHECK(a >= 0 && H5Awrite(a, H5T_NATIVE_INT, &v) >= 0, "writing seq_len");
+    H5Aclose(a), H5Sclose(sp), H5Fclose(f);
+    return p;
+}
+
+// Malformed per-sequence CSVs are refused naming the file and line.
+static void test_sequence_errors(void)
+{
+    const char* ragged[1] = {write_file("seqragged.csv", "1,2,3,4,5,6,7\n1,2,3,4,5,6,7\n1,2,3,4,5,6\n")};
+    const char* narrow[1] = {write_file("seqnarrow.csv", "1,2,3,4,5,6\n")};
+    const char* text[1] = {write_file("seqtext.txt", "abc")};
+    const struct { const char* kind; const char* const* in; const char* want; } c[] = {
+        {"csv", ragged, ":3: 6 columns, expected 7 as on the first row (one sequence per line"},
+        {"csv", narrow, ":1: 6 columns, --seq-len 3 x --inputs 2 = 6 input columns leave no target"},
+        {"text", text, "--seq-len 3: only for --kind csv"},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        const char* out = path_of("bad.h5");
+        char err[512] = "";
+        int st = dataset_prepare_steps(c[i].kind, c[i].in, 1, out, 0.25, 2, 3, err, sizeof err);
+        CHECK(st == -1 && strstr(err, c[i].want) && (i == 2 || strstr(err, c[i].in[0])),
+              "got %d '%s', want '%s'", st, err, c[i].want);
+        CHECK(!exists(out) && temp_files_left() == 0, "%s: output left behind", c[i].in[0]);
+    }
+    const char* bad = write_seq_len(path_of("seqs.h5"), 2);
+    open_fails(bad, "with seq_len = 2, x needs seq_len rows per row of y");
+    open_fails(write_seq_len(path_of("seqs.h5"), 0), "attribute seq_len must be one integer");
+}
+
 static void remove_dir(void)
 {
     DIR* d = opendir(dir);
@@ -399,6 +495,8 @@ int main(int argc, char** argv)
     test_records();
     test_csv();
     test_errors();
+    test_sequences();
+    test_sequence_errors();
     remove_dir();
     if (!check_failures) printf("test_dataset: all checks passed\n");
     MPI_Finalize();

@@ -4,7 +4,9 @@
 // constant: MSE and R^2 from the CSV values alone), the confusion matrix summing to the number of
 // windows with row sums equal to the class counts written into the records files, bits per
 // character = loss / ln 2, R^2 of a target of mean 1e4 and variance 2e-5 (no cancellation), and
-// one DP allreduce per evaluation.
+// one DP allreduce per evaluation. score = last: MSE and R^2 of per-sequence targets (fnn prepare
+// --seq-len) and of the last step of stream windows, from the CSV values alone (constant head)
+// and from one rank's outputs at the last step.
 // ranks: 1 2 4
 #include <stdlib.h>
 #include <string.h>
@@ -12,11 +14,12 @@
 #include "launch/evaluate.h"
 #include "tests/check.h"
 
-enum { T = 8, BG = 4, ROWS = 203, NCLS = 3 };
+enum { T = 8, BG = 4, ROWS = 203, NCLS = 3, NSEQ = 23 };
 #define DIR "build/tests/eval"
 static const char* const class_files[NCLS] = {DIR "/alpha", DIR "/beta", DIR "/gamma"};
 static const int class_records[NCLS] = {10, 6, 11}; // val (half, rounded down): 5, 3, 5
 static float csv[ROWS][4];                          // 2 inputs, 2 targets
+static float seqs[NSEQ][2 * T + 2];                 // per line: T steps of 2 inputs, 2 targets
 
 static uint32_t lcg(uint32_t* s)
 {
@@ -32,6 +35,8 @@ static void make_data(int rank)
         float u = (float)(lcg(&s) % 1000) / 500 - 1, v = (float)(lcg(&s) % 1000) / 1000;
         csv[i][0] = u, csv[i][1] = v, csv[i][2] = u * v + 0.5f * (float)i / ROWS, csv[i][3] = u - 2 * v;
     }
+    for (int i = 0; i < NSEQ; i++)
+        for (int j = 0; j < 2 * T + 2; j++) seqs[i][j] = (float)(lcg(&s) % 1000) / 250 - 2;
     if (rank == 0) {
         char err[256];
         mkdir("build/tests", 0755), mkdir(DIR, 0755);
@@ -62,6 +67,12 @@ static void make_data(int rank)
         CHECK(dataset_prepare("records", class_files, NCLS, DIR "/recs.h5", 0.5, 0, err, sizeof err) == 0, "%s", err);
         CHECK(dataset_prepare("csv", rows, 1, DIR "/rows.h5", 0.5, 2, err, sizeof err) == 0, "%s", err);
         CHECK(dataset_prepare("csv", offset, 1, DIR "/offset.h5", 0.5, 2, err, sizeof err) == 0, "%s", err);
+        f = fopen(DIR "/seqs.csv", "w");
+        for (int i = 0; i < NSEQ; i++)
+            for (int j = 0; j < 2 * T + 2; j++) fprintf(f, "%.9g%c", seqs[i][j], j == 2 * T + 1 ? '\n' : ',');
+        fclose(f);
+        const char* seqfile[] = {DIR "/seqs.csv"};
+        CHECK(dataset_prepare_steps("csv", seqfile, 1, DIR "/seqs.h5", 0.5, 2, T, err, sizeof err) == 0, "%s", err);
     }
     MPI_Barrier(MPI_COMM_WORLD);
 }
@@ -231,6 +242,98 @@ static void check_constant_reference(const reference* ref, long n)
     }
 }
 
+// score = last on dataset d (per-sequence targets, or a stream whose windows are scored at their
+// last step): at every layout, MSE and R^2 of a constant head (0.25, -0.5) against the closed
+// form from the last-step targets the caller read from the CSV (want: n x 2), and of the model's
+// own outputs against one rank's outputs at the last step.
+static void check_scored_last(const dataset* d, long n, const float* want, int world)
+{
+    char err[256];
+    double sse_c[2] = {0, 0}, sst[2] = {0, 0}, mean[2] = {0, 0}, c[2] = {0.25, -0.5};
+    for (long k = 0; k < n; k++)
+        for (int o = 0; o < 2; o++) mean[o] += want[k * 2 + o] / (double)n;
+    for (long k = 0; k < n; k++)
+        for (int o = 0; o < 2; o++) {
+            sse_c[o] += (want[k * 2 + o] - c[o]) * (want[k * 2 + o] - c[o]);
+            sst[o] += (want[k * 2 + o] - mean[o]) * (want[k * 2 + o] - mean[o]);
+        }
+    // One rank's model outputs at step T - 1 of each window against the same targets.
+    dist_grid one;
+    dist_grid_init(MPI_COMM_SELF, 1, 0, &one, err, sizeof err);
+    model_config mc = config(TASK_REGRESS);
+    model m;
+    data_batch db;
+    CHECK(model_init(&m, &mc, &one, T, BG, err, sizeof err) == 0, "%s", err);
+    model_init_params(&m);
+    data_batch_init(&db, d, T, BG);
+    double sse_m[2] = {0, 0};
+    for (long first = 0; first < n; first += BG) {
+        dataset_eval_batch(d, &db, SPLIT_VAL, first, 0);
+        model_reset_state(&m);
+        model_forward(&m, &db.view);
+        for (int b = 0; b < BG && first + b < n; b++)
+            for (int o = 0; o < 2; o++) {
+                double e = m.Y[((size_t)(T - 1) * BG + b) * 2 + o] - want[(first + b) * 2 + o];
+                sse_m[o] += e * e;
+            }
+    }
+    data_batch_free(&db);
+    model_free(&m);
+    dist_grid_free(&one);
+    for (int tp = 1; tp <= world; tp *= 2)
+        for (int constant = 0; constant <= 1 && world % tp == 0; constant++) {
+            dist_grid g;
+            dist_grid_init(MPI_COMM_WORLD, tp, 0, &g, err, sizeof err);
+            CHECK(model_init(&m, &mc, &g, T, BG, err, sizeof err) == 0, "%s", err);
+            model_init_params(&m);
+            if (constant) constant_head(&m, c[0], c[1]);
+            data_batch_init(&db, d, T, m.B);
+            data_batch_score_last(&db);
+            eval_result e = evaluate(&m, d, &db, SPLIT_VAL, n, 0);
+            const double* sse = constant ? sse_c : sse_m;
+            double mse = (sse[0] + sse[1]) / (2.0 * n), r2 = 1 - (sse[0] + sse[1]) / (sst[0] + sst[1]);
+            CHECK(e.scored == n, "score = last: %ld scored, want %ld windows", e.scored, n);
+            CHECK(check_close(e.mse, mse, 1e-5, 0) && check_close(e.loss, mse, 1e-5, 0),
+                  "score = last%s tp %d dp %d: mse %.9g loss %.9g, reference %.9g",
+                  constant ? " constant head" : "", g.tp, g.dp, e.mse, e.loss, mse);
+            CHECK(check_close(e.r2, r2, 1e-5, 1e-6), "score = last%s tp %d: r2 %.9g, reference %.9g",
+                  constant ? " constant head" : "", g.tp, e.r2, r2);
+            if (g.world_rank == 0)
+                printf("regress score = last%s%s tp %d x dp %d: %ld windows, mse %.6g r2 %.6f\n",
+                       dataset_seq_len(d) ? " (per-sequence targets)" : " (stream)",
+                       constant ? " (constant head)" : "", g.tp, g.dp, n, e.mse, e.r2);
+            eval_result_free(&e);
+            data_batch_free(&db);
+            model_free(&m);
+            dist_grid_free(&g);
+        }
+}
+
+// The last-step targets of the val windows, read from the CSV data this test wrote: the second
+// half of the sequences, or rows [first + kT + T - 1] of the stream's val half.
+static void check_scored_last_both(int world)
+{
+    char err[256];
+    dataset* d = dataset_open(DIR "/seqs.h5", err, sizeof err);
+    CHECK(d != NULL && dataset_seq_len(d) == T, "%s", d ? "seq_len" : err);
+    float want[ROWS * 2];
+    if (d) {
+        long n = dataset_windows(d, SPLIT_VAL, T), first = NSEQ - NSEQ / 2;
+        CHECK(n == NSEQ / 2 && dataset_windows(d, SPLIT_VAL, T + 1) == 0, "%ld windows", n);
+        for (long k = 0; k < n; k++) want[k * 2] = seqs[first + k][2 * T], want[k * 2 + 1] = seqs[first + k][2 * T + 1];
+        check_scored_last(d, n, want, world);
+        dataset_free(&d);
+    }
+    d = dataset_open(DIR "/rows.h5", err, sizeof err);
+    CHECK(d != NULL, "%s", err);
+    if (!d) return;
+    long n = dataset_windows(d, SPLIT_VAL, T), first = ROWS - ROWS / 2;
+    for (long k = 0; k < n; k++)
+        for (int o = 0; o < 2; o++) want[k * 2 + o] = csv[first + k * T + T - 1][2 + o];
+    check_scored_last(d, n, want, world);
+    dataset_free(&d);
+}
+
 int main(int argc, char** argv)
 {
     MPI_Init(&argc, &argv);
@@ -259,6 +362,7 @@ int main(int argc, char** argv)
             }
             dataset_free(&d);
         }
+    check_scored_last_both(world);
     int fails = check_failures;
     MPI_Allreduce(MPI_IN_PLACE, &fails, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
     MPI_Finalize();

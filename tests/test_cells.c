@@ -1,0 +1,501 @@
+// The gated cells in float32: their initialisation (the LSTM's forget-gate bias, zero biases
+// otherwise, each gate's Wh orthogonal, every layout's elements those of one rank), 20-step
+// training trajectories of the GRU and the LSTM at every TP x DP layout of the world against
+// one rank's, the collectives of one step, checkpoints written at one layout and read at every
+// other (parameters, moments and carried state h, f and the LSTM's c, every element
+// bit-identical), and an LSTM run with carried state resumed from its checkpoint continuing the
+// uninterrupted run bit for bit on the writer's layout.
+// ranks: 1 2 4
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "io/checkpoint.h"
+#include "model/init.h"
+#include "model/model.h"
+#include "model/optim.h"
+#include "tests/check.h"
+
+enum { T = 8, BG = 4, STEPS = 20, RESUME_AT = 10, MAX_LAYOUTS = 8 };
+
+static char dir[64];
+
+typedef struct layout {
+    int tp, share;
+} layout;
+
+// Every layout of the world: tp = 1, 2, 4 where it divides the world, and the DP replicas all
+// sharing memory (share 0), none (1), or in pairs that also sum by message (2 of 4).
+static int layouts(int world, layout* out)
+{
+    int n = 0;
+    for (int tp = 1; tp <= world; tp *= 2)
+        for (int share = 0; share <= 2; share++) {
+            const int dp = world / tp;
+            if (world % tp || (share == 1 && dp == 1) || (share == 2 && dp != 4)) continue;
+            out[n++] = (layout){tp, share};
+        }
+    return n;
+}
+
+static model_config tiny(int cell, int feedback)
+{
+    return (model_config){.cell = cell, .task = TASK_LM, .act = ACT_TANH, .feedback = feedback,
+                          .feedback_source = FBS_MODEL, .wh_init = INIT_ORTHOGONAL,
+                          .forget_bias = 1, .V = 16, .D = 8, .H = 16, .L = 2, .O = 16, .seed = 5};
+}
+
+static const char* cell_name(int cell)
+{
+    return cell_of(cell)->name;
+}
+
+// Element (i, j) of tensor k as this rank holds it, or NAN if it does not hold it.
+static double element(const model* m, int k, int i, int j)
+{
+    const model_tensor* t = &m->tensors[k];
+    if (i < t->row0 || i >= t->row0 + t->lrows || j < t->col0 || j >= t->col0 + t->lcols)
+        return NAN;
+    return m->params[t->offset + (size_t)(i - t->row0) * t->ld + (j - t->col0)];
+}
+
+// The one-rank model: every gate's Wh is orthogonal and its own matrix; the LSTM's forget-gate
+// bias b_f is forget_bias and every other bias is 0.
+static void test_init_rules(const model* full)
+{
+    const int H = full->c.H, G = full->cell->gates;
+    double worst = 0, gate_diff = INFINITY;
+    int nwh = 0, nforget = 0, first_wh = -1;
+    for (int k = 0; k < full->ntensors; k++) {
+        const model_tensor* t = &full->tensors[k];
+        if (t->part == PART_WH) {
+            nwh++;
+            for (int a = 0; a < H; a++)
+                for (int b = 0; b < H; b++) {
+                    double s = 0;
+                    for (int r = 0; r < H; r++) s += element(full, k, r, a) * element(full, k, r, b);
+                    worst = fmax(worst, fabs(s - (a == b)));
+                }
+            // The gates of one layer draw different matrices (keys from their names).
+            if (first_wh >= 0 && full->tensors[first_wh].layer == t->layer) {
+                double d = 0;
+                for (int i = 0; i < H * H; i++)
+                    d = fmax(d, fabs(element(full, k, i / H, i % H) - element(full, first_wh, i / H, i % H)));
+                gate_diff = fmin(gate_diff, d);
+            } else {
+                first_wh = k;
+            }
+        }
+        if (t->rank != 1) continue;
+        char want_name[32];
+        snprintf(want_name, sizeof want_name, "layer%d/b_f", t->layer);
+        const int forget = full->c.cell == CELL_LSTM && !strcmp(t->name, want_name);
+        nforget += forget;
+        const real want = forget ? (real)full->c.forget_bias : 0;
+        for (int i = 0; i < t->rows; i++)
+            CHECK(element(full, k, i, 0) == want, "%s %s[%d] = %g, want %g", full->cell->name,
+                  t->name, i, element(full, k, i, 0), want);
+    }
+    CHECK(nwh == G * full->c.L && worst < 1e-5, "%s: %d Wh tensors, ||Q^T Q - I|| = %g",
+          full->cell->name, nwh, worst);
+    CHECK(gate_diff > 0.1, "%s: two gates' Wh differ by at most %g", full->cell->name, gate_diff);
+    CHECK(nforget == (full->c.cell == CELL_LSTM ? full->c.L : 0), "%s: %d forget-gate biases",
+          full->cell->name, nforget);
+}
+
+// Every element a rank holds at (tp, dp) equals the same element of the one-rank model; Wh
+// comes from ScaLAPACK QR on a different process grid, so it may differ by float rounding.
+static void test_init_layout(dist_grid* g, const model* full)
+{
+    model m;
+    char err[256];
+    CHECK(model_init(&m, &full->c, g, T, BG, err, sizeof err) == 0, "%s", err);
+    CHECK(model_init_params(&m) == 0, "init failed");
+    long held = 0;
+    double worst = 0;
+    for (int k = 0; k < m.ntensors; k++)
+        for (int i = 0; i < m.tensors[k].rows; i++)
+            for (int j = 0; j < m.tensors[k].cols; j++) {
+                double v = element(&m, k, i, j), ref = element(full, k, i, j);
+                if (isnan(v)) continue;
+                held++;
+                worst = fmax(worst, fabs(v - ref));
+            }
+    CHECK(held > 0 && worst < 1e-6, "%s tp %d dp %d: max difference %g from one rank", m.cell->name,
+          g->tp, g->dp, worst);
+    model_free(&m);
+}
+
+// forget_bias other than its default, so that the value is seen to come from the config.
+static void test_init(int world, double forget_bias)
+{
+    dist_grid one;
+    char err[128];
+    dist_grid_init(MPI_COMM_SELF, 1, 0, &one, err, sizeof err);
+    for (int cell = CELL_GRU; cell <= CELL_LSTM; cell++) {
+        model_config c = tiny(cell, FB_ALL);
+        c.forget_bias = forget_bias;
+        model full;
+        CHECK(model_init(&full, &c, &one, T, BG, err, sizeof err) == 0, "%s", err);
+        CHECK(model_init_params(&full) == 0, "init failed");
+        test_init_rules(&full);
+        for (int tp = 2; tp <= world; tp *= 2) {
+            dist_grid g;
+            dist_grid_init(MPI_COMM_WORLD, tp, 0, &g, err, sizeof err);
+            test_init_layout(&g, &full);
+            dist_grid_free(&g);
+        }
+        model_free(&full);
+    }
+    dist_grid_free(&one);
+}
+
+static void fill_batch(int32_t* tok, int32_t* next, long step, int row0, int B, int V)
+{
+    for (int t = 0; t < T; t++)
+        for (int b = 0; b < B; b++) {
+            tok[t * B + b] = (int32_t)(init_uniform(21, step, t * BG + row0 + b) * V);
+            next[t * B + b] = (int32_t)(init_uniform(22, step, t * BG + row0 + b) * V);
+        }
+}
+
+static const optim_config adam = {.kind = OPT_ADAM, .lr = 1e-2, .beta1 = 0.9, .beta2 = 0.999,
+                                  .eps = 1e-8, .clip = 1.0, .steps = STEPS};
+
+// Adam steps [first, last) on fresh batches as fnn train makes them (model_carry_state after
+// each step with carry, model_reset_state before each without); the global loss of step s into
+// traj[s].
+static void train_steps(model* m, int carry, long first, long last, double* traj)
+{
+    int32_t tok[T * BG], next[T * BG];
+    model_batch bt = {.T = T, .tokens = tok, .next = next};
+    for (long s = first; s < last; s++) {
+        fill_batch(tok, next, s, m->g->dp_rank * m->B, m->B, m->c.V);
+        if (!carry) model_reset_state(m);
+        model_zero_grad(m);
+        model_forward(m, &bt);
+        double loss = model_loss(m, &bt, NULL);
+        model_backward(m, &bt);
+        if (m->g->dp > 1) dist_dp_allreduce_f64(&loss, 1, m->g);
+        optim_step(m, &adam, s, optim_grad_norm(m), NULL, NULL);
+        if (carry) model_carry_state(m);
+        traj[s] = loss;
+    }
+}
+
+static void trajectory(dist_grid* g, const model_config* c, int carry, double* traj)
+{
+    model m;
+    char err[256];
+    CHECK(model_init(&m, c, g, T, BG, err, sizeof err) == 0, "%s", err);
+    CHECK(model_init_params(&m) == 0, "init failed");
+    model_reset_state(&m);
+    train_steps(&m, carry, 0, STEPS, traj);
+    model_free(&m);
+}
+
+// Every layout of the world follows the one-rank loss trajectory to float rounding: the GRU
+// from zero state each step, the LSTM carrying h, f and c from step to step.
+static void test_trajectories(int world_rank, const layout* ls, int nl)
+{
+    const struct { int cell, feedback, carry; } runs[] = {{CELL_GRU, FB_ALL, 0},
+                                                          {CELL_LSTM, FB_FIRST, 1}};
+    for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+        model_config c = tiny(runs[r].cell, runs[r].feedback);
+        double ref[STEPS], got[STEPS];
+        dist_grid one;
+        char err[128];
+        dist_grid_init(MPI_COMM_SELF, 1, 0, &one, err, sizeof err);
+        trajectory(&one, &c, runs[r].carry, ref);
+        dist_grid_free(&one);
+        for (int i = 0; i < nl; i++) {
+            dist_grid g;
+            dist_grid_init(MPI_COMM_WORLD, ls[i].tp, ls[i].share, &g, err, sizeof err);
+            if (g.world_size == 1) { // the one-rank run itself
+                dist_grid_free(&g);
+                continue;
+            }
+            trajectory(&g, &c, runs[r].carry, got);
+            double worst = 0;
+            for (int s = 0; s < STEPS; s++) {
+                worst = fmax(worst, fabs(got[s] - ref[s]) / ref[s]);
+                CHECK(check_close(got[s], ref[s], 1e-5, 0),
+                      "%s tp %d dp %d (%d x %d) step %d: loss %.9g, one rank %.9g",
+                      cell_name(c.cell), g.tp, g.dp, g.dpn, g.dpx, s + 1, got[s], ref[s]);
+            }
+            if (world_rank == 0)
+                printf("%s%s tp %d x dp %d (%d sharing x %d): %d steps, loss %.4f -> %.4f, worst "
+                       "relative difference from one rank %.2e\n", cell_name(c.cell),
+                       runs[r].carry ? " carried" : "", g.tp, g.dp, g.dpn, g.dpx, STEPS, ref[0],
+                       ref[STEPS - 1], worst);
+            dist_grid_free(&g);
+        }
+    }
+}
+
+// The per-step products a node's DP group computes together (model_apply), per layer and step.
+// The LSTM, like the Elman cell: one forward (a over [h | f]; layer 0's input part is batched
+// over the window) and one backward (dX = dA W). The GRU keeps the recurrent product apart:
+// forward, ah = h Wh^T, a = u Wx^T above layer 0 and a += f Wf^T where the layer has feedback;
+// backward, their mirrors dX over u, h and f.
+static int products_per_step(const model_config* c, int l)
+{
+    const int fb = c->feedback == FB_ALL || (c->feedback == FB_FIRST && l == 0);
+    if (c->cell != CELL_GRU) return 2;
+    return (1 + (l > 0) + fb) + (2 + fb);
+}
+
+// One step: one allgather per layer and step forward and one allreduce per layer and step
+// backward (TP); over DP, one non-blocking reduction per gradient region (each layer, the head,
+// the embedding if any) between groups that share memory, and within one a sync before and
+// after each of the two packings and each product, one before the head's and each layer's
+// reduction, and one after the last.
+static void check_counts(dist_grid* g, const model_config* c)
+{
+    model m;
+    char err[256];
+    CHECK(model_init(&m, c, g, T, BG, err, sizeof err) == 0, "%s", err);
+    model_init_params(&m);
+    int32_t tok[T * BG], next[T * BG];
+    real dense[T * BG * 8], target[T * BG * 16];
+    for (int i = 0; i < T * BG * 8; i++) dense[i] = (real)init_normal(41, i, 0);
+    for (int i = 0; i < T * BG * 16; i++) target[i] = (real)init_normal(42, i, 0);
+    fill_batch(tok, next, 0, g->dp_rank * m.B, m.B, c->V ? c->V : 1);
+    model_batch bt = {.T = T};
+    if (c->V) bt.tokens = tok, bt.next = next;
+    else bt.dense = dense, bt.target = target;
+    model_reset_state(&m);
+    dist_reset_counts(g);
+    model_forward(&m, &bt);
+    long gathers = g->count[DIST_ALLGATHER];
+    model_loss(&m, &bt, NULL);
+    model_zero_grad(&m);
+    model_backward(&m, &bt);
+    model_gather(&m, m.grads);
+    const int tp = g->tp > 1, L = c->L;
+    long products = 0;
+    for (int l = 0; l < L; l++) products += products_per_step(c, l) * T;
+    const long syncs = g->dpn > 1 ? 4 + 2 * products + L + 2 : 0;
+    const long iall = g->dpx > 1 ? L + 1 + (c->V > 0) : 0;
+    const char* name = cell_name(c->cell);
+    CHECK(gathers == (tp ? T * L : 0), "%s: %ld allgathers", name, gathers);
+    CHECK(g->count[DIST_ALLREDUCE] == (tp ? T * L : 0), "%s: %ld allreduces", name,
+          g->count[DIST_ALLREDUCE]);
+    CHECK(g->count[DIST_IALLREDUCE] == iall, "%s: %ld iallreduces, want %ld", name,
+          g->count[DIST_IALLREDUCE], iall);
+    // model_gather adds its two.
+    CHECK(g->count[DIST_SYNC] == syncs + 2 * (g->dpn > 1), "%s tp %d dpn %d: %ld syncs, want %ld",
+          name, g->tp, g->dpn, g->count[DIST_SYNC], syncs + 2 * (g->dpn > 1));
+    if (g->world_rank == 0)
+        printf("%s feedback %s %s tp %d x dp %d (%d x %d): %ld allgathers, %ld allreduces, %ld "
+               "iallreduces, %ld syncs\n", name, config_enum_name("feedback", c->feedback), c->V ? "lm" : "regress", g->tp,
+               g->dp, g->dpn, g->dpx, gathers, g->count[DIST_ALLREDUCE],
+               g->count[DIST_IALLREDUCE], g->count[DIST_SYNC]);
+    model_free(&m);
+}
+
+static void test_counts(const layout* ls, int nl)
+{
+    model_config cs[5] = {tiny(CELL_GRU, FB_ALL), tiny(CELL_GRU, FB_FIRST), tiny(CELL_GRU, FB_NONE),
+                          tiny(CELL_LSTM, FB_ALL), tiny(CELL_GRU, FB_ALL)};
+    cs[4].task = TASK_REGRESS, cs[4].V = 0, cs[4].O = 3;
+    for (int i = 0; i < nl; i++) {
+        dist_grid g;
+        char err[128];
+        dist_grid_init(MPI_COMM_WORLD, ls[i].tp, ls[i].share, &g, err, sizeof err);
+        for (int k = 0; k < 5; k++) check_counts(&g, &cs[k]);
+        dist_grid_free(&g);
+    }
+}
+
+// The value each buffer gets at global element (i, j) of tensor k: no two alike.
+static real value(int buf, int k, int i, int j)
+{
+    return (real)init_normal(100 + 10 * buf + k, i, j);
+}
+
+// Sets (check = 0) or compares (check = 1) every held element of params, m and v, and of the
+// carried state of this rank's rows: h (B x H) per layer, f (B x O), and the cell's state
+// (B x Hl, this rank's units) per layer, by global row and column. Returns the mismatches.
+static long elements(model* m, int check)
+{
+    real* bufs[3] = {m->params, m->m, m->v};
+    long bad = 0;
+    for (int b = 0; b < 3; b++)
+        for (int k = 0; k < m->ntensors; k++) {
+            const model_tensor* t = &m->tensors[k];
+            for (int i = 0; i < t->lrows; i++)
+                for (int j = 0; j < t->lcols; j++) {
+                    real* p = bufs[b] + t->offset + (size_t)i * t->ld + j;
+                    real want = value(b, k, t->row0 + i, t->col0 + j);
+                    if (check) bad += *p != want;
+                    else *p = want;
+                }
+        }
+    const int L = m->c.L, H = m->c.H, Hl = m->Hl, row0 = m->g->dp_rank * m->B;
+    for (int l = 0; l <= L; l++) {
+        const int cols = l < L ? H : m->c.O;
+        real* h = l < L ? m->h0s[l] : m->f0;
+        for (int r = 0; r < m->B; r++)
+            for (int j = 0; j < cols; j++) {
+                real want = value(3, l, row0 + r, j);
+                if (check) bad += h[(size_t)r * cols + j] != want;
+                else h[(size_t)r * cols + j] = want;
+                if (l == L || !m->cell->state || j < m->h0 || j >= m->h0 + Hl) continue;
+                real* s = m->s0s[l] + (size_t)r * Hl + j - m->h0;
+                want = value(4, l, row0 + r, j);
+                if (check) bad += *s != want;
+                else *s = want;
+            }
+    }
+    return bad;
+}
+
+static ckpt_train train_state(const model* m, long step)
+{
+    return (ckpt_train){.step = step, .rng_seed = 5, .writer_tp = m->g->tp,
+                        .writer_dp = m->g->dp, .global_batch = BG, .seq_len = T,
+                        .carry_state = 1, .optimizer = OPT_ADAM};
+}
+
+// Loads path into a model made at g from the file's config (parameters, moments, state).
+static int load(model* m, dist_grid* g, const char* path)
+{
+    char err[512];
+    model_config rc;
+    ckpt_train rs;
+    int ok = ckpt_read_meta(path, g->world, &rc, &rs, NULL, 0, err, sizeof err) == 0;
+    CHECK(ok, "%s", err);
+    if (!ok) return -1;
+    CHECK(model_init(m, &rc, g, T, BG, err, sizeof err) == 0, "%s", err);
+    CHECK(ckpt_load(path, m, 0, 1, err, sizeof err) == 0, "load: %s", err);
+    CHECK(ckpt_load_state(path, m, err, sizeof err) == 0, "state: %s", err);
+    return 0;
+}
+
+// For each cell, a file written at each tp reads back at every tp with every element
+// bit-identical, and the cell recorded. Which rank writes and reads which rows depends on tp and
+// dp only, not on how the DP replicas share memory (share 0 stands for them all).
+static void test_checkpoints(int world_rank, const layout* ls, int nl, const fnn_config* cfg)
+{
+    for (int cell = CELL_GRU; cell <= CELL_LSTM; cell++)
+        for (int w = 0; w < nl; w++) {
+            if (ls[w].share) continue;
+            dist_grid wg;
+            char err[512], path[128];
+            dist_grid_init(MPI_COMM_WORLD, ls[w].tp, ls[w].share, &wg, err, sizeof err);
+            model_config c = tiny(cell, FB_FIRST);
+            model wm;
+            CHECK(model_init(&wm, &c, &wg, T, BG, err, sizeof err) == 0, "%s", err);
+            elements(&wm, 0);
+            ckpt_train st = train_state(&wm, 42);
+            snprintf(path, sizeof path, "%s/%s.h5", dir, cell_name(cell));
+            CHECK(ckpt_save(path, &wm, cfg, &st, 1, err, sizeof err) == 0, "save: %s", err);
+            model_free(&wm);
+            int reads = 0;
+            for (int r = 0; r < nl; r++) {
+                if (ls[r].share) continue;
+                dist_grid rg;
+                dist_grid_init(MPI_COMM_WORLD, ls[r].tp, ls[r].share, &rg, err, sizeof err);
+                model m;
+                reads++;
+                if (load(&m, &rg, path) == 0) {
+                    CHECK(m.c.cell == c.cell && m.c.feedback == c.feedback && m.c.H == c.H &&
+                              m.c.L == c.L && m.c.V == c.V && m.c.seed == c.seed,
+                          "%s: config read back differs (cell %d)", cell_name(cell), m.c.cell);
+                    long bad = elements(&m, 1);
+                    CHECK(bad == 0, "%s written at tp %d dp %d, read at tp %d dp %d: %ld elements differ",
+                          cell_name(cell), wg.tp, wg.dp, rg.tp, rg.dp, bad);
+                    model_free(&m);
+                }
+                dist_grid_free(&rg);
+            }
+            if (world_rank == 0)
+                printf("%s written at tp %d x dp %d (%d x %d): read at %d tp, every element of "
+                       "params, m, v, h, f%s equal\n", cell_name(cell), wg.tp, wg.dp, wg.dpn,
+                       wg.dpx, reads, cell == CELL_LSTM ? ", c" : "");
+            dist_grid_free(&wg);
+        }
+}
+
+// An LSTM run carrying its state, saved after RESUME_AT steps as fnn train saves (moments
+// gathered, state of the next window) at every layout and resumed on it, where the remaining
+// losses are the uninterrupted run's bit for bit; the first layout's file also at the last
+// layout (the largest tp), where they agree to float rounding.
+static void test_resume(int world_rank, const layout* ls, int nl, const fnn_config* cfg)
+{
+    model_config c = tiny(CELL_LSTM, FB_ALL);
+    char err[512], path[128];
+    snprintf(path, sizeof path, "%s/resume.h5", dir);
+    for (int w = 0; w < nl; w++) {
+        dist_grid wg;
+        dist_grid_init(MPI_COMM_WORLD, ls[w].tp, ls[w].share, &wg, err, sizeof err);
+        double whole[STEPS];
+        model wm;
+        CHECK(model_init(&wm, &c, &wg, T, BG, err, sizeof err) == 0, "%s", err);
+        CHECK(model_init_params(&wm) == 0, "init failed");
+        model_reset_state(&wm);
+        train_steps(&wm, 1, 0, RESUME_AT, whole);
+        model_gather(&wm, wm.m);
+        model_gather(&wm, wm.v);
+        ckpt_train st = train_state(&wm, RESUME_AT);
+        CHECK(ckpt_save(path, &wm, cfg, &st, 1, err, sizeof err) == 0, "save: %s", err);
+        train_steps(&wm, 1, RESUME_AT, STEPS, whole);
+        model_free(&wm);
+        const int readers[2] = {w, nl - 1};
+        for (int i = 0; i < 1 + (w == 0 && nl > 1); i++) {
+            const int r = readers[i];
+            dist_grid rg;
+            dist_grid_init(MPI_COMM_WORLD, ls[r].tp, ls[r].share, &rg, err, sizeof err);
+            model m;
+            double got[STEPS];
+            if (load(&m, &rg, path) == 0) {
+                train_steps(&m, 1, RESUME_AT, STEPS, got);
+                const int same = r == w;
+                double worst = 0;
+                for (int s = RESUME_AT; s < STEPS; s++) {
+                    worst = fmax(worst, fabs(got[s] - whole[s]) / whole[s]);
+                    CHECK(same ? got[s] == whole[s] : check_close(got[s], whole[s], 1e-5, 0),
+                          "lstm written at tp %d dp %d (%d x %d), resumed at tp %d dp %d (%d x %d) "
+                          "step %d: loss %.9g, uninterrupted %.9g", wg.tp, wg.dp, wg.dpn, wg.dpx,
+                          rg.tp, rg.dp, rg.dpn, rg.dpx, s + 1, got[s], whole[s]);
+                }
+                if (world_rank == 0)
+                    printf("lstm carried, saved at step %d at tp %d x dp %d (%d x %d), resumed at "
+                           "tp %d x dp %d (%d x %d): steps %d-%d worst relative difference %.2e%s\n",
+                           RESUME_AT, wg.tp, wg.dp, wg.dpn, wg.dpx, rg.tp, rg.dp, rg.dpn, rg.dpx,
+                           RESUME_AT + 1, STEPS, worst, same ? " (same layout: bit for bit)" : "");
+                model_free(&m);
+            }
+            dist_grid_free(&rg);
+        }
+        dist_grid_free(&wg);
+    }
+}
+
+int main(int argc, char** argv)
+{
+    MPI_Init(&argc, &argv);
+    int rank, world;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &world);
+    snprintf(dir, sizeof dir, "build/tests/cells_np%d", world);
+    if (rank == 0) {
+        mkdir("build/tests", 0777);
+        mkdir(dir, 0777);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    layout ls[MAX_LAYOUTS];
+    const int nl = layouts(world, ls);
+    fnn_config cfg;
+    config_defaults(&cfg);
+    test_init(world, 0.75);
+    test_trajectories(rank, ls, nl);
+    test_counts(ls, nl);
+    test_checkpoints(rank, ls, nl, &cfg);
+    test_resume(rank, ls, nl, &cfg);
+    int fails = check_failures;
+    MPI_Allreduce(MPI_IN_PLACE, &fails, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+    if (rank == 0) printf("test_cells: %s\n", fails ? "FAILED" : "all checks passed");
+    MPI_Finalize();
+    return fails != 0;
+}
