@@ -14,28 +14,12 @@
 #include "model/model.h"
 #include "model/optim.h"
 #include "tests/check.h"
+#include "tests/elements.h"
+#include "tests/layouts.h"
 
-enum { T = 8, BG = 4, STEPS = 20, RESUME_AT = 10, MAX_LAYOUTS = 8 };
+enum { T = 8, BG = 4, STEPS = 20, RESUME_AT = 10 };
 
 static char dir[64];
-
-typedef struct layout {
-    int tp, share;
-} layout;
-
-// Every layout of the world: tp = 1, 2, 4 where it divides the world, and the DP replicas all
-// sharing memory (share 0), none (1), or in pairs that also sum by message (2 of 4).
-static int layouts(int world, layout* out)
-{
-    int n = 0;
-    for (int tp = 1; tp <= world; tp *= 2)
-        for (int share = 0; share <= 2; share++) {
-            const int dp = world / tp;
-            if (world % tp || (share == 1 && dp == 1) || (share == 2 && dp != 4)) continue;
-            out[n++] = (layout){tp, share};
-        }
-    return n;
-}
 
 static model_config tiny(int cell, int feedback)
 {
@@ -307,49 +291,6 @@ static void test_counts(const layout* ls, int nl)
     }
 }
 
-// The value each buffer gets at global element (i, j) of tensor k: no two alike.
-static real value(int buf, int k, int i, int j)
-{
-    return (real)init_normal(100 + 10 * buf + k, i, j);
-}
-
-// Sets (check = 0) or compares (check = 1) every held element of params, m and v, and of the
-// carried state of this rank's rows: h (B x H) per layer, f (B x O), and the cell's state
-// (B x Hl, this rank's units) per layer, by global row and column. Returns the mismatches.
-static long elements(model* m, int check)
-{
-    real* bufs[3] = {m->params, m->m, m->v};
-    long bad = 0;
-    for (int b = 0; b < 3; b++)
-        for (int k = 0; k < m->ntensors; k++) {
-            const model_tensor* t = &m->tensors[k];
-            for (int i = 0; i < t->lrows; i++)
-                for (int j = 0; j < t->lcols; j++) {
-                    real* p = bufs[b] + t->offset + (size_t)i * t->ld + j;
-                    real want = value(b, k, t->row0 + i, t->col0 + j);
-                    if (check) bad += *p != want;
-                    else *p = want;
-                }
-        }
-    const int L = m->c.L, H = m->c.H, Hl = m->Hl, row0 = m->g->dp_rank * m->B;
-    for (int l = 0; l <= L; l++) {
-        const int cols = l < L ? H : m->c.O;
-        real* h = l < L ? m->h0s[l] : m->f0;
-        for (int r = 0; r < m->B; r++)
-            for (int j = 0; j < cols; j++) {
-                real want = value(3, l, row0 + r, j);
-                if (check) bad += h[(size_t)r * cols + j] != want;
-                else h[(size_t)r * cols + j] = want;
-                if (l == L || !m->cell->state || j < m->h0 || j >= m->h0 + Hl) continue;
-                real* s = m->s0s[l] + (size_t)r * Hl + j - m->h0;
-                want = value(4, l, row0 + r, j);
-                if (check) bad += *s != want;
-                else *s = want;
-            }
-    }
-    return bad;
-}
-
 static ckpt_train train_state(const model* m, long step)
 {
     return (ckpt_train){.step = step, .rng_seed = 5, .writer_tp = m->g->tp,
@@ -387,6 +328,7 @@ static void test_checkpoints(int world_rank, const layout* ls, int nl, const fnn
             model wm;
             CHECK(model_init(&wm, &c, &wg, T, BG, err, sizeof err) == 0, "%s", err);
             elements(&wm, 0);
+            state(&wm, 0);
             ckpt_train st = train_state(&wm, 42);
             snprintf(path, sizeof path, "%s/%s.h5", dir, cell_name(cell));
             CHECK(ckpt_save(path, &wm, cfg, &st, 1, err, sizeof err) == 0, "save: %s", err);
@@ -402,7 +344,7 @@ static void test_checkpoints(int world_rank, const layout* ls, int nl, const fnn
                     CHECK(m.c.cell == c.cell && m.c.feedback == c.feedback && m.c.H == c.H &&
                               m.c.L == c.L && m.c.V == c.V && m.c.seed == c.seed,
                           "%s: config read back differs (cell %d)", cell_name(cell), m.c.cell);
-                    long bad = elements(&m, 1);
+                    long bad = elements(&m, 1) + state(&m, 1);
                     CHECK(bad == 0, "%s written at tp %d dp %d, read at tp %d dp %d: %ld elements differ",
                           cell_name(cell), wg.tp, wg.dp, rg.tp, rg.dp, bad);
                     model_free(&m);

@@ -13,6 +13,7 @@
 #include "model/model.h"
 #include "model/optim.h"
 #include "tests/check.h"
+#include "tests/layouts.h"
 
 enum { T = 8, BG = 4, STEPS = 20, DIN = 3 };
 
@@ -175,25 +176,23 @@ static void test_noise_bits(int world)
                var, kurt, n);
     noisy_f(&one, 7, ref);
     dist_grid_free(&one);
-    for (int tp = 1; tp <= world; tp *= 2)
-        for (int share = 0; share <= 2; share++) {
-            const int dp = world / tp;
-            if (world % tp || world == 1 || (share == 1 && dp == 1) || (share == 2 && dp != 4))
-                continue;
-            dist_grid g;
-            dist_grid_init(MPI_COMM_WORLD, tp, share, &g, err, sizeof err);
-            const int B = BG / g.dp, row0 = g.dp_rank * B;
-            noisy_f(&g, 7, got);
-            long differ = 0;
-            for (int t = 0; t < T; t++)
-                for (int b = 0; b < B; b++)
-                    differ += memcmp(got + (t * B + b) * O, ref + (t * BG + row0 + b) * O, O * sizeof(real)) != 0;
-            CHECK(differ == 0, "tp %d dp %d: %ld rows of f differ from one rank's", g.tp, g.dp, differ);
-            if (g.world_rank == 0)
-                printf("tp %d x dp %d (%d sharing x %d): noisy f bit-identical to one rank's\n", g.tp,
-                       g.dp, g.dpn, g.dpx);
-            dist_grid_free(&g);
-        }
+    layout ls[MAX_LAYOUTS];
+    const int nl = world > 1 ? layouts(world, ls) : 0; // one rank is the reference itself
+    for (int l = 0; l < nl; l++) {
+        dist_grid g;
+        dist_grid_init(MPI_COMM_WORLD, ls[l].tp, ls[l].share, &g, err, sizeof err);
+        const int B = BG / g.dp, row0 = g.dp_rank * B;
+        noisy_f(&g, 7, got);
+        long differ = 0;
+        for (int t = 0; t < T; t++)
+            for (int b = 0; b < B; b++)
+                differ += memcmp(got + (t * B + b) * O, ref + (t * BG + row0 + b) * O, O * sizeof(real)) != 0;
+        CHECK(differ == 0, "tp %d dp %d: %ld rows of f differ from one rank's", g.tp, g.dp, differ);
+        if (g.world_rank == 0)
+            printf("tp %d x dp %d (%d sharing x %d): noisy f bit-identical to one rank's\n", g.tp,
+                   g.dp, g.dpn, g.dpx);
+        dist_grid_free(&g);
+    }
 }
 
 // The teacher draw has probability p (n = 20000 draws, 4 standard errors), and each step draws
@@ -233,23 +232,21 @@ static void test_layouts(int world_rank, int world, int cell, const char* name)
     dist_grid_free(&one);
     const double moved = max_rel_diff(ref, clean);
     CHECK(moved > 1e-3, "%s: noise 0.5 moves the trajectory by only %.2e", name, moved);
-    for (int tp = 1; tp <= world; tp *= 2)
-        for (int share = 0; share <= 2; share++) {
-            const int dp = world / tp;
-            if (world % tp || world == 1 || (share == 1 && dp == 1) || (share == 2 && dp != 4))
-                continue;
-            dist_grid g;
-            dist_grid_init(MPI_COMM_WORLD, tp, share, &g, err, sizeof err);
-            trajectory(&g, TASK_LM, cell, &d, got);
-            double worst = max_rel_diff(got, ref);
-            CHECK(worst < 1e-5, "%s tp %d dp %d (%d x %d): loss differs from one rank's by %.2e",
-                  name, g.tp, g.dp, g.dpn, g.dpx, worst);
-            if (world_rank == 0)
-                printf("%s mix .5 noise .5, tp %d x dp %d (%d sharing x %d): worst relative loss "
-                       "difference %.2e (noise moves it by %.2e)\n", name, g.tp, g.dp, g.dpn,
-                       g.dpx, worst, moved);
-            dist_grid_free(&g);
-        }
+    layout ls[MAX_LAYOUTS];
+    const int nl = world > 1 ? layouts(world, ls) : 0; // one rank is the reference itself
+    for (int l = 0; l < nl; l++) {
+        dist_grid g;
+        dist_grid_init(MPI_COMM_WORLD, ls[l].tp, ls[l].share, &g, err, sizeof err);
+        trajectory(&g, TASK_LM, cell, &d, got);
+        double worst = max_rel_diff(got, ref);
+        CHECK(worst < 1e-5, "%s tp %d dp %d (%d x %d): loss differs from one rank's by %.2e", name,
+              g.tp, g.dp, g.dpn, g.dpx, worst);
+        if (world_rank == 0)
+            printf("%s mix .5 noise .5, tp %d x dp %d (%d sharing x %d): worst relative loss "
+                   "difference %.2e (noise moves it by %.2e)\n", name, g.tp, g.dp, g.dpn, g.dpx,
+                   worst, moved);
+        dist_grid_free(&g);
+    }
 }
 
 // teacher_prob per step: constant, or linear to teacher_prob_end at the last step and after;

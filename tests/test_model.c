@@ -7,6 +7,7 @@
 #include "model/model.h"
 #include "model/optim.h"
 #include "tests/check.h"
+#include "tests/layouts.h"
 
 enum { T = 8, BG = 4, STEPS = 20 };
 
@@ -146,27 +147,24 @@ static void test_layouts(int world_rank, int world)
     dist_grid_init(MPI_COMM_SELF, 1, 0, &one, err, sizeof err);
     trajectory(&one, ref, -1);
     dist_grid_free(&one);
-    // DP replicas sharing memory (share 0), not (1), and in pairs that also sum by message.
-    for (int tp = 1; tp <= world; tp *= 2)
-        for (int share = 0; share <= 2; share++) {
-            const int dp = world / tp;
-            if (world % tp || world == 1 || (share == 1 && dp == 1) || (share == 2 && dp != 4))
-                continue;
-            dist_grid g;
-            dist_grid_init(MPI_COMM_WORLD, tp, share, &g, err, sizeof err);
-            trajectory(&g, got, -1);
-            double worst = 0;
-            for (int s = 0; s < STEPS; s++) {
-                worst = fmax(worst, fabs(got[s] - ref[s]) / ref[s]);
-                CHECK(check_close(got[s], ref[s], 1e-5, 0),
-                      "tp %d dp %d (%d x %d) step %d: loss %.9g, one rank %.9g", g.tp, g.dp,
-                      g.dpn, g.dpx, s + 1, got[s], ref[s]);
-            }
-            if (world_rank == 0)
-                printf("tp %d x dp %d (%d sharing x %d): %d steps, worst relative loss "
-                       "difference %.2e\n", g.tp, g.dp, g.dpn, g.dpx, STEPS, worst);
-            dist_grid_free(&g);
+    layout ls[MAX_LAYOUTS];
+    const int nl = world > 1 ? layouts(world, ls) : 0; // one rank is the reference itself
+    for (int l = 0; l < nl; l++) {
+        dist_grid g;
+        dist_grid_init(MPI_COMM_WORLD, ls[l].tp, ls[l].share, &g, err, sizeof err);
+        trajectory(&g, got, -1);
+        double worst = 0;
+        for (int s = 0; s < STEPS; s++) {
+            worst = fmax(worst, fabs(got[s] - ref[s]) / ref[s]);
+            CHECK(check_close(got[s], ref[s], 1e-5, 0),
+                  "tp %d dp %d (%d x %d) step %d: loss %.9g, one rank %.9g", g.tp, g.dp, g.dpn,
+                  g.dpx, s + 1, got[s], ref[s]);
         }
+        if (world_rank == 0)
+            printf("tp %d x dp %d (%d sharing x %d): %d steps, worst relative loss "
+                   "difference %.2e\n", g.tp, g.dp, g.dpn, g.dpx, STEPS, worst);
+        dist_grid_free(&g);
+    }
 }
 
 int main(int argc, char** argv)
