@@ -20,7 +20,7 @@ typedef struct ldata {
     model_batch view;
 } ldata;
 
-static void make_global(gdata* d, const model_config* c, unsigned seed)
+static inline void make_global(gdata* d, const model_config* c, unsigned seed)
 {
     srand(seed);
     for (int i = 0; i < T * BG; i++) {
@@ -39,7 +39,7 @@ static void make_global(gdata* d, const model_config* c, unsigned seed)
 
 // This replica's rows (B of them from dp_rank * B) as the batch of `task`; last: regress scores
 // only step last[b] of each row (score = last).
-static void slice_local(ldata* l, const gdata* d, const model* m, int task, int last)
+static inline void slice_local(ldata* l, const gdata* d, const model* m, int task, int last)
 {
     const int B = m->B, r0 = m->g->dp_rank * B, D = m->c.D, O = m->c.O;
     for (int t = 0; t < T; t++)
@@ -63,18 +63,30 @@ static void slice_local(ldata* l, const gdata* d, const model* m, int task, int 
     else l->view.label = l->label, l->view.last = l->last;
 }
 
-// Biases start at zero (or forget_bias); give each its own values so that every path is
-// exercised like the weights', and b and bh of the GRU differ.
-static void vary_biases(model* m)
+// The case's model on g: c completed with the sizes of its task (6 tokens in and out, 3 dense
+// inputs, 3 outputs), initialised, and its biases, which start at zero (or forget_bias), given
+// each its own values so that every path is exercised like the weights', and b and bh of the
+// GRU differ. Returns 0, or 1 with the failure counted.
+static inline int init_case(model* m, model_config* c, dist_grid* g, const char* what)
 {
+    c->V = c->task == TASK_REGRESS ? 0 : 6;
+    c->D = 3;
+    c->O = c->task == TASK_LM ? 6 : 3;
+    char err[256];
+    if (model_init(m, c, g, T, BG, err, sizeof err)) {
+        CHECK(0, "%s: %s", what, err);
+        return 1;
+    }
+    CHECK(model_init_params(m) == 0, "init");
     for (int k = 0; k < m->ntensors; k++)
         if (m->tensors[k].rank == 1)
             for (int i = 0; i < m->tensors[k].lrows; i++)
                 m->params[m->tensors[k].offset + i] =
                     0.3 * init_normal(11 + k, m->tensors[k].row0 + i, 0);
+    return 0;
 }
 
-static double global_loss(model* m, const model_batch* bt)
+static inline double global_loss(model* m, const model_batch* bt)
 {
     model_forward(m, bt);
     double loss = model_loss(m, bt, NULL);
@@ -85,7 +97,7 @@ static double global_loss(model* m, const model_batch* bt)
 
 // The loss at value keep + eps and keep - eps of *p (p NULL on the ranks that do not hold the
 // element: they only take part in the passes), as a central difference; *p restored.
-static double central_difference(model* m, const model_batch* bt, real* p)
+static inline double central_difference(model* m, const model_batch* bt, real* p)
 {
     const double eps = 1e-5;
     real keep = p ? *p : 0;
@@ -99,8 +111,8 @@ static double central_difference(model* m, const model_batch* bt, real* p)
 
 // Truncation error ~eps^2 = 1e-10 and rounding ~1e-16 |loss| / eps ~ 1e-11: 1e-5 relative with
 // a 1e-9 absolute floor still catches any missing or wrong term.
-static void compare(double fd, double an, double* worst, const char* what, const char* name,
-                    int i, int j)
+static inline void compare(double fd, double an, double* worst, const char* what,
+                           const char* name, int i, int j)
 {
     double err = fabs(fd - an) / fmax(fmax(fabs(fd), fabs(an)), 1e-6);
     if (err > *worst) *worst = err;
@@ -108,7 +120,7 @@ static void compare(double fd, double an, double* worst, const char* what, const
           i, j, fd, an);
 }
 
-static int holds(const model_tensor* t, int i, int j)
+static inline int holds(const model_tensor* t, int i, int j)
 {
     return i >= t->row0 && i < t->row0 + t->lrows && j >= t->col0 && j < t->col0 + t->lcols;
 }
@@ -116,7 +128,7 @@ static int holds(const model_tensor* t, int i, int j)
 // Every element of every tensor against the gradient in m->grads (complete, model_gather): the
 // rank holding the element perturbs it, every rank runs the passes. Returns the worst relative
 // error.
-static double check_params(model* m, const model_batch* bt, const char* what)
+static inline double check_params(model* m, const model_batch* bt, const char* what)
 {
     double worst = 0;
     for (int k = 0; k < m->ntensors; k++) {

@@ -6,14 +6,14 @@
 
 // The value each buffer gets at global element (i, j) of tensor k: no two alike. Buffers 0-2 are
 // params, m and v; 3 the carried h (layer k < L) and f (k = L); 4 the cell's state of layer k.
-static real value(int buf, int k, int i, int j)
+static inline real value(int buf, int k, int i, int j)
 {
     return (real)init_normal(100 + 10 * buf + k, i, j);
 }
 
 // Sets (check = 0) or compares (check = 1) every held element of params, m and v; returns the
 // number of mismatches.
-static long elements(model* m, int check)
+static inline long elements(model* m, int check)
 {
     real* bufs[3] = {m->params, m->m, m->v};
     long bad = 0;
@@ -33,7 +33,7 @@ static long elements(model* m, int check)
 
 // The same for the carried state of this rank's rows, by global row and column: h (B x H) per
 // layer, f (B x O), and the cell's state (B x Hl, this rank's units) per layer where it has one.
-static long state(model* m, int check)
+static inline long state(model* m, int check)
 {
     const int L = m->c.L, H = m->c.H, Hl = m->Hl, row0 = m->g->dp_rank * m->B;
     long bad = 0;

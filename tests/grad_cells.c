@@ -73,17 +73,8 @@ static void run_case(const gcase* gc, dist_grid* g)
     model_config c = {.cell = gc->cell, .task = gc->task, .act = ACT_TANH,
                       .feedback = gc->feedback, .feedback_source = gc->source,
                       .wh_init = INIT_ORTHOGONAL, .forget_bias = 1, .H = H, .L = gc->L, .seed = 7};
-    c.V = gc->task == TASK_REGRESS ? 0 : 6;
-    c.D = 3;
-    c.O = gc->task == TASK_LM ? 6 : 3;
     model m;
-    char err[256];
-    if (model_init(&m, &c, g, T, BG, err, sizeof err)) {
-        CHECK(0, "%s: %s", gc->what, err);
-        return;
-    }
-    CHECK(model_init_params(&m) == 0, "init");
-    vary_biases(&m);
+    if (init_case(&m, &c, g, gc->what)) return;
     gdata gd;
     ldata ld;
     make_global(&gd, &c, 3);

@@ -11,7 +11,7 @@ typedef struct layout {
 } layout;
 
 // Fills out (MAX_LAYOUTS at most) in the order tp, then share; returns how many.
-static int layouts(int world, layout* out)
+static inline int layouts(int world, layout* out)
 {
     int n = 0;
     for (int tp = 1; tp <= world; tp *= 2)

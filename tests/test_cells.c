@@ -19,6 +19,8 @@
 
 enum { T = 8, BG = 4, STEPS = 20, RESUME_AT = 10 };
 
+#include "tests/trajectory.h"
+
 static char dir[64];
 
 static model_config tiny(int cell, int feedback)
@@ -133,18 +135,6 @@ static void test_init(int world, double forget_bias)
     dist_grid_free(&one);
 }
 
-static void fill_batch(int32_t* tok, int32_t* next, long step, int row0, int B, int V)
-{
-    for (int t = 0; t < T; t++)
-        for (int b = 0; b < B; b++) {
-            tok[t * B + b] = (int32_t)(init_uniform(21, step, t * BG + row0 + b) * V);
-            next[t * B + b] = (int32_t)(init_uniform(22, step, t * BG + row0 + b) * V);
-        }
-}
-
-static const optim_config adam = {.kind = OPT_ADAM, .lr = 1e-2, .beta1 = 0.9, .beta2 = 0.999,
-                                  .eps = 1e-8, .clip = 1.0, .steps = STEPS};
-
 // Adam steps [first, last) on fresh batches as fnn train makes them (model_carry_state after
 // each step with carry, model_reset_state before each without); the global loss of step s into
 // traj[s].
@@ -154,15 +144,7 @@ static void train_steps(model* m, int carry, long first, long last, double* traj
     model_batch bt = {.T = T, .tokens = tok, .next = next};
     for (long s = first; s < last; s++) {
         fill_batch(tok, next, s, m->g->dp_rank * m->B, m->B, m->c.V);
-        if (!carry) model_reset_state(m);
-        model_zero_grad(m);
-        model_forward(m, &bt);
-        double loss = model_loss(m, &bt, NULL);
-        model_backward(m, &bt);
-        if (m->g->dp > 1) dist_dp_allreduce_f64(&loss, 1, m->g);
-        optim_step(m, &adam, s, optim_grad_norm(m), NULL, NULL);
-        if (carry) model_carry_state(m);
-        traj[s] = loss;
+        traj[s] = train_step(m, &bt, s, carry);
     }
 }
 

@@ -17,6 +17,8 @@
 
 enum { T = 8, BG = 4, STEPS = 20, DIN = 3 };
 
+#include "tests/trajectory.h"
+
 typedef struct draws {
     int source;
     double teacher_prob, noise;
@@ -68,19 +70,10 @@ static void trajectory(dist_grid* g, int task, int cell, const draws* d, double*
     char err[256];
     CHECK(model_init(&m, &c, g, T, BG, err, sizeof err) == 0, "%s", err);
     model_init_params(&m);
-    optim_config o = {.kind = OPT_ADAM, .lr = 1e-2, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
-                      .clip = 1.0, .steps = STEPS};
     window w;
     for (int s = 0; s < STEPS; s++) {
         fill_window(&w, &m, s, d);
-        model_reset_state(&m);
-        model_zero_grad(&m);
-        model_forward(&m, &w.bt);
-        double loss = model_loss(&m, &w.bt, NULL);
-        model_backward(&m, &w.bt);
-        if (g->dp > 1) dist_dp_allreduce_f64(&loss, 1, g);
-        optim_step(&m, &o, s, optim_grad_norm(&m), NULL, NULL);
-        traj[s] = loss;
+        traj[s] = train_step(&m, &w.bt, s, 0);
     }
     model_free(&m);
 }

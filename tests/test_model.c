@@ -11,6 +11,8 @@
 
 enum { T = 8, BG = 4, STEPS = 20 };
 
+#include "tests/trajectory.h"
+
 static model_config tiny(void)
 {
     return (model_config){.task = TASK_LM, .act = ACT_TANH, .feedback = FB_ALL,
@@ -72,15 +74,6 @@ static void test_orthogonal(const model* full)
     CHECK(worst < 1e-5, "||Q^T Q - I|| = %g", worst);
 }
 
-static void fill_batch(int32_t* tok, int32_t* next, long step, int row0, int B, int V)
-{
-    for (int t = 0; t < T; t++)
-        for (int b = 0; b < B; b++) {
-            tok[t * B + b] = (int32_t)(init_uniform(21, step, t * BG + row0 + b) * V);
-            next[t * B + b] = (int32_t)(init_uniform(22, step, t * BG + row0 + b) * V);
-        }
-}
-
 // STEPS Adam steps on fresh batches; returns the global loss of each step in traj.
 static void trajectory(dist_grid* g, double* traj, long fixed_batch)
 {
@@ -89,20 +82,11 @@ static void trajectory(dist_grid* g, double* traj, long fixed_batch)
     char err[256];
     CHECK(model_init(&m, &c, g, T, BG, err, sizeof err) == 0, "%s", err);
     model_init_params(&m);
-    optim_config o = {.kind = OPT_ADAM, .lr = 1e-2, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
-                      .clip = 1.0, .steps = STEPS};
     int32_t tok[T * BG], next[T * BG];
     model_batch bt = {.T = T, .tokens = tok, .next = next};
     for (int s = 0; s < STEPS; s++) {
         fill_batch(tok, next, fixed_batch >= 0 ? fixed_batch : s, g->dp_rank * m.B, m.B, c.V);
-        model_reset_state(&m);
-        model_zero_grad(&m);
-        model_forward(&m, &bt);
-        double loss = model_loss(&m, &bt, NULL);
-        model_backward(&m, &bt);
-        if (g->dp > 1) dist_dp_allreduce_f64(&loss, 1, g);
-        optim_step(&m, &o, s, optim_grad_norm(&m), NULL, NULL);
-        traj[s] = loss;
+        traj[s] = train_step(&m, &bt, s, 0);
     }
     model_free(&m);
 }
