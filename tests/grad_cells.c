@@ -127,13 +127,13 @@ int main(int argc, char** argv)
     // layout checks both cells.
     layout ls[MAX_LAYOUTS];
     const int nl = layouts(world, ls);
-    for (int layout = 0; layout < nl; layout++) {
+    for (int l = 0; l < nl; l++) {
         dist_grid g;
         char err[128];
-        CHECK(dist_grid_init(MPI_COMM_WORLD, ls[layout].tp, ls[layout].share, &g, err, sizeof err) == 0,
-              "%s", err);
+        CHECK(dist_grid_init(MPI_COMM_WORLD, ls[l].tp, ls[l].share, &g, err, sizeof err) == 0, "%s",
+              err);
         for (int i = 0; i < NCASES; i++)
-            if (world == 1 || (i + layout) % (world == 2 ? 3 : 6) == 0) run_case(&cases[i], &g);
+            if (world == 1 || (i + l) % (world == 2 ? 3 : 6) == 0) run_case(&cases[i], &g);
         dist_grid_free(&g);
     }
     int fails = check_failures;
