@@ -159,6 +159,7 @@ static void write_train(h5file* h, const ckpt_train* st)
 static int commit(const char* tmp, const char* path, int bad, dist_grid* g, char* err,
                   size_t errlen)
 {
+    if (!bad) bad = h5_readback(tmp, g->world, err, errlen); // agreed, as bad is
     if (dist_any(bad, g)) {
         if (g->world_rank == 0) remove(tmp);
         if (!bad) snprintf(err, errlen, "%s: writing failed on another rank", path);

@@ -58,6 +58,14 @@ int h5_fail(h5file* h, const char* fmt, ...) __attribute__((format(printf, 2, 3)
 // Makes any MPI-IO error on a file opened from now on end the whole job with one line naming
 // path (see io/h5_ioerr.c). Called with each file's path before it is opened.
 void h5_ioerr_install(const char* path);
+// Before MPI_Init: chooses ROMIO (OMPI_MCA_io = romio321) unless the environment names an io
+// component, and returns 1 when the component in effect may lose a write without an error.
+int h5_io_select(void);
+// With on (agreed by every rank), h5_readback reads the written file at path back and checks
+// every dataset's digest, returning the verdict of h5_close (the same on every rank); off, it
+// returns 0 at once.
+void h5_set_readback(int on);
+int h5_readback(const char* path, MPI_Comm comm, char* err, size_t errlen);
 
 // Reserves bytes of storage for the file being written (fallocate by the communicator's rank 0),
 // so that a full disk is found before any collective write rather than in the middle of one,

@@ -7,11 +7,22 @@
 // could not do it: the ranks part inside one call (H5Fflush: the failing rank leaves the
 // metadata flush before its barrier and waits in the truncation's broadcast), before any HDF5
 // function returns. It needs an MPI-IO that reports the failed write: see launch/main.c.
+//
+// OMPIO (Open MPI 4.1), which a user can still choose, reports a failed write as a success with
+// a short count: HDF5 then fails on that rank alone, with the same hang. So fnn wraps HDF5's
+// MPI-IO writes (the MPI profiling interface: the executable's MPI_File_write_at* is the one
+// HDF5 calls) and ends the job on a short count as on an error. A write lost with a full count
+// on another rank (a collective buffering aggregator) cannot be seen here: under such an MPI-IO
+// every saved file is read back and its digests checked before it is renamed into place
+// (h5_readback, io/checkpoint.c).
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include "dist/dist.h"
 #include "io/h5.h"
 
 static char current[4096];
+static int readback;
 
 static void on_error(MPI_File* fh, int* code, ...)
 {
@@ -30,4 +41,69 @@ void h5_ioerr_install(const char* path)
     if (eh != MPI_ERRHANDLER_NULL) return;
     MPI_File_create_errhandler(on_error, &eh);
     MPI_File_set_errhandler(MPI_FILE_NULL, eh);
+}
+
+// The count written as the MPI call counts it: a partial element or a short transfer is short.
+static void check_count(const MPI_Status* st, int count, MPI_Datatype type)
+{
+    int n = MPI_UNDEFINED, size = 0;
+    PMPI_Get_count(st, type, &n);
+    if (n == count) return;
+    PMPI_Type_size(type, &size);
+    const long long want = (long long)count * size;
+    if (n == MPI_UNDEFINED)
+        dist_fail("%s: the MPI-IO layer wrote part of %lld bytes and reported success (short "
+                  "write)", current, want);
+    dist_fail("%s: the MPI-IO layer wrote %lld of %lld bytes and reported success (short write)",
+              current, (long long)n * size, want);
+}
+
+int MPI_File_write_at(MPI_File fh, MPI_Offset off, const void* buf, int count,
+                      MPI_Datatype type, MPI_Status* status)
+{
+    MPI_Status own;
+    MPI_Status* st = status == MPI_STATUS_IGNORE ? &own : status;
+    const int rc = PMPI_File_write_at(fh, off, buf, count, type, st);
+    if (rc == MPI_SUCCESS) check_count(st, count, type);
+    return rc;
+}
+
+int MPI_File_write_at_all(MPI_File fh, MPI_Offset off, const void* buf, int count,
+                          MPI_Datatype type, MPI_Status* status)
+{
+    MPI_Status own;
+    MPI_Status* st = status == MPI_STATUS_IGNORE ? &own : status;
+    const int rc = PMPI_File_write_at_all(fh, off, buf, count, type, st);
+    if (rc == MPI_SUCCESS) check_count(st, count, type);
+    return rc;
+}
+
+int h5_io_select(void)
+{
+    setenv("OMPI_MCA_io", "romio321", 0);
+    const char* io = getenv("OMPI_MCA_io");
+    if (!strcmp(io, "romio321") || !strcmp(io, "^ompio")) return 0;
+    // OMPIO opens every file with a shared file pointer component; the default (sm) keeps a
+    // named semaphore per file name in /dev/shm that a job ended inside a save leaves taken,
+    // and the next open of that name (the resumed run's save of the same step) waits on it
+    // forever. lockedfile leaves at worst a "<file>-<job>-<pid>.lock" beside the file.
+    setenv("OMPI_MCA_sharedfp", "lockedfile", 0);
+    return 1;
+}
+
+void h5_set_readback(int on)
+{
+    readback = on;
+}
+
+int h5_readback(const char* path, MPI_Comm comm, char* err, size_t errlen)
+{
+    if (!readback) return 0;
+    h5file h;
+    if (!h5_open(&h, path, comm, err, errlen)) h5_read_all(&h);
+    if (!h5_close(&h)) return 0;
+    const size_t used = strlen(err);
+    snprintf(err + used, errlen - used, " (read back after the save: OMPI_MCA_io = %s)",
+             getenv("OMPI_MCA_io"));
+    return -1;
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "io/config.h"
+#include "io/h5.h"
 #include "launch/commands.h"
 #include "model/kernel.h"
 
@@ -41,12 +42,15 @@ int main(int argc, char** argv)
 {
     // Open MPI's default MPI-IO (ompio 4.1) drops a failed write and returns success with a
     // short count: HDF5 then fails on that rank alone and the job hangs in a save. ROMIO raises
-    // the error, which io/h5_ioerr.c turns into an abort naming the file. A user's choice stands.
-    setenv("OMPI_MCA_io", "romio321", 0);
+    // the error, which io/h5_ioerr.c turns into an abort naming the file. A user's choice stands,
+    // and then every save is read back (io/h5_ioerr.c).
+    const int readback = h5_io_select();
     MPI_Init(&argc, &argv);
     dist_grid world;
     char err[256];
     if (dist_grid_init(MPI_COMM_WORLD, 1, 1, &world, err, sizeof err)) dist_fail_all("%s", err);
+    // Each rank's environment names its component: the read-back is a collective, so all or none.
+    h5_set_readback(dist_any(readback, &world));
     // FNN_KERNEL is read from each rank's environment against its own CPU: agree on the verdict
     // before any subcommand's collective, and on whether every rank has the same one (one line).
     const char* kerr = kernel_error();

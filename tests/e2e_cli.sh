@@ -88,7 +88,7 @@ done
 # SIGTERM and SIGINT to the ranks themselves (Slurm at the time limit), and SIGTERM to the
 # launcher launch/fnn-run (it forwards USR1 to mpirun) each make the job checkpoint at the next
 # step boundary and exit 75 (stopped by a signal, checkpoint written); resume = auto picks the
-# checkpoint up. (SIGTERM to mpirun itself kills the ranks at once: slurm/README.md.)
+# checkpoint up.
 preempt() {
     sig=$1; target=$2
     rm -rf $dir/cks
@@ -109,6 +109,40 @@ preempt USR1 mpirun
 preempt TERM ranks
 preempt INT ranks
 preempt TERM launcher
+# SIGTERM or SIGINT to mpirun itself: mpirun sends the ranks SIGTERM after
+# odls_base_sigkill_timeout seconds, SIGKILL after as many more, and exits 1 (its abort path);
+# with the timeout set in the environment (as a user of plain mpirun is told to), or by
+# launch/fnn-run (FNN_SIGKILL_TIMEOUT), the ranks checkpoint in between and resume = auto
+# continues from it. log_every = 50: mpirun forwards no output while it waits, and a rank
+# whose stdout pipe fills (64 KiB) would block and be killed before its checkpoint.
+term_mpirun() {
+    how=$1
+    rm -rf $dir/cks
+    train="$FNN train --config configs/tiny.ini --set steps=100000 --set ckpt_dir=$dir/cks --set log_every=50"
+    if [ "$how" = env ]; then
+        env OMPI_MCA_odls_base_sigkill_timeout=4 $MPIRUN -np 2 $train > $dir/sig.txt 2>&1 &
+        pid=$!; mp=$pid
+    else
+        FNN_SIGKILL_TIMEOUT=4 launch/fnn-run -n 2 --oversubscribe -- $train > $dir/sig.txt 2>&1 &
+        pid=$!; mp=
+    fi
+    for i in $(seq 300); do grep -q '^step [0-9]*/' $dir/sig.txt && break; sleep 0.2; done
+    [ -n "$mp" ] || mp=$(pgrep -P $pid -x mpirun)
+    t0=$(date +%s%N); kill -TERM $mp; wait $pid; rc=$?; took=$(( ($(date +%s%N) - t0) / 1000000000 ))
+    got=$(cat $dir/cks/latest 2> /dev/null)
+    # Open MPI's own 1 s would end it in about 2 s: at least 4 s shows the timeout took effect.
+    if [ $rc -ne 1 ] || [ $took -lt 4 ] || [ -z "$got" ] || ! grep -q "^checkpoint $dir/cks/$got" $dir/sig.txt; then
+        fail "TERM to mpirun ($how): exit $rc after ${took}s, latest '$got', $(grep -m 2 'signal\|error' $dir/sig.txt)"; return
+    fi
+    mpi 1 $FNN inspect --verify $dir/cks/$got > /dev/null 2>&1 || fail "TERM to mpirun ($how): $got does not verify"
+    if [ "$how" = env ]; then
+        mpi 2 $FNN train --config configs/tiny.ini --set ckpt_dir=$dir/cks --set resume=auto --set steps=1 > $dir/sig2.txt 2>&1
+        grep -q "resumed from $dir/cks/$got at step $(echo $got | sed 's/step-0*\([0-9]\)/\1/; s/.h5//')" $dir/sig2.txt || fail "TERM to mpirun: resume = auto did not continue from $got: $(grep -m 1 'resumed\|error' $dir/sig2.txt)"
+    fi
+    say "ok   TERM to mpirun ($how): exit 1 after ${took}s, $got verified and latest, $(grep 'signal received' $dir/sig.txt)"
+}
+term_mpirun env
+term_mpirun fnn-run
 # Without ckpt_dir a signal stops the run with a failure: nothing could be saved.
 $MPIRUN -np 2 $FNN train --config configs/tiny.ini --set steps=100000 --set log_every=1 > $dir/sig.txt 2>&1 &
 pid=$!
