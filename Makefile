@@ -36,6 +36,8 @@ MATHOBJ64 = $(MATHSRC:%.c=build/f64/%.o)
 APPOBJ   = $(patsubst %.c,build/%.o,$(wildcard launch/*.c))
 TESTS    = $(patsubst tests/%.c,build/tests/%,$(wildcard tests/test_*.c))
 TESTS64  = $(patsubst tests/%.c,build/tests/%,$(wildcard tests/grad_*.c))
+# The helpers the C tests include (check.h and the ones they share: batch.h, layouts.h, ...).
+TESTH    = $(wildcard tests/*.h)
 
 all: build/fnn
 
@@ -75,17 +77,17 @@ build/libfnn64.a: $(MATHOBJ64)
 build/fnn: $(APPOBJ) build/libfnn.a
 	$(CC) $(FNN_CFLAGS) $(APPOBJ) build/libfnn.a $(FNN_LIBS) -o $@
 
-build/tests/test_%: tests/test_%.c tests/check.h build/libfnn.a
+build/tests/test_%: tests/test_%.c $(TESTH) build/libfnn.a
 	@mkdir -p build/tests
 	$(CC) $(FNN_CFLAGS) $< build/libfnn.a $(FNN_LIBS) -o $@
 
 # test_eval checks the evaluation of launch/, which is not in the library.
-build/tests/test_eval: tests/test_eval.c tests/check.h build/launch/evaluate.o build/libfnn.a
+build/tests/test_eval: tests/test_eval.c $(TESTH) build/launch/evaluate.o build/libfnn.a
 	@mkdir -p build/tests
 	$(CC) $(FNN_CFLAGS) $< build/launch/evaluate.o build/libfnn.a $(FNN_LIBS) -o $@
 
 # test_feedback checks train's teacher_prob schedule (launch/feedback_plan.c) too.
-build/tests/test_feedback: tests/test_feedback.c tests/check.h build/launch/feedback_plan.o build/libfnn.a
+build/tests/test_feedback: tests/test_feedback.c $(TESTH) build/launch/feedback_plan.o build/libfnn.a
 	@mkdir -p build/tests
 	$(CC) $(FNN_CFLAGS) $< build/launch/feedback_plan.o build/libfnn.a $(FNN_LIBS) -o $@
 
@@ -99,7 +101,7 @@ build/tests/failwrite.so: tests/failwrite.c
 	@mkdir -p build/tests
 	$(CC) -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -shared -fPIC $< -ldl -o $@
 
-build/tests/grad_%: tests/grad_%.c tests/check.h build/libfnn64.a
+build/tests/grad_%: tests/grad_%.c $(TESTH) build/libfnn64.a
 	@mkdir -p build/tests
 	$(CC) $(FNN_CFLAGS) -DFNN_DOUBLE $< build/libfnn64.a $(FNN_LIBS) -o $@
 

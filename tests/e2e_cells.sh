@@ -5,11 +5,7 @@
 # parameters and carried state (h, f, c) identical to the uninterrupted run's (h5diff, exact);
 # freezing one gate's tensor keeps its gradient out of the norm; eval and sample work on its
 # checkpoint.
-set -u
-FNN=$(pwd)/build/fnn
 dir=build/cellse2e
-fails=0
-rm -rf $dir && mkdir -p $dir
 data=text.h5
 . tests/lib.sh
 

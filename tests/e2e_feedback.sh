@@ -5,11 +5,7 @@
 # noise nor teachers; np = 2 (dp 2 and tp 2) follows np = 1's 20 losses; a resume at step 10
 # continues bit for bit (the draws are keyed by the step); bad values are refused at np = 2 with
 # one line.
-set -u
-FNN=build/fnn
 dir=build/feedbacke2e
-fails=0
-rm -rf $dir && mkdir -p $dir
 data=text.h5
 . tests/lib.sh
 field() { python3 -c "import json, sys; print(json.load(open(sys.argv[1]))$2)" "$1"; }

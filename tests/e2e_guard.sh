@@ -4,11 +4,7 @@
 # directory, an uncreatable or unwritable ckpt_dir, a diverging step (nothing saved, the previous
 # checkpoint stays latest), nonfinite = skip, the step watchdog against a stopped rank, metrics
 # on a full disk, eval of a non-finite loss. Each case: exit status, time bound, the message.
-set -u
-FNN=build/fnn
 dir=build/guard
-fails=0
-rm -rf $dir && mkdir -p $dir
 data=data.h5
 . tests/lib.sh
 # Ranks' pids of the job whose mpirun is $1, as "pid rank" lines.

@@ -6,11 +6,7 @@
 # same validation MSE; on a stream, eval scores the steps its checkpoint's run scored; malformed
 # per-sequence CSVs, and configs scoring targets the data does not have, are refused with one
 # line naming the file and line or the key.
-set -u
-FNN=build/fnn
 dir=build/tests/seqtarget
-fails=0
-rm -rf $dir && mkdir -p $dir
 . tests/lib.sh
 # Dataset $2 of file $1, $3 columns, one row per line (comma-separated, 9 digits).
 rows() {

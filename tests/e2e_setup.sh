@@ -4,13 +4,10 @@
 # one line, not a hang; a file system without locks (fcntl's OFD lock failing with ENOLCK, by an
 # LD_PRELOAD shim) warns and trains; ckpt_overwrite that would remove init_from is refused and
 # the file kept. Each case: exit status, time bound, the message.
-set -u
-FNN=$(pwd)/build/fnn
 dir=build/setup
-fails=0
-rm -rf $dir && mkdir -p $dir/a $dir/b
 data=text.h5
 . tests/lib.sh
+mkdir -p $dir/a $dir/b
 
 $FNN prepare --kind text --val-fraction 0.1 --out $dir/text.h5 /usr/share/games/fortunes/computers > /dev/null || fail prepare
 awk 'BEGIN { for (i = 0; i < 400; i++) printf "%.4f,%.4f\n", sin(i * 0.1), cos(i * 0.1) }' > $dir/two.csv

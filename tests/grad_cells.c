@@ -6,126 +6,19 @@
 // c_{-1}), which reaches it only through every step of the window: the cell's carry (the
 // LSTM's f * c_prev, the GRU's z * h_prev) and the products.
 // ranks: 1 2 4
-#include <stdlib.h>
-#include <string.h>
 #include "model/init.h"
 #include "model/model.h"
 #include "tests/check.h"
 
 enum { T = 4, BG = 4, H = 4 }; // window, global batch, hidden units
 
+#include "tests/batch.h"
+#include "tests/layouts.h"
+
 typedef struct gcase {
     const char* what;
     int cell, task, feedback, source, L, carry;
 } gcase;
-
-// The global batch, identical on every rank; each DP replica scores its own rows.
-typedef struct gdata {
-    int32_t tokens[T * BG], next[T * BG], label[BG], last[BG];
-    double dense[T * BG * 8], target[T * BG * 8];
-} gdata;
-
-typedef struct ldata {
-    int32_t tokens[T * BG], next[T * BG], label[BG], last[BG];
-    double dense[T * BG * 8], target[T * BG * 8];
-    model_batch view;
-} ldata;
-
-static void make_global(gdata* d, const model_config* c, unsigned seed)
-{
-    srand(seed);
-    for (int i = 0; i < T * BG; i++) {
-        d->tokens[i] = rand() % (c->V ? c->V : 1);
-        d->next[i] = rand() % c->O;
-    }
-    for (int b = 0; b < BG; b++) {
-        d->label[b] = rand() % c->O;
-        d->last[b] = rand() % T;
-    }
-    for (int i = 0; i < T * BG * 8; i++) {
-        d->dense[i] = rand() / (double)RAND_MAX - 0.5;
-        d->target[i] = rand() / (double)RAND_MAX - 0.5;
-    }
-}
-
-static void slice_local(ldata* l, const gdata* d, const model* m, int task)
-{
-    const int B = m->B, r0 = m->g->dp_rank * B, D = m->c.D, O = m->c.O;
-    for (int t = 0; t < T; t++)
-        for (int b = 0; b < B; b++) {
-            l->tokens[t * B + b] = d->tokens[t * BG + r0 + b];
-            l->next[t * B + b] = d->next[t * BG + r0 + b];
-            memcpy(l->dense + (t * B + b) * D, d->dense + (t * BG + r0 + b) * D, D * sizeof(double));
-            memcpy(l->target + (t * B + b) * O, d->target + (t * BG + r0 + b) * O, O * sizeof(double));
-        }
-    for (int b = 0; b < B; b++) l->label[b] = d->label[r0 + b], l->last[b] = d->last[r0 + b];
-    memset(&l->view, 0, sizeof l->view);
-    l->view.T = T;
-    if (task == TASK_REGRESS) {
-        l->view.dense = l->dense;
-        l->view.target = l->target;
-        return;
-    }
-    l->view.tokens = l->tokens;
-    if (task == TASK_LM) l->view.next = l->next;
-    else l->view.label = l->label, l->view.last = l->last;
-}
-
-static double global_loss(model* m, const model_batch* bt)
-{
-    model_forward(m, bt);
-    double loss = model_loss(m, bt, NULL);
-    if (m->g->dp > 1) dist_dp_allreduce_f64(&loss, 1, m->g);
-    return loss;
-}
-
-// The loss at value keep + eps and keep - eps of *p (p NULL on the ranks that do not hold the
-// element: they only take part in the passes), as a central difference; *p restored.
-static double central_difference(model* m, const model_batch* bt, real* p)
-{
-    const double eps = 1e-5;
-    real keep = p ? *p : 0;
-    if (p) *p = keep + eps;
-    double up = global_loss(m, bt);
-    if (p) *p = keep - eps;
-    double down = global_loss(m, bt);
-    if (p) *p = keep;
-    return (up - down) / (2 * eps);
-}
-
-// Truncation error ~eps^2 = 1e-10 and rounding ~1e-16 |loss| / eps ~ 1e-11: 1e-5 relative with
-// a 1e-9 absolute floor still catches any missing or wrong term.
-static void compare(double fd, double an, double* worst, const char* what, const char* name,
-                    int i, int j)
-{
-    double err = fabs(fd - an) / fmax(fmax(fabs(fd), fabs(an)), 1e-6);
-    if (err > *worst) *worst = err;
-    CHECK(check_close(fd, an, 1e-5, 1e-4), "%s %s[%d,%d]: fd %.10g analytic %.10g", what, name,
-          i, j, fd, an);
-}
-
-static int holds(const model_tensor* t, int i, int j)
-{
-    return i >= t->row0 && i < t->row0 + t->lrows && j >= t->col0 && j < t->col0 + t->lcols;
-}
-
-// Every element of every tensor against the gradient in m->grads (complete, model_gather).
-static double check_params(model* m, const model_batch* bt, const char* what)
-{
-    double worst = 0;
-    for (int k = 0; k < m->ntensors; k++) {
-        const model_tensor* t = &m->tensors[k];
-        for (int i = 0; i < t->rows; i++)
-            for (int j = 0; j < t->cols; j++) {
-                real* p = holds(t, i, j) ? m->params + t->offset +
-                                               (size_t)(i - t->row0) * t->ld + (j - t->col0)
-                                         : NULL;
-                double fd = central_difference(m, bt, p);
-                if (p) compare(fd, m->grads[p - m->params], &worst, what, t->name, i, j);
-            }
-    }
-    return worst;
-}
 
 // The gradient of the state the window starts from, as backward leaves it: of h_{-1} of layer
 // l, the h columns of step 0's input gradient (dX, summed over TP) plus, for the GRU, the carry
@@ -180,33 +73,18 @@ static void run_case(const gcase* gc, dist_grid* g)
     model_config c = {.cell = gc->cell, .task = gc->task, .act = ACT_TANH,
                       .feedback = gc->feedback, .feedback_source = gc->source,
                       .wh_init = INIT_ORTHOGONAL, .forget_bias = 1, .H = H, .L = gc->L, .seed = 7};
-    c.V = gc->task == TASK_REGRESS ? 0 : 6;
-    c.D = 3;
-    c.O = gc->task == TASK_LM ? 6 : 3;
     model m;
-    char err[256];
-    if (model_init(&m, &c, g, T, BG, err, sizeof err)) {
-        CHECK(0, "%s: %s", gc->what, err);
-        return;
-    }
-    CHECK(model_init_params(&m) == 0, "init");
-    // Biases start at zero (or forget_bias); give each its own values so that every path is
-    // exercised, and b and bh of the GRU differ.
-    for (int k = 0; k < m.ntensors; k++)
-        if (m.tensors[k].rank == 1)
-            for (int i = 0; i < m.tensors[k].lrows; i++)
-                m.params[m.tensors[k].offset + i] =
-                    0.3 * init_normal(11 + k, m.tensors[k].row0 + i, 0);
+    if (init_case(&m, &c, g, gc->what)) return;
     gdata gd;
     ldata ld;
     make_global(&gd, &c, 3);
-    slice_local(&ld, &gd, &m, c.task);
+    slice_local(&ld, &gd, &m, c.task, 0);
     model_reset_state(&m);
     if (gc->carry) { // a first window leaves h, f and c behind; the checked window starts there
         model_forward(&m, &ld.view);
         model_carry_state(&m);
         make_global(&gd, &c, 4);
-        slice_local(&ld, &gd, &m, c.task);
+        slice_local(&ld, &gd, &m, c.task, 0);
     }
     model_forward(&m, &ld.view);
     model_loss(&m, &ld.view, NULL);
@@ -244,24 +122,20 @@ int main(int argc, char** argv)
     MPI_Init(&argc, &argv);
     int world;
     MPI_Comm_size(MPI_COMM_WORLD, &world);
-    // Every layout of this world: tp = 1, 2, 4 where it divides the world, and the DP replicas
-    // all sharing memory (share 0), none (1), or in pairs that also sum by message (2 of 4).
     // One rank runs every case; 2 ranks a third of them at each of their 3 layouts and 4 ranks a
     // sixth at each of their 6, so that every case runs once at 2 and once at 4 ranks, and each
     // layout checks both cells.
-    int layout = 0;
-    for (int tp = 1; tp <= world; tp *= 2)
-        for (int share = 0; share <= 2; share++) {
-            const int dp = world / tp;
-            if (world % tp || (share == 1 && dp == 1) || (share == 2 && dp != 4)) continue;
-            dist_grid g;
-            char err[128];
-            CHECK(dist_grid_init(MPI_COMM_WORLD, tp, share, &g, err, sizeof err) == 0, "%s", err);
-            for (int i = 0; i < NCASES; i++)
-                if (world == 1 || (i + layout) % (world == 2 ? 3 : 6) == 0) run_case(&cases[i], &g);
-            dist_grid_free(&g);
-            layout++;
-        }
+    layout ls[MAX_LAYOUTS];
+    const int nl = layouts(world, ls);
+    for (int l = 0; l < nl; l++) {
+        dist_grid g;
+        char err[128];
+        CHECK(dist_grid_init(MPI_COMM_WORLD, ls[l].tp, ls[l].share, &g, err, sizeof err) == 0, "%s",
+              err);
+        for (int i = 0; i < NCASES; i++)
+            if (world == 1 || (i + l) % (world == 2 ? 3 : 6) == 0) run_case(&cases[i], &g);
+        dist_grid_free(&g);
+    }
     int fails = check_failures;
     MPI_Allreduce(MPI_IN_PLACE, &fails, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
     MPI_Finalize();

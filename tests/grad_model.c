@@ -5,8 +5,6 @@
 // with and without carried state, at every TP x DP layout of the world. Also counts the
 // collectives of one step, and checks the score = last loss against its definition.
 // ranks: 1 2 4
-#include <stdlib.h>
-#include <string.h>
 #include "model/feedback.h"
 #include "model/init.h"
 #include "model/model.h"
@@ -14,64 +12,14 @@
 
 enum { T = 5, BG = 4 }; // window, global batch
 
+#include "tests/batch.h"
+#include "tests/layouts.h"
+
 typedef struct gcase {
     const char* what;
     int task, act, feedback, source, L, carry;
     double teacher_prob, noise; // the training draws on the fed-back signal (0: none)
 } gcase;
-
-// The global batch, identical on every rank; each DP replica scores its own rows.
-typedef struct gdata {
-    int32_t tokens[T * BG], next[T * BG], label[BG], last[BG];
-    double dense[T * BG * 8], target[T * BG * 8];
-} gdata;
-
-typedef struct ldata {
-    int32_t tokens[T * BG], next[T * BG], label[BG], last[BG];
-    double dense[T * BG * 8], target[T * BG * 8];
-    model_batch view;
-} ldata;
-
-static void make_global(gdata* d, const model_config* c, unsigned seed)
-{
-    srand(seed);
-    for (int i = 0; i < T * BG; i++) {
-        d->tokens[i] = rand() % (c->V ? c->V : 1);
-        d->next[i] = rand() % c->O;
-    }
-    for (int b = 0; b < BG; b++) {
-        d->label[b] = rand() % c->O;
-        d->last[b] = rand() % T;
-    }
-    for (int i = 0; i < T * BG * 8; i++) {
-        d->dense[i] = rand() / (double)RAND_MAX - 0.5;
-        d->target[i] = rand() / (double)RAND_MAX - 0.5;
-    }
-}
-
-static void slice_local(ldata* l, const gdata* d, const model* m, int task, int last)
-{
-    const int B = m->B, r0 = m->g->dp_rank * B, D = m->c.D, O = m->c.O;
-    for (int t = 0; t < T; t++)
-        for (int b = 0; b < B; b++) {
-            l->tokens[t * B + b] = d->tokens[t * BG + r0 + b];
-            l->next[t * B + b] = d->next[t * BG + r0 + b];
-            memcpy(l->dense + (t * B + b) * D, d->dense + (t * BG + r0 + b) * D, D * sizeof(double));
-            memcpy(l->target + (t * B + b) * O, d->target + (t * BG + r0 + b) * O, O * sizeof(double));
-        }
-    for (int b = 0; b < B; b++) l->label[b] = d->label[r0 + b], l->last[b] = d->last[r0 + b];
-    memset(&l->view, 0, sizeof l->view);
-    l->view.T = T;
-    if (task == TASK_REGRESS) {
-        l->view.dense = l->dense;
-        l->view.target = l->target;
-        if (last) l->view.last = l->last;
-        return;
-    }
-    l->view.tokens = l->tokens;
-    if (task == TASK_LM) l->view.next = l->next;
-    else l->view.label = l->label, l->view.last = l->last;
-}
 
 // The training draws of the case, keyed by global row as train.c keys them. A mix must mix:
 // some entries of the global window feed back the target and some the model's output.
@@ -89,48 +37,10 @@ static void set_draws(ldata* l, const gcase* gc, const model* m)
           teacher, T * BG);
 }
 
-static double global_loss(model* m, const model_batch* bt)
-{
-    model_forward(m, bt);
-    double loss = model_loss(m, bt, NULL);
-    if (m->g->dp > 1) dist_dp_allreduce_f64(&loss, 1, m->g);
-    return loss;
-}
-
-static int holds(const model_tensor* t, int i, int j)
-{
-    return i >= t->row0 && i < t->row0 + t->lrows && j >= t->col0 && j < t->col0 + t->lcols;
-}
-
-// Central differences for every element of every tensor; each rank holding the element
-// perturbs it, every rank runs the forward pass.
+// Every element against central differences, and the worst relative error printed.
 static void check_all_elements(model* m, const model_batch* bt, const char* what)
 {
-    const double eps = 1e-5;
-    double worst = 0;
-    for (int k = 0; k < m->ntensors; k++) {
-        const model_tensor* t = &m->tensors[k];
-        for (int i = 0; i < t->rows; i++)
-            for (int j = 0; j < t->cols; j++) {
-                int mine = holds(t, i, j);
-                real* p = m->params + t->offset + (size_t)(i - t->row0) * t->ld + (j - t->col0);
-                real keep = mine ? *p : 0;
-                if (mine) *p = keep + eps;
-                double up = global_loss(m, bt);
-                if (mine) *p = keep - eps;
-                double down = global_loss(m, bt);
-                if (!mine) continue;
-                *p = keep;
-                double fd = (up - down) / (2 * eps);
-                double an = m->grads[p - m->params];
-                double err = fabs(fd - an) / fmax(fmax(fabs(fd), fabs(an)), 1e-6);
-                if (err > worst) worst = err;
-                // Truncation error ~eps^2 = 1e-10 and rounding ~1e-16 |loss| / eps ~ 1e-11: a 1e-9 absolute
-                // floor with 1e-5 relative still catches any missing or wrong term.
-                CHECK(check_close(fd, an, 1e-5, 1e-4), "%s %s[%d,%d]: fd %.10g analytic %.10g",
-                      what, t->name, i, j, fd, an);
-            }
-    }
+    double worst = check_params(m, bt, what);
     if (m->g->world_rank == 0)
         printf("%-40s tp=%d dp=%d (%d x %d) worst rel err %.2e\n", what, m->g->tp, m->g->dp,
                m->g->dpn, m->g->dpx, worst);
@@ -201,22 +111,8 @@ static void run_case(const gcase* gc, int cell, int last, dist_grid* g)
     model_config c = {.task = gc->task, .act = gc->act, .feedback = gc->feedback,
                       .feedback_source = gc->source, .wh_init = INIT_ORTHOGONAL,
                       .H = 4, .L = gc->L, .seed = 7, .cell = cell, .forget_bias = 1};
-    c.V = gc->task == TASK_REGRESS ? 0 : 6;
-    c.D = 3;
-    c.O = gc->task == TASK_LM ? 6 : 3;
     model m;
-    char err[256];
-    if (model_init(&m, &c, g, T, BG, err, sizeof err)) {
-        CHECK(0, "%s: %s", gc->what, err);
-        return;
-    }
-    CHECK(model_init_params(&m) == 0, "init");
-    // Biases start at zero; give them values so their path is exercised like the others'.
-    for (int k = 0; k < m.ntensors; k++)
-        if (m.tensors[k].rank == 1)
-            for (int i = 0; i < m.tensors[k].lrows; i++)
-                m.params[m.tensors[k].offset + i] =
-                    0.3 * init_normal(11 + k, m.tensors[k].row0 + i, 0);
+    if (init_case(&m, &c, g, gc->what)) return;
     gdata gd;
     ldata ld;
     make_global(&gd, &c, 3);
@@ -260,11 +156,14 @@ static const gcase cases[] = {
     {"regress tanh all target noise .3", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_TARGET, 2, 0, 0, 0.3},
 };
 
-// The draws on the fed-back signal with the gated cells: the feedback path enters every gate.
-static const struct {
+// A case of a cell other than Elman.
+typedef struct cell_case {
     int cell;
     gcase gc;
-} gated[] = {
+} cell_case;
+
+// The draws on the fed-back signal with the gated cells: the feedback path enters every gate.
+static const cell_case gated[] = {
     {CELL_GRU, {"gru lm all mix .5 noise .3", TASK_LM, ACT_TANH, FB_ALL, FBS_MIX, 2, 0, 0.5, 0.3}},
     {CELL_LSTM, {"lstm lm first mix .5 noise .3 carried", TASK_LM, ACT_TANH, FB_FIRST, FBS_MIX, 2, 1, 0.5, 0.3}},
     {CELL_GRU, {"gru regress all mix .4 noise .2 carried", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MIX, 1, 1, 0.4, 0.2}},
@@ -272,10 +171,7 @@ static const struct {
 };
 
 // score = last, every cell at every layout.
-static const struct {
-    int cell;
-    gcase gc;
-} last_cases[] = {
+static const cell_case last_cases[] = {
     {CELL_ELMAN, {"regress tanh all model last", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MODEL, 2, 0, 0, 0}},
     {CELL_ELMAN, {"regress relu first target last carried", TASK_REGRESS, ACT_RELU, FB_FIRST, FBS_TARGET, 1, 1, 0, 0}},
     {CELL_GRU, {"gru regress all model last carried", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MODEL, 1, 1, 0, 0}},
@@ -287,23 +183,21 @@ int main(int argc, char** argv)
     MPI_Init(&argc, &argv);
     int world;
     MPI_Comm_size(MPI_COMM_WORLD, &world);
-    // Every layout of this world: tp = 1, 2, 4 where it divides the world, and the DP replicas
-    // all sharing memory (share 0), none (1), or in pairs that also sum by message (2 of 4).
-    for (int tp = 1; tp <= world; tp *= 2)
-        for (int share = 0; share <= 2; share++) {
-            const int dp = world / tp;
-            if (world % tp || (share == 1 && dp == 1) || (share == 2 && dp != 4)) continue;
-            dist_grid g;
-            char err[128];
-            CHECK(dist_grid_init(MPI_COMM_WORLD, tp, share, &g, err, sizeof err) == 0, "%s", err);
-            for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-                if (world == 1 || i % 3 == 0 || cases[i].carry) run_case(&cases[i], CELL_ELMAN, 0, &g);
-            for (size_t i = 0; i < sizeof gated / sizeof gated[0]; i++)
-                if (world == 1 || gated[i].gc.carry) run_case(&gated[i].gc, gated[i].cell, 0, &g);
-            for (size_t i = 0; i < sizeof last_cases / sizeof last_cases[0]; i++)
-                run_case(&last_cases[i].gc, last_cases[i].cell, 1, &g);
-            dist_grid_free(&g);
-        }
+    layout ls[MAX_LAYOUTS];
+    const int nl = layouts(world, ls);
+    for (int l = 0; l < nl; l++) {
+        dist_grid g;
+        char err[128];
+        CHECK(dist_grid_init(MPI_COMM_WORLD, ls[l].tp, ls[l].share, &g, err, sizeof err) == 0, "%s",
+              err);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            if (world == 1 || i % 3 == 0 || cases[i].carry) run_case(&cases[i], CELL_ELMAN, 0, &g);
+        for (size_t i = 0; i < sizeof gated / sizeof gated[0]; i++)
+            if (world == 1 || gated[i].gc.carry) run_case(&gated[i].gc, gated[i].cell, 0, &g);
+        for (size_t i = 0; i < sizeof last_cases / sizeof last_cases[0]; i++)
+            run_case(&last_cases[i].gc, last_cases[i].cell, 1, &g);
+        dist_grid_free(&g);
+    }
     int fails = check_failures;
     MPI_Allreduce(MPI_IN_PLACE, &fails, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
     MPI_Finalize();

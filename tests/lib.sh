@@ -1,5 +1,10 @@
-# Helpers of the end-to-end scripts that refuse bad input; sourced after they set dir, FNN and
-# fails=0. train runs fnn train on the tiny config over $dir's dataset $data.
+# The start and helpers of the end-to-end scripts; sourced after they set dir (their scratch
+# folder, emptied here) and data. FNN is absolute so that a script may cd; train runs fnn train
+# on the tiny config over $dir's dataset $data.
+set -u
+FNN=$(pwd)/build/fnn
+fails=0
+rm -rf $dir && mkdir -p $dir
 say() { printf '%s\n' "$*"; }
 fail() { say "FAIL: $*"; fails=$((fails + 1)); }
 mpi() { np=$1; shift; timeout 60 $MPIRUN -np "$np" "$@"; }

@@ -14,28 +14,14 @@
 #include "model/model.h"
 #include "model/optim.h"
 #include "tests/check.h"
+#include "tests/elements.h"
+#include "tests/layouts.h"
 
-enum { T = 8, BG = 4, STEPS = 20, RESUME_AT = 10, MAX_LAYOUTS = 8 };
+enum { T = 8, BG = 4, STEPS = 20, RESUME_AT = 10 };
+
+#include "tests/trajectory.h"
 
 static char dir[64];
-
-typedef struct layout {
-    int tp, share;
-} layout;
-
-// Every layout of the world: tp = 1, 2, 4 where it divides the world, and the DP replicas all
-// sharing memory (share 0), none (1), or in pairs that also sum by message (2 of 4).
-static int layouts(int world, layout* out)
-{
-    int n = 0;
-    for (int tp = 1; tp <= world; tp *= 2)
-        for (int share = 0; share <= 2; share++) {
-            const int dp = world / tp;
-            if (world % tp || (share == 1 && dp == 1) || (share == 2 && dp != 4)) continue;
-            out[n++] = (layout){tp, share};
-        }
-    return n;
-}
 
 static model_config tiny(int cell, int feedback)
 {
@@ -149,18 +135,6 @@ static void test_init(int world, double forget_bias)
     dist_grid_free(&one);
 }
 
-static void fill_batch(int32_t* tok, int32_t* next, long step, int row0, int B, int V)
-{
-    for (int t = 0; t < T; t++)
-        for (int b = 0; b < B; b++) {
-            tok[t * B + b] = (int32_t)(init_uniform(21, step, t * BG + row0 + b) * V);
-            next[t * B + b] = (int32_t)(init_uniform(22, step, t * BG + row0 + b) * V);
-        }
-}
-
-static const optim_config adam = {.kind = OPT_ADAM, .lr = 1e-2, .beta1 = 0.9, .beta2 = 0.999,
-                                  .eps = 1e-8, .clip = 1.0, .steps = STEPS};
-
 // Adam steps [first, last) on fresh batches as fnn train makes them (model_carry_state after
 // each step with carry, model_reset_state before each without); the global loss of step s into
 // traj[s].
@@ -170,15 +144,7 @@ static void train_steps(model* m, int carry, long first, long last, double* traj
     model_batch bt = {.T = T, .tokens = tok, .next = next};
     for (long s = first; s < last; s++) {
         fill_batch(tok, next, s, m->g->dp_rank * m->B, m->B, m->c.V);
-        if (!carry) model_reset_state(m);
-        model_zero_grad(m);
-        model_forward(m, &bt);
-        double loss = model_loss(m, &bt, NULL);
-        model_backward(m, &bt);
-        if (m->g->dp > 1) dist_dp_allreduce_f64(&loss, 1, m->g);
-        optim_step(m, &adam, s, optim_grad_norm(m), NULL, NULL);
-        if (carry) model_carry_state(m);
-        traj[s] = loss;
+        traj[s] = train_step(m, &bt, s, carry);
     }
 }
 
@@ -307,49 +273,6 @@ static void test_counts(const layout* ls, int nl)
     }
 }
 
-// The value each buffer gets at global element (i, j) of tensor k: no two alike.
-static real value(int buf, int k, int i, int j)
-{
-    return (real)init_normal(100 + 10 * buf + k, i, j);
-}
-
-// Sets (check = 0) or compares (check = 1) every held element of params, m and v, and of the
-// carried state of this rank's rows: h (B x H) per layer, f (B x O), and the cell's state
-// (B x Hl, this rank's units) per layer, by global row and column. Returns the mismatches.
-static long elements(model* m, int check)
-{
-    real* bufs[3] = {m->params, m->m, m->v};
-    long bad = 0;
-    for (int b = 0; b < 3; b++)
-        for (int k = 0; k < m->ntensors; k++) {
-            const model_tensor* t = &m->tensors[k];
-            for (int i = 0; i < t->lrows; i++)
-                for (int j = 0; j < t->lcols; j++) {
-                    real* p = bufs[b] + t->offset + (size_t)i * t->ld + j;
-                    real want = value(b, k, t->row0 + i, t->col0 + j);
-                    if (check) bad += *p != want;
-                    else *p = want;
-                }
-        }
-    const int L = m->c.L, H = m->c.H, Hl = m->Hl, row0 = m->g->dp_rank * m->B;
-    for (int l = 0; l <= L; l++) {
-        const int cols = l < L ? H : m->c.O;
-        real* h = l < L ? m->h0s[l] : m->f0;
-        for (int r = 0; r < m->B; r++)
-            for (int j = 0; j < cols; j++) {
-                real want = value(3, l, row0 + r, j);
-                if (check) bad += h[(size_t)r * cols + j] != want;
-                else h[(size_t)r * cols + j] = want;
-                if (l == L || !m->cell->state || j < m->h0 || j >= m->h0 + Hl) continue;
-                real* s = m->s0s[l] + (size_t)r * Hl + j - m->h0;
-                want = value(4, l, row0 + r, j);
-                if (check) bad += *s != want;
-                else *s = want;
-            }
-    }
-    return bad;
-}
-
 static ckpt_train train_state(const model* m, long step)
 {
     return (ckpt_train){.step = step, .rng_seed = 5, .writer_tp = m->g->tp,
@@ -387,6 +310,7 @@ static void test_checkpoints(int world_rank, const layout* ls, int nl, const fnn
             model wm;
             CHECK(model_init(&wm, &c, &wg, T, BG, err, sizeof err) == 0, "%s", err);
             elements(&wm, 0);
+            state(&wm, 0);
             ckpt_train st = train_state(&wm, 42);
             snprintf(path, sizeof path, "%s/%s.h5", dir, cell_name(cell));
             CHECK(ckpt_save(path, &wm, cfg, &st, 1, err, sizeof err) == 0, "save: %s", err);
@@ -402,7 +326,7 @@ static void test_checkpoints(int world_rank, const layout* ls, int nl, const fnn
                     CHECK(m.c.cell == c.cell && m.c.feedback == c.feedback && m.c.H == c.H &&
                               m.c.L == c.L && m.c.V == c.V && m.c.seed == c.seed,
                           "%s: config read back differs (cell %d)", cell_name(cell), m.c.cell);
-                    long bad = elements(&m, 1);
+                    long bad = elements(&m, 1) + state(&m, 1);
                     CHECK(bad == 0, "%s written at tp %d dp %d, read at tp %d dp %d: %ld elements differ",
                           cell_name(cell), wg.tp, wg.dp, rg.tp, rg.dp, bad);
                     model_free(&m);

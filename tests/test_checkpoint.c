@@ -12,6 +12,7 @@
 #include "io/checkpoint.h"
 #include "model/init.h"
 #include "tests/check.h"
+#include "tests/elements.h"
 
 enum { T = 6, BG = 4 };
 
@@ -22,49 +23,6 @@ static model_config tiny(void)
     return (model_config){.task = TASK_LM, .act = ACT_TANH, .feedback = FB_FIRST,
                           .feedback_source = FBS_MODEL, .wh_init = INIT_ORTHOGONAL,
                           .V = 16, .D = 4, .H = 8, .L = 2, .O = 16, .seed = 9};
-}
-
-// The value each buffer gets at global element (i, j) of tensor k: no two alike.
-static real value(int buf, int k, int i, int j)
-{
-    return (real)init_normal(100 + 10 * buf + k, i, j);
-}
-
-// Sets (check = 0) or compares (check = 1) every held element of params, m and v; returns the
-// number of mismatches.
-static long elements(model* m, int check)
-{
-    real* bufs[3] = {m->params, m->m, m->v};
-    long bad = 0;
-    for (int b = 0; b < 3; b++)
-        for (int k = 0; k < m->ntensors; k++) {
-            const model_tensor* t = &m->tensors[k];
-            for (int i = 0; i < t->lrows; i++)
-                for (int j = 0; j < t->lcols; j++) {
-                    real* p = bufs[b] + t->offset + (size_t)i * t->ld + j;
-                    real want = value(b, k, t->row0 + i, t->col0 + j);
-                    if (check) bad += *p != want;
-                    else *p = want;
-                }
-        }
-    return bad;
-}
-
-// The carried state of this rank's rows: (B, H) per layer and (B, O), by global row.
-static long state(model* m, int check)
-{
-    long bad = 0;
-    for (int l = 0; l <= m->c.L; l++) {
-        int cols = l < m->c.L ? m->c.H : m->c.O;
-        real* s = l < m->c.L ? m->h0s[l] : m->f0;
-        for (int b = 0; b < m->B; b++)
-            for (int j = 0; j < cols; j++) {
-                real want = value(3, l, m->g->dp_rank * m->B + b, j);
-                if (check) bad += s[(size_t)b * cols + j] != want;
-                else s[(size_t)b * cols + j] = want;
-            }
-    }
-    return bad;
 }
 
 static double window_loss(model* m)

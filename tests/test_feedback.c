@@ -13,8 +13,11 @@
 #include "model/model.h"
 #include "model/optim.h"
 #include "tests/check.h"
+#include "tests/layouts.h"
 
 enum { T = 8, BG = 4, STEPS = 20, DIN = 3 };
+
+#include "tests/trajectory.h"
 
 typedef struct draws {
     int source;
@@ -67,19 +70,10 @@ static void trajectory(dist_grid* g, int task, int cell, const draws* d, double*
     char err[256];
     CHECK(model_init(&m, &c, g, T, BG, err, sizeof err) == 0, "%s", err);
     model_init_params(&m);
-    optim_config o = {.kind = OPT_ADAM, .lr = 1e-2, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
-                      .clip = 1.0, .steps = STEPS};
     window w;
     for (int s = 0; s < STEPS; s++) {
         fill_window(&w, &m, s, d);
-        model_reset_state(&m);
-        model_zero_grad(&m);
-        model_forward(&m, &w.bt);
-        double loss = model_loss(&m, &w.bt, NULL);
-        model_backward(&m, &w.bt);
-        if (g->dp > 1) dist_dp_allreduce_f64(&loss, 1, g);
-        optim_step(&m, &o, s, optim_grad_norm(&m), NULL, NULL);
-        traj[s] = loss;
+        traj[s] = train_step(&m, &w.bt, s, 0);
     }
     model_free(&m);
 }
@@ -175,25 +169,23 @@ static void test_noise_bits(int world)
                var, kurt, n);
     noisy_f(&one, 7, ref);
     dist_grid_free(&one);
-    for (int tp = 1; tp <= world; tp *= 2)
-        for (int share = 0; share <= 2; share++) {
-            const int dp = world / tp;
-            if (world % tp || world == 1 || (share == 1 && dp == 1) || (share == 2 && dp != 4))
-                continue;
-            dist_grid g;
-            dist_grid_init(MPI_COMM_WORLD, tp, share, &g, err, sizeof err);
-            const int B = BG / g.dp, row0 = g.dp_rank * B;
-            noisy_f(&g, 7, got);
-            long differ = 0;
-            for (int t = 0; t < T; t++)
-                for (int b = 0; b < B; b++)
-                    differ += memcmp(got + (t * B + b) * O, ref + (t * BG + row0 + b) * O, O * sizeof(real)) != 0;
-            CHECK(differ == 0, "tp %d dp %d: %ld rows of f differ from one rank's", g.tp, g.dp, differ);
-            if (g.world_rank == 0)
-                printf("tp %d x dp %d (%d sharing x %d): noisy f bit-identical to one rank's\n", g.tp,
-                       g.dp, g.dpn, g.dpx);
-            dist_grid_free(&g);
-        }
+    layout ls[MAX_LAYOUTS];
+    const int nl = world > 1 ? layouts(world, ls) : 0; // one rank is the reference itself
+    for (int l = 0; l < nl; l++) {
+        dist_grid g;
+        dist_grid_init(MPI_COMM_WORLD, ls[l].tp, ls[l].share, &g, err, sizeof err);
+        const int B = BG / g.dp, row0 = g.dp_rank * B;
+        noisy_f(&g, 7, got);
+        long differ = 0;
+        for (int t = 0; t < T; t++)
+            for (int b = 0; b < B; b++)
+                differ += memcmp(got + (t * B + b) * O, ref + (t * BG + row0 + b) * O, O * sizeof(real)) != 0;
+        CHECK(differ == 0, "tp %d dp %d: %ld rows of f differ from one rank's", g.tp, g.dp, differ);
+        if (g.world_rank == 0)
+            printf("tp %d x dp %d (%d sharing x %d): noisy f bit-identical to one rank's\n", g.tp,
+                   g.dp, g.dpn, g.dpx);
+        dist_grid_free(&g);
+    }
 }
 
 // The teacher draw has probability p (n = 20000 draws, 4 standard errors), and each step draws
@@ -233,23 +225,21 @@ static void test_layouts(int world_rank, int world, int cell, const char* name)
     dist_grid_free(&one);
     const double moved = max_rel_diff(ref, clean);
     CHECK(moved > 1e-3, "%s: noise 0.5 moves the trajectory by only %.2e", name, moved);
-    for (int tp = 1; tp <= world; tp *= 2)
-        for (int share = 0; share <= 2; share++) {
-            const int dp = world / tp;
-            if (world % tp || world == 1 || (share == 1 && dp == 1) || (share == 2 && dp != 4))
-                continue;
-            dist_grid g;
-            dist_grid_init(MPI_COMM_WORLD, tp, share, &g, err, sizeof err);
-            trajectory(&g, TASK_LM, cell, &d, got);
-            double worst = max_rel_diff(got, ref);
-            CHECK(worst < 1e-5, "%s tp %d dp %d (%d x %d): loss differs from one rank's by %.2e",
-                  name, g.tp, g.dp, g.dpn, g.dpx, worst);
-            if (world_rank == 0)
-                printf("%s mix .5 noise .5, tp %d x dp %d (%d sharing x %d): worst relative loss "
-                       "difference %.2e (noise moves it by %.2e)\n", name, g.tp, g.dp, g.dpn,
-                       g.dpx, worst, moved);
-            dist_grid_free(&g);
-        }
+    layout ls[MAX_LAYOUTS];
+    const int nl = world > 1 ? layouts(world, ls) : 0; // one rank is the reference itself
+    for (int l = 0; l < nl; l++) {
+        dist_grid g;
+        dist_grid_init(MPI_COMM_WORLD, ls[l].tp, ls[l].share, &g, err, sizeof err);
+        trajectory(&g, TASK_LM, cell, &d, got);
+        double worst = max_rel_diff(got, ref);
+        CHECK(worst < 1e-5, "%s tp %d dp %d (%d x %d): loss differs from one rank's by %.2e", name,
+              g.tp, g.dp, g.dpn, g.dpx, worst);
+        if (world_rank == 0)
+            printf("%s mix .5 noise .5, tp %d x dp %d (%d sharing x %d): worst relative loss "
+                   "difference %.2e (noise moves it by %.2e)\n", name, g.tp, g.dp, g.dpn, g.dpx,
+                   worst, moved);
+        dist_grid_free(&g);
+    }
 }
 
 // teacher_prob per step: constant, or linear to teacher_prob_end at the last step and after;

@@ -7,8 +7,11 @@
 #include "model/model.h"
 #include "model/optim.h"
 #include "tests/check.h"
+#include "tests/layouts.h"
 
 enum { T = 8, BG = 4, STEPS = 20 };
+
+#include "tests/trajectory.h"
 
 static model_config tiny(void)
 {
@@ -71,15 +74,6 @@ static void test_orthogonal(const model* full)
     CHECK(worst < 1e-5, "||Q^T Q - I|| = %g", worst);
 }
 
-static void fill_batch(int32_t* tok, int32_t* next, long step, int row0, int B, int V)
-{
-    for (int t = 0; t < T; t++)
-        for (int b = 0; b < B; b++) {
-            tok[t * B + b] = (int32_t)(init_uniform(21, step, t * BG + row0 + b) * V);
-            next[t * B + b] = (int32_t)(init_uniform(22, step, t * BG + row0 + b) * V);
-        }
-}
-
 // STEPS Adam steps on fresh batches; returns the global loss of each step in traj.
 static void trajectory(dist_grid* g, double* traj, long fixed_batch)
 {
@@ -88,20 +82,11 @@ static void trajectory(dist_grid* g, double* traj, long fixed_batch)
     char err[256];
     CHECK(model_init(&m, &c, g, T, BG, err, sizeof err) == 0, "%s", err);
     model_init_params(&m);
-    optim_config o = {.kind = OPT_ADAM, .lr = 1e-2, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
-                      .clip = 1.0, .steps = STEPS};
     int32_t tok[T * BG], next[T * BG];
     model_batch bt = {.T = T, .tokens = tok, .next = next};
     for (int s = 0; s < STEPS; s++) {
         fill_batch(tok, next, fixed_batch >= 0 ? fixed_batch : s, g->dp_rank * m.B, m.B, c.V);
-        model_reset_state(&m);
-        model_zero_grad(&m);
-        model_forward(&m, &bt);
-        double loss = model_loss(&m, &bt, NULL);
-        model_backward(&m, &bt);
-        if (g->dp > 1) dist_dp_allreduce_f64(&loss, 1, g);
-        optim_step(&m, &o, s, optim_grad_norm(&m), NULL, NULL);
-        traj[s] = loss;
+        traj[s] = train_step(&m, &bt, s, 0);
     }
     model_free(&m);
 }
@@ -146,27 +131,24 @@ static void test_layouts(int world_rank, int world)
     dist_grid_init(MPI_COMM_SELF, 1, 0, &one, err, sizeof err);
     trajectory(&one, ref, -1);
     dist_grid_free(&one);
-    // DP replicas sharing memory (share 0), not (1), and in pairs that also sum by message.
-    for (int tp = 1; tp <= world; tp *= 2)
-        for (int share = 0; share <= 2; share++) {
-            const int dp = world / tp;
-            if (world % tp || world == 1 || (share == 1 && dp == 1) || (share == 2 && dp != 4))
-                continue;
-            dist_grid g;
-            dist_grid_init(MPI_COMM_WORLD, tp, share, &g, err, sizeof err);
-            trajectory(&g, got, -1);
-            double worst = 0;
-            for (int s = 0; s < STEPS; s++) {
-                worst = fmax(worst, fabs(got[s] - ref[s]) / ref[s]);
-                CHECK(check_close(got[s], ref[s], 1e-5, 0),
-                      "tp %d dp %d (%d x %d) step %d: loss %.9g, one rank %.9g", g.tp, g.dp,
-                      g.dpn, g.dpx, s + 1, got[s], ref[s]);
-            }
-            if (world_rank == 0)
-                printf("tp %d x dp %d (%d sharing x %d): %d steps, worst relative loss "
-                       "difference %.2e\n", g.tp, g.dp, g.dpn, g.dpx, STEPS, worst);
-            dist_grid_free(&g);
+    layout ls[MAX_LAYOUTS];
+    const int nl = world > 1 ? layouts(world, ls) : 0; // one rank is the reference itself
+    for (int l = 0; l < nl; l++) {
+        dist_grid g;
+        dist_grid_init(MPI_COMM_WORLD, ls[l].tp, ls[l].share, &g, err, sizeof err);
+        trajectory(&g, got, -1);
+        double worst = 0;
+        for (int s = 0; s < STEPS; s++) {
+            worst = fmax(worst, fabs(got[s] - ref[s]) / ref[s]);
+            CHECK(check_close(got[s], ref[s], 1e-5, 0),
+                  "tp %d dp %d (%d x %d) step %d: loss %.9g, one rank %.9g", g.tp, g.dp, g.dpn,
+                  g.dpx, s + 1, got[s], ref[s]);
         }
+        if (world_rank == 0)
+            printf("tp %d x dp %d (%d sharing x %d): %d steps, worst relative loss "
+                   "difference %.2e\n", g.tp, g.dp, g.dpn, g.dpx, STEPS, worst);
+        dist_grid_free(&g);
+    }
 }
 
 int main(int argc, char** argv)

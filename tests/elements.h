@@ -1,0 +1,58 @@
+// The checkpoint tests (test_checkpoint.c, test_cells.c) give every element a value that is a
+// function of its global index alone, save at one layout and compare at another: these set or
+// compare them. Include after check.h and model/init.h.
+#ifndef TESTS_ELEMENTS_H
+#define TESTS_ELEMENTS_H
+
+// The value each buffer gets at global element (i, j) of tensor k: no two alike. Buffers 0-2 are
+// params, m and v; 3 the carried h (layer k < L) and f (k = L); 4 the cell's state of layer k.
+static inline real value(int buf, int k, int i, int j)
+{
+    return (real)init_normal(100 + 10 * buf + k, i, j);
+}
+
+// Sets (check = 0) or compares (check = 1) every held element of params, m and v; returns the
+// number of mismatches.
+static inline long elements(model* m, int check)
+{
+    real* bufs[3] = {m->params, m->m, m->v};
+    long bad = 0;
+    for (int b = 0; b < 3; b++)
+        for (int k = 0; k < m->ntensors; k++) {
+            const model_tensor* t = &m->tensors[k];
+            for (int i = 0; i < t->lrows; i++)
+                for (int j = 0; j < t->lcols; j++) {
+                    real* p = bufs[b] + t->offset + (size_t)i * t->ld + j;
+                    real want = value(b, k, t->row0 + i, t->col0 + j);
+                    if (check) bad += *p != want;
+                    else *p = want;
+                }
+        }
+    return bad;
+}
+
+// The same for the carried state of this rank's rows, by global row and column: h (B x H) per
+// layer, f (B x O), and the cell's state (B x Hl, this rank's units) per layer where it has one.
+static inline long state(model* m, int check)
+{
+    const int L = m->c.L, H = m->c.H, Hl = m->Hl, row0 = m->g->dp_rank * m->B;
+    long bad = 0;
+    for (int l = 0; l <= L; l++) {
+        const int cols = l < L ? H : m->c.O;
+        real* h = l < L ? m->h0s[l] : m->f0;
+        for (int r = 0; r < m->B; r++)
+            for (int j = 0; j < cols; j++) {
+                real want = value(3, l, row0 + r, j);
+                if (check) bad += h[(size_t)r * cols + j] != want;
+                else h[(size_t)r * cols + j] = want;
+                if (l == L || !m->cell->state || j < m->h0 || j >= m->h0 + Hl) continue;
+                real* s = m->s0s[l] + (size_t)r * Hl + j - m->h0;
+                want = value(4, l, row0 + r, j);
+                if (check) bad += *s != want;
+                else *s = want;
+            }
+    }
+    return bad;
+}
+
+#endif
