@@ -75,12 +75,10 @@ static void input_grad(model* m, int l, int t, real* out)
 {
     const int B = m->B, GH = m->cell->gates * m->Hl, K = m->K[l], H = m->c.H;
     const real* dA = m->dA[l] + (size_t)t * B * GH;
-    if (!m->cell->split_h) {
-        model_apply(m, out, K, dA, GH, &m->bwdW[l], NULL, 0);
-        return;
-    }
-    const int Dl = K - H - m->Of[l];
+    // bwdW spans all K columns, or a split_h cell's u columns only.
     model_apply(m, out, K, dA, GH, &m->bwdW[l], NULL, 0);
+    if (!m->cell->split_h) return;
+    const int Dl = K - H - m->Of[l];
     model_apply(m, out + Dl, K, m->dAH[l] + (size_t)t * B * GH, GH, &m->bwdWh[l], NULL, 0);
     if (m->Of[l]) model_apply(m, out + Dl + H, K, dA, GH, &m->bwdWf[l], NULL, 0);
 }
