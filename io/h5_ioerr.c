@@ -58,24 +58,29 @@ static void check_count(const MPI_Status* st, int count, MPI_Datatype type)
               current, (long long)n * size, want);
 }
 
-int MPI_File_write_at(MPI_File fh, MPI_Offset off, const void* buf, int count,
-                      MPI_Datatype type, MPI_Status* status)
+typedef int (*write_at_fn)(MPI_File, MPI_Offset, const void*, int, MPI_Datatype, MPI_Status*);
+
+// The write through the PMPI entry point, with a status of our own when the caller ignores it.
+static int write_checked(write_at_fn write, MPI_File fh, MPI_Offset off, const void* buf,
+                         int count, MPI_Datatype type, MPI_Status* status)
 {
     MPI_Status own;
     MPI_Status* st = status == MPI_STATUS_IGNORE ? &own : status;
-    const int rc = PMPI_File_write_at(fh, off, buf, count, type, st);
+    const int rc = write(fh, off, buf, count, type, st);
     if (rc == MPI_SUCCESS) check_count(st, count, type);
     return rc;
+}
+
+int MPI_File_write_at(MPI_File fh, MPI_Offset off, const void* buf, int count,
+                      MPI_Datatype type, MPI_Status* status)
+{
+    return write_checked(PMPI_File_write_at, fh, off, buf, count, type, status);
 }
 
 int MPI_File_write_at_all(MPI_File fh, MPI_Offset off, const void* buf, int count,
                           MPI_Datatype type, MPI_Status* status)
 {
-    MPI_Status own;
-    MPI_Status* st = status == MPI_STATUS_IGNORE ? &own : status;
-    const int rc = PMPI_File_write_at_all(fh, off, buf, count, type, st);
-    if (rc == MPI_SUCCESS) check_count(st, count, type);
-    return rc;
+    return write_checked(PMPI_File_write_at_all, fh, off, buf, count, type, status);
 }
 
 int h5_io_select(void)

@@ -8,16 +8,10 @@
 # hang, no sanitizer report. Each case runs each command once, the rank count rotating over 1, 2
 # and 4 so that every command and every case meets several counts; HOSTILE_FULL=1 runs every
 # command of every case at every count, and the cases marked `extra`.
-set -u
-FNN=$(pwd)/build/fnn
 CRAFT=build/tests/h5craft
 dir=build/hostile
 bound=${HOSTILE_TIMEOUT:-60}
-fails=0
-rm -rf $dir && mkdir -p $dir
-say() { printf '%s\n' "$*"; }
-fail() { say "FAIL: $*"; fails=$((fails + 1)); }
-mpi() { np=$1; shift; timeout $bound $MPIRUN -np "$np" "$@"; }
+. tests/lib.sh
 # Cases that repeat a class already covered: only with HOSTILE_FULL=1.
 extra() { [ "${HOSTILE_FULL:-0}" = 1 ] && "$@"; }
 

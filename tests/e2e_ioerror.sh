@@ -9,15 +9,10 @@
 # The same under OMPI_MCA_io=ompio, the user's choice, which reports a failed write as a short
 # success: EIO at np = 2 (the short count ends the job), and writes dropped with success
 # (FAILWRITE_MODE=drop) at np = 2 and 4, which only the read-back of the saved file finds.
-set -u
-FNN=$(pwd)/build/fnn
 SHIM=$(pwd)/build/tests/failwrite.so
 dir=build/ioerror
 bound=${IOERROR_TIMEOUT:-60}
-fails=0
-rm -rf $dir && mkdir -p $dir
-say() { printf '%s\n' "$*"; }
-fail() { say "FAIL: $*"; fails=$((fails + 1)); }
+. tests/lib.sh
 data=$dir/data.h5
 $FNN prepare --kind text --val-fraction 0.1 --out $data /usr/share/games/fortunes/computers > /dev/null || { say "FAIL: prepare"; exit 1; }
 

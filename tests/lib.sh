@@ -1,5 +1,5 @@
 # The start and helpers of the end-to-end scripts; sourced after they set dir (their scratch
-# folder, emptied here) and data. FNN is absolute so that a script may cd; train runs fnn train
+# folder, emptied here), data and optionally bound (mpi's time limit in seconds, 60). FNN is absolute so that a script may cd; train runs fnn train
 # on the tiny config over $dir's dataset $data.
 set -u
 FNN=$(pwd)/build/fnn
@@ -7,7 +7,7 @@ fails=0
 rm -rf $dir && mkdir -p $dir
 say() { printf '%s\n' "$*"; }
 fail() { say "FAIL: $*"; fails=$((fails + 1)); }
-mpi() { np=$1; shift; timeout 60 $MPIRUN -np "$np" "$@"; }
+mpi() { np=$1; shift; timeout ${bound:-60} $MPIRUN -np "$np" "$@"; }
 train() { np=$1; shift; mpi $np $FNN train --config configs/tiny.ini --set data=$dir/$data "$@"; }
 # A run that must fail (not time out) with one "fnn: error:" line matching the pattern $2.
 refuse() {
