@@ -28,7 +28,7 @@ static void grid_shape(int tp, int* pr, int* pc)
 }
 
 typedef struct qr_grid {
-    int ctxt, pr, pc, myr, myc, nb, mloc, nloc, lld, desc[9];
+    int sys, ctxt, pr, pc, myr, myc, nb, mloc, nloc, lld, desc[9];
 } qr_grid;
 
 static int qr_grid_init(qr_grid* q, int n, dist_grid* g)
@@ -37,7 +37,7 @@ static int qr_grid_init(qr_grid* q, int n, dist_grid* g)
     int info;
     grid_shape(g->tp, &q->pr, &q->pc);
     const int nb = q->nb = qr_block(n, q->pr, q->pc);
-    q->ctxt = Csys2blacs_handle(g->tp_comm);
+    q->ctxt = q->sys = Csys2blacs_handle(g->tp_comm);
     Cblacs_gridinit(&q->ctxt, "Row", q->pr, q->pc);
     Cblacs_gridinfo(q->ctxt, &q->pr, &q->pc, &q->myr, &q->myc);
     q->mloc = numroc_(&n, &nb, &q->myr, &zero, &q->pr);
@@ -50,6 +50,7 @@ static int qr_grid_init(qr_grid* q, int n, dist_grid* g)
 static void qr_grid_free(qr_grid* q)
 {
     Cblacs_gridexit(q->ctxt);
+    Cfree_blacs_system_handle(q->sys);
 }
 
 // A = Q of the QR of A in place, with R's diagonal made positive (flip column j of Q with the
@@ -93,7 +94,8 @@ static int to_row_blocks(real* out, int ld, int n, int nrows, const double* A, q
                          dist_grid* g)
 {
     const int zero = 0, one = 1;
-    int ctxt = Csys2blacs_handle(g->tp_comm), info;
+    const int sys = Csys2blacs_handle(g->tp_comm);
+    int ctxt = sys, info;
     Cblacs_gridinit(&ctxt, "Col", g->tp, 1);
     int desc[9], lld = nrows > 1 ? nrows : 1;
     descinit_(desc, &n, &n, &nrows, &n, &zero, &zero, &ctxt, &lld, &info);
@@ -104,6 +106,7 @@ static int to_row_blocks(real* out, int ld, int n, int nrows, const double* A, q
         for (int j = 0; j < n; j++) out[(size_t)i * ld + j] = (real)B[(size_t)j * lld + i];
     free(B);
     Cblacs_gridexit(ctxt);
+    Cfree_blacs_system_handle(sys);
     return info;
 }
 

@@ -9,15 +9,15 @@
 // README) while the float sums of one block stay short.
 enum { RIDGE_ROWS = 2048 };
 
-// Whether every fed-back weight Wf (the last Of columns of each layer's [Wx | Wh | Wf] rows, every
-// gate) that this rank holds is zero.
+// Whether every fed-back weight Wf (the Of columns from fc of each layer's rows, every gate) that
+// this rank holds is zero.
 static int feedback_weights_zero(const model* m)
 {
     for (int l = 0; l < m->c.L; l++) {
         const int K = m->K[l];
         const real* W = m->params + m->W[l];
         for (int i = 0; i < m->cell->gates * m->Hl; i++)
-            for (int j = K - m->Of[l]; j < K; j++)
+            for (int j = m->fc[l]; j < m->fc[l] + m->Of[l]; j++)
                 if (W[(size_t)i * K + j] != 0) return 0;
     }
     return 1;

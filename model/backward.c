@@ -15,7 +15,7 @@
 // and from this layer at step t+1.
 static void hidden_grad(model* m, int l, int t, int T, real* const* cur, real* const* later)
 {
-    const int B = m->B, Hl = m->Hl, H = m->c.H, O = m->c.O;
+    const int B = m->B, Hl = m->Hl, O = m->c.O;
     real* dh = m->dh;
     if (l == m->c.L - 1)
         gemm_w_apply(dh, Hl, m->dY + (size_t)t * B * O, O, B, &m->bwdWo, NULL, 0);
@@ -27,9 +27,8 @@ static void hidden_grad(model* m, int l, int t, int T, real* const* cur, real* c
             for (int j = 0; j < Hl; j++) dh[(size_t)b * Hl + j] += du[j];
         }
     if (t + 1 < T) {
-        int Dl = m->K[l] - H - m->Of[l];
         for (int b = 0; b < B; b++) {
-            const real* dhp = later[l] + (size_t)b * m->K[l] + Dl + m->h0;
+            const real* dhp = later[l] + (size_t)b * m->K[l] + m->hc[l] + m->h0;
             for (int j = 0; j < Hl; j++) dh[(size_t)b * Hl + j] += dhp[j];
         }
     }
@@ -59,8 +58,7 @@ static void cell_grad(model* m, int l, int t)
 {
     const int B = m->B, Hl = m->Hl, GH = m->cell->gates * Hl, K = m->K[l];
     const size_t sHl = (size_t)m->cell->state * Hl, at = (size_t)t * B * GH;
-    const int Dl = K - m->c.H - m->Of[l];
-    const real* hprev = m->X[l] + (size_t)t * B * K + Dl + m->h0;
+    const real* hprev = m->X[l] + (size_t)t * B * K + m->hc[l] + m->h0;
     const real* sprev = !sHl ? NULL : t == 0 ? m->s0s[l] : m->S[l] + (size_t)(t - 1) * B * sHl;
     const real* s = sHl ? m->S[l] + (size_t)t * B * sHl : NULL;
     const int split = m->cell->split_h;
@@ -73,14 +71,12 @@ static void cell_grad(model* m, int l, int t)
 // split_h cell's h columns take dAH instead.
 static void input_grad(model* m, int l, int t, real* out)
 {
-    const int B = m->B, GH = m->cell->gates * m->Hl, K = m->K[l], H = m->c.H;
-    const real* dA = m->dA[l] + (size_t)t * B * GH;
-    // bwdW spans all K columns, or a split_h cell's u columns only.
-    model_apply(m, out, K, dA, GH, &m->bwdW[l], NULL, 0);
-    if (!m->cell->split_h) return;
-    const int Dl = K - H - m->Of[l];
-    model_apply(m, out + Dl, K, m->dAH[l] + (size_t)t * B * GH, GH, &m->bwdWh[l], NULL, 0);
-    if (m->Of[l]) model_apply(m, out + Dl + H, K, dA, GH, &m->bwdWf[l], NULL, 0);
+    const int B = m->B, GH = m->cell->gates * m->Hl, K = m->K[l];
+    // bwdW spans all K columns, or a split_h cell's [u | f] columns.
+    model_apply(m, out, K, m->dA[l] + (size_t)t * B * GH, GH, &m->bwdW[l], NULL, 0);
+    if (m->cell->split_h)
+        model_apply(m, out + m->hc[l], K, m->dAH[l] + (size_t)t * B * GH, GH, &m->bwdWh[l],
+                    NULL, 0);
 }
 
 static void step_backward(model* m, const model_batch* bt, int t, real* const* cur,
@@ -104,21 +100,26 @@ static void bias_grad(real* db, const real* dA, size_t rows, int n)
         for (int j = 0; j < n; j++) db[j] += dA[r * n + j];
 }
 
-// dW = dA^T X of layer l for the column runs u, h, f of [Wx | Wh | Wf] that train (a run trains
-// when any gate's tensor in it does): one GEMM when all do (as without freezing), none for a
-// frozen layer; a split_h cell's h columns take dAH.
+// dW = dA^T X of layer l for the column runs u, h, f of [Wx | Wh | Wf] (split_h: u, f, h) that
+// train (a run trains when any gate's tensor in it does), adjacent runs of the same dA as one:
+// one GEMM when all train (as without freezing; split_h: two, its h columns take dAH), none for
+// a frozen layer.
 static void layer_weight_grad(model* m, int l, int TB)
 {
     const int GH = m->cell->gates * m->Hl, K = m->K[l], split = m->cell->split_h;
-    const int Dl = K - m->c.H - m->Of[l], c0[4] = {0, Dl, Dl + m->c.H, K};
+    const int hc = m->hc[l], fc = m->fc[l];
+    // The runs in column order, and which take dAH (split_h's h, the last).
+    const int part[3] = {PART_WX, split ? PART_WF : PART_WH, split ? PART_WH : PART_WF};
+    const int ah[3] = {0, 0, split}, c0[4] = {0, hc < fc ? hc : fc, hc < fc ? fc : hc, K};
     int trains[5] = {0}; // by enum tensor_part: Wx, Wh, Wf, b, bh
     for (int k = 0; k < m->ntensors; k++)
         if (m->tensors[k].layer == l && !m->no_grad[k]) trains[m->tensors[k].part] = 1;
     real* dW = m->grads + m->W[l];
     for (int p = 0, q; p < 3; p = q) {
-        for (q = p + 1; q < 3 && trains[q] == trains[p] && !split; q++) continue;
-        const real* dA = split && p == PART_WH ? m->dAH[l] : m->dA[l];
-        if (trains[p] && c0[q] > c0[p])
+        for (q = p + 1; q < 3 && trains[part[q]] == trains[part[p]] && ah[q] == ah[p]; q++)
+            continue;
+        const real* dA = ah[p] ? m->dAH[l] : m->dA[l];
+        if (trains[part[p]] && c0[q] > c0[p])
             gemm_atb(dW + c0[p], K, dA, GH, m->X[l] + c0[p], K, GH, c0[q] - c0[p], TB, m->atb_work);
     }
     if (trains[PART_B]) bias_grad(m->grads + m->b[l], m->dA[l], (size_t)TB, GH);
@@ -145,12 +146,11 @@ static void weight_grads(model* m, int T)
 
 void model_backward(model* m, const model_batch* bt)
 {
-    gemm_w* w[3 * MODEL_MAX_LAYERS + 1] = {&m->bwdWo};
+    gemm_w* w[2 * MODEL_MAX_LAYERS + 1] = {&m->bwdWo};
     int n = 1;
     for (int l = 0; l < m->c.L; l++) {
         w[n++] = &m->bwdW[l];
         if (m->cell->split_h) w[n++] = &m->bwdWh[l];
-        if (m->cell->split_h && m->Of[l]) w[n++] = &m->bwdWf[l];
         // Nothing flows back from past the window's end.
         if (m->cg[l]) memset(m->cg[l], 0, (size_t)m->B * m->cell->carry * m->Hl * sizeof(real));
     }

@@ -87,7 +87,7 @@ void feedback_grad(model* m, const model_batch* bt, int t, real* const* cur)
         memset(df, 0, sizeof df);
         for (int l = 0; l < m->c.L; l++) {
             if (!m->Of[l]) continue;
-            const real* d = cur[l] + (size_t)b * m->K[l] + m->K[l] - O;
+            const real* d = cur[l] + (size_t)b * m->K[l] + m->fc[l];
             for (int o = 0; o < O; o++) df[o] += d[o];
         }
         real* dyb = dy + (size_t)b * O;

@@ -28,35 +28,30 @@ static void fill_initial_state(model* m)
 {
     const int B = m->B, H = m->c.H, O = m->c.O;
     for (int l = 0; l < m->c.L; l++) {
-        int Dl = m->K[l] - H - m->Of[l];
         for (int b = 0; b < B; b++) {
             real* x = m->X[l] + (size_t)b * m->K[l];
-            memcpy(x + Dl, m->h0s[l] + (size_t)b * H, (size_t)H * sizeof(real));
-            if (m->Of[l]) memcpy(x + Dl + H, m->f0 + (size_t)b * O, (size_t)O * sizeof(real));
+            memcpy(x + m->hc[l], m->h0s[l] + (size_t)b * H, (size_t)H * sizeof(real));
+            if (m->Of[l]) memcpy(x + m->fc[l], m->f0 + (size_t)b * O, (size_t)O * sizeof(real));
         }
     }
 }
 
 // The products of layer l at step t from the full input x_t = [u | h_prev | f_prev]: a = x_t W^T + b,
 // where layer 0's a already holds the input projection done for all steps at once; or, for a
-// split_h cell, a = [u | f_prev] [Wx | Wf]^T + b and ah = h_prev Wh^T + bh.
+// split_h cell (x_t = [u | f_prev | h_prev]), a = [u | f_prev] [Wx | Wf]^T + b and
+// ah = h_prev Wh^T + bh.
 static void products(model* m, int l, int t)
 {
-    const int B = m->B, GH = m->cell->gates * m->Hl, K = m->K[l], H = m->c.H;
+    const int B = m->B, GH = m->cell->gates * m->Hl, K = m->K[l];
     real* a = m->A[l] + (size_t)t * B * GH;
     const real* x = m->X[l] + (size_t)t * B * K;
-    if (!m->cell->split_h) {
-        if (l == 0)
-            model_apply(m, a, GH, x + m->c.D, K, &m->fwdW[0], NULL, 1);
-        else
-            model_apply(m, a, GH, x, K, &m->fwdW[l], m->params + m->b[l], 0);
-        return;
-    }
-    const int Dl = K - H - m->Of[l];
-    if (l > 0) model_apply(m, a, GH, x, K, &m->fwdW[l], m->params + m->b[l], 0);
-    if (m->Of[l]) model_apply(m, a, GH, x + Dl + H, K, &m->fwdWf[l], NULL, 1);
-    model_apply(m, m->AH[l] + (size_t)t * B * GH, GH, x + Dl, K, &m->fwdWh[l],
-                m->params + m->bh[l], 0);
+    if (l > 0)
+        model_apply(m, a, GH, x, K, &m->fwdW[l], m->params + m->b[l], 0);
+    else if (m->fwdW[0].k > 0)
+        model_apply(m, a, GH, x + m->c.D, K, &m->fwdW[0], NULL, 1);
+    if (m->cell->split_h)
+        model_apply(m, m->AH[l] + (size_t)t * B * GH, GH, x + m->hc[l], K, &m->fwdWh[l],
+                    m->params + m->bh[l], 0);
 }
 
 // The cell's step over this rank's block: h_t (into HB) and its state from the products.
@@ -64,8 +59,7 @@ static void cell_step(model* m, int l, int t, int T)
 {
     const int B = m->B, Hl = m->Hl, GH = m->cell->gates * Hl, K = m->K[l];
     const size_t sHl = (size_t)m->cell->state * Hl;
-    const int Dl = K - m->c.H - m->Of[l];
-    const real* hprev = m->X[l] + (size_t)t * B * K + Dl + m->h0;
+    const real* hprev = m->X[l] + (size_t)t * B * K + m->hc[l] + m->h0;
     const real* sprev = !sHl ? NULL : t == 0 ? m->s0s[l] : m->S[l] + (size_t)(t - 1) * B * sHl;
     real* s = sHl ? m->S[l] + (size_t)t * B * sHl : NULL;
     real* ah = m->cell->split_h ? m->AH[l] + (size_t)t * B * GH : NULL;
@@ -79,11 +73,10 @@ static void cell_step(model* m, int l, int t, int T)
 static void scatter_hidden(model* m, int l, int t, int T, size_t chunk)
 {
     const int B = m->B, H = m->c.H, Hl = m->Hl, K = m->K[l];
-    const int Dl = K - H - m->Of[l];
     for (int r = 0; r < m->g->tp; r++)
         for (int b = 0; b < B; b++) {
             const real* src = m->recv + r * chunk + (size_t)b * Hl;
-            real* same = t + 1 < T ? m->X[l] + ((size_t)(t + 1) * B + b) * K + Dl
+            real* same = t + 1 < T ? m->X[l] + ((size_t)(t + 1) * B + b) * K + m->hc[l]
                                    : m->hT[l] + (size_t)b * H;
             memcpy(same + r * Hl, src, (size_t)Hl * sizeof(real));
             if (l + 1 < m->c.L) {
@@ -114,7 +107,7 @@ static void output_step(model* m, const model_batch* bt, int t, size_t chunk)
     for (int l = 0; l < m->c.L; l++) {
         if (!m->Of[l]) continue;
         for (int b = 0; b < B; b++) {
-            real* dst = m->X[l] + ((size_t)(t + 1) * B + b) * m->K[l] + m->K[l] - O;
+            real* dst = m->X[l] + ((size_t)(t + 1) * B + b) * m->K[l] + m->fc[l];
             memcpy(dst, f + (size_t)b * O, (size_t)O * sizeof(real));
         }
     }
@@ -141,16 +134,11 @@ static void layer_step(model* m, const model_batch* bt, int l, int t)
 void model_forward(model* m, const model_batch* bt)
 {
     const int B = m->B, GH = m->cell->gates * m->Hl, K0 = m->K[0];
-    gemm_w* w[3 * MODEL_MAX_LAYERS + 2] = {&m->fwdWx0, &m->fwdWo};
+    gemm_w* w[2 * MODEL_MAX_LAYERS + 2] = {&m->fwdWx0, &m->fwdWo};
     int n = 2;
     for (int l = 0; l < m->c.L; l++) {
-        if (!m->cell->split_h) {
-            w[n++] = &m->fwdW[l];
-            continue;
-        }
-        if (l > 0) w[n++] = &m->fwdW[l];
-        w[n++] = &m->fwdWh[l];
-        if (m->Of[l]) w[n++] = &m->fwdWf[l];
+        if (m->fwdW[l].k > 0) w[n++] = &m->fwdW[l];
+        if (m->cell->split_h) w[n++] = &m->fwdWh[l];
     }
     model_pack(m, w, n, bt->T);
     fill_inputs(m, bt);

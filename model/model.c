@@ -81,6 +81,8 @@ static void layout_params(model* m)
         int Dl = layer_input(c, l);
         m->Of[l] = has_feedback(c, l) ? c->O : 0;
         m->K[l] = Dl + c->H + m->Of[l];
+        m->hc[l] = m->cell->split_h ? Dl + m->Of[l] : Dl;
+        m->fc[l] = m->cell->split_h ? Dl : Dl + c->H;
         m->W[l] = off;
         off += (size_t)G * m->Hl * m->K[l];
         m->b[l] = off;
@@ -89,8 +91,8 @@ static void layout_params(model* m)
         if (m->cell->split_h) off += (size_t)G * m->Hl;
         for (int g = 0; g < G; g++) {
             add_layer_slice(m, l, g, PART_WX, 0, Dl);
-            add_layer_slice(m, l, g, PART_WH, Dl, c->H);
-            if (m->Of[l]) add_layer_slice(m, l, g, PART_WF, Dl + c->H, c->O);
+            add_layer_slice(m, l, g, PART_WH, m->hc[l], c->H);
+            if (m->Of[l]) add_layer_slice(m, l, g, PART_WF, m->fc[l], c->O);
         }
         for (int g = 0; g < G; g++) add_layer_bias(m, l, g, PART_B, m->b[l]);
         for (int g = 0; m->cell->split_h && g < G; g++) add_layer_bias(m, l, g, PART_BH, m->bh[l]);
@@ -142,36 +144,24 @@ static size_t round16(size_t n)
 static size_t describe_weights(model* m, real* packs)
 {
     const int Hl = m->Hl, O = m->c.O, GH = m->cell->gates * Hl, H = m->c.H;
-    gemm_w* all[6 * MODEL_MAX_LAYERS + 3];
+    gemm_w* all[4 * MODEL_MAX_LAYERS + 3];
     int n = 0;
     for (int l = 0; l < m->c.L; l++) {
         const real* W = m->params + m->W[l];
-        const int K = m->K[l], Dl = K - H - m->Of[l];
-        if (m->cell->split_h) {
-            // u, h and f columns apart: ah = h Wh^T stays out of a = [u | f] [Wx | Wf]^T.
-            gemm_w_set(&m->fwdW[l], W, K, Dl, GH, 1);
-            gemm_w_set(&m->fwdWh[l], W + Dl, K, H, GH, 1);
-            gemm_w_set(&m->bwdW[l], W, K, GH, Dl, 0);
-            gemm_w_set(&m->bwdWh[l], W + Dl, K, GH, H, 0);
-            if (l > 0) all[n++] = &m->fwdW[l];
-            all[n++] = &m->fwdWh[l];
-            all[n++] = &m->bwdW[l];
-            all[n++] = &m->bwdWh[l];
-            if (m->Of[l]) {
-                gemm_w_set(&m->fwdWf[l], W + Dl + H, K, m->Of[l], GH, 1);
-                gemm_w_set(&m->bwdWf[l], W + Dl + H, K, GH, m->Of[l], 0);
-                all[n++] = &m->fwdWf[l];
-                all[n++] = &m->bwdWf[l];
-            }
-            continue;
-        }
+        const int K = m->K[l], hc = m->hc[l];
         // Layer 0's input projection is batched over the window, so its per-step GEMM starts
-        // after the first D columns.
-        const int skip = l == 0 ? m->c.D : 0;
-        gemm_w_set(&m->fwdW[l], W + skip, K, K - skip, GH, 1);
-        gemm_w_set(&m->bwdW[l], W, K, GH, K, 0);
-        all[n++] = &m->fwdW[l];
+        // after the first D columns. A split_h cell's [u | f] columns end where h starts: ah =
+        // h Wh^T stays out of a = [u | f] [Wx | Wf]^T.
+        const int skip = l == 0 ? m->c.D : 0, end = m->cell->split_h ? hc : K;
+        gemm_w_set(&m->fwdW[l], W + skip, K, end - skip, GH, 1);
+        gemm_w_set(&m->bwdW[l], W, K, GH, end, 0);
+        if (end > skip) all[n++] = &m->fwdW[l];
         all[n++] = &m->bwdW[l];
+        if (!m->cell->split_h) continue;
+        gemm_w_set(&m->fwdWh[l], W + hc, K, H, GH, 1);
+        gemm_w_set(&m->bwdWh[l], W + hc, K, GH, H, 0);
+        all[n++] = &m->fwdWh[l];
+        all[n++] = &m->bwdWh[l];
     }
     gemm_w_set(&m->fwdWx0, m->params + m->W[0], m->K[0], m->c.D, GH, 1);
     gemm_w_set(&m->fwdWo, m->params + m->Wo, Hl, Hl, O, 1);

@@ -7,7 +7,8 @@
 //
 // Each layer keeps [Wx | Wh | Wf] as one G Hl x K block (G = the cell's gates, rows gate by gate;
 // model/cell.h) so that one GEMM per step serves all three, and the weight gradient of all three
-// is one GEMM after the time loop.
+// is one GEMM after the time loop. A cell whose recurrent part is its own product (split_h)
+// orders the columns [u | f | h] instead, so that [u | f] [Wx | Wf]^T stays one product.
 #ifndef MODEL_MODEL_H
 #define MODEL_MODEL_H
 
@@ -63,6 +64,7 @@ typedef struct model {
     int Hl, h0;          // this rank's block of hidden units
     int T, B, Bglobal;   // window length and batch this model was sized for
     int K[MODEL_MAX_LAYERS], Of[MODEL_MAX_LAYERS]; // concatenated input width, feedback width
+    int hc[MODEL_MAX_LAYERS], fc[MODEL_MAX_LAYERS]; // first column of h_{t-1} and f_{t-1} in it
 
     // Parameters, gradients and optimiser moments: one buffer each, same layout: per layer
     // W (G Hl x K) then b (G Hl) and bh (G Hl, split_h cells), then Wo (O x Hl), bo (O), E (V x D,
@@ -82,7 +84,8 @@ typedef struct model {
     unsigned char no_grad[MODEL_MAX_TENSORS];
 
     // Activations of one window, allocated once.
-    real* X[MODEL_MAX_LAYERS];  // (T, B, K): [u_t | h_{t-1} | f_{t-1}], all full width
+    real* X[MODEL_MAX_LAYERS];  // (T, B, K): [u_t | h_{t-1} | f_{t-1}] (split_h: [u | f | h]),
+                                // all full width
     real* HB[MODEL_MAX_LAYERS]; // (T, B, Hl): this rank's block of h_t
     real* A[MODEL_MAX_LAYERS];  // (T, B, G Hl): the product a_t, left as the cell's forward
                                 // leaves it (layer 0: holds the input projection, batched over
@@ -110,10 +113,9 @@ typedef struct model {
     // and backward pass: a_t = x_t W^T (layer 0: u W[:, :D]^T for the window, then the rest
     // per step), y_t = h_t Wo^T, dX_t = dA_t W, dh_t = dY_t Wo. The packed copies are one for
     // the node's DP group, in shm's common area. A split_h cell's layers use fwdW and bwdW for
-    // the u columns, fwdWh, bwdWh for the h columns and fwdWf, bwdWf for the f columns.
+    // the [u | f] columns (fwdW: from column D at layer 0, as above) and fwdWh, bwdWh for h.
     gemm_w fwdW[MODEL_MAX_LAYERS], bwdW[MODEL_MAX_LAYERS], fwdWx0, fwdWo, bwdWo;
-    gemm_w fwdWh[MODEL_MAX_LAYERS], fwdWf[MODEL_MAX_LAYERS], bwdWh[MODEL_MAX_LAYERS],
-        bwdWf[MODEL_MAX_LAYERS];
+    gemm_w fwdWh[MODEL_MAX_LAYERS], bwdWh[MODEL_MAX_LAYERS];
     real* atb_work;             // scratch of the weight-gradient GEMMs (gemm_atb)
 } model;
 

@@ -70,12 +70,12 @@ static void flush(ridge_acc* a)
 }
 
 // The full top-layer state h_t of row b after model_forward: the forward scatters it into the
-// recurrent input of step t+1 (columns Dl .. Dl+H of X), or into the carried state after the
+// recurrent input of step t+1 (columns hc .. hc+H of X), or into the carried state after the
 // last step (model/forward.c, scatter_hidden).
 static const real* top_state(const model* m, const model_batch* bt, int t, int b)
 {
-    const int l = m->c.L - 1, K = m->K[l], Dl = K - m->c.H - m->Of[l];
-    if (t + 1 < bt->T) return m->X[l] + ((size_t)(t + 1) * m->B + b) * K + Dl;
+    const int l = m->c.L - 1, K = m->K[l];
+    if (t + 1 < bt->T) return m->X[l] + ((size_t)(t + 1) * m->B + b) * K + m->hc[l];
     return m->hT[l] + (size_t)b * m->c.H;
 }
 

@@ -32,11 +32,11 @@ static void take_state_grad(const model* m, state_grad* sg)
 {
     const int B = m->B, Hl = m->Hl, gru = m->c.cell == CELL_GRU;
     for (int l = 0; l < m->c.L; l++) {
-        const int K = m->K[l], Dl = K - H - m->Of[l];
+        const int K = m->K[l];
         for (int b = 0; b < B; b++)
             for (int j = 0; j < H; j++) {
                 const int own = j >= m->h0 && j < m->h0 + Hl;
-                real d = m->dX[0][l][(size_t)b * K + Dl + j];
+                real d = m->dX[0][l][(size_t)b * K + m->hc[l] + j];
                 if (gru && own) d += m->cg[l][(size_t)b * Hl + j - m->h0];
                 sg->dh[l][b * H + j] = d;
                 if (m->c.cell == CELL_LSTM && own)

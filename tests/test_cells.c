@@ -201,13 +201,13 @@ static void test_trajectories(int world_rank, const layout* ls, int nl)
 // The per-step products a node's DP group computes together (model_apply), per layer and step.
 // The LSTM, like the Elman cell: one forward (a over [h | f]; layer 0's input part is batched
 // over the window) and one backward (dX = dA W). The GRU keeps the recurrent product apart:
-// forward, ah = h Wh^T, a = u Wx^T above layer 0 and a += f Wf^T where the layer has feedback;
-// backward, their mirrors dX over u, h and f.
+// forward, ah = h Wh^T and a over [u | f] (layer 0: over f, where it has feedback); backward,
+// their mirrors dX over [u | f] and h.
 static int products_per_step(const model_config* c, int l)
 {
     const int fb = c->feedback == FB_ALL || (c->feedback == FB_FIRST && l == 0);
     if (c->cell != CELL_GRU) return 2;
-    return (1 + (l > 0) + fb) + (2 + fb);
+    return (1 + (l > 0 || fb)) + 2;
 }
 
 // One step: one allgather per layer and step forward and one allreduce per layer and step
