@@ -57,6 +57,12 @@ trap 'cluster_down; rm -rf "$CL_DIR"' EXIT
 t0=$(date +%s)
 cluster_up || { fail "cluster did not come up: $(tail -n 3 $CL_DIR/log/*.log)"; exit 1; }
 say "ok   two-node cluster up in $(($(date +%s) - t0)) s (n1, n2 in namespaces fl$CL_ID-n1/n2)"
+# Hostnames unique to this cluster: Open MPI names its /dev/shm segments by hostname and (under
+# srun) Slurm's job and step IDs, so concurrent test runs whose nodes shared a hostname crashed
+# each other's ranks (tests/slurm/cluster.sh).
+hosts=$(srun -N2 -n2 -l hostname 2>&1 | sort | cut -d' ' -f2 | tr '\n' ' ')
+[ "$hosts" = "fl$CL_ID-n1 fl$CL_ID-n2 " ] && say "ok   node hostnames unique to this cluster: $hosts" ||
+    fail "node hostnames '$hosts': expected fl$CL_ID-n1 fl$CL_ID-n2"
 
 submit() { sbatch --parsable -o $dir/%x-%j.log "$@" | cut -d';' -f1; }
 state() { scontrol show job $1 | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p'; }

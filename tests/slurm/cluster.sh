@@ -1,14 +1,20 @@
 # A real two-node Slurm on this host, for tests/e2e_slurm.sh and `make scaling-study` (bash,
-# sourced). Each node daemon runs in a network namespace and UTS namespace of its own (hostnames
-# n1, n2; shared notes: slurm-two-nodes.md); munged, slurmctld and the slurmd run in the
-# background with their PIDs recorded, on a socket, ports, a bridge and namespaces whose names
-# carry this shell's PID, so that clusters of concurrent test runs do not meet. All state is
-# under $CL_DIR. cluster_up starts it, cluster_down stops the daemons by PID and deletes the
-# links and namespaces by name (call it from an EXIT trap).
+# sourced). Each node daemon runs in a network namespace and UTS namespace of its own (Slurm
+# node names n1, n2; shared notes: slurm-two-nodes.md); munged, slurmctld and the slurmd run in
+# the background with their PIDs recorded, on a socket, ports, a bridge, namespaces and node
+# hostnames whose names carry this shell's PID, so that clusters of concurrent test runs do not
+# meet. All state is under $CL_DIR. cluster_up starts it, cluster_down stops the daemons by PID
+# and deletes the links and namespaces by name (call it from an EXIT trap).
 #
 #   CL_DIR=DIR; source tests/slurm/cluster.sh; cluster_why_not || { cluster_up && ...; }
 CL_ID=$$
 CL_NET=10.$((200 + CL_ID / 65536 % 50)).$((CL_ID / 256 % 256)).$((CL_ID % 256 / 16 * 16))
+# The nodes' hostnames. The namespaces share /dev/shm and /tmp, where Open MPI names its
+# shared-memory segments and session directories by hostname and job, and under srun the job is
+# a hash of Slurm's job and step IDs, which every cluster counts from 1: with hostnames n1 and
+# n2 in every cluster, the ranks of two concurrent test runs mapped each other's segments and
+# crashed in mca_btl_vader_poll_handle_frag (tests/e2e_slurm.sh, case d, under load).
+CL_HOST=fl$CL_ID-n
 CL_BR=flb$CL_ID
 CL_PORT=$((20000 + CL_ID % 20000))
 CL_PIDS=()
@@ -65,8 +71,8 @@ MinJobAge=600
 KillWait=10
 InactiveLimit=0
 SchedulerParameters=sched_interval=2,bf_interval=1
-NodeName=n1 NodeAddr=$(cl_addr 11) NodeHostname=n1 CPUs=$cpus RealMemory=1000 State=UNKNOWN
-NodeName=n2 NodeAddr=$(cl_addr 12) NodeHostname=n2 CPUs=$cpus RealMemory=1000 State=UNKNOWN
+NodeName=n1 NodeAddr=$(cl_addr 11) NodeHostname=${CL_HOST}1 CPUs=$cpus RealMemory=1000 State=UNKNOWN
+NodeName=n2 NodeAddr=$(cl_addr 12) NodeHostname=${CL_HOST}2 CPUs=$cpus RealMemory=1000 State=UNKNOWN
 PartitionName=p Nodes=n1,n2 Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 EOF
 }
@@ -91,7 +97,7 @@ cluster_up() {
     CL_PIDS+=($!)
     for n in 1 2; do
         nsenter --net=/run/netns/fl$CL_ID-n$n unshare --uts sh -c \
-            "hostname n$n; exec slurmd -D -N n$n -f $SLURM_CONF" > $CL_DIR/log/slurmd.n$n.out 2>&1 &
+            "hostname $CL_HOST$n; exec slurmd -D -N n$n -f $SLURM_CONF" > $CL_DIR/log/slurmd.n$n.out 2>&1 &
         CL_PIDS+=($!)
     done
     for i in $(seq 100); do
