@@ -12,6 +12,7 @@
 #include "launch/commands.h"
 #include "launch/setup.h"
 #include "io/config.h"
+#include "model/feedback.h"
 #include "model/gemm.h"
 #include "model/init.h"
 #include "model/optim.h"
@@ -85,7 +86,8 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
 {
     static const char* const known[] = {"--hidden", "--layers", "--batch", "--seq-len", "--embed",
                                         "--steps", "--tp", "--threads", "--freeze-layers", "--csv",
-                                        "--scaling", "--ceilings", "--cell", NULL};
+                                        "--scaling", "--ceilings", "--cell", "--feedback-noise",
+                                        NULL};
     if (setup_flag(argc, argv, "--ckpt")) return bench_ckpt(argc, argv, world);
     setup_check_opts(argc, argv, "bench", known);
     model_config mc = {.task = TASK_LM, .act = ACT_TANH, .feedback = FB_ALL,
@@ -102,9 +104,12 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
     int steps = (int)setup_long("--steps", setup_opt(argc, argv, "--steps", "5"), 1);
     int tp = (int)setup_long("--tp", setup_opt(argc, argv, "--tp", "1"), 1);
     int frozen = (int)setup_long("--freeze-layers", setup_opt(argc, argv, "--freeze-layers", "0"), 0);
+    // --feedback-noise SIGMA: the training draw of feedback_noise on every fed-back f (its cost).
+    const double noise = setup_double("--feedback-noise", setup_opt(argc, argv, "--feedback-noise", "0"), 0);
     const char* csv = setup_opt(argc, argv, "--csv", NULL);
-    // The scaling study's CSV has no cell column: its rows stay comparable Elman rows.
+    // The scaling study's CSV has no cell or noise column: its rows stay comparable Elman rows.
     if (csv && mc.cell != CELL_ELMAN) dist_fail_all("--csv with --cell %s: the CSV records elman rows only", cell);
+    if (csv && noise > 0) dist_fail_all("--csv with --feedback-noise %g: the CSV records rows without noise", noise);
     const char* scaling = setup_opt(argc, argv, "--scaling", "strong");
     if (strcmp(scaling, "strong") && strcmp(scaling, "weak"))
         dist_fail_all("--scaling %s: expected strong or weak", scaling);
@@ -132,10 +137,11 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
     int32_t* tok = malloc((size_t)T * m.B * sizeof(int32_t));
     int32_t* next = malloc((size_t)T * m.B * sizeof(int32_t));
     if (!tok || !next) dist_fail("out of memory");
-    model_batch bt = {.T = T, .tokens = tok, .next = next};
+    model_batch bt = {.T = T, .tokens = tok, .next = next, .fb_noise = noise, .row0 = (long)g.dp_rank * m.B};
     double elapsed = 0, comm = 0, cpu = 0;
     for (int s = -1; s < steps; s++) { // step -1 warms up caches and pages
         random_batch(tok, next, T * m.B, s + 1);
+        bt.fb_key = feedback_key(mc.seed, s + 1);
         dist_barrier(&g);
         dist_reset_counts(&g);
         double t0 = MPI_Wtime(), c0 = cpu_seconds();
@@ -160,6 +166,7 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
         double step_s = elapsed / steps;
         double gflops = model_flops(&m, T) / step_s / 1e9;
         if (frozen) printf("frozen: embed and layers 0..%d (GFLOP/s below counts the full step)\n", frozen - 1);
+        if (noise > 0) printf("feedback noise: sigma %g on every fed-back f\n", noise);
         printf("bench %s H=%d L=%d T=%d B=%d ranks=%d (tp %d x dp %d) threads=%d: %.3f s/step, "
                "%.0f tok/s, %.1f GFLOP/s per rank",
                cell, mc.H, mc.L, T, Bg, n, g.tp, g.dp, threads, step_s, Bg * T / step_s, gflops);

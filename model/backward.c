@@ -62,9 +62,9 @@ static void cell_grad(model* m, int l, int t)
     const real* sprev = !sHl ? NULL : t == 0 ? m->s0s[l] : m->S[l] + (size_t)(t - 1) * B * sHl;
     const real* s = sHl ? m->S[l] + (size_t)t * B * sHl : NULL;
     const int split = m->cell->split_h;
-    m->cell->backward(B, Hl, m->c.act, m->A[l] + at, split ? m->AH[l] + at : NULL, hprev, K,
-                      sprev, s, m->HB[l] + (size_t)t * B * Hl, m->dh, m->cg[l], m->dA[l] + at,
-                      split ? m->dAH[l] + at : NULL);
+    m->cell->backward(m->dA[l] + at, split ? m->dAH[l] + at : NULL, m->cg[l], m->dh,
+                      m->A[l] + at, split ? m->AH[l] + at : NULL, s, m->HB[l] + (size_t)t * B * Hl,
+                      hprev, K, sprev, B, Hl, m->c.act);
 }
 
 // This rank's part of the input gradient dX = dA W of layer l at step t (into out, B x K); a

@@ -39,19 +39,21 @@ typedef struct cell_kind {
     int carry;                    // per-unit gradients carried from step t to t-1 by backward
     int any_act;                  // the config's `act` applies (else the cell's own nonlinearities)
 
-    // One step, row b of every array at b * (its width). a (B x G*Hl) holds the pre-activations
-    // and is left holding what backward needs; ah (B x G*Hl) likewise (split_h, else NULL);
-    // hprev: this rank's block of h_{t-1}, rows ldh apart; sprev, s (B x state*Hl): the state
-    // before and after (NULL without state); h (B x Hl) receives h_t and may be a itself (G = 1).
-    void (*forward)(int B, int Hl, int act, real* a, real* ah, const real* hprev, int ldh,
-                    const real* sprev, real* s, real* h);
-    // The step's mirror: dh (B x Hl) is the gradient of h_t from the output, the layer above
-    // and the next step's product (overwritten: scratch); carry (B x carry*Hl) holds on entry
-    // what step t+1 passed back (zero after the window's last step) and on return what goes to
-    // step t-1; da, dah (B x G*Hl) receive the gradients of a and ah. a, ah, s as forward left.
-    void (*backward)(int B, int Hl, int act, const real* a, const real* ah, const real* hprev,
-                     int ldh, const real* sprev, const real* s, const real* h, real* dh,
-                     real* carry, real* da, real* dah);
+    // One step, row b of every array at b * (its width): outputs, cached state, inputs, sizes.
+    // h (B x Hl) receives h_t and may be a itself (G = 1); s (B x state*Hl) the state after the
+    // step (NULL without state); a (B x G*Hl) holds the pre-activations and is left holding what
+    // backward needs; ah (B x G*Hl) likewise (split_h, else NULL); hprev: this rank's block of
+    // h_{t-1}, rows ldh apart; sprev (B x state*Hl) the state before (NULL without state).
+    void (*forward)(real* h, real* s, real* a, real* ah, const real* hprev, int ldh,
+                    const real* sprev, int B, int Hl, int act);
+    // The step's mirror, gradients first: da, dah (B x G*Hl) receive the gradients of a and ah;
+    // carry (B x carry*Hl) holds on entry what step t+1 passed back (zero after the window's
+    // last step) and on return what goes to step t-1; dh (B x Hl) is the gradient of h_t from
+    // the output, the layer above and the next step's product (overwritten: scratch). a, ah, s
+    // and h as forward left them.
+    void (*backward)(real* da, real* dah, real* carry, real* dh, const real* a, const real* ah,
+                     const real* s, const real* h, const real* hprev, int ldh, const real* sprev,
+                     int B, int Hl, int act);
 } cell_kind;
 
 extern const cell_kind cell_elman, cell_gru, cell_lstm;

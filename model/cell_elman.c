@@ -4,8 +4,8 @@
 #include "model/cell.h"
 #include "model/kernel.h"
 
-static void forward(int B, int Hl, int act, real* a, real* ah, const real* hprev, int ldh,
-                    const real* sprev, real* s, real* h)
+static void forward(real* h, real* s, real* a, real* ah, const real* hprev, int ldh,
+                    const real* sprev, int B, int Hl, int act)
 {
     (void)ah, (void)hprev, (void)ldh, (void)sprev, (void)s;
     const size_t n = (size_t)B * Hl;
@@ -24,9 +24,9 @@ static void forward(int B, int Hl, int act, real* a, real* ah, const real* hprev
 }
 
 // act'(a) written with the activation's output h, which is what forward kept.
-static void backward(int B, int Hl, int act, const real* a, const real* ah, const real* hprev,
-                     int ldh, const real* sprev, const real* s, const real* h, real* dh,
-                     real* carry, real* da, real* dah)
+static void backward(real* da, real* dah, real* carry, real* dh, const real* a, const real* ah,
+                     const real* s, const real* h, const real* hprev, int ldh, const real* sprev,
+                     int B, int Hl, int act)
 {
     (void)a, (void)ah, (void)hprev, (void)ldh, (void)sprev, (void)s, (void)carry, (void)dah;
     const size_t n = (size_t)B * Hl;

@@ -13,8 +13,8 @@
 
 enum { GR, GZ, GN, GATES };
 
-static void forward(int B, int Hl, int act, real* a, real* ah, const real* hprev, int ldh,
-                    const real* sprev, real* s, real* h)
+static void forward(real* h, real* s, real* a, real* ah, const real* hprev, int ldh,
+                    const real* sprev, int B, int Hl, int act)
 {
     (void)act, (void)sprev, (void)s;
     for (int b = 0; b < B; b++) {
@@ -57,9 +57,9 @@ static void backward_row(int Hl, const real* restrict r, const real* restrict z,
 
 // carry is the gradient of h_t that step t+1 sent back directly (through its z * h_prev), to
 // add to the one that came through the products.
-static void backward(int B, int Hl, int act, const real* a, const real* ah, const real* hprev,
-                     int ldh, const real* sprev, const real* s, const real* h, real* dh,
-                     real* carry, real* da, real* dah)
+static void backward(real* da, real* dah, real* carry, real* dh, const real* a, const real* ah,
+                     const real* s, const real* h, const real* hprev, int ldh, const real* sprev,
+                     int B, int Hl, int act)
 {
     (void)act, (void)sprev, (void)s, (void)h;
     for (int b = 0; b < B; b++) {

@@ -31,8 +31,8 @@ static void gates(int B, int Hl, real* a)
     }
 }
 
-static void forward(int B, int Hl, int act, real* a, real* ah, const real* hprev, int ldh,
-                    const real* sprev, real* s, real* h)
+static void forward(real* h, real* s, real* a, real* ah, const real* hprev, int ldh,
+                    const real* sprev, int B, int Hl, int act)
 {
     (void)act, (void)ah, (void)hprev, (void)ldh;
     gates(B, Hl, a);
@@ -70,9 +70,9 @@ static void backward_row(int Hl, const real* restrict i, const real* restrict f,
 
 // carry is dc: the gradient of c_t that step t+1 sent back (through its f * c_prev). tanh(c)
 // is recomputed with forward's vectorised tanh, in the o block of da, which it then overwrites.
-static void backward(int B, int Hl, int act, const real* a, const real* ah, const real* hprev,
-                     int ldh, const real* sprev, const real* s, const real* h, real* dh,
-                     real* carry, real* da, real* dah)
+static void backward(real* da, real* dah, real* carry, real* dh, const real* a, const real* ah,
+                     const real* s, const real* h, const real* hprev, int ldh, const real* sprev,
+                     int B, int Hl, int act)
 {
     (void)act, (void)ah, (void)hprev, (void)ldh, (void)h, (void)dah;
     for (int b = 0; b < B; b++) {

@@ -5,7 +5,6 @@
 // are functions of (window key, global batch row, t, o) from the counter-based generator, never
 // of a stream, so every TP x DP layout draws the same values: the TP ranks of a replica, which
 // all form the whole f, agree, and a DP replica draws for its rows what one rank would.
-#include <math.h>
 #include <string.h>
 #include "model/feedback.h"
 #include "model/init.h"
@@ -22,25 +21,34 @@ int feedback_teacher(const model_batch* bt, long row, int t)
     return bt->teacher_prob > 0 && init_uniform(init_key(bt->fb_key, "teacher"), row, t) < bt->teacher_prob;
 }
 
+// Box-Muller pairs per call of kernel->normal: a multiple of every variant's vector width, and
+// always all of them, so that a pair's value does not depend on where a row ends.
+enum { PAIRS = 64 };
+
 // f_t += sigma z with z standard normal: Box-Muller on the two 24-bit halves of one 64-bit draw
-// gives elements o and o + 1 (a pair per draw, in float: the noise costs a fraction of a step
-// even where O is large next to H), so the noise is a function of (key, global row, t, o / 2).
+// gives elements o and o + 1 (a pair per draw, in float, vectorised by kernel->normal: the noise
+// costs a fraction of a step even where O is large next to H), so the noise is a function of
+// (key, global row, t, o / 2).
 static void add_noise(const model_batch* bt, int B, int O, int t, real* f)
 {
     const uint64_t key = init_key(bt->fb_key, "noise");
     const float sigma = (float)bt->fb_noise;
+    float u1[PAIRS], u2[PAIRS], z0[PAIRS], z1[PAIRS];
     for (int b = 0; b < B; b++) {
         real* fb = f + (size_t)b * O;
         const uint64_t row = splitmix64(key ^ (uint64_t)(bt->row0 + b)) ^ ((uint64_t)t << 32);
-        for (int o = 0; o < O; o += 2) {
-            const uint64_t x = splitmix64(row ^ (uint64_t)o);
-            const float u1 = (float)((x >> 40) + 1) * 0x1.0p-24f; // (0, 1]: log is finite
-            const float u2 = (float)(x & 0xffffff) * 0x1.0p-24f;
-            const float r = sigma * sqrtf(-2 * logf(u1));
-            float s, c;
-            sincosf(2 * (float)M_PI * u2, &s, &c);
-            fb[o] += r * c;
-            if (o + 1 < O) fb[o + 1] += r * s;
+        for (int o0 = 0; o0 < O; o0 += 2 * PAIRS) {
+            const int n = (O - o0 + 1) / 2 < PAIRS ? (O - o0 + 1) / 2 : PAIRS;
+            for (int i = 0; i < PAIRS; i++) {
+                const uint64_t x = i < n ? splitmix64(row ^ (uint64_t)(o0 + 2 * i)) : 0;
+                u1[i] = (float)((x >> 40) + 1) * 0x1.0p-24f; // (0, 1]: log is finite
+                u2[i] = (float)(x & 0xffffff) * 0x1.0p-24f;
+            }
+            kernel->normal(z0, z1, u1, u2, sigma, PAIRS);
+            for (int i = 0; i < n; i++) {
+                fb[o0 + 2 * i] += z0[i];
+                if (o0 + 2 * i + 1 < O) fb[o0 + 2 * i + 1] += z1[i];
+            }
         }
     }
 }

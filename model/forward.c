@@ -63,8 +63,8 @@ static void cell_step(model* m, int l, int t, int T)
     const real* sprev = !sHl ? NULL : t == 0 ? m->s0s[l] : m->S[l] + (size_t)(t - 1) * B * sHl;
     real* s = sHl ? m->S[l] + (size_t)t * B * sHl : NULL;
     real* ah = m->cell->split_h ? m->AH[l] + (size_t)t * B * GH : NULL;
-    m->cell->forward(B, Hl, m->c.act, m->A[l] + (size_t)t * B * GH, ah, hprev, K, sprev, s,
-                     m->HB[l] + (size_t)t * B * Hl);
+    m->cell->forward(m->HB[l] + (size_t)t * B * Hl, s, m->A[l] + (size_t)t * B * GH, ah, hprev, K,
+                     sprev, B, Hl, m->c.act);
     if (sHl && t + 1 == T) memcpy(m->sT[l], s, (size_t)B * sHl * sizeof(real));
 }
 

@@ -1,11 +1,12 @@
 // The code variants of the hot loops, one per instruction set, chosen once at start-up by the
 // CPU's features (or FNN_KERNEL): the packed products and weight gradients of gemm.h, tanh and
-// the softmax of the forward pass. The rest of fnn is compiled for a portable baseline (the
+// the softmax of the forward pass, and the normal draws of the feedback noise. The rest of fnn is compiled for a portable baseline (the
 // Makefile's OPT, x86-64-v3 by default); each variant's files for their own instruction set.
 //
-//   avx512   AVX-512 packed kernel (gemm_kernel.h), AVX-512 tanh and softmax
-//   avx2     AVX2 packed kernel (gemm_kernel_avx2.h), AVX2 tanh and softmax
-//   generic  products by OpenBLAS, scalar tanh and softmax (also the float64 build's only one)
+//   avx512   AVX-512 packed kernel (gemm_kernel.h), AVX-512 tanh, softmax and normal draws
+//   avx2     AVX2 packed kernel (gemm_kernel_avx2.h), AVX2 tanh, softmax and normal draws
+//   generic  products by OpenBLAS, scalar tanh, softmax and normal draws (also the float64
+//            build's only one)
 #ifndef MODEL_KERNEL_H
 #define MODEL_KERNEL_H
 
@@ -27,6 +28,9 @@ typedef struct kernel_ops {
                 int k, real* work);
     void (*tanh)(real* h, size_t n);                        // h = tanh(h), in place
     void (*softmax)(real* p, const real* y, int rows, int O); // each row of y (rows x O)
+    // Box-Muller on n pairs (n a multiple of 16) of uniforms u1 in (0, 1], u2 in [0, 1):
+    // z0 = r cos(2 pi u2), z1 = r sin(2 pi u2), r = sigma sqrt(-2 ln u1).
+    void (*normal)(float* z0, float* z1, const float* u1, const float* u2, float sigma, int n);
 } kernel_ops;
 
 // The variant chosen at start-up (before main: FNN_KERNEL when set and valid, else the best

@@ -9,6 +9,9 @@
 // glibc's vector tanhf and expf (libmvec), as in kernel_avx512.c.
 __m256 _ZGVdN8v_tanhf(__m256 x);
 __m256 _ZGVdN8v_expf(__m256 x);
+__m256 _ZGVdN8v_logf(__m256 x);
+__m256 _ZGVdN8v_sinf(__m256 x);
+__m256 _ZGVdN8v_cosf(__m256 x);
 
 static void tanh_avx2(real* h, size_t n)
 {
@@ -56,7 +59,21 @@ static void softmax_avx2(real* p, const real* y, int rows, int O)
     }
 }
 
+// As normal_avx512, 8 pairs at a time.
+static void normal_avx2(float* z0, float* z1, const float* u1, const float* u2, float sigma, int n)
+{
+    const __m256 s = _mm256_set1_ps(sigma), m2 = _mm256_set1_ps(-2), w = _mm256_set1_ps(2 * (float)M_PI);
+    for (int i = 0; i < n; i += 8) {
+        const __m256 l = _ZGVdN8v_logf(_mm256_loadu_ps(u1 + i));
+        const __m256 r = _mm256_mul_ps(s, _mm256_sqrt_ps(_mm256_mul_ps(m2, l)));
+        const __m256 a = _mm256_mul_ps(w, _mm256_loadu_ps(u2 + i));
+        _mm256_storeu_ps(z0 + i, _mm256_mul_ps(r, _ZGVdN8v_cosf(a)));
+        _mm256_storeu_ps(z1 + i, _mm256_mul_ps(r, _ZGVdN8v_sinf(a)));
+    }
+}
+
 const kernel_ops kernel_avx2 = {.name = "avx2", .panel = 16, .pack = gemm_avx2_pack,
                                 .apply = gemm_avx2_apply, .atb_work = gemm_avx2_atb_work,
-                                .atb = gemm_avx2_atb, .tanh = tanh_avx2, .softmax = softmax_avx2};
+                                .atb = gemm_avx2_atb, .tanh = tanh_avx2, .softmax = softmax_avx2,
+                                .normal = normal_avx2};
 #endif

@@ -11,6 +11,9 @@
 // takes half the time of the AVX2 one.
 __m512 _ZGVeN16v_tanhf(__m512 x);
 __m512 _ZGVeN16v_expf(__m512 x);
+__m512 _ZGVeN16v_logf(__m512 x);
+__m512 _ZGVeN16v_sinf(__m512 x);
+__m512 _ZGVeN16v_cosf(__m512 x);
 
 static void tanh_avx512(real* h, size_t n)
 {
@@ -51,8 +54,23 @@ static void softmax_avx512(real* p, const real* y, int rows, int O)
     }
 }
 
+// 16 pairs at a time: scalar, logf and sincosf took about 11 ns per element of the noise, a fifth
+// of a step at H = 256.
+static void normal_avx512(float* z0, float* z1, const float* u1, const float* u2, float sigma,
+                          int n)
+{
+    const __m512 s = _mm512_set1_ps(sigma), m2 = _mm512_set1_ps(-2), w = _mm512_set1_ps(2 * (float)M_PI);
+    for (int i = 0; i < n; i += 16) {
+        const __m512 l = _ZGVeN16v_logf(_mm512_loadu_ps(u1 + i));
+        const __m512 r = _mm512_mul_ps(s, _mm512_sqrt_ps(_mm512_mul_ps(m2, l)));
+        const __m512 a = _mm512_mul_ps(w, _mm512_loadu_ps(u2 + i));
+        _mm512_storeu_ps(z0 + i, _mm512_mul_ps(r, _ZGVeN16v_cosf(a)));
+        _mm512_storeu_ps(z1 + i, _mm512_mul_ps(r, _ZGVeN16v_sinf(a)));
+    }
+}
+
 const kernel_ops kernel_avx512 = {.name = "avx512", .panel = 32, .pack = gemm_avx512_pack,
                                   .apply = gemm_avx512_apply, .atb_work = gemm_avx512_atb_work,
                                   .atb = gemm_avx512_atb, .tanh = tanh_avx512,
-                                  .softmax = softmax_avx512};
+                                  .softmax = softmax_avx512, .normal = normal_avx512};
 #endif

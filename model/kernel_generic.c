@@ -1,5 +1,5 @@
-// The generic variant (kernel.h): products by OpenBLAS, scalar tanh and softmax; the float64
-// build's only one. Compiled with the baseline flags.
+// The generic variant (kernel.h): products by OpenBLAS, scalar tanh, softmax and normal draws;
+// the float64 build's only one. Compiled with the baseline flags.
 #include <math.h>
 #include "model/kernel.h"
 
@@ -21,5 +21,17 @@ static void softmax_generic(real* p, const real* y, int rows, int O)
     }
 }
 
+static void normal_generic(float* z0, float* z1, const float* u1, const float* u2, float sigma,
+                           int n)
+{
+    for (int i = 0; i < n; i++) {
+        const float r = sigma * sqrtf(-2 * logf(u1[i]));
+        float s, c;
+        sincosf(2 * (float)M_PI * u2[i], &s, &c);
+        z0[i] = r * c;
+        z1[i] = r * s;
+    }
+}
+
 const kernel_ops kernel_generic = {.name = "generic", .tanh = tanh_generic,
-                                   .softmax = softmax_generic};
+                                   .softmax = softmax_generic, .normal = normal_generic};

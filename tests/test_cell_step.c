@@ -86,10 +86,10 @@ static void check_cell(const cell_kind* k, const char* variant)
     memcpy(a, in.a, sizeof a);
     memcpy(carry, in.carry, sizeof carry);
     memcpy(dh, in.dh, sizeof dh);
-    k->forward(B, HL, ACT_TANH, a, gru ? in.ah : NULL, in.hprev, LDH, gru ? NULL : in.sprev,
-               gru ? NULL : s, h);
-    k->backward(B, HL, ACT_TANH, a, gru ? in.ah : NULL, in.hprev, LDH, gru ? NULL : in.sprev,
-                gru ? NULL : s, h, dh, carry, da, gru ? dah : NULL);
+    k->forward(h, gru ? NULL : s, a, gru ? in.ah : NULL, in.hprev, LDH, gru ? NULL : in.sprev, B,
+               HL, ACT_TANH);
+    k->backward(da, gru ? dah : NULL, carry, dh, a, gru ? in.ah : NULL, gru ? NULL : s, h,
+                in.hprev, LDH, gru ? NULL : in.sprev, B, HL, ACT_TANH);
     double worst_h = 0, worst_g = 0;
     for (int b = 0; b < B; b++)
         for (int j = 0; j < HL; j++) {

@@ -10,6 +10,7 @@
 #include "launch/feedback_plan.h"
 #include "model/feedback.h"
 #include "model/init.h"
+#include "model/mix.h"
 #include "model/model.h"
 #include "model/optim.h"
 #include "tests/check.h"
@@ -211,6 +212,40 @@ static void test_teacher_draw(void)
            p, frac, both);
 }
 
+// The noise as docs/model.md draws it, in double: element o of row r at step t comes from
+// x = splitmix64(splitmix64(k ^ r) ^ (t << 32) ^ (o rounded down to even)), k the step's noise
+// key, and is sigma sqrt(-2 ln u1) cos(2 pi u2) (o even) or sin (o odd) with u1 = ((x >> 40) + 1)
+// 2^-24, u2 = (x mod 2^24) 2^-24. O = 301 spans several of feedback.c's chunks of pairs and ends
+// on a lone element; the target is zero, so f is the noise itself.
+static void test_noise_formula(void)
+{
+    enum { B = 3, O = 301, TW = 3 };
+    static real target[TW * B * O], f[B * O];
+    const double sigma = 0.5;
+    model m;
+    memset(&m, 0, sizeof m);
+    m.B = B, m.c.O = O, m.c.task = TASK_REGRESS, m.c.feedback_source = FBS_TARGET;
+    const model_batch bt = {.T = TW, .target = target, .fb_noise = sigma, .row0 = 5,
+                            .fb_key = feedback_key(9, 4)};
+    const uint64_t key = init_key(bt.fb_key, "noise");
+    double worst = 0;
+    for (int t = 0; t < TW; t++) {
+        feedback_signal(&m, &bt, t, f, NULL);
+        for (int b = 0; b < B; b++)
+            for (int o = 0; o < O; o++) {
+                const uint64_t row = splitmix64(key ^ (uint64_t)(bt.row0 + b)) ^ ((uint64_t)t << 32);
+                const uint64_t x = splitmix64(row ^ (uint64_t)(o & ~1));
+                const double u1 = (double)((x >> 40) + 1) / (1 << 24), u2 = (double)(x & 0xffffff) / (1 << 24);
+                const double r = sigma * sqrt(-2 * log(u1)), a = 2 * M_PI * u2;
+                const double e = fabs(f[b * O + o] - (o % 2 ? r * sin(a) : r * cos(a))) / (1 + r);
+                if (e > worst) worst = e;
+            }
+    }
+    CHECK(worst < 4e-6, "noise against its formula in double: error %.2e (per 1 + radius)", worst);
+    printf("noise of %d x %d elements over %d steps: within %.1e of its formula in double\n", B, O, TW,
+           worst);
+}
+
 // Noisy mixed training at every layout follows one rank's trajectory to float rounding, and
 // the noise changes it: it is there, and drawn alike everywhere. For each cell.
 static void test_layouts(int world_rank, int world, int cell, const char* name)
@@ -279,6 +314,7 @@ int main(int argc, char** argv)
     if (world == 1) {
         test_schedule();
         test_teacher_draw();
+        test_noise_formula();
         test_mix_ends();
     }
     test_noise_bits(world);
