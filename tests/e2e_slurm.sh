@@ -22,7 +22,7 @@ say() { printf '%s\n' "$*"; }
 fail() { say "FAIL: $*"; fails=$((fails + 1)); }
 rm -rf $dir && mkdir -p $dir
 [ -x $FNN ] || { say "FAIL: $FNN not built"; exit 1; }
-[ -f build/tiny/data.h5 ] || $FNN prepare --kind text --val-fraction 0.1 --out build/tiny/data.h5 /usr/share/games/fortunes/computers > /dev/null
+mkdir -p build/tiny && [ -f build/tiny/data.h5 ] || $FNN prepare --kind text --val-fraction 0.1 --out build/tiny/data.h5 /usr/share/games/fortunes/computers > /dev/null
 
 # The launcher alone (no Slurm needed): the lines it builds and its refusals.
 expect_line() { # what, pattern, command...
