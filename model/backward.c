@@ -2,9 +2,9 @@
 //
 // Per step (latest first) and layer (top first) this rank forms the gradient of its block of a
 // from dh_blk (the cell's backward, model/cell.h), and its partial gradient of the layer's whole
-// input,
-// dX = dA W_blk = [du | dh_prev | df_prev]; one allreduce over the TP group sums the parts.
-// Weight gradients wait until the loop ends: dW = dA^T X is then one GEMM per layer, and each
+// input, dX = dA W_blk = [du | dh_prev | df_prev] (split_h cells: [du | df_prev] from dA and
+// dh_prev from dAH); one allreduce over the TP group sums the parts. Weight gradients wait until
+// the loop ends: dW = dA^T X is then one GEMM per layer (two for split_h cells), and each
 // layer's DP reduction (model/share.c) starts as soon as its GEMM is done; its part between
 // nodes is a non-blocking reduction that overlaps the next layer's GEMM.
 #include <string.h>

@@ -9,8 +9,9 @@
 //
 // except for cells whose recurrent part must stay separate (split_h: GRU's r * (Wh h + bh)):
 // they get a = [u | f_prev] [Wx | Wf]^T + b and ah = h_prev Wh^T + bh as two products, the same
-// multiply-adds (their input is laid out [u | f_prev | h_prev] for it, model.h). The model (model/forward.c, backward.c) forms the products, gathers h over the
-// TP group and reduces the input gradients; a cell sees only its block, no MPI and no layout.
+// multiply-adds (their input is laid out [u | f_prev | h_prev] for it, model.h). The model
+// (model/forward.c, backward.c) forms the products, gathers h over the TP group and reduces the
+// input gradients; a cell sees only its block, no MPI and no layout.
 #ifndef MODEL_CELL_H
 #define MODEL_CELL_H
 

@@ -4,7 +4,8 @@
 // The training draws (the teacher choice of feedback_source = mix, the noise of feedback_noise)
 // are functions of (window key, global batch row, t, o) from the counter-based generator, never
 // of a stream, so every TP x DP layout draws the same values: the TP ranks of a replica, which
-// all form the whole f, agree, and a DP replica draws for its rows what one rank would.
+// all form the whole f, agree, and a DP replica draws for its rows what one rank would (every
+// rank running the same kernel variant, whose vector logf, sinf and cosf round its own way).
 #include <string.h>
 #include "model/feedback.h"
 #include "model/init.h"

@@ -10,7 +10,9 @@
 #    FNN_MAX_RESTARTS = 0 the job is not requeued;
 # d. scaling.sbatch over 1, 2 and 4 ranks on the two nodes writes its CSV; slurm/report makes
 #    the table and the PNGs;
-# finetune.sbatch from a's checkpoint; and bad input in the job log. Where Slurm cannot run, one line says what was skipped and why.
+# finetune.sbatch from a's checkpoint; bad input in the job log; and srun reports this cluster's
+# own hostnames (two clusters at once must not share Open MPI's shared-memory files). Where Slurm
+# cannot run, one line says what was skipped and why.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
 cd "$(dirname "$0")/.."

@@ -1,7 +1,8 @@
 // The training draws on the fed-back signal in the float32 model (model/feedback.c,
 // launch/feedback_plan.c): feedback_source = mix at p = 1 trains bit for bit as target and at
 // p = 0 as model; the noise perturbs f by the same bits at every TP x DP layout, with the mean
-// and variance of sigma times a standard normal; the teacher draw has probability p; noisy mixed
+// and variance of sigma times a standard normal, and equals its formula (docs/model.md) computed
+// in double; the teacher draw has probability p; noisy mixed
 // training follows the one-rank trajectory at every layout (Elman, GRU, LSTM); the teacher_prob
 // schedule.
 // ranks: 1 2 4

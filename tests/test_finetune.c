@@ -11,9 +11,9 @@
 
 enum { T = 6, BG = 4 };
 
-static model_config tiny(void)
+static model_config tiny(int cell)
 {
-    return (model_config){.task = TASK_LM, .act = ACT_TANH, .feedback = FB_ALL,
+    return (model_config){.cell = cell, .task = TASK_LM, .act = ACT_TANH, .feedback = FB_ALL,
                           .feedback_source = FBS_MODEL, .wh_init = INIT_ORTHOGONAL,
                           .V = 12, .D = 5, .H = 8, .L = 2, .O = 12, .seed = 3};
 }
@@ -60,9 +60,10 @@ static real* at(const model* m, real* buf, int k, int i, int j)
 // Freezing `names` (NULL-terminated): their gradients are zero, the others' equal the unfrozen
 // run's, and the backward pass issues `fewer_regions` fewer reductions between nodes and (with
 // a shared-memory group) one fewer sync per skipped reduction call.
-static void test_frozen(dist_grid* g, const char* const* names, int fewer_regions, int fewer_calls)
+static void test_frozen(dist_grid* g, int cell, const char* const* names, int fewer_regions,
+                        int fewer_calls)
 {
-    model_config c = tiny();
+    model_config c = tiny(cell);
     model m;
     char err[256];
     CHECK(model_init(&m, &c, g, T, BG, err, sizeof err) == 0, "%s", err);
@@ -109,7 +110,7 @@ static void test_frozen(dist_grid* g, const char* const* names, int fewer_region
 // double from the gradient and parameters before the step.
 static void test_sgd_formula(dist_grid* g)
 {
-    model_config c = tiny();
+    model_config c = tiny(CELL_ELMAN);
     model m;
     char err[256];
     CHECK(model_init(&m, &c, g, T, BG, err, sizeof err) == 0, "%s", err);
@@ -166,6 +167,10 @@ int main(int argc, char** argv)
     MPI_Comm_size(MPI_COMM_WORLD, &world);
     static const char* const layer0[] = {"layer0/Wx", "layer0/Wh", "layer0/Wf", "layer0/b", "embed", NULL};
     static const char* const middle[] = {"layer1/Wh", "layer0/Wx", NULL};
+    static const char* const gru_f_h[] = {"layer0/Wf_r", "layer0/Wf_z", "layer0/Wf_n", "layer1/Wh_r",
+                                          "layer1/Wh_z", "layer1/Wh_n", NULL};
+    static const char* const gru_uf[] = {"layer1/Wx_r", "layer1/Wx_z", "layer1/Wx_n", "layer1/Wf_r",
+                                         "layer1/Wf_z", "layer1/Wf_n", NULL};
     static const char* const head_stage[] = {"layer0/Wx", "layer0/Wh", "layer0/b", "layer1/Wx",
                                              "layer1/Wh", "layer1/b", "embed", NULL};
     for (int tp = 1; tp <= world; tp *= 2)
@@ -176,11 +181,16 @@ int main(int argc, char** argv)
             dist_grid_init(MPI_COMM_WORLD, tp, share, &g, err, sizeof err);
             // Layer 0 and the embedding: two regions, one reduction call fewer (the embedding
             // shares its call with the head).
-            test_frozen(&g, layer0, 2, 1);
+            test_frozen(&g, CELL_ELMAN, layer0, 2, 1);
             // Parts of layers: every region still trains; the GEMM is split around Wh.
-            test_frozen(&g, middle, 0, 0);
+            test_frozen(&g, CELL_ELMAN, middle, 0, 0);
             // The head-only stage: only head and Wf train; the embedding's region is skipped.
-            test_frozen(&g, head_stage, 1, 0);
+            test_frozen(&g, CELL_ELMAN, head_stage, 1, 0);
+            // The GRU's weight gradient is a [u | f] run (dA) and an h run (dAH): freeze the f
+            // columns of layer 0 (u and h train apart), the h columns of layer 1, and then the
+            // merged [u | f] run of layer 1 (its h run alone trains).
+            test_frozen(&g, CELL_GRU, gru_f_h, 0, 0);
+            test_frozen(&g, CELL_GRU, gru_uf, 0, 0);
             test_sgd_formula(&g);
             dist_grid_free(&g);
         }

@@ -31,23 +31,29 @@ while [ $r -le "$rounds" ]; do
             bin=$fnn cell=$run
             [ "$run" = before ] && bin=$before cell=${CELLBENCH_BEFORE_CELL:-gru}
             gf=$($bin bench --cell "$cell" --hidden "$H" --layers "$L" --batch "$B" --seq-len 64 \
-                --steps "$steps" --threads 1 --ceilings no 2>&1 | sed -n 's/.* \([0-9.]*\) GFLOP\/s per rank.*/\1/p')
+                --steps "$steps" --threads 1 --ceilings no < /dev/null 2>&1 | sed -n 's/.* \([0-9.]*\) GFLOP\/s per rank.*/\1/p')
             echo "round $r H=$H L=$L B=$B $run ${gf:-failed}" | tee -a "$log"
         done
     done
     r=$((r + 1))
 done
 echo "medians over $rounds rounds (GFLOP/s, and against elman):"
-awk '{ key = $3 " " $4 " " $5; v[key, $6] = v[key, $6] " " $7; keys[key] = 1; runs[$6] = 1 }
+# Failed runs ("failed") are left out of the medians; the columns in the order of $runs.
+awk -v runs="$runs" '$7 != "failed" { key = $3 " " $4 " " $5; v[key, $6] = v[key, $6] " " $7; if (!(key in keys)) order[++nk] = key; keys[key] = 1 }
      function median(s,    a, n, i, j, t) {
          n = split(s, a, " ")
          for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
          return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
      }
      END {
-         for (k in keys) {
-             e = median(v[k, "elman"]); line = k ":"
-             for (r in runs) { m = median(v[k, r]); line = line sprintf("  %s %.1f (%.0f%%)", r, m, 100 * m / e) }
+         nr = split(runs, run, " ")
+         for (i = 1; i <= nk; i++) {
+             k = order[i]; e = median(v[k, "elman"]); line = k ":"
+             for (j = 1; j <= nr; j++) {
+                 if (v[k, run[j]] == "") { line = line "  " run[j] " failed"; continue }
+                 m = median(v[k, run[j]]); line = line sprintf("  %s %.1f", run[j], m)
+                 if (e > 0) line = line sprintf(" (%.0f%%)", 100 * m / e)
+             }
              print line
          }
      }' "$log"
