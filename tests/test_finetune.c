@@ -163,6 +163,10 @@ static void test_sgd_formula(dist_grid* g)
 int main(int argc, char** argv)
 {
     MPI_Init(&argc, &argv);
+    // One BLAS thread: the weight gradients then run on fnn's kernel, which sums every element
+    // over k in order whatever the width of the run, so splitting a run by freezing changes no
+    // bit of the others (OpenBLAS, which gemm_atb takes with more threads, rounds by shape).
+    openblas_set_num_threads(1);
     int world;
     MPI_Comm_size(MPI_COMM_WORLD, &world);
     static const char* const layer0[] = {"layer0/Wx", "layer0/Wh", "layer0/Wf", "layer0/b", "embed", NULL};
