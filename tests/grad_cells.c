@@ -129,9 +129,7 @@ int main(int argc, char** argv)
     const int nl = layouts(world, ls);
     for (int l = 0; l < nl; l++) {
         dist_grid g;
-        char err[128];
-        CHECK(dist_grid_init(MPI_COMM_WORLD, ls[l].tp, ls[l].share, &g, err, sizeof err) == 0, "%s",
-              err);
+        layout_grid(&g, &ls[l]);
         for (int i = 0; i < NCASES; i++)
             if (world == 1 || (i + l) % (world == 2 ? 3 : 6) == 0) run_case(&cases[i], &g);
         dist_grid_free(&g);

@@ -187,9 +187,7 @@ int main(int argc, char** argv)
     const int nl = layouts(world, ls);
     for (int l = 0; l < nl; l++) {
         dist_grid g;
-        char err[128];
-        CHECK(dist_grid_init(MPI_COMM_WORLD, ls[l].tp, ls[l].share, &g, err, sizeof err) == 0, "%s",
-              err);
+        layout_grid(&g, &ls[l]);
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
             if (world == 1 || i % 3 == 0 || cases[i].carry) run_case(&cases[i], CELL_ELMAN, 0, &g);
         for (size_t i = 0; i < sizeof gated / sizeof gated[0]; i++)

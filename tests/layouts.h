@@ -4,6 +4,9 @@
 #ifndef TESTS_LAYOUTS_H
 #define TESTS_LAYOUTS_H
 
+#include "dist/dist.h"
+#include "tests/check.h"
+
 enum { MAX_LAYOUTS = 8 };
 
 typedef struct layout {
@@ -21,6 +24,13 @@ static inline int layouts(int world, layout* out)
             out[n++] = (layout){tp, share};
         }
     return n;
+}
+
+// g: the grid of layout l over MPI_COMM_WORLD (a failure to make it is a failed check).
+static inline void layout_grid(dist_grid* g, const layout* l)
+{
+    char err[128];
+    CHECK(dist_grid_init(MPI_COMM_WORLD, l->tp, l->share, g, err, sizeof err) == 0, "%s", err);
 }
 
 #endif

@@ -175,7 +175,7 @@ static void test_trajectories(int world_rank, const layout* ls, int nl)
         dist_grid_free(&one);
         for (int i = 0; i < nl; i++) {
             dist_grid g;
-            dist_grid_init(MPI_COMM_WORLD, ls[i].tp, ls[i].share, &g, err, sizeof err);
+            layout_grid(&g, &ls[i]);
             if (g.world_size == 1) { // the one-rank run itself
                 dist_grid_free(&g);
                 continue;
@@ -266,8 +266,7 @@ static void test_counts(const layout* ls, int nl)
     cs[4].task = TASK_REGRESS, cs[4].V = 0, cs[4].O = 3;
     for (int i = 0; i < nl; i++) {
         dist_grid g;
-        char err[128];
-        dist_grid_init(MPI_COMM_WORLD, ls[i].tp, ls[i].share, &g, err, sizeof err);
+        layout_grid(&g, &ls[i]);
         for (int k = 0; k < 5; k++) check_counts(&g, &cs[k]);
         dist_grid_free(&g);
     }
@@ -305,7 +304,7 @@ static void test_checkpoints(int world_rank, const layout* ls, int nl, const fnn
             if (ls[w].share) continue;
             dist_grid wg;
             char err[512], path[128];
-            dist_grid_init(MPI_COMM_WORLD, ls[w].tp, ls[w].share, &wg, err, sizeof err);
+            layout_grid(&wg, &ls[w]);
             model_config c = tiny(cell, FB_FIRST);
             model wm;
             CHECK(model_init(&wm, &c, &wg, T, BG, err, sizeof err) == 0, "%s", err);
@@ -319,7 +318,7 @@ static void test_checkpoints(int world_rank, const layout* ls, int nl, const fnn
             for (int r = 0; r < nl; r++) {
                 if (ls[r].share) continue;
                 dist_grid rg;
-                dist_grid_init(MPI_COMM_WORLD, ls[r].tp, ls[r].share, &rg, err, sizeof err);
+                layout_grid(&rg, &ls[r]);
                 model m;
                 reads++;
                 if (load(&m, &rg, path) == 0) {
@@ -352,7 +351,7 @@ static void test_resume(int world_rank, const layout* ls, int nl, const fnn_conf
     snprintf(path, sizeof path, "%s/resume.h5", dir);
     for (int w = 0; w < nl; w++) {
         dist_grid wg;
-        dist_grid_init(MPI_COMM_WORLD, ls[w].tp, ls[w].share, &wg, err, sizeof err);
+        layout_grid(&wg, &ls[w]);
         double whole[STEPS];
         model wm;
         CHECK(model_init(&wm, &c, &wg, T, BG, err, sizeof err) == 0, "%s", err);
@@ -369,7 +368,7 @@ static void test_resume(int world_rank, const layout* ls, int nl, const fnn_conf
         for (int i = 0; i < 1 + (w == 0 && nl > 1); i++) {
             const int r = readers[i];
             dist_grid rg;
-            dist_grid_init(MPI_COMM_WORLD, ls[r].tp, ls[r].share, &rg, err, sizeof err);
+            layout_grid(&rg, &ls[r]);
             model m;
             double got[STEPS];
             if (load(&m, &rg, path) == 0) {

@@ -175,7 +175,7 @@ static void test_noise_bits(int world)
     const int nl = world > 1 ? layouts(world, ls) : 0; // one rank is the reference itself
     for (int l = 0; l < nl; l++) {
         dist_grid g;
-        dist_grid_init(MPI_COMM_WORLD, ls[l].tp, ls[l].share, &g, err, sizeof err);
+        layout_grid(&g, &ls[l]);
         const int B = BG / g.dp, row0 = g.dp_rank * B;
         noisy_f(&g, 7, got);
         long differ = 0;
@@ -265,7 +265,7 @@ static void test_layouts(int world_rank, int world, int cell, const char* name)
     const int nl = world > 1 ? layouts(world, ls) : 0; // one rank is the reference itself
     for (int l = 0; l < nl; l++) {
         dist_grid g;
-        dist_grid_init(MPI_COMM_WORLD, ls[l].tp, ls[l].share, &g, err, sizeof err);
+        layout_grid(&g, &ls[l]);
         trajectory(&g, TASK_LM, cell, &d, got);
         double worst = max_rel_diff(got, ref);
         CHECK(worst < 1e-5, "%s tp %d dp %d (%d x %d): loss differs from one rank's by %.2e", name,

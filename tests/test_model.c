@@ -135,7 +135,7 @@ static void test_layouts(int world_rank, int world)
     const int nl = world > 1 ? layouts(world, ls) : 0; // one rank is the reference itself
     for (int l = 0; l < nl; l++) {
         dist_grid g;
-        dist_grid_init(MPI_COMM_WORLD, ls[l].tp, ls[l].share, &g, err, sizeof err);
+        layout_grid(&g, &ls[l]);
         trajectory(&g, got, -1);
         double worst = 0;
         for (int s = 0; s < STEPS; s++) {
