@@ -94,8 +94,8 @@ static int to_row_blocks(real* out, int ld, int n, int nrows, const double* A, q
                          dist_grid* g)
 {
     const int zero = 0, one = 1;
-    const int sys = Csys2blacs_handle(g->tp_comm);
-    int ctxt = sys, info;
+    // q's system handle: BLACS hands out one handle per communicator, freed once by qr_grid_free.
+    int ctxt = q->sys, info;
     Cblacs_gridinit(&ctxt, "Col", g->tp, 1);
     int desc[9], lld = nrows > 1 ? nrows : 1;
     descinit_(desc, &n, &n, &nrows, &n, &zero, &zero, &ctxt, &lld, &info);
@@ -106,7 +106,6 @@ static int to_row_blocks(real* out, int ld, int n, int nrows, const double* A, q
         for (int j = 0; j < n; j++) out[(size_t)i * ld + j] = (real)B[(size_t)j * lld + i];
     free(B);
     Cblacs_gridexit(ctxt);
-    Cfree_blacs_system_handle(sys);
     return info;
 }
 

@@ -83,8 +83,10 @@ int dist_ridge_solve(double* W, double* A, double* B, int H, int O, dist_grid* g
     }
     // Row blocks on a world x 1 grid: process row r is world rank r, and world ranks 0 .. tp-1
     // are replica 0's TP ranks in order (dist/grid.c), so block r of Hl rows lands on TP rank r.
-    const int rows_sys = Csys2blacs_handle(g->world), sys = Csys2blacs_handle(g->world);
-    int pr, pc, rows_ctxt = rows_sys, ctxt = sys;
+    // One system handle serves both grids: BLACS returns the same handle for the same
+    // communicator, so freeing it once per call is exact (twice prints a BLACS warning).
+    const int sys = Csys2blacs_handle(g->world);
+    int pr, pc, rows_ctxt = sys, ctxt = sys;
     Cblacs_gridinit(&rows_ctxt, "Col", g->world_size, 1);
     grid_shape(g->world_size, &pr, &pc);
     Cblacs_gridinit(&ctxt, "Row", pr, pc);
@@ -123,8 +125,7 @@ int dist_ridge_solve(double* W, double* A, double* B, int H, int O, dist_grid* g
     free(As.a), free(Bs.a), free(Ad.a), free(Bd.a);
     Cblacs_gridexit(ctxt);
     Cblacs_gridexit(rows_ctxt);
-    // Each handle holds a duplicate of world: one fit per run, but no leak in a long one.
+    // The handle holds a duplicate of world: one fit per run, but no leak in a long one.
     Cfree_blacs_system_handle(sys);
-    Cfree_blacs_system_handle(rows_sys);
     return info;
 }
