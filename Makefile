@@ -43,12 +43,17 @@ all: build/fnn
 
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 FLAGS_TEXT = $(OPT); avx512 variant: $(AVX512); avx2 variant: $(AVX2)
-# The extensions a set of flags enables, as __builtin_cpu_supports names them (model/kernel.c).
-isa_of = $(shell $(CC) $(1) -dM -E -x c /dev/null 2>/dev/null | sed -n 's/^\#define __\(SSE4_2\|POPCNT\|AVX\|AVX2\|FMA\|BMI\|BMI2\|F16C\|MOVBE\|LZCNT\|AVX512[A-Z0-9]*\|AVXVNNI\|GFNI\|VAES\|VPCLMULQDQ\|AES\|PCLMUL\)__ 1$$/\1/p' | tr A-Z_ a-z. | tr '\n' ' ')
+# The extensions a set of flags enables beyond plain x86-64, named as model/cpu.c's table names
+# them: every macro __NAME__ 1 that the flags define and the same flags at -march=x86-64 (no
+# -m options) do not, lower case, '_' as '.' (__SSE4_2__: sse4.2). model/kernel.c refuses a
+# name its table does not know rather than assume the CPU has it.
+isa_macros = $(CC) $(1) -dM -E -x c /dev/null 2>/dev/null | sed -n 's/^\#define __\([A-Z0-9_]*\|3dNOW[A-Z_]*\)__ 1$$/\1/p'
+isa_of = $(shell base="$$($(call isa_macros,$(filter-out -march=% -m%,$(1)) -march=x86-64))"; \
+    $(call isa_macros,$(1)) | grep -vxF -e "$$base" | tr A-Z_ a-z. | sort | tr '\n' ' ')
 # The version and flags are compiled into io/build.c and model/kernel.c, which are rebuilt when
 # they change; kernel.c runs before anything else, on any x86-64.
 build/io/build.o: DEFS = -DFNN_VERSION='"$(VERSION)"' -DFNN_FLAGS='"$(FLAGS_TEXT)"'
-build/model/kernel.o build/f64/model/kernel.o: ISA = -march=x86-64 -mtune=generic
+build/model/kernel.o build/f64/model/kernel.o build/model/cpu.o build/f64/model/cpu.o: ISA = -march=x86-64 -mtune=generic
 build/model/kernel.o build/f64/model/kernel.o: DEFS = -DFNN_ISA_BASE='"$(call isa_of,$(OPT))"' -DFNN_ISA_AVX2='"$(call isa_of,$(OPT) $(AVX2))"' \
     -DFNN_ISA_AVX512='"$(call isa_of,$(OPT) $(AVX512))"' -DFNN_BASE_FLAGS='"$(OPT)"'
 build/%_avx512.o: ISA = $(AVX512)
@@ -147,6 +152,11 @@ bench: deps
 	$(MAKE) build/fnn
 	MPIRUN="$(MPIRUN)" sh launch/bench.sh
 
+# The extension names isa_of gives OPT (tests/e2e_kernel.sh holds -march=native's against
+# model/cpu.c's table).
+isa-names:
+	@echo $(call isa_of,$(OPT))
+
 # The Slurm checks alone (make test runs them too).
 test-slurm: deps
 	$(MAKE) build/fnn
@@ -162,5 +172,5 @@ scaling-report: deps
 clean:
 	rm -rf build
 
-.PHONY: all deps test test-asan test-slurm scaling-report demo finetune-demo adding cells-lm bench clean FORCE
+.PHONY: all deps test test-asan test-slurm scaling-report demo finetune-demo adding cells-lm bench isa-names clean FORCE
 -include $(LIBOBJ:.o=.d) $(MATHOBJ64:.o=.d) $(APPOBJ:.o=.d)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "model/cpu.h"
 #include "model/kernel.h"
 
 #ifndef FNN_ISA_BASE
@@ -39,8 +40,9 @@ static char error[256];
 
 const char* kernel_error(void) { return error[0] ? error : NULL; }
 
-// Whether the CPU has feature f (a name as the Makefile lists it). FNN_CPU_HIDE, a comma-separated
-// list of features, makes them count as absent: the tests' stand-in for an older CPU.
+// Whether the CPU has feature f (a name as the Makefile lists it): 1, 0, or -1 where model/cpu.c
+// does not know the name, which counts as absent. FNN_CPU_HIDE, a comma-separated list of
+// features, makes them count as absent: the tests' stand-in for an older CPU.
 static int cpu_has(const char* f, size_t len)
 {
     for (const char* h = getenv("FNN_CPU_HIDE"); h && *h;) {
@@ -48,32 +50,22 @@ static int cpu_has(const char* f, size_t len)
         if (l == len && !strncmp(h, f, len)) return 0;
         h += l + (h[l] == ',');
     }
-    char name[32];
-    if (len >= sizeof name) return 0;
-    memcpy(name, f, len);
-    name[len] = 0;
-    // __builtin_cpu_supports takes literal names only.
-#define HAS(s) if (!strcmp(name, s)) return __builtin_cpu_supports(s) != 0;
-    HAS("sse4.2") HAS("popcnt") HAS("avx") HAS("avx2") HAS("fma") HAS("bmi") HAS("bmi2")
-    HAS("f16c") HAS("movbe") HAS("lzcnt") HAS("avx512f") HAS("avx512cd") HAS("avx512bw")
-    HAS("avx512dq") HAS("avx512vl") HAS("avx512ifma") HAS("avx512vbmi") HAS("avx512vbmi2")
-    HAS("avx512vnni") HAS("avx512bitalg") HAS("avx512vpopcntdq") HAS("avx512bf16")
-    HAS("avx512fp16") HAS("avxvnni") HAS("gfni") HAS("vaes") HAS("vpclmulqdq") HAS("aes")
-    HAS("pclmul")
-#undef HAS
-    return 0; // a feature this list does not know: assume the worst
+    return cpu_feature(f, len);
 }
 
-// The features of the space-separated list isa that the CPU lacks, into out; how many.
+// The features of the space-separated list isa that the CPU lacks, into out (a name the check
+// does not know marked so); how many.
 static int lacking(const char* isa, char* out, size_t n)
 {
     int count = 0;
     out[0] = 0;
     for (const char* f = isa; *f; f += strspn(f, " ")) {
         size_t len = strcspn(f, " ");
-        if (len && !cpu_has(f, len)) {
+        const int has = len ? cpu_has(f, len) : 1;
+        if (has != 1) {
             size_t used = strlen(out);
-            snprintf(out + used, n - used, "%s%.*s", count ? " " : "", (int)len, f);
+            snprintf(out + used, n - used, "%s%.*s%s", count ? " " : "", (int)len, f,
+                     has < 0 ? " (unknown to fnn's CPU check)" : "");
             count++;
         }
         f += len;
@@ -105,7 +97,6 @@ int kernel_use(const char* name, char* err, size_t n)
 // Priority 101: before every other constructor of the program, which may be baseline code.
 __attribute__((constructor(101))) static void kernel_choose(void)
 {
-    __builtin_cpu_init(); // libgcc's own constructor may not have run yet
     char lack[256];
     if (lacking(FNN_ISA_BASE, lack, sizeof lack)) {
         fprintf(stderr, "fnn: error: this CPU lacks %s, which this build uses everywhere (%s): "

@@ -2,7 +2,8 @@
 # The kernel variants (model/kernel.h) through build/fnn: `fnn inspect --build` names the build
 # and the kernel chosen for this CPU; FNN_KERNEL forces one, and one the CPU lacks (FNN_CPU_HIDE
 # stands in for an older CPU) or an unknown name is refused with one line at 1 and 2 ranks; a
-# CPU below the baseline gets one line, not SIGILL; the model trajectory test passes under the
+# CPU below the baseline gets one line, not SIGILL; -march=native's extensions are read as this
+# CPU has them; the model trajectory test passes under the
 # avx2 variant; make deps says what is missing where it cannot install.
 set -u
 FNN=build/fnn
@@ -44,6 +45,16 @@ refuse "unknown FNN_KERNEL at 2 ranks" "FNN_KERNEL = avx9" env FNN_KERNEL=avx9 $
 refuse "avx512 on a CPU without it" "lacks avx512f" env FNN_KERNEL=avx512 FNN_CPU_HIDE=avx512f $FNN inspect --build
 refuse "avx512 on 2 ranks without it" "lacks avx512f" env FNN_KERNEL=avx512 FNN_CPU_HIDE=avx512f $MPIRUN -x FNN_KERNEL -x FNN_CPU_HIDE -np 2 $FNN inspect --build
 refuse "CPU below the baseline" "this CPU lacks [a-z0-9 ]*avx2.*lower OPT" env FNN_CPU_HIDE=avx2,fma $FNN inspect --build
+
+# The extensions of a -march=native build (the Makefile's isa_of), which GCC read from this CPU,
+# are all known to model/cpu.c's table and read as present (Zen 5's avx512vp2intersect and
+# avx512bf16 included), and the table agrees with /proc/cpuinfo.
+native=$(make -s isa-names OPT="-O3 -march=native")
+if [ -n "$native" ] && build/tests/test_cpu $native > $dir/cpu.txt 2>&1; then
+    say "ok   -march=native's extensions known and present: $native"
+else
+    fail "-march=native's extensions ($native): $(grep FAIL $dir/cpu.txt | head -3)"
+fi
 
 # The model's trajectories at every layout of 1, 2 and 4 ranks against one rank's, on avx2.
 for np in 1 2 4; do
