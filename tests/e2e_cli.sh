@@ -96,9 +96,9 @@ preempt() {
     if [ "$target" = launcher ]; then launch/fnn-run -n 2 --oversubscribe -- $train > $dir/sig.txt 2>&1 &
     else $MPIRUN -np 2 $train > $dir/sig.txt 2>&1 & fi
     pid=$!
-    # Up to a minute for the job to start: a signal that lands before mpirun or the launcher has
+    # Up to 5 minutes for the job to start: a signal that lands before mpirun or the launcher has
     # set its handlers kills the launcher instead (a loaded machine starts slowly).
-    for i in $(seq 300); do grep -q '^step 3/' $dir/sig.txt && break; sleep 0.2; done
+    for i in $(seq 1500); do grep -q '^step 3/' $dir/sig.txt && break; sleep 0.2; done
     if [ "$target" = ranks ]; then pkill -"$sig" -P $pid; else kill -"$sig" $pid; fi
     wait $pid; rc=$?
     if [ $rc -eq 75 ] && [ -f $dir/cks/latest ]; then say "ok   $sig to $target: exit 75, $(grep "signal received" $dir/sig.txt)"; else fail "$sig to $target: exit $rc"; return; fi
@@ -109,29 +109,45 @@ preempt USR1 mpirun
 preempt TERM ranks
 preempt INT ranks
 preempt TERM launcher
-# SIGTERM or SIGINT to mpirun itself: mpirun sends the ranks SIGTERM after
+# SIGTERM or SIGINT to mpirun itself: mpirun sends the ranks SIGCONT at once, SIGTERM after
 # odls_base_sigkill_timeout seconds, SIGKILL after as many more, and exits 1 (its abort path);
 # with the timeout set in the environment (as a user of plain mpirun is told to), or by
-# launch/fnn-run (FNN_SIGKILL_TIMEOUT), the ranks checkpoint in between and resume = auto
-# continues from it. log_every = 50: mpirun forwards no output while it waits, and a rank
-# whose stdout pipe fills (64 KiB) would block and be killed before its checkpoint.
+# launch/fnn-run (FNN_SIGKILL_TIMEOUT), the ranks checkpoint in between (then wait in
+# MPI_Finalize for the SIGKILL) and resume = auto continues from it. From mpirun's TERM on, it
+# no longer reads the ranks' output: a rank blocked here after writing 17 KiB more, so step lines
+# (log_every = 50 before) block rank 0 before its checkpoint once a quiet machine runs ~14,000
+# tiny steps in the first timeout: the failure "exit 1 after 8s, latest ''" seen on idle runs.
+# Hence no step lines (log_every above the steps, which no run reaches); the job is ready when
+# the metrics file, which rank 0 writes itself, has steps (a TERM before mpirun has started the
+# ranks would leave nothing to save). The timeout, 8 s, is the ranks' time to checkpoint after
+# their SIGTERM: under 1 s measured at a load average of 18 on 2 cores.
+wait_steps() {
+    for i in $(seq 1500); do [ -f $1 ] && [ "$(wc -l < $1)" -ge 3 ] && return 0; sleep 0.2; done
+    return 1
+}
 term_mpirun() {
-    how=$1
-    rm -rf $dir/cks
-    train="$FNN train --config configs/tiny.ini --set steps=100000 --set ckpt_dir=$dir/cks --set log_every=50"
+    how=$1; tmo=8
+    rm -rf $dir/cks $dir/sigm.jsonl
+    train="$FNN train --config configs/tiny.ini --set steps=100000000 --set ckpt_dir=$dir/cks --set log_every=1000000000 --set metrics=$dir/sigm.jsonl"
     if [ "$how" = env ]; then
-        env OMPI_MCA_odls_base_sigkill_timeout=4 $MPIRUN -np 2 $train > $dir/sig.txt 2>&1 &
+        env OMPI_MCA_odls_base_sigkill_timeout=$tmo $MPIRUN -np 2 $train > $dir/sig.txt 2>&1 &
         pid=$!; mp=$pid
     else
-        FNN_SIGKILL_TIMEOUT=4 launch/fnn-run -n 2 --oversubscribe -- $train > $dir/sig.txt 2>&1 &
+        FNN_SIGKILL_TIMEOUT=$tmo launch/fnn-run -n 2 --oversubscribe -- $train > $dir/sig.txt 2>&1 &
         pid=$!; mp=
     fi
-    for i in $(seq 300); do grep -q '^step [0-9]*/' $dir/sig.txt && break; sleep 0.2; done
+    if ! wait_steps $dir/sigm.jsonl; then
+        fail "TERM to mpirun ($how): no step within 300 s: $(head -3 $dir/sig.txt)"; kill -TERM $pid; wait $pid; return
+    fi
+    # fnn-run's child is mpirun (setsid execs it in place), started before the ranks it launched.
     [ -n "$mp" ] || mp=$(pgrep -P $pid -x mpirun)
+    if [ -z "$mp" ]; then
+        fail "TERM to mpirun ($how): fnn-run (pid $pid) has no mpirun child: $(ps -o pid,comm --ppid $pid | tr '\n' ' ')"; kill -TERM $pid; wait $pid; return
+    fi
     t0=$(date +%s%N); kill -TERM $mp; wait $pid; rc=$?; took=$(( ($(date +%s%N) - t0) / 1000000000 ))
     got=$(cat $dir/cks/latest 2> /dev/null)
-    # Open MPI's own 1 s would end it in about 2 s: at least 4 s shows the timeout took effect.
-    if [ $rc -ne 1 ] || [ $took -lt 4 ] || [ -z "$got" ] || ! grep -q "^checkpoint $dir/cks/$got" $dir/sig.txt; then
+    # Open MPI's own 1 s would end it in about 2 s: at least the timeout shows it took effect.
+    if [ $rc -ne 1 ] || [ $took -lt $tmo ] || [ -z "$got" ] || ! grep -q "^checkpoint $dir/cks/$got" $dir/sig.txt; then
         fail "TERM to mpirun ($how): exit $rc after ${took}s, latest '$got', $(grep -m 2 'signal\|error' $dir/sig.txt)"; return
     fi
     mpi 1 $FNN inspect --verify $dir/cks/$got > /dev/null 2>&1 || fail "TERM to mpirun ($how): $got does not verify"
@@ -146,7 +162,7 @@ term_mpirun fnn-run
 # Without ckpt_dir a signal stops the run with a failure: nothing could be saved.
 $MPIRUN -np 2 $FNN train --config configs/tiny.ini --set steps=100000 --set log_every=1 > $dir/sig.txt 2>&1 &
 pid=$!
-for i in $(seq 300); do grep -q '^step 3/' $dir/sig.txt && break; sleep 0.2; done
+for i in $(seq 1500); do grep -q '^step 3/' $dir/sig.txt && break; sleep 0.2; done
 kill -USR1 $pid; wait $pid; rc=$?
 [ $rc -eq 1 ] && grep -q 'fnn: error: stopped by a signal at step [0-9]* with no ckpt_dir' $dir/sig.txt && say "ok   signal without ckpt_dir: exit 1" || fail "signal without ckpt_dir: exit $rc"
 
