@@ -3,7 +3,9 @@
 // the softmax of the forward pass, and the normal draws of the feedback noise. The rest of fnn
 // is compiled for a portable baseline (the Makefile's OPT, x86-64-v3 by default); each
 // variant's files for their own instruction set. The variants round differently (libmvec is
-// within 4 ulp): results are the same at every layout when every rank runs the same variant.
+// within 4 ulp): results are the same at every layout when every rank runs the same variant,
+// to rounding; a product split into shares keeps its bits on the packed kernels, which fix the
+// order of the sums, and not through OpenBLAS (generic), which rounds by the call's shape.
 //
 //   avx512   AVX-512 packed kernel (gemm_kernel.h), AVX-512 tanh, softmax and normal draws
 //   avx2     AVX2 packed kernel (gemm_kernel_avx2.h), AVX2 tanh, softmax and normal draws
