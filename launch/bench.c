@@ -124,15 +124,13 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
     int threads = setup_threads(&g, (int)setup_long("--threads", setup_opt(argc, argv, "--threads", "1"), 0));
     // The memory plan before the model: random bytes need no dataset, normal init no QR.
     plan pl;
-    const plan_layout lay = {.np = g.world_size, .tp = g.tp, .dp = g.dp, .node_ranks = g.node_ranks,
-                             .dpn = g.dpn};
-    if (mc.H % g.tp) dist_fail_all("hidden = %d is not divisible by tp = %d", mc.H, g.tp);
-    if (Bg % g.dp) dist_fail_all("batch = %d is not divisible by dp = %d", Bg, g.dp);
+    plan_layout lay;
+    char err[256];
+    if (plan_layout_grid(&lay, &g, mc.H, Bg, err, sizeof err)) dist_fail_all("%s", err);
     plan_compute(&pl, &mc, T, Bg, &lay, plan_rss(), 0, 0, 0);
     if (g.world_rank == 0) plan_print(&pl, stdout);
     plan_check(&pl, 0, &g);
     model m;
-    char err[256];
     if (model_init(&m, &mc, &g, T, Bg, err, sizeof err)) dist_fail_all("%s", err);
     model_init_params(&m);
     // --freeze-layers N: the embedding and layers below N are frozen (fine-tuning's step).

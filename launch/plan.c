@@ -56,14 +56,20 @@ int plan_layout_of(plan_layout* lay, int np, int node_ranks, int share, int tp, 
     return 0;
 }
 
+int plan_layout_grid(plan_layout* lay, const dist_grid* g, int H, int batch, char* err, size_t errlen)
+{
+    if (plan_layout_of(lay, g->world_size, g->node_ranks, 0, g->tp, H, batch, err, errlen)) return -1;
+    lay->dpn = g->dpn;
+    return 0;
+}
+
 void plan_compute(plan* p, const model_config* mc, int T, int batch, const plan_layout* lay,
                   double baseline, double data, int orthogonal_init, int ckpt)
 {
-    memset(p, 0, sizeof *p);
     *p = (plan){.lay = *lay, .mc = *mc, .T = T, .batch = batch, .orthogonal_init = orthogonal_init,
                 .ckpt = ckpt, .baseline = baseline, .data = data};
     model* m = calloc(1, sizeof *m);
-    if (!m) return;
+    if (!m) dist_fail("out of memory");
     model_size(m, mc, lay->tp, T, batch / lay->dp);
     model_bytes b;
     model_memory(m, lay->dpn, &b);

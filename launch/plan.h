@@ -41,6 +41,9 @@ typedef struct plan {
 int plan_layout_of(plan_layout* lay, int np, int node_ranks, int share, int tp, int H, int batch,
                    char* err, size_t errlen);
 
+// The same for the grid g of a running job, grouped as it is.
+int plan_layout_grid(plan_layout* lay, const dist_grid* g, int H, int batch, char* err, size_t errlen);
+
 // The plan of config c (its model, V, D and O filled from the data) at lay, with baseline the
 // bytes a rank holds before the data and the model, data the bytes of the loaded dataset, and
 // orthogonal_init whether the run draws orthogonal Wh (a fresh start) and ckpt whether it saves.

@@ -30,6 +30,8 @@ int cmd_plan(int argc, char** argv, dist_grid* world)
     plan_compute(&p, &c.model, c.seq_len, c.batch, &lay, baseline, (double)dataset_bytes(d),
                  c.model.wh_init == INIT_ORTHOGONAL, c.ckpt_dir[0] != 0);
     plan_print(&p, stdout);
+    // The time model's projection (fnn plan --ranks N, launch/projection.h) belongs here, after
+    // the memory plan and before the verdict on this node.
     // The verdict a run would get on this node: the same line, and a failure.
     plan_check(&p, (double)c.memory_limit, world);
     printf("fits this node\n");

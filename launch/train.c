@@ -208,8 +208,9 @@ static void plan_memory(run* r, double baseline)
 {
     const fnn_config* c = &r->c;
     const dist_grid* g = &r->g;
-    plan_layout lay = {.np = g->world_size, .tp = g->tp, .dp = g->dp, .node_ranks = g->node_ranks,
-                       .dpn = g->dpn};
+    plan_layout lay;
+    char err[256];
+    if (plan_layout_grid(&lay, g, c->model.H, c->batch, err, sizeof err)) dist_fail_all("%s", err);
     const int qr = c->model.wh_init == INIT_ORTHOGONAL && (!c->resume[0] || !strcmp(c->resume, "auto"));
     plan_compute(&r->plan, &c->model, c->seq_len, c->batch, &lay, baseline,
                  (double)dataset_bytes(r->d), qr, c->ckpt_dir[0] != 0);

@@ -271,8 +271,10 @@ void model_size(model* m, const model_config* c, int tp, int T, int B)
     m->B = B;
 }
 
-void model_memory(model* m, int dpn, model_bytes* mem)
+void model_memory(const model* live, int dpn, model_bytes* mem)
 {
+    // A copy: describing the weights again would clear a live model's packed storage.
+    model copy = *live, *m = &copy;
     size_t acts, own_acts = 0, own_rest = 0;
     const size_t seg = lay_segment(m, NULL, &acts), np = round16(m->nparams);
     own_buf b[MODEL_MAX_OWN];

@@ -158,7 +158,7 @@ typedef struct model_bytes {
                                    // weights and the dpn weight-gradient scratches
 } model_bytes;
 // m: sized by model_size or model_init; dpn: members of the node's DP group.
-void model_memory(model* m, int dpn, model_bytes* b);
+void model_memory(const model* m, int dpn, model_bytes* b);
 
 // Collective over the node's DP group (the shared window). Returns 0, or -1 with a message in
 // err (H not divisible by tp, too many layers, a batch dp does not divide); running out of
