@@ -127,7 +127,7 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
     plan_layout lay;
     char err[256];
     if (plan_layout_grid(&lay, &g, mc.H, Bg, err, sizeof err)) dist_fail_all("%s", err);
-    plan_compute(&pl, &mc, T, Bg, &lay, plan_rss(), 0, 0, 0);
+    plan_compute(&pl, &mc, T, Bg, &lay, &(plan_run){.baseline = plan_rss()});
     if (g.world_rank == 0) plan_print(&pl, stdout);
     plan_check(&pl, 0, &g);
     model m;

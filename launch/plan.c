@@ -63,11 +63,18 @@ int plan_layout_grid(plan_layout* lay, const dist_grid* g, int H, int batch, cha
     return 0;
 }
 
-void plan_compute(plan* p, const model_config* mc, int T, int batch, const plan_layout* lay,
-                  double baseline, double data, int orthogonal_init, int ckpt)
+plan_run plan_run_of(const fnn_config* c, double baseline, double data)
 {
-    *p = (plan){.lay = *lay, .mc = *mc, .T = T, .batch = batch, .orthogonal_init = orthogonal_init,
-                .ckpt = ckpt, .baseline = baseline, .data = data};
+    const int fresh = !c->resume[0] || !strcmp(c->resume, "auto");
+    return (plan_run){.baseline = baseline, .data = data,
+                      .orthogonal_init = c->model.wh_init == INIT_ORTHOGONAL && fresh,
+                      .ckpt = c->ckpt_dir[0] != 0, .theta0 = c->init_from[0] && c->l2_init > 0};
+}
+
+void plan_compute(plan* p, const model_config* mc, int T, int batch, const plan_layout* lay,
+                  const plan_run* run)
+{
+    *p = (plan){.lay = *lay, .mc = *mc, .T = T, .batch = batch, .run = *run};
     model* m = calloc(1, sizeof *m);
     if (!m) dist_fail("out of memory");
     model_size(m, mc, lay->tp, T, batch / lay->dp);
@@ -82,12 +89,12 @@ void plan_compute(plan* p, const model_config* mc, int T, int batch, const plan_
     free(m);
     const double R = lay->node_ranks;
     const double per_rank[PLAN_NTERMS] = {
-        [PLAN_BASELINE] = baseline, [PLAN_DATA] = data, [PLAN_PARAMS] = (double)b.params,
+        [PLAN_BASELINE] = run->baseline, [PLAN_DATA] = run->data, [PLAN_PARAMS] = (double)b.params,
         [PLAN_GRADS] = (double)b.grads, [PLAN_MOMENTS] = (double)b.moments,
         [PLAN_PACKED] = (double)b.shared / lay->dpn, [PLAN_ACTIVATIONS] = (double)b.activations,
-        [PLAN_BUFFERS] = (double)b.buffers,
-        [PLAN_INIT] = orthogonal_init ? qr_bytes(mc->H, lay->tp) : 0,
-        [PLAN_CKPT] = ckpt ? ckpt_bytes() : 0, [PLAN_REDUCE] = reduce_bytes(&b, lay)};
+        [PLAN_BUFFERS] = (double)b.buffers, [PLAN_THETA0] = run->theta0 ? (double)b.params : 0,
+        [PLAN_INIT] = run->orthogonal_init ? qr_bytes(mc->H, lay->tp) : 0,
+        [PLAN_CKPT] = run->ckpt ? ckpt_bytes() : 0, [PLAN_REDUCE] = reduce_bytes(&b, lay)};
     double steady = 0;
     for (int i = 0; i < PLAN_NTERMS; i++) {
         p->rank[i] = per_rank[i];
@@ -117,7 +124,7 @@ void plan_print(const plan* p, FILE* out)
     static const char* const names[PLAN_NTERMS] = {
         "baseline (MPI, libraries)", "dataset (both splits)", "parameters", "gradients",
         "optimiser moments (m, v)", "packed weights, dW scratch", "activations (one window)",
-        "state, allgather buffers", "init QR (transient)", "checkpoint I/O (transient)",
+        "state, allgather buffers", "theta_0 copy (l2_init)", "init QR (transient)", "checkpoint I/O (transient)",
         "DP reduction (transient)"};
     const plan_layout* l = &p->lay;
     fprintf(out, "memory plan: %.4g M parameters, %d ranks (tp %d x dp %d), %d per node, %d DP "

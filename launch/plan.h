@@ -13,7 +13,7 @@
 // orthogonal), the checkpoint's I/O buffers, and Open MPI's temporaries of the DP reduction
 // between nodes or unshared replicas (backward).
 enum plan_term { PLAN_BASELINE, PLAN_DATA, PLAN_PARAMS, PLAN_GRADS, PLAN_MOMENTS, PLAN_PACKED,
-                 PLAN_ACTIVATIONS, PLAN_BUFFERS, PLAN_STEADY, PLAN_INIT = PLAN_STEADY, PLAN_CKPT,
+                 PLAN_ACTIVATIONS, PLAN_BUFFERS, PLAN_THETA0, PLAN_STEADY, PLAN_INIT = PLAN_STEADY, PLAN_CKPT,
                  PLAN_REDUCE, PLAN_NTERMS };
 
 // Where the ranks are: np in all, tp per replica, dp = np / tp replicas, node_ranks per node,
@@ -22,11 +22,23 @@ typedef struct plan_layout {
     int np, tp, dp, node_ranks, dpn;
 } plan_layout;
 
+// What the run holds besides the model: baseline, the bytes a rank holds before the data and
+// the model; data, the loaded dataset's; whether it draws orthogonal Wh (a fresh start), saves
+// checkpoints, and keeps fine-tuning's copy of the loaded parameters (l2_init).
+typedef struct plan_run {
+    double baseline, data;
+    int orthogonal_init, ckpt, theta0;
+} plan_run;
+
+// The run fnn train makes of config c. A resumed run draws no orthogonal Wh (resume = auto may
+// find nothing: it counts the QR).
+plan_run plan_run_of(const fnn_config* c, double baseline, double data);
+
 typedef struct plan {
     plan_layout lay;
     model_config mc;         // the inputs, for the plans of the alternatives (plan_check)
-    int T, batch, orthogonal_init, ckpt;
-    double baseline, data;
+    int T, batch;
+    plan_run run;
     double nparams;          // parameters of the whole model
     double rank[PLAN_NTERMS]; // bytes per rank (the packed area: a DP group's, over its dpn)
     double node[PLAN_NTERMS]; // bytes per node
@@ -44,11 +56,10 @@ int plan_layout_of(plan_layout* lay, int np, int node_ranks, int share, int tp, 
 // The same for the grid g of a running job, grouped as it is.
 int plan_layout_grid(plan_layout* lay, const dist_grid* g, int H, int batch, char* err, size_t errlen);
 
-// The plan of config c (its model, V, D and O filled from the data) at lay, with baseline the
-// bytes a rank holds before the data and the model, data the bytes of the loaded dataset, and
-// orthogonal_init whether the run draws orthogonal Wh (a fresh start) and ckpt whether it saves.
+// The plan of model mc (V, D and O filled from the data) with windows of T steps and a global
+// batch, at lay, for run.
 void plan_compute(plan* p, const model_config* mc, int T, int batch, const plan_layout* lay,
-                  double baseline, double data, int orthogonal_init, int ckpt);
+                  const plan_run* run);
 
 // The table, one line per row, per rank and per node, and bytes per parameter.
 void plan_print(const plan* p, FILE* out);

@@ -37,7 +37,7 @@ static int alternative(const plan* p, int which, plan* q, char* what, size_t len
     if (T < 1 || batch < 1 ||
         plan_layout_of(&lay, np, p->lay.node_ranks, p->lay.dpn, tp, mc.H, batch, err, sizeof err))
         return -1;
-    plan_compute(q, &mc, T, batch, &lay, p->baseline, p->data, p->orthogonal_init, p->ckpt);
+    plan_compute(q, &mc, T, batch, &lay, &p->run);
     return 0;
 }
 

@@ -27,8 +27,8 @@ int cmd_plan(int argc, char** argv, dist_grid* world)
     if (plan_layout_of(&lay, np, node, share, c.tp, c.model.H, c.batch, err, sizeof err))
         dist_fail_all("fnn plan: %s", err);
     plan p;
-    plan_compute(&p, &c.model, c.seq_len, c.batch, &lay, baseline, (double)dataset_bytes(d),
-                 c.model.wh_init == INIT_ORTHOGONAL, c.ckpt_dir[0] != 0);
+    const plan_run run = plan_run_of(&c, baseline, (double)dataset_bytes(d));
+    plan_compute(&p, &c.model, c.seq_len, c.batch, &lay, &run);
     plan_print(&p, stdout);
     // The time model's projection (fnn plan --ranks N, launch/projection.h) belongs here, after
     // the memory plan and before the verdict on this node.

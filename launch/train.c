@@ -202,8 +202,7 @@ static void final_eval(run* r)
     eval_result_free(&e);
 }
 
-// The memory plan, printed and checked before the model is allocated. A resumed run draws no
-// orthogonal Wh; resume = auto may find nothing, so it counts the QR.
+// The memory plan, printed and checked before the model is allocated.
 static void plan_memory(run* r, double baseline)
 {
     const fnn_config* c = &r->c;
@@ -211,9 +210,8 @@ static void plan_memory(run* r, double baseline)
     plan_layout lay;
     char err[256];
     if (plan_layout_grid(&lay, g, c->model.H, c->batch, err, sizeof err)) dist_fail_all("%s", err);
-    const int qr = c->model.wh_init == INIT_ORTHOGONAL && (!c->resume[0] || !strcmp(c->resume, "auto"));
-    plan_compute(&r->plan, &c->model, c->seq_len, c->batch, &lay, baseline,
-                 (double)dataset_bytes(r->d), qr, c->ckpt_dir[0] != 0);
+    const plan_run run = plan_run_of(c, baseline, (double)dataset_bytes(r->d));
+    plan_compute(&r->plan, &c->model, c->seq_len, c->batch, &lay, &run);
     if (g->world_rank == 0) plan_print(&r->plan, stdout);
     plan_check(&r->plan, (double)c->memory_limit, &r->g);
 }
