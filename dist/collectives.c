@@ -85,6 +85,14 @@ void dist_world_max_f64(double* buf, int n, dist_grid* g)
     MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_MAX, g->world);
 }
 
+void dist_node_sum_f64(double* buf, int n, dist_grid* g)
+{
+    MPI_Comm node;
+    MPI_Comm_split_type(g->world, MPI_COMM_TYPE_SHARED, g->world_rank, MPI_INFO_NULL, &node);
+    MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_SUM, node);
+    MPI_Comm_free(&node);
+}
+
 void dist_barrier(dist_grid* g)
 {
     MPI_Barrier(g->world);

@@ -67,6 +67,9 @@ void dist_wait_all(dist_pending* p, dist_grid* g);
 // Reductions over the whole job, for timings and reports. In place.
 void dist_world_sum_f64(double* buf, int n, dist_grid* g);
 void dist_world_max_f64(double* buf, int n, dist_grid* g);
+// Sums n doubles over the ranks of this node (memory figures are the node's). Collective over
+// world (each node's ranks sum among themselves). In place.
+void dist_node_sum_f64(double* buf, int n, dist_grid* g);
 // All ranks reach this point before any leaves it (the start of a timed region).
 void dist_barrier(dist_grid* g);
 // 1 on every rank if any rank passes a non-zero flag. Collective over world.

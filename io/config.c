@@ -3,6 +3,7 @@
 #include "io/config.h"
 
 #include <assert.h>
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <ini.h>
@@ -14,7 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
-enum opt_type { TY_INT, TY_DOUBLE, TY_U64, TY_BOOL, TY_STRING, TY_ENUM };
+enum opt_type { TY_INT, TY_DOUBLE, TY_U64, TY_BOOL, TY_STRING, TY_ENUM, TY_BYTES };
 
 // What config_validate demands of a number; range_text() words it for the message.
 enum opt_range { ANY, GT0, GE0, GE1, UNIT, FRAC, PROB, LAYERS };
@@ -64,6 +65,7 @@ static const enum_name score_names[] = {{"all", SCORE_ALL}, {"last", SCORE_LAST}
 #define KEY_INT(k, f, d, r, h) OPT(k, TY_INT, int, f, d, r, NULL, h)
 #define KEY_DBL(k, f, d, r, h) OPT(k, TY_DOUBLE, double, f, d, r, NULL, h)
 #define KEY_U64(k, f, d, h) OPT(k, TY_U64, uint64_t, f, d, ANY, NULL, h)
+#define KEY_BYTES(k, f, d, h) OPT(k, TY_BYTES, uint64_t, f, d, ANY, NULL, h)
 #define KEY_BOOL(k, f, d, h) OPT(k, TY_BOOL, int, f, d, ANY, NULL, h)
 #define KEY_STR(k, f, d, h) OPT(k, TY_STRING, char*, f, d, ANY, NULL, h)
 #define KEY_ENUM(k, f, d, n, h) OPT(k, TY_ENUM, int, f, d, ANY, n, h)
@@ -122,6 +124,7 @@ static const option options[] = {
     KEY_BOOL("carry_state", carry_state, "false", "carry h and f across consecutive windows"),
     KEY_INT("threads", threads, "0", GE0, "BLAS threads per rank, 0 = cores / ranks"),
     KEY_INT("tp", tp, "1", GE1, "tensor-parallel ranks per replica"),
+    KEY_BYTES("memory_limit", memory_limit, "0", "bytes per node the run may use (K, M, G, T: 1024^n), 0 = what the node has"),
     KEY_INT("eval_windows", eval_windows, "0", GE0, "validation windows scored at the end"),
     KEY_ENUM("score", score, "all", score_names,
              "regress: score every step, or only each window's last (per-sequence targets)"),
@@ -194,6 +197,23 @@ static int parse_double(const char* s, double* out, char* msg, size_t len)
     return 0;
 }
 
+// Binary units: a size with a suffix K, M, G or T (any case) is that many 1024^n bytes.
+static const char bytes_units[] = "KMGT";
+
+static int parse_bytes(const char* s, uint64_t* out, char* msg, size_t len)
+{
+    char* end;
+    errno = 0;
+    double v = strtod(s, &end);
+    const char* unit = *end ? strchr(bytes_units, toupper((unsigned char)*end)) : NULL;
+    if (end == s || (*end && (!unit || end[1])) || !isfinite(v) || v < 0)
+        return fail(msg, len, "'%s' is not a size (bytes >= 0, or a number with K, M, G or T)", s);
+    for (const char* u = bytes_units; unit && u <= unit; u++) v *= 1024;
+    if (v >= 9.2e18) return fail(msg, len, "'%s' is out of range", s);
+    *out = (uint64_t)llround(v);
+    return 0;
+}
+
 static int parse_bool(const char* s, int* out, char* msg, size_t len)
 {
     static const char* yes[] = {"true", "1", "yes"};
@@ -236,6 +256,7 @@ static int parse_value(fnn_config* c, const option* o, const char* value, char* 
     case TY_ENUM: return parse_enum(o, value, p, msg, len);
     case TY_DOUBLE: return parse_double(value, p, msg, len);
     case TY_U64: return parse_u64(value, p, msg, len);
+    case TY_BYTES: return parse_bytes(value, p, msg, len);
     case TY_STRING: return parse_string(o, value, p, msg, len);
     }
     return fail(msg, len, "internal error: key type %d", (int)o->type);
@@ -398,6 +419,14 @@ static void format_value(const fnn_config* c, const option* o, char* buf, size_t
     case TY_INT: snprintf(buf, len, "%d", int_value(c, o)); return;
     case TY_BOOL: snprintf(buf, len, "%s", int_value(c, o) ? "true" : "false"); return;
     case TY_U64: snprintf(buf, len, "%" PRIu64, *(const uint64_t*)p); return;
+    case TY_BYTES: {
+        // The largest unit that holds the value whole, so that it reads back the same.
+        uint64_t v = *(const uint64_t*)p;
+        int u = 0;
+        while (v && v % 1024 == 0 && u < 4) v /= 1024, u++;
+        snprintf(buf, len, "%" PRIu64 "%.*s", v, u ? 1 : 0, u ? bytes_units + u - 1 : "");
+        return;
+    }
     case TY_STRING: snprintf(buf, len, "%.*s", (int)o->size, (const char*)p); return;
     case TY_ENUM: {
         const char* name = config_enum_name(o->key, int_value(c, o));

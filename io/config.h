@@ -4,6 +4,7 @@
 #define IO_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include "model/model.h"
 #include "model/optim.h"
@@ -42,6 +43,7 @@ typedef struct fnn_config {
     double teacher_prob;         // feedback_source = mix: chance of feeding back the target
     double teacher_prob_end;     // teacher_prob at the last step (linear), -1 = constant
     int score;                   // enum score_mode: the steps a regress loss scores
+    uint64_t memory_limit;       // bytes a node may give the run, 0 = what it has (launch/plan.h)
 } fnn_config;
 
 enum nonfinite_mode { NONFINITE_STOP, NONFINITE_SKIP };

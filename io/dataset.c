@@ -33,6 +33,7 @@ struct dataset {
     int seq_len;    // S of per-sequence dense targets, 0 = a stream of rows
     char** classes; // (nclasses) class names, sequences only
     split_data s[2];
+    size_t held;    // bytes of both splits' arrays
 };
 
 // The file being read and where its one-line error goes.
@@ -41,6 +42,7 @@ typedef struct reader {
     const char* path;
     char* err;
     size_t errlen;
+    size_t held; // bytes of the arrays read so far (dataset_bytes)
 } reader;
 
 static int __attribute__((format(printf, 2, 3))) fail(reader* r, const char* fmt, ...)
@@ -204,6 +206,7 @@ static int read_array(reader* r, int split, const char* what, int want, int rank
     if (count && H5Dget_storage_size(ds) == 0)
         return H5Dclose(ds), fail(r, "dataset %s holds no stored data", name);
     *out = zalloc(count, H5Tget_size(mtype));
+    r->held += count * H5Tget_size(mtype);
     int ok = *out && (count == 0 || H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) >= 0);
     H5Dclose(ds);
     if (!*out) return fail(r, "out of memory for dataset %s", name);
@@ -228,6 +231,7 @@ static int index_records(reader* r, const dataset* d, split_data* s, int split, 
 {
     s->start = zalloc((size_t)s->n, sizeof *s->start);
     if (!s->start) return fail(r, "out of memory");
+    r->held += (size_t)s->n * sizeof *s->start;
     long off = 0;
     for (long i = 0; i < s->n; i++) {
         if (s->lens[i] < 0 || s->labels[i] < 0 || s->labels[i] >= d->nclasses)
@@ -290,7 +294,7 @@ dataset* dataset_open(const char* path, char* err, size_t errlen)
     void* handler_data;
     H5Eget_auto2(H5E_DEFAULT, &handler, &handler_data);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL); // our one-line messages replace HDF5's stack dumps
-    reader r = {-1, path, err, errlen};
+    reader r = {-1, path, err, errlen, 0};
     dataset* d = calloc(1, sizeof *d);
     int st = d ? open_file(&r) : fail(&r, "out of memory");
     if (!st) st = read_kind(&r, d);
@@ -299,6 +303,7 @@ dataset* dataset_open(const char* path, char* err, size_t errlen)
     if (r.f >= 0 && H5Fclose(r.f) < 0 && !st) st = fail(&r, "cannot close");
     H5Eset_auto2(H5E_DEFAULT, handler, handler_data);
     if (st) dataset_free(&d);
+    else d->held = r.held;
     return d;
 }
 
@@ -329,6 +334,11 @@ int dataset_outputs(const dataset* d)
 {
     if (d->kind == DATA_TOKENS) return 256;
     return d->kind == DATA_SEQUENCES ? d->nclasses : d->O;
+}
+
+size_t dataset_bytes(const dataset* d)
+{
+    return d->held;
 }
 
 int dataset_seq_len(const dataset* d)

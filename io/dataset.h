@@ -36,6 +36,8 @@ int dataset_inputs(const dataset* d);   // D for dense, 0 otherwise
 int dataset_outputs(const dataset* d);  // O: 256 tokens, number of classes, or outputs of dense
 int dataset_nclasses(const dataset* d);
 int dataset_seq_len(const dataset* d);  // S of per-sequence dense targets, 0 for any other data
+// Bytes this process holds of the file's arrays: every rank loads both splits whole.
+size_t dataset_bytes(const dataset* d);
 const char* dataset_class_name(const dataset* d, int k);
 
 // Task this dataset serves, or -1 if none: tokens -> lm, sequences -> classify, dense -> regress.

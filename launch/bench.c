@@ -10,6 +10,7 @@
 #include "launch/bench_ckpt.h"
 #include "launch/bench_csv.h"
 #include "launch/commands.h"
+#include "launch/plan.h"
 #include "launch/setup.h"
 #include "io/config.h"
 #include "model/feedback.h"
@@ -121,8 +122,15 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
     dist_grid g;
     setup_grid(world, &g, tp);
     int threads = setup_threads(&g, (int)setup_long("--threads", setup_opt(argc, argv, "--threads", "1"), 0));
-    model m;
+    // The memory plan before the model: random bytes need no dataset, normal init no QR.
+    plan pl;
+    plan_layout lay;
     char err[256];
+    if (plan_layout_grid(&lay, &g, mc.H, Bg, err, sizeof err)) dist_fail_all("%s", err);
+    plan_compute(&pl, &mc, T, Bg, &lay, &(plan_run){.baseline = plan_rss()});
+    if (g.world_rank == 0) plan_print(&pl, stdout);
+    plan_check(&pl, 0, &g);
+    model m;
     if (model_init(&m, &mc, &g, T, Bg, err, sizeof err)) dist_fail_all("%s", err);
     model_init_params(&m);
     // --freeze-layers N: the embedding and layers below N are frozen (fine-tuning's step).
@@ -186,6 +194,7 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
                          .scaling = scaling};
         if (csv && bench_csv_append(csv, &row)) dist_fail("%s: cannot append the CSV row", csv);
     }
+    plan_report_peak(&pl, &g);
     free(tok);
     free(next);
     model_free(&m);

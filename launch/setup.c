@@ -85,7 +85,7 @@ void setup_config(int argc, char** argv, fnn_config* c, dist_grid* world)
 
 // FNN_SHARE_DP (rank 0's environment): the most DP replicas of one node that share memory;
 // unset or 0 = all of them, 1 = none (each replica keeps its own, DP sums by message).
-static int share_dp(dist_grid* world)
+int setup_share_dp(dist_grid* world)
 {
     int share = 0;
     const char* v = getenv("FNN_SHARE_DP");
@@ -102,7 +102,7 @@ static int share_dp(dist_grid* world)
 void setup_grid(dist_grid* world, dist_grid* g, int tp)
 {
     char err[256];
-    int share = share_dp(world);
+    int share = setup_share_dp(world);
     if (dist_grid_init(world->world, tp, share, g, err, sizeof err)) dist_fail_all("%s", err);
 }
 

@@ -10,6 +10,10 @@
 // result; any error ends the job with one message.
 void setup_config(int argc, char** argv, fnn_config* c, dist_grid* world);
 
+// FNN_SHARE_DP of rank 0's environment (every rank gets it): the most DP replicas of a node
+// that share memory, 0 = all. Collective over world.
+int setup_share_dp(dist_grid* world);
+
 // The grid of c->tp over the world, or the job ends with a message.
 void setup_grid(dist_grid* world, dist_grid* g, int tp);
 

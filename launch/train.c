@@ -14,6 +14,7 @@
 #include "launch/finetune.h"
 #include "launch/guard.h"
 #include "launch/metrics.h"
+#include "launch/plan.h"
 #include "launch/ridge.h"
 #include "launch/score.h"
 #include "launch/setup.h"
@@ -37,6 +38,7 @@ typedef struct run {
     finetune ft;
     FILE* metrics;
     guard guard;
+    plan plan;
     char resumed[CONFIG_PATH + 32]; // the checkpoint resumed from, "" = a fresh start
 } run;
 
@@ -200,6 +202,20 @@ static void final_eval(run* r)
     eval_result_free(&e);
 }
 
+// The memory plan, printed and checked before the model is allocated.
+static void plan_memory(run* r, double baseline)
+{
+    const fnn_config* c = &r->c;
+    const dist_grid* g = &r->g;
+    plan_layout lay;
+    char err[256];
+    if (plan_layout_grid(&lay, g, c->model.H, c->batch, err, sizeof err)) dist_fail_all("%s", err);
+    const plan_run run = plan_run_of(c, baseline, (double)dataset_bytes(r->d));
+    plan_compute(&r->plan, &c->model, c->seq_len, c->batch, &lay, &run);
+    if (g->world_rank == 0) plan_print(&r->plan, stdout);
+    plan_check(&r->plan, (double)c->memory_limit, &r->g);
+}
+
 int cmd_train(int argc, char** argv, dist_grid* world)
 {
     static const char* const known[] = {"--config", "--set", NULL};
@@ -216,10 +232,12 @@ int cmd_train(int argc, char** argv, dist_grid* world)
     char err[512];
     if (r->c.ckpt_dir[0] && ckpt_dir_claim(r->c.ckpt_dir, &r->g, err, sizeof err)) dist_fail_all("%s", err);
     int threads = setup_threads(&r->g, r->c.threads);
+    const double baseline = plan_rss(); // before the data and the model
     r->d = setup_data(&r->c);
     score_check(&r->c, r->d, r->c.seq_len);
     if (dataset_windows(r->d, SPLIT_TRAIN, r->c.seq_len) <= 0)
         dist_fail_all("%s: the train split is shorter than one window of seq_len = %d", r->c.data, r->c.seq_len);
+    plan_memory(r, baseline);
     if (model_init(&r->m, &r->c.model, &r->g, r->c.seq_len, r->c.batch, err, sizeof err))
         dist_fail_all("%s", err);
     if (data_batch_init(&r->db, r->d, r->c.seq_len, r->m.B)) dist_fail("out of memory for the batch");
@@ -246,6 +264,7 @@ int cmd_train(int argc, char** argv, dist_grid* world)
     dist_watchdog_start(&r->g, r->c.step_timeout);
     int stopped = train_loop(r);
     if (!stopped) final_eval(r);
+    plan_report_peak(&r->plan, &r->g);
     if (r->metrics) metrics_close(r->metrics, r->c.metrics);
     data_batch_free(&r->db);
     finetune_free(&r->ft);

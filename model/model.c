@@ -126,26 +126,51 @@ void model_layout(model* m, const model_config* c, int tp, int tp_rank)
     layout_params(m);
 }
 
-static real* alloc_real(size_t n, int* fail)
-{
-    real* p = calloc(n ? n : 1, sizeof(real));
-    if (!p) *fail = 1;
-    return p;
-}
-
 // Rounded to 16 elements: keeps what follows 64-byte aligned.
 static size_t round16(size_t n)
 {
     return (n + 15) / 16 * 16;
 }
 
-// Describes the per-step GEMMs' weights (model/gemm.h) and, with packs, gives their packed
-// copies consecutive pieces of it. Returns the elements all the packed copies take.
-static size_t describe_weights(model* m, real* packs)
+// Elements of the optimiser's moments in this rank's segment: m and v, each the whole buffer.
+static size_t moment_elems(const model* m)
+{
+    return 2 * round16(m->nparams);
+}
+
+// Gives the packed copies in w[0 .. n) consecutive pieces of packs (with packs NULL, none).
+// Returns the elements they take.
+static size_t place_packs(gemm_w* const* w, int n, real* packs)
+{
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        if (packs) w[i]->packed = packs + total;
+        total += round16(gemm_w_size(w[i]->k, w[i]->n));
+    }
+    return total;
+}
+
+// The weight-gradient scratch of one rank (gemm_atb), for the largest of its products.
+static size_t atb_elems(const model* m)
+{
+    const int GH = m->cell->gates * m->Hl;
+    size_t work = gemm_atb_work(m->c.O, m->Hl);
+    for (int l = 0; l < m->c.L; l++)
+        if (gemm_atb_work(GH, m->K[l]) > work) work = gemm_atb_work(GH, m->K[l]);
+    return round16(work);
+}
+
+// Describes the per-step GEMMs' weights (model/gemm.h) and, with area, places their packed
+// copies and the weight-gradient scratch of member dpn_rank of dpn in it. The three are never
+// needed at once, so they share the area: forward packs the fwd panels at its start, backward
+// packs the bwd panels over them at its start, and the weight gradients after backward's time
+// loop (past the last product's sync, model/share.c) use the area as dpn scratches; the next
+// forward's pack begins with a sync. Returns the elements of the area.
+static size_t describe_weights(model* m, real* area, int dpn, int dpn_rank)
 {
     const int Hl = m->Hl, O = m->c.O, GH = m->cell->gates * Hl, H = m->c.H;
-    gemm_w* all[4 * MODEL_MAX_LAYERS + 3];
-    int n = 0;
+    gemm_w *fwd[2 * MODEL_MAX_LAYERS + 2], *bwd[2 * MODEL_MAX_LAYERS + 1];
+    int nf = 0, nb = 0;
     for (int l = 0; l < m->c.L; l++) {
         const real* W = m->params + m->W[l];
         const int K = m->K[l], hc = m->hc[l];
@@ -155,40 +180,39 @@ static size_t describe_weights(model* m, real* packs)
         const int skip = l == 0 ? m->c.D : 0, end = m->cell->split_h ? hc : K;
         gemm_w_set(&m->fwdW[l], W + skip, K, end - skip, GH, 1);
         gemm_w_set(&m->bwdW[l], W, K, GH, end, 0);
-        if (end > skip) all[n++] = &m->fwdW[l];
-        all[n++] = &m->bwdW[l];
+        if (end > skip) fwd[nf++] = &m->fwdW[l];
+        bwd[nb++] = &m->bwdW[l];
         if (!m->cell->split_h) continue;
         gemm_w_set(&m->fwdWh[l], W + hc, K, H, GH, 1);
         gemm_w_set(&m->bwdWh[l], W + hc, K, GH, H, 0);
-        all[n++] = &m->fwdWh[l];
-        all[n++] = &m->bwdWh[l];
+        fwd[nf++] = &m->fwdWh[l];
+        bwd[nb++] = &m->bwdWh[l];
     }
     gemm_w_set(&m->fwdWx0, m->params + m->W[0], m->K[0], m->c.D, GH, 1);
     gemm_w_set(&m->fwdWo, m->params + m->Wo, Hl, Hl, O, 1);
     gemm_w_set(&m->bwdWo, m->params + m->Wo, Hl, O, Hl, 0);
-    all[n++] = &m->fwdWx0;
-    all[n++] = &m->fwdWo;
-    all[n++] = &m->bwdWo;
-    size_t total = 0;
-    for (int i = 0; i < n; i++) {
-        if (packs) all[i]->packed = packs + total;
-        total += round16(gemm_w_size(all[i]->k, all[i]->n));
-    }
-    return total;
+    fwd[nf++] = &m->fwdWx0;
+    fwd[nf++] = &m->fwdWo;
+    bwd[nb++] = &m->bwdWo;
+    const size_t f = place_packs(fwd, nf, area), b = place_packs(bwd, nb, area);
+    const size_t work = atb_elems(m);
+    if (area) m->atb_work = work ? area + (size_t)dpn_rank * work : NULL;
+    size_t total = f > b ? f : b;
+    return total > (size_t)dpn * work ? total : (size_t)dpn * work;
 }
 
 // Lays out this rank's segment of the memory shared with the node's DP group (model/share.c
 // reads the others'): parameters, gradients, optimiser moments, and the operands of the
-// per-step products that the group computes together. With seg NULL, only counts.
-static size_t lay_segment(model* m, real* seg)
+// per-step products that the group computes together. With seg NULL, only counts; *acts: the
+// elements of the activations among them.
+static size_t lay_segment(model* m, real* seg, size_t* acts)
 {
     const size_t TB = (size_t)m->T * m->B, B = (size_t)m->B, np = round16(m->nparams);
     const size_t GH = (size_t)m->cell->gates * m->Hl, own_a = m->cell->gates > 1 || m->cell->split_h;
     const size_t split = (size_t)m->cell->split_h;
-    size_t off = 0;
-    real** bufs[] = {&m->params, &m->grads, &m->m, &m->v};
-    for (int i = 0; i < 4; i++, off += np)
-        if (seg) *bufs[i] = seg + off;
+    if (seg) m->params = seg, m->grads = seg + np, m->m = seg + 2 * np, m->v = seg + 3 * np;
+    const size_t start = 2 * np + moment_elems(m);
+    size_t off = start;
     for (int l = 0; l < m->c.L; l++) {
         const size_t sizes[8] = {TB * m->K[l], TB * m->Hl, TB * GH * own_a, TB * GH * split,
                                  TB * GH, TB * GH * split, B * m->K[l], B * m->K[l]};
@@ -200,30 +224,82 @@ static size_t lay_segment(model* m, real* seg)
         }
         if (seg && !own_a) m->A[l] = m->HB[l];
     }
+    *acts = off - start;
     return off;
+}
+
+// The buffers model_init allocates outside the shared segment: where each goes, its elements,
+// and whether it is an activation of the window (else carried state or a per-step buffer).
+typedef struct own_buf {
+    real** at;
+    size_t n;
+    int activation;
+} own_buf;
+
+#define MODEL_MAX_OWN (6 * MODEL_MAX_LAYERS + 8)
+
+static int own_bufs(model* m, own_buf* out)
+{
+    const size_t TB = (size_t)m->T * m->B, B = (size_t)m->B, H = (size_t)m->c.H, O = (size_t)m->c.O;
+    const size_t sHl = (size_t)m->cell->state * m->Hl, cHl = (size_t)m->cell->carry * m->Hl;
+    int n = 0;
+    for (int l = 0; l < m->c.L; l++) {
+        out[n++] = (own_buf){&m->hT[l], B * H, 0};
+        out[n++] = (own_buf){&m->h0s[l], B * H, 0};
+        if (sHl) {
+            out[n++] = (own_buf){&m->S[l], TB * sHl, 1};
+            out[n++] = (own_buf){&m->s0s[l], B * sHl, 0};
+            out[n++] = (own_buf){&m->sT[l], B * sHl, 0};
+        }
+        if (cHl) out[n++] = (own_buf){&m->cg[l], B * cHl, 0};
+    }
+    out[n++] = (own_buf){&m->Y, TB * O, 1};
+    out[n++] = (own_buf){&m->F, TB * O, 1};
+    out[n++] = (own_buf){&m->dY, TB * O, 1};
+    out[n++] = (own_buf){&m->fT, B * O, 0};
+    out[n++] = (own_buf){&m->f0, B * O, 0};
+    out[n++] = (own_buf){&m->send, B * (m->Hl + O), 0};
+    out[n++] = (own_buf){&m->recv, (size_t)(m->c.H / m->Hl) * B * (m->Hl + O), 0};
+    out[n++] = (own_buf){&m->dh, B * m->Hl, 0};
+    return n;
+}
+
+void model_size(model* m, const model_config* c, int tp, int T, int B)
+{
+    model_layout(m, c, tp, 0);
+    m->T = T;
+    m->B = B;
+}
+
+void model_memory(const model* live, int dpn, model_bytes* mem)
+{
+    // A copy: describing the weights again would clear a live model's packed storage.
+    model copy = *live, *m = &copy;
+    size_t acts, own_acts = 0, own_rest = 0;
+    const size_t seg = lay_segment(m, NULL, &acts), np = round16(m->nparams);
+    own_buf b[MODEL_MAX_OWN];
+    const int n = own_bufs(m, b);
+    for (int i = 0; i < n; i++) *(b[i].activation ? &own_acts : &own_rest) += b[i].n;
+    *mem = (model_bytes){.params = np * sizeof(real), .grads = np * sizeof(real),
+                            .moments = moment_elems(m) * sizeof(real),
+                            .activations = (acts + own_acts) * sizeof(real),
+                            .buffers = own_rest * sizeof(real),
+                            .segment = seg * sizeof(real),
+                            .shared = describe_weights(m, NULL, dpn, 0) * sizeof(real)};
 }
 
 static void alloc_shared(model* m)
 {
-    const size_t seg = lay_segment(m, NULL), packs = describe_weights(m, NULL);
-    dist_shm_alloc(&m->shm, seg * sizeof(real), packs * sizeof(real), m->g);
-    real* mine = (real*)m->shm.seg[m->g->dpn_rank];
+    size_t acts;
+    const dist_grid* g = m->g;
+    const size_t seg = lay_segment(m, NULL, &acts), area = describe_weights(m, NULL, g->dpn, 0);
+    dist_shm_alloc(&m->shm, seg * sizeof(real), area * sizeof(real), m->g);
+    real* mine = (real*)m->shm.seg[g->dpn_rank];
     // Zero moments to start from; touching the pages here also places them near their owner.
     memset(mine, 0, seg * sizeof(real));
-    if (m->g->dpn_rank == 0) memset(m->shm.shared, 0, packs * sizeof(real));
-    lay_segment(m, mine);
-    describe_weights(m, (real*)m->shm.shared);
-}
-
-static void alloc_work(model* m, int* fail)
-{
-    const int GH = m->cell->gates * m->Hl;
-    size_t work = gemm_atb_work(m->c.O, m->Hl);
-    for (int l = 0; l < m->c.L; l++)
-        if (gemm_atb_work(GH, m->K[l]) > work) work = gemm_atb_work(GH, m->K[l]);
-    if (work == 0) return;
-    m->atb_work = aligned_alloc(64, round16(work) * sizeof(real));
-    if (!m->atb_work) *fail = 1;
+    if (g->dpn_rank == 0) memset(m->shm.shared, 0, area * sizeof(real));
+    lay_segment(m, mine, &acts);
+    describe_weights(m, (real*)m->shm.shared, g->dpn, g->dpn_rank);
 }
 
 int model_init(model* m, const model_config* c, dist_grid* g, int T, int Bglobal, char* err,
@@ -250,30 +326,14 @@ int model_init(model* m, const model_config* c, dist_grid* g, int T, int Bglobal
     m->T = T;
     m->Bglobal = Bglobal;
     m->B = Bglobal / g->dp;
-
-    int fail = 0;
-    size_t TB = (size_t)T * m->B, B = (size_t)m->B, H = (size_t)c->H, O = (size_t)c->O;
     alloc_shared(m);
-    const size_t sHl = (size_t)m->cell->state * m->Hl, cHl = (size_t)m->cell->carry * m->Hl;
-    for (int l = 0; l < c->L; l++) {
-        m->hT[l] = alloc_real(B * H, &fail);
-        m->h0s[l] = alloc_real(B * H, &fail);
-        if (sHl) {
-            m->S[l] = alloc_real(TB * sHl, &fail);
-            m->s0s[l] = alloc_real(B * sHl, &fail);
-            m->sT[l] = alloc_real(B * sHl, &fail);
-        }
-        if (cHl) m->cg[l] = alloc_real(B * cHl, &fail);
+    own_buf b[MODEL_MAX_OWN];
+    const int n = own_bufs(m, b);
+    int fail = 0;
+    for (int i = 0; i < n; i++) {
+        *b[i].at = calloc(b[i].n ? b[i].n : 1, sizeof(real));
+        fail |= !*b[i].at;
     }
-    m->Y = alloc_real(TB * O, &fail);
-    m->F = alloc_real(TB * O, &fail);
-    m->dY = alloc_real(TB * O, &fail);
-    m->fT = alloc_real(B * O, &fail);
-    m->f0 = alloc_real(B * O, &fail);
-    m->send = alloc_real(B * (m->Hl + O), &fail);
-    m->recv = alloc_real((size_t)g->tp * B * (m->Hl + O), &fail);
-    m->dh = alloc_real(B * m->Hl, &fail);
-    alloc_work(m, &fail);
     if (fail) dist_fail("out of memory for a model of %zu parameters per rank", m->nparams);
     return 0;
 }
@@ -281,23 +341,11 @@ int model_init(model* m, const model_config* c, dist_grid* g, int T, int Bglobal
 void model_free(model* m)
 {
     dist_shm_free(&m->shm);
-    for (int l = 0; l < MODEL_MAX_LAYERS; l++) {
-        free(m->hT[l]);
-        free(m->h0s[l]);
-        free(m->S[l]);
-        free(m->s0s[l]);
-        free(m->sT[l]);
-        free(m->cg[l]);
+    if (m->cell) {
+        own_buf b[MODEL_MAX_OWN];
+        const int n = own_bufs(m, b);
+        for (int i = 0; i < n; i++) free(*b[i].at);
     }
-    free(m->Y);
-    free(m->F);
-    free(m->dY);
-    free(m->fT);
-    free(m->f0);
-    free(m->send);
-    free(m->recv);
-    free(m->dh);
-    free(m->atb_work);
     memset(m, 0, sizeof *m);
 }
 

@@ -116,7 +116,8 @@ typedef struct model {
     // the [u | f] columns (fwdW: from column D at layer 0, as above) and fwdWh, bwdWh for h.
     gemm_w fwdW[MODEL_MAX_LAYERS], bwdW[MODEL_MAX_LAYERS], fwdWx0, fwdWo, bwdWo;
     gemm_w fwdWh[MODEL_MAX_LAYERS], bwdWh[MODEL_MAX_LAYERS];
-    real* atb_work;             // scratch of the weight-gradient GEMMs (gemm_atb)
+    real* atb_work;             // scratch of the weight-gradient GEMMs (gemm_atb), in the
+                                // same area as the packed copies (model.c: describe_weights)
 } model;
 
 // One window of inputs and targets for the local batch rows. Exactly one of tokens/dense is set.
@@ -141,6 +142,23 @@ typedef struct model_batch {
 // Fills the parameter table (shapes, shards, offsets, K) of a model with config c held at
 // (tp, tp_rank), without allocating: for inspecting a checkpoint's shapes.
 void model_layout(model* m, const model_config* c, int tp, int tp_rank);
+
+// Sizes m for config c at tp ranks per replica, T steps and a local batch of B rows, without
+// allocating (the layout of tp_rank 0: every TP rank holds as much).
+void model_size(model* m, const model_config* c, int tp, int T, int B);
+
+// What one rank of a model holds, in bytes, computed by the functions that size model_init's
+// allocations (so the memory plan, launch/plan.c, cannot drift from them).
+typedef struct model_bytes {
+    size_t params, grads, moments; // in this rank's shared segment; moments: the optimiser's
+    size_t activations;            // one window's, forward and backward
+    size_t buffers;                // carried state, the allgather's send and receive, dh
+    size_t segment;                // the segment: params, grads, moments, segment activations
+    size_t shared;                 // one area per node's DP group (dpn members): the packed
+                                   // weights and the dpn weight-gradient scratches
+} model_bytes;
+// m: sized by model_size or model_init; dpn: members of the node's DP group.
+void model_memory(const model* m, int dpn, model_bytes* b);
 
 // Collective over the node's DP group (the shared window). Returns 0, or -1 with a message in
 // err (H not divisible by tp, too many layers, a batch dp does not divide); running out of

@@ -343,6 +343,32 @@ static void test_validate(void)
     CHECK(config_validate(&c, err, sizeof err) == -1 && contains(err, "activation"), "bad enum: '%s'", err);
 }
 
+// memory_limit: bytes or a number with K, M, G, T (powers of 1024), any case; the print is the
+// largest unit that holds the value whole and reads back to the same bytes.
+static void test_memory_limit(void)
+{
+    const struct { const char* text; uint64_t bytes; } ok[] = {
+        {"0", 0}, {"100", 100}, {"2G", 2ull << 30}, {"1.5G", 3ull << 29}, {"512m", 512ull << 20},
+        {"3k", 3072}, {"1T", 1ull << 40}, {"0.5K", 512}};
+    char err[512] = "", set[64];
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        fnn_config c;
+        config_defaults(&c);
+        snprintf(set, sizeof set, "memory_limit=%s", ok[i].text);
+        CHECK(config_set(&c, set, err, sizeof err) == 0, "--set %s: %s", set, err);
+        CHECK(c.memory_limit == ok[i].bytes, "%s: %llu bytes, expected %llu", set,
+              (unsigned long long)c.memory_limit, (unsigned long long)ok[i].bytes);
+        check_round_trip(&c, set);
+    }
+    load_fails("memory_limit = 2X\n", "key 'memory_limit'", "'2X' is not a size");
+    load_fails("memory_limit = -1G\n", "key 'memory_limit'", "'-1G' is not a size");
+    load_fails("memory_limit = G\n", "key 'memory_limit'", "not a size");
+    load_fails("memory_limit = 1GB\n", "key 'memory_limit'", "not a size");
+    load_fails("memory_limit =\n", "key 'memory_limit'", "not a size");
+    load_fails("memory_limit = inf\n", "key 'memory_limit'", "not a size");
+    load_fails("memory_limit = 1e30\n", "key 'memory_limit'", "out of range");
+}
+
 static void test_tiny_ini(void)
 {
     fnn_config c;
@@ -367,6 +393,7 @@ int main(int argc, char** argv)
     test_round_trip();
     test_parse_errors();
     test_validate();
+    test_memory_limit();
     test_tiny_ini();
     if (!check_failures) printf("test_config: all checks passed\n");
     MPI_Finalize();

@@ -1,0 +1,40 @@
+// fnn plan: the memory plan of a config at a layout, printed without running it (one process).
+#include <stdio.h>
+#include "launch/commands.h"
+#include "launch/plan.h"
+#include "launch/setup.h"
+
+int cmd_plan(int argc, char** argv, dist_grid* world)
+{
+    static const char* const known[] = {"--config", "--set", "--np", "--ranks-per-node", NULL};
+    setup_check_opts(argc, argv, "plan", known);
+    if (world->world_size != 1)
+        dist_fail_all("fnn plan runs as one process (--np N says how many ranks to plan for), not on %d",
+                      world->world_size);
+    fnn_config c;
+    setup_config(argc, argv, &c, world);
+    // Before the data: what a rank holds once MPI and the libraries are up.
+    const double baseline = plan_rss();
+    char def[16];
+    snprintf(def, sizeof def, "%d", c.tp);
+    const int np = (int)setup_long("--np", setup_opt(argc, argv, "--np", def), 1);
+    snprintf(def, sizeof def, "%d", np);
+    const int node = (int)setup_long("--ranks-per-node", setup_opt(argc, argv, "--ranks-per-node", def), 1);
+    const int share = setup_share_dp(world);
+    dataset* d = setup_data(&c);
+    plan_layout lay;
+    char err[256];
+    if (plan_layout_of(&lay, np, node, share, c.tp, c.model.H, c.batch, err, sizeof err))
+        dist_fail_all("fnn plan: %s", err);
+    plan p;
+    const plan_run run = plan_run_of(&c, baseline, (double)dataset_bytes(d));
+    plan_compute(&p, &c.model, c.seq_len, c.batch, &lay, &run);
+    plan_print(&p, stdout);
+    // The time model's projection (fnn plan --ranks N, launch/projection.h) belongs here, after
+    // the memory plan and before the verdict on this node.
+    // The verdict a run would get on this node: the same line, and a failure.
+    plan_check(&p, (double)c.memory_limit, world);
+    printf("fits this node\n");
+    dataset_free(&d);
+    return 0;
+}
