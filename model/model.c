@@ -1,4 +1,7 @@
 // Model layout: the parameter table, its one buffer per kind, and the activation buffers.
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,9 +129,11 @@ void model_layout(model* m, const model_config* c, int tp, int tp_rank)
     layout_params(m);
 }
 
+// Zeroed; NULL for none.
 static real* alloc_real(size_t n, int* fail)
 {
-    real* p = calloc(n ? n : 1, sizeof(real));
+    if (!n) return NULL;
+    real* p = calloc(n, sizeof(real));
     if (!p) *fail = 1;
     return p;
 }
@@ -177,41 +182,97 @@ static size_t describe_weights(model* m, real* packs)
     return total;
 }
 
+// Each layer's activation and state buffers (model.h): those before LB_SHARED are operands of
+// the products the node's DP group computes together, so they lie in the shared segment.
+enum { LB_X, LB_HB, LB_A, LB_AH, LB_DA, LB_DAH, LB_DX0, LB_DX1, LB_SHARED,
+       LB_S = LB_SHARED, LB_S0, LB_ST, LB_CG, LB_HT, LB_H0, LB_CKX, LB_CKS, LB_XS, LB_N };
+// The window's: outputs, fed-back signal, their gradient, and the per-step scratch.
+enum { WB_Y, WB_F, WB_DY, WB_FT, WB_F0, WB_SEND, WB_RECV, WB_DH, WB_HS, WB_N };
+
+// Steps per stored segment: keep, or the whole window for 0 and anything past it.
+static int segment_steps(int keep, int T)
+{
+    return keep <= 0 || keep > T ? T : keep;
+}
+
+int model_grad_chunk(int B, int T)
+{
+    // About 512 rows per product: each call reads and writes the whole dW once, which at fewer
+    // rows costs more than the multiply-adds save in cache (README, Performance).
+    const int c = 512 / B;
+    return c < 1 ? 1 : c > T ? T : c;
+}
+
+// Elements of every buffer, for the model config c at tp with local batch B, windows of T steps,
+// segments of keep and chunks of `chunk` steps (model.h).
+static void activation_sizes(const model_config* c, int tp, int B, int T, int keep, int chunk,
+                             size_t lay[][LB_N], size_t win[WB_N])
+{
+    const cell_kind* k = cell_of(c->cell);
+    keep = segment_steps(keep, T);
+    const size_t Hl = (size_t)(c->H / tp), H = (size_t)c->H, O = (size_t)c->O, b = (size_t)B;
+    const size_t GH = (size_t)k->gates * Hl, own_a = k->gates > 1 || k->split_h;
+    const size_t split = (size_t)k->split_h, sHl = (size_t)k->state * Hl;
+    const size_t seg = (size_t)keep * b, xrows = (keep < T ? keep + 1 : T) * b;
+    const size_t cb = (size_t)chunk * b, starts = (size_t)((T + keep - 1) / keep - 1) * b;
+    for (int l = 0; l < c->L; l++) {
+        const size_t K = (size_t)(layer_input(c, l) + c->H + (has_feedback(c, l) ? c->O : 0));
+        const size_t n[LB_N] = {
+            [LB_X] = xrows * K, [LB_HB] = seg * Hl, [LB_A] = seg * GH * own_a,
+            [LB_AH] = seg * GH * split, [LB_DA] = cb * GH, [LB_DAH] = cb * GH * split,
+            [LB_DX0] = b * K, [LB_DX1] = b * K, [LB_S] = seg * sHl, [LB_S0] = b * sHl,
+            [LB_ST] = b * sHl, [LB_CG] = b * k->carry * Hl, [LB_HT] = b * H, [LB_H0] = b * H,
+            [LB_CKX] = starts * K, [LB_CKS] = starts * sHl, [LB_XS] = cb * K};
+        memcpy(lay[l], n, sizeof n);
+    }
+    const size_t w[WB_N] = {
+        [WB_Y] = (size_t)T * b * O, [WB_F] = (size_t)T * b * O, [WB_DY] = (size_t)T * b * O,
+        [WB_FT] = b * O, [WB_F0] = b * O, [WB_SEND] = b * (Hl + O),
+        [WB_RECV] = (size_t)tp * b * (Hl + O), [WB_DH] = b * Hl, [WB_HS] = cb * Hl};
+    memcpy(win, w, sizeof w);
+}
+
+size_t model_activation_bytes(const model_config* c, int tp, int B, int T, int keep)
+{
+    size_t lay[MODEL_MAX_LAYERS][LB_N], win[WB_N], n = 0;
+    activation_sizes(c, tp, B, T, keep, model_grad_chunk(B, T), lay, win);
+    for (int l = 0; l < c->L; l++)
+        for (int i = 0; i < LB_N; i++) n += i < LB_SHARED ? round16(lay[l][i]) : lay[l][i];
+    for (int i = 0; i < WB_N; i++) n += win[i];
+    return n * sizeof(real);
+}
+
 // Lays out this rank's segment of the memory shared with the node's DP group (model/share.c
 // reads the others'): parameters, gradients, optimiser moments, and the operands of the
 // per-step products that the group computes together. With seg NULL, only counts.
-static size_t lay_segment(model* m, real* seg)
+static size_t lay_segment(model* m, real* seg, size_t lay[][LB_N])
 {
-    const size_t TB = (size_t)m->T * m->B, B = (size_t)m->B, np = round16(m->nparams);
-    const size_t GH = (size_t)m->cell->gates * m->Hl, own_a = m->cell->gates > 1 || m->cell->split_h;
-    const size_t split = (size_t)m->cell->split_h;
+    const size_t np = round16(m->nparams);
     size_t off = 0;
     real** bufs[] = {&m->params, &m->grads, &m->m, &m->v};
     for (int i = 0; i < 4; i++, off += np)
         if (seg) *bufs[i] = seg + off;
     for (int l = 0; l < m->c.L; l++) {
-        const size_t sizes[8] = {TB * m->K[l], TB * m->Hl, TB * GH * own_a, TB * GH * split,
-                                 TB * GH, TB * GH * split, B * m->K[l], B * m->K[l]};
-        real** at[8] = {&m->X[l], &m->HB[l], &m->A[l], &m->AH[l], &m->dA[l], &m->dAH[l],
-                        &m->dX[0][l], &m->dX[1][l]};
-        for (int i = 0; i < 8; i++) {
-            if (seg) *at[i] = sizes[i] ? seg + off : NULL;
-            off += round16(sizes[i]);
+        real** at[LB_SHARED] = {&m->X[l], &m->HB[l], &m->A[l], &m->AH[l], &m->dA[l], &m->dAH[l],
+                                &m->dX[0][l], &m->dX[1][l]};
+        for (int i = 0; i < LB_SHARED; i++) {
+            if (seg) *at[i] = lay[l][i] ? seg + off : NULL;
+            off += round16(lay[l][i]);
         }
-        if (seg && !own_a) m->A[l] = m->HB[l];
+        if (seg && !lay[l][LB_A]) m->A[l] = m->HB[l];
     }
     return off;
 }
 
-static void alloc_shared(model* m)
+static void alloc_shared(model* m, size_t lay[][LB_N])
 {
-    const size_t seg = lay_segment(m, NULL), packs = describe_weights(m, NULL);
+    const size_t seg = lay_segment(m, NULL, lay), packs = describe_weights(m, NULL);
     dist_shm_alloc(&m->shm, seg * sizeof(real), packs * sizeof(real), m->g);
     real* mine = (real*)m->shm.seg[m->g->dpn_rank];
     // Zero moments to start from; touching the pages here also places them near their owner.
     memset(mine, 0, seg * sizeof(real));
     if (m->g->dpn_rank == 0) memset(m->shm.shared, 0, packs * sizeof(real));
-    lay_segment(m, mine);
+    lay_segment(m, mine, lay);
     describe_weights(m, (real*)m->shm.shared);
 }
 
@@ -228,6 +289,12 @@ static void alloc_work(model* m, int* fail)
 
 int model_init(model* m, const model_config* c, dist_grid* g, int T, int Bglobal, char* err,
                size_t errlen)
+{
+    return model_init_keep(m, c, g, T, Bglobal, 0, 0, err, errlen);
+}
+
+int model_init_keep(model* m, const model_config* c, dist_grid* g, int T, int Bglobal, int keep,
+                    int chunk, char* err, size_t errlen)
 {
     memset(m, 0, sizeof *m);
     m->c = *c;
@@ -250,32 +317,38 @@ int model_init(model* m, const model_config* c, dist_grid* g, int T, int Bglobal
     m->T = T;
     m->Bglobal = Bglobal;
     m->B = Bglobal / g->dp;
+    m->keep = segment_steps(keep, T);
+    m->chunk = chunk > 0 && chunk < T ? chunk : model_grad_chunk(m->B, T);
 
     int fail = 0;
-    size_t TB = (size_t)T * m->B, B = (size_t)m->B, H = (size_t)c->H, O = (size_t)c->O;
-    alloc_shared(m);
-    const size_t sHl = (size_t)m->cell->state * m->Hl, cHl = (size_t)m->cell->carry * m->Hl;
+    size_t lay[MODEL_MAX_LAYERS][LB_N], win[WB_N];
+    activation_sizes(c, g->tp, m->B, T, keep, m->chunk, lay, win);
+    alloc_shared(m, lay);
     for (int l = 0; l < c->L; l++) {
-        m->hT[l] = alloc_real(B * H, &fail);
-        m->h0s[l] = alloc_real(B * H, &fail);
-        if (sHl) {
-            m->S[l] = alloc_real(TB * sHl, &fail);
-            m->s0s[l] = alloc_real(B * sHl, &fail);
-            m->sT[l] = alloc_real(B * sHl, &fail);
-        }
-        if (cHl) m->cg[l] = alloc_real(B * cHl, &fail);
+        real** at[LB_N - LB_SHARED] = {&m->S[l], &m->s0s[l], &m->sT[l], &m->cg[l], &m->hT[l],
+                                       &m->h0s[l], &m->ckX[l], &m->ckS[l], &m->Xs[l]};
+        for (int i = LB_SHARED; i < LB_N; i++) *at[i - LB_SHARED] = alloc_real(lay[l][i], &fail);
     }
-    m->Y = alloc_real(TB * O, &fail);
-    m->F = alloc_real(TB * O, &fail);
-    m->dY = alloc_real(TB * O, &fail);
-    m->fT = alloc_real(B * O, &fail);
-    m->f0 = alloc_real(B * O, &fail);
-    m->send = alloc_real(B * (m->Hl + O), &fail);
-    m->recv = alloc_real((size_t)g->tp * B * (m->Hl + O), &fail);
-    m->dh = alloc_real(B * m->Hl, &fail);
+    real** at[WB_N] = {&m->Y, &m->F, &m->dY, &m->fT, &m->f0, &m->send, &m->recv, &m->dh, &m->Hs};
+    for (int i = 0; i < WB_N; i++) *at[i] = alloc_real(win[i], &fail);
     alloc_work(m, &fail);
     if (fail) dist_fail("out of memory for a model of %zu parameters per rank", m->nparams);
     return 0;
+}
+
+int model_bptt_keep(const char* setting, int T)
+{
+    if (!strcmp(setting, "all")) return T;
+    if (!strcmp(setting, "sqrt")) {
+        const int k = (int)lround(sqrt((double)T));
+        return k < 1 ? 1 : k;
+    }
+    if (!isdigit((unsigned char)setting[0])) return -1;
+    char* end;
+    errno = 0;
+    const long k = strtol(setting, &end, 10);
+    if (end == setting || *end || errno || k < 1 || k > T) return -1;
+    return (int)k;
 }
 
 void model_free(model* m)
@@ -288,7 +361,11 @@ void model_free(model* m)
         free(m->s0s[l]);
         free(m->sT[l]);
         free(m->cg[l]);
+        free(m->ckX[l]);
+        free(m->ckS[l]);
+        free(m->Xs[l]);
     }
+    free(m->Hs);
     free(m->Y);
     free(m->F);
     free(m->dY);
