@@ -176,8 +176,9 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
         if (frozen) printf("frozen: embed and layers 0..%d (GFLOP/s below counts the full step)\n", frozen - 1);
         if (noise > 0) printf("feedback noise: sigma %g on every fed-back f\n", noise);
         printf("bptt_memory %s: segments of %d steps, activations %.1f MB per rank (model_activation_bytes); "
-               "peak resident %.1f MB per rank (most), %.1f MB over the %d ranks\n", bptt, m.keep,
-               model_activation_bytes(&mc, g.tp, m.B, T, keep) / 1e6, most[1] / 1e6, sum[6] / 1e6, g.world_size);
+               "peak resident %.1f MB per rank (most), %.1f MB over the %d ranks; %.3f s/step of CPU time\n",
+               bptt, m.keep, model_activation_bytes(&mc, g.tp, m.B, T, keep) / 1e6, most[1] / 1e6,
+               sum[6] / 1e6, g.world_size, sum[4] / g.world_size / steps);
         printf("bench %s H=%d L=%d T=%d B=%d ranks=%d (tp %d x dp %d) threads=%d: %.3f s/step, "
                "%.0f tok/s, %.1f GFLOP/s per rank",
                cell, mc.H, mc.L, T, Bg, n, g.tp, g.dp, threads, step_s, Bg * T / step_s, gflops);
