@@ -86,13 +86,45 @@ static void input_grad(model* m, int l, int t, real* out)
         model_apply(m, out + m->hc[l], K, m->dAH[l] + dat, GH, &m->bwdWh[l], NULL, 0);
 }
 
+// db += column sums of dA (rows x n).
+static void bias_grad(real* db, const real* dA, size_t rows, int n)
+{
+    for (size_t r = 0; r < rows; r++)
+        for (int j = 0; j < n; j++) db[j] += dA[r * n + j];
+}
+
+// dW += dA^T X of layer l over the chunk's rows (dA, dAH, Xs) for the column runs u, h, f of
+// [Wx | Wh | Wf] (split_h: u, f, h) that train (a run trains when any gate's tensor in it
+// does), adjacent runs of the same dA as one: one GEMM when all train (as without freezing;
+// split_h: two, its h columns take dAH), none for a frozen layer.
+static void layer_weight_grad(model* m, int l, int rows)
+{
+    const int GH = m->cell->gates * m->Hl, K = m->K[l], split = m->cell->split_h;
+    const int hc = m->hc[l], fc = m->fc[l];
+    // The runs in column order, and which take dAH (split_h's h, the last).
+    const int part[3] = {PART_WX, split ? PART_WF : PART_WH, split ? PART_WH : PART_WF};
+    const int ah[3] = {0, 0, split}, c0[4] = {0, hc < fc ? hc : fc, hc < fc ? fc : hc, K};
+    int trains[5] = {0}; // by enum tensor_part: Wx, Wh, Wf, b, bh
+    for (int k = 0; k < m->ntensors; k++)
+        if (m->tensors[k].layer == l && !m->no_grad[k]) trains[m->tensors[k].part] = 1;
+    real* dW = m->grads + m->W[l];
+    for (int p = 0, q; p < 3; p = q) {
+        for (q = p + 1; q < 3 && trains[part[q]] == trains[part[p]] && ah[q] == ah[p]; q++)
+            continue;
+        const real* dA = ah[p] ? m->dAH[l] : m->dA[l];
+        if (trains[part[p]] && c0[q] > c0[p])
+            gemm_atb(dW + c0[p], K, dA, GH, m->Xs[l] + c0[p], K, GH, c0[q] - c0[p], rows,
+                     m->atb_work);
+    }
+    if (trains[PART_B]) bias_grad(m->grads + m->b[l], m->dA[l], (size_t)rows, GH);
+    if (trains[PART_BH]) bias_grad(m->grads + m->bh[l], m->dAH[l], (size_t)rows, GH);
+}
+
 // Rows of the chunk that starts at step t0 (a multiple of m->chunk) in a window of T steps.
 static int chunk_rows(const model* m, int t0, int T)
 {
     return (t0 + m->chunk < T ? m->chunk : T - t0) * m->B;
 }
-
-static void layer_weight_grad(model* m, int l, int rows);
 
 // Keeps step t's X of layer l in the chunk and, at the chunk's first step, adds its dW.
 static void layer_chunk(model* m, int l, int t, int T)
@@ -131,40 +163,6 @@ static void step_backward(model* m, const model_batch* bt, int t, real* const* c
     }
     if (bt->tokens && !m->no_grad[tensor_at(m, m->E)]) embed_grad(m, bt, t, cur[0]);
     if (t > 0) feedback_grad(m, bt, t, cur);
-}
-
-// db += column sums of dA (rows x n).
-static void bias_grad(real* db, const real* dA, size_t rows, int n)
-{
-    for (size_t r = 0; r < rows; r++)
-        for (int j = 0; j < n; j++) db[j] += dA[r * n + j];
-}
-
-// dW += dA^T X of layer l over the chunk's rows (dA, dAH, Xs) for the column runs u, h, f of
-// [Wx | Wh | Wf] (split_h: u, f, h) that train (a run trains when any gate's tensor in it
-// does), adjacent runs of the same dA as one: one GEMM when all train (as without freezing;
-// split_h: two, its h columns take dAH), none for a frozen layer.
-static void layer_weight_grad(model* m, int l, int rows)
-{
-    const int GH = m->cell->gates * m->Hl, K = m->K[l], split = m->cell->split_h;
-    const int hc = m->hc[l], fc = m->fc[l];
-    // The runs in column order, and which take dAH (split_h's h, the last).
-    const int part[3] = {PART_WX, split ? PART_WF : PART_WH, split ? PART_WH : PART_WF};
-    const int ah[3] = {0, 0, split}, c0[4] = {0, hc < fc ? hc : fc, hc < fc ? fc : hc, K};
-    int trains[5] = {0}; // by enum tensor_part: Wx, Wh, Wf, b, bh
-    for (int k = 0; k < m->ntensors; k++)
-        if (m->tensors[k].layer == l && !m->no_grad[k]) trains[m->tensors[k].part] = 1;
-    real* dW = m->grads + m->W[l];
-    for (int p = 0, q; p < 3; p = q) {
-        for (q = p + 1; q < 3 && trains[part[q]] == trains[part[p]] && ah[q] == ah[p]; q++)
-            continue;
-        const real* dA = ah[p] ? m->dAH[l] : m->dA[l];
-        if (trains[part[p]] && c0[q] > c0[p])
-            gemm_atb(dW + c0[p], K, dA, GH, m->Xs[l] + c0[p], K, GH, c0[q] - c0[p], rows,
-                     m->atb_work);
-    }
-    if (trains[PART_B]) bias_grad(m->grads + m->b[l], m->dA[l], (size_t)rows, GH);
-    if (trains[PART_BH]) bias_grad(m->grads + m->bh[l], m->dAH[l], (size_t)rows, GH);
 }
 
 // After the loop: the output bias (dY is final), the reduction of the head and the embedding,
