@@ -174,10 +174,10 @@ int model_bptt_keep(const char* setting, int T);
 // batch B, at tp, keeping segments of `keep` steps (as model_init_keep): the model's allocation
 // takes its sizes from the same function.
 size_t model_activation_bytes(const model_config* c, int tp, int B, int T, int keep);
-// Steps per chunk of the weight gradients (model.h, above): a function of B and T only, so
+// Steps per chunk of the weight gradients (model.chunk): a function of B and T only, so
 // every bptt_memory setting sums dW = dA^T X in the same order and gets the same bits.
 int model_grad_chunk(int B, int T);
-// Row of step t in the buffers of the segment held (seg0), in units of B rows.
+// The first of step t's B rows in the buffers of the segment held (from step seg0).
 static inline size_t model_row(const model* m, int t)
 {
     return (size_t)(t - m->seg0) * (size_t)m->B;
