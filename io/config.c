@@ -128,6 +128,8 @@ static const option options[] = {
     KEY_INT("eval_windows", eval_windows, "0", GE0, "validation windows scored at the end"),
     KEY_ENUM("score", score, "all", score_names,
              "regress: score every step, or only each window's last (per-sequence targets)"),
+    KEY_STR("bptt_memory", bptt_memory, "all",
+            "backward keeps all steps' activations, or segments of sqrt(seq_len) or N steps and recomputes them"),
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 
@@ -495,6 +497,20 @@ static int check_score(const fnn_config* c, char* err, size_t errlen)
     return 0;
 }
 
+// Segments of 1..seq_len steps; the ridge fit reads every step's state after one forward pass,
+// which keeps only the last segment's.
+static int check_bptt_memory(const fnn_config* c, char* err, size_t errlen)
+{
+    const int k = model_bptt_keep(c->bptt_memory, c->seq_len);
+    if (k < 0)
+        return fail(err, errlen, "bptt_memory = %s: must be all, sqrt or a number of steps 1..seq_len (%d)",
+                    c->bptt_memory, c->seq_len);
+    if (k < c->seq_len && c->head_ridge)
+        return fail(err, errlen, "bptt_memory = %s with head_ridge = true: the ridge fit reads every "
+                                 "step's state, which only bptt_memory = all keeps", c->bptt_memory);
+    return 0;
+}
+
 // resume = auto looks for the newest checkpoint in ckpt_dir.
 static int check_resume(const fnn_config* c, char* err, size_t errlen)
 {
@@ -542,6 +558,7 @@ int config_validate(const fnn_config* c, char* err, size_t errlen)
                     config_enum_name("cell", c->model.cell));
     if (check_needs_init_from(c, err, errlen)) return -1;
     if (check_score(c, err, errlen)) return -1;
+    if (check_bptt_memory(c, err, errlen)) return -1;
     return check_head_ridge(c, err, errlen);
 }
 

@@ -44,6 +44,8 @@ typedef struct fnn_config {
     double teacher_prob_end;     // teacher_prob at the last step (linear), -1 = constant
     int score;                   // enum score_mode: the steps a regress loss scores
     uint64_t memory_limit;       // bytes a node may give the run, 0 = what it has (launch/plan.h)
+    char bptt_memory[16];        // activations kept for backward: all, sqrt or N steps per
+                                 // segment, the rest recomputed (model_bptt_keep)
 } fnn_config;
 
 enum nonfinite_mode { NONFINITE_STOP, NONFINITE_SKIP };

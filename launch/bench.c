@@ -88,7 +88,7 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
     static const char* const known[] = {"--hidden", "--layers", "--batch", "--seq-len", "--embed",
                                         "--steps", "--tp", "--threads", "--freeze-layers", "--csv",
                                         "--scaling", "--ceilings", "--cell", "--feedback-noise",
-                                        NULL};
+                                        "--bptt-memory", NULL};
     if (setup_flag(argc, argv, "--ckpt")) return bench_ckpt(argc, argv, world);
     setup_check_opts(argc, argv, "bench", known);
     model_config mc = {.task = TASK_LM, .act = ACT_TANH, .feedback = FB_ALL,
@@ -107,10 +107,15 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
     int frozen = (int)setup_long("--freeze-layers", setup_opt(argc, argv, "--freeze-layers", "0"), 0);
     // --feedback-noise SIGMA: the training draw of feedback_noise on every fed-back f (its cost).
     const double noise = setup_double("--feedback-noise", setup_opt(argc, argv, "--feedback-noise", "0"), 0);
+    // --bptt-memory all|sqrt|N: the steps whose activations backward keeps (config bptt_memory).
+    const char* bptt = setup_opt(argc, argv, "--bptt-memory", "all");
+    const int keep = model_bptt_keep(bptt, T);
+    if (keep < 0) dist_fail_all("--bptt-memory %s: expected all, sqrt or a number of steps 1..%d", bptt, T);
     const char* csv = setup_opt(argc, argv, "--csv", NULL);
     // The scaling study's CSV has no cell or noise column: its rows stay comparable Elman rows.
     if (csv && mc.cell != CELL_ELMAN) dist_fail_all("--csv with --cell %s: the CSV records elman rows only", cell);
     if (csv && noise > 0) dist_fail_all("--csv with --feedback-noise %g: the CSV records rows without noise", noise);
+    if (csv && keep < T) dist_fail_all("--csv with --bptt-memory %s: the CSV records rows that keep all steps", bptt);
     const char* scaling = setup_opt(argc, argv, "--scaling", "strong");
     if (strcmp(scaling, "strong") && strcmp(scaling, "weak"))
         dist_fail_all("--scaling %s: expected strong or weak", scaling);
@@ -127,11 +132,11 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
     plan_layout lay;
     char err[256];
     if (plan_layout_grid(&lay, &g, mc.H, Bg, err, sizeof err)) dist_fail_all("%s", err);
-    plan_compute(&pl, &mc, T, Bg, &lay, &(plan_run){.baseline = plan_rss()});
+    plan_compute(&pl, &mc, T, Bg, &lay, &(plan_run){.baseline = plan_rss(), .keep = keep});
     if (g.world_rank == 0) plan_print(&pl, stdout);
     plan_check(&pl, 0, &g);
     model m;
-    if (model_init(&m, &mc, &g, T, Bg, err, sizeof err)) dist_fail_all("%s", err);
+    if (model_init_keep(&m, &mc, &g, T, Bg, keep, 0, err, sizeof err)) dist_fail_all("%s", err);
     model_init_params(&m);
     // --freeze-layers N: the embedding and layers below N are frozen (fine-tuning's step).
     double scale[MODEL_MAX_TENSORS];
@@ -165,9 +170,11 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
     double peaks[3] = {ceilings ? sgemm_peak(2048) : 0, 0, 0};
     if (ceilings) peaks[1] = kernel_peak(&peaks[2]);
     // Slowest rank sets the pace; the ceilings and communication are averaged over ranks.
-    double sum[6] = {elapsed, comm, peaks[0], peaks[1], cpu, peaks[2]};
-    dist_world_sum_f64(sum, 6, &g);
-    dist_world_max_f64(&elapsed, 1, &g);
+    double sum[7] = {elapsed, comm, peaks[0], peaks[1], cpu, peaks[2], plan_hwm()};
+    double most[2] = {elapsed, sum[6]};
+    dist_world_sum_f64(sum, 7, &g);
+    dist_world_max_f64(most, 2, &g);
+    elapsed = most[0];
     int nodes = bench_nodes(g.world);
     if (g.world_rank == 0) {
         int n = g.world_size;
@@ -175,6 +182,10 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
         double gflops = model_flops(&m, T) / step_s / 1e9;
         if (frozen) printf("frozen: embed and layers 0..%d (GFLOP/s below counts the full step)\n", frozen - 1);
         if (noise > 0) printf("feedback noise: sigma %g on every fed-back f\n", noise);
+        printf("bptt_memory %s: segments of %d steps, activations %.1f MB per rank (model_activation_bytes); "
+               "peak resident %.1f MB per rank (most), %.1f MB over the %d ranks; %.3f s/step of CPU time\n",
+               bptt, m.keep, model_activation_bytes(&mc, g.tp, m.B, T, keep) / 1e6, most[1] / 1e6,
+               sum[6] / 1e6, g.world_size, sum[4] / g.world_size / steps);
         printf("bench %s H=%d L=%d T=%d B=%d ranks=%d (tp %d x dp %d) threads=%d: %.3f s/step, "
                "%.0f tok/s, %.1f GFLOP/s per rank",
                cell, mc.H, mc.L, T, Bg, n, g.tp, g.dp, threads, step_s, Bg * T / step_s, gflops);

@@ -68,7 +68,8 @@ plan_run plan_run_of(const fnn_config* c, double baseline, double data)
     const int fresh = !c->resume[0] || !strcmp(c->resume, "auto");
     return (plan_run){.baseline = baseline, .data = data,
                       .orthogonal_init = c->model.wh_init == INIT_ORTHOGONAL && fresh,
-                      .ckpt = c->ckpt_dir[0] != 0, .theta0 = c->init_from[0] && c->l2_init > 0};
+                      .ckpt = c->ckpt_dir[0] != 0, .theta0 = c->init_from[0] && c->l2_init > 0,
+                      .keep = model_bptt_keep(c->bptt_memory, c->seq_len)};
 }
 
 void plan_compute(plan* p, const model_config* mc, int T, int batch, const plan_layout* lay,
@@ -77,7 +78,7 @@ void plan_compute(plan* p, const model_config* mc, int T, int batch, const plan_
     *p = (plan){.lay = *lay, .mc = *mc, .T = T, .batch = batch, .run = *run};
     model* m = calloc(1, sizeof *m);
     if (!m) dist_fail("out of memory");
-    model_size(m, mc, lay->tp, T, batch / lay->dp);
+    model_size(m, mc, lay->tp, T, batch / lay->dp, run->keep);
     model_bytes b;
     model_memory(m, lay->dpn, &b);
     // Every TP rank holds the same count; the replicated tensors (head bias, embedding) once.

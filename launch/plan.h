@@ -24,10 +24,11 @@ typedef struct plan_layout {
 
 // What the run holds besides the model: baseline, the bytes a rank holds before the data and
 // the model; data, the loaded dataset's; whether it draws orthogonal Wh (a fresh start), saves
-// checkpoints, and keeps fine-tuning's copy of the loaded parameters (l2_init).
+// checkpoints, and keeps fine-tuning's copy of the loaded parameters (l2_init); keep, the steps
+// per segment whose activations backward keeps (bptt_memory; 0: the whole window).
 typedef struct plan_run {
     double baseline, data;
-    int orthogonal_init, ckpt, theta0;
+    int orthogonal_init, ckpt, theta0, keep;
 } plan_run;
 
 // The run fnn train makes of config c. A resumed run draws no orthogonal Wh (resume = auto may

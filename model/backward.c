@@ -3,10 +3,17 @@
 // Per step (latest first) and layer (top first) this rank forms the gradient of its block of a
 // from dh_blk (the cell's backward, model/cell.h), and its partial gradient of the layer's whole
 // input, dX = dA W_blk = [du | dh_prev | df_prev] (split_h cells: [du | df_prev] from dA and
-// dh_prev from dAH); one allreduce over the TP group sums the parts. Weight gradients wait until
-// the loop ends: dW = dA^T X is then one GEMM per layer (two for split_h cells), and each
-// layer's DP reduction (model/share.c) starts as soon as its GEMM is done; its part between
-// nodes is a non-blocking reduction that overlaps the next layer's GEMM.
+// dh_prev from dAH); one allreduce over the TP group sums the parts. A window kept in segments
+// (bptt_memory) is run back segment by segment, latest first, each recomputed from its stored
+// start (model_forward_segment) unless it is the one forward left in the buffers.
+//
+// The weight gradients dW += dA^T X are formed per chunk of model_grad_chunk steps as the loop
+// reaches the chunk's first step: the chunks latest first, the rows of one in time order. That
+// order does not depend on the segments, so every bptt_memory setting sums the same products in
+// the same order (the kernel sums each element in row order from its old value, gemm.h) and gets
+// the same bits. Each layer's DP reduction (model/share.c) starts at step 0 once its last chunk
+// is in, the head's and the embedding's after the loop; the part between nodes is non-blocking
+// and overlaps the rest of the loop.
 #include <string.h>
 #include "model/feedback.h"
 #include "model/model.h"
@@ -57,14 +64,14 @@ static int tensor_at(const model* m, size_t off)
 static void cell_grad(model* m, int l, int t)
 {
     const int B = m->B, Hl = m->Hl, GH = m->cell->gates * Hl, K = m->K[l];
-    const size_t sHl = (size_t)m->cell->state * Hl, at = (size_t)t * B * GH;
-    const real* hprev = m->X[l] + (size_t)t * B * K + m->hc[l] + m->h0;
-    const real* sprev = !sHl ? NULL : t == 0 ? m->s0s[l] : m->S[l] + (size_t)(t - 1) * B * sHl;
-    const real* s = sHl ? m->S[l] + (size_t)t * B * sHl : NULL;
+    const size_t sHl = (size_t)m->cell->state * Hl, r = model_row(m, t), at = r * GH;
+    const size_t dat = (size_t)(t % m->chunk) * B * GH;
+    const real* hprev = m->X[l] + r * K + m->hc[l] + m->h0;
+    const real* s = sHl ? m->S[l] + r * sHl : NULL;
     const int split = m->cell->split_h;
-    m->cell->backward(m->dA[l] + at, split ? m->dAH[l] + at : NULL, m->cg[l], m->dh,
-                      m->A[l] + at, split ? m->AH[l] + at : NULL, s, m->HB[l] + (size_t)t * B * Hl,
-                      hprev, K, sprev, B, Hl, m->c.act);
+    m->cell->backward(m->dA[l] + dat, split ? m->dAH[l] + dat : NULL, m->cg[l], m->dh,
+                      m->A[l] + at, split ? m->AH[l] + at : NULL, s, m->HB[l] + r * Hl,
+                      hprev, K, model_state_before(m, l, t), B, Hl, m->c.act);
 }
 
 // This rank's part of the input gradient dX = dA W of layer l at step t (into out, B x K); a
@@ -72,25 +79,11 @@ static void cell_grad(model* m, int l, int t)
 static void input_grad(model* m, int l, int t, real* out)
 {
     const int B = m->B, GH = m->cell->gates * m->Hl, K = m->K[l];
+    const size_t dat = (size_t)(t % m->chunk) * B * GH;
     // bwdW spans all K columns, or a split_h cell's [u | f] columns.
-    model_apply(m, out, K, m->dA[l] + (size_t)t * B * GH, GH, &m->bwdW[l], NULL, 0);
+    model_apply(m, out, K, m->dA[l] + dat, GH, &m->bwdW[l], NULL, 0);
     if (m->cell->split_h)
-        model_apply(m, out + m->hc[l], K, m->dAH[l] + (size_t)t * B * GH, GH, &m->bwdWh[l],
-                    NULL, 0);
-}
-
-static void step_backward(model* m, const model_batch* bt, int t, real* const* cur,
-                          real* const* later)
-{
-    const int B = m->B;
-    for (int l = m->c.L - 1; l >= 0; l--) {
-        hidden_grad(m, l, t, bt->T, cur, later);
-        cell_grad(m, l, t);
-        input_grad(m, l, t, cur[l]);
-        if (m->g->tp > 1) dist_tp_allreduce_sum(cur[l], B * m->K[l], m->g);
-    }
-    if (bt->tokens && !m->no_grad[tensor_at(m, m->E)]) embed_grad(m, bt, t, cur[0]);
-    if (t > 0) feedback_grad(m, bt, t, cur);
+        model_apply(m, out + m->hc[l], K, m->dAH[l] + dat, GH, &m->bwdWh[l], NULL, 0);
 }
 
 // db += column sums of dA (rows x n).
@@ -100,11 +93,11 @@ static void bias_grad(real* db, const real* dA, size_t rows, int n)
         for (int j = 0; j < n; j++) db[j] += dA[r * n + j];
 }
 
-// dW = dA^T X of layer l for the column runs u, h, f of [Wx | Wh | Wf] (split_h: u, f, h) that
-// train (a run trains when any gate's tensor in it does), adjacent runs of the same dA as one:
-// one GEMM when all train (as without freezing; split_h: two, its h columns take dAH), none for
-// a frozen layer.
-static void layer_weight_grad(model* m, int l, int TB)
+// dW += dA^T X of layer l over the chunk's rows (dA, dAH, Xs) for the column runs u, h, f of
+// [Wx | Wh | Wf] (split_h: u, f, h) that train (a run trains when any gate's tensor in it
+// does), adjacent runs of the same dA as one: one GEMM when all train (as without freezing;
+// split_h: two, its h columns take dAH), none for a frozen layer.
+static void layer_weight_grad(model* m, int l, int rows)
 {
     const int GH = m->cell->gates * m->Hl, K = m->K[l], split = m->cell->split_h;
     const int hc = m->hc[l], fc = m->fc[l];
@@ -120,28 +113,67 @@ static void layer_weight_grad(model* m, int l, int TB)
             continue;
         const real* dA = ah[p] ? m->dAH[l] : m->dA[l];
         if (trains[part[p]] && c0[q] > c0[p])
-            gemm_atb(dW + c0[p], K, dA, GH, m->X[l] + c0[p], K, GH, c0[q] - c0[p], TB, m->atb_work);
+            gemm_atb(dW + c0[p], K, dA, GH, m->Xs[l] + c0[p], K, GH, c0[q] - c0[p], rows,
+                     m->atb_work);
     }
-    if (trains[PART_B]) bias_grad(m->grads + m->b[l], m->dA[l], (size_t)TB, GH);
-    if (trains[PART_BH]) bias_grad(m->grads + m->bh[l], m->dAH[l], (size_t)TB, GH);
+    if (trains[PART_B]) bias_grad(m->grads + m->b[l], m->dA[l], (size_t)rows, GH);
+    if (trains[PART_BH]) bias_grad(m->grads + m->bh[l], m->dAH[l], (size_t)rows, GH);
 }
 
-static void weight_grads(model* m, int T)
+// Rows of the chunk that starts at step t0 (a multiple of m->chunk) in a window of T steps.
+static int chunk_rows(const model* m, int t0, int T)
 {
-    const int B = m->B, Hl = m->Hl, O = m->c.O, TB = T * B, L = m->c.L;
-    dist_pending p = {.n = 0};
-    real* g = m->grads;
-    if (!m->no_grad[tensor_at(m, m->Wo)])
-        gemm_atb(g + m->Wo, Hl, m->dY, O, m->HB[L - 1], Hl, O, Hl, TB, m->atb_work);
-    if (!m->no_grad[tensor_at(m, m->bo)]) bias_grad(g + m->bo, m->dY, (size_t)TB, O);
-    model_reduce_regions(m, L, 2, &p); // the head, and the embedding (done)
-    for (int l = L - 1; l >= 0; l--) {
-        layer_weight_grad(m, l, TB);
-        model_reduce_regions(m, l, 1, &p);
+    return (t0 + m->chunk < T ? m->chunk : T - t0) * m->B;
+}
+
+// Keeps step t's X of layer l in the chunk and, at the chunk's first step, adds its dW.
+static void layer_chunk(model* m, int l, int t, int T)
+{
+    const size_t n = (size_t)m->B * m->K[l];
+    memcpy(m->Xs[l] + (size_t)(t % m->chunk) * n, m->X[l] + model_row(m, t) * m->K[l],
+           n * sizeof(real));
+    if (t % m->chunk == 0) layer_weight_grad(m, l, chunk_rows(m, t, T));
+}
+
+// The same for the head: dWo += dY^T h of the top layer (dY of the chunk is final: the feedback
+// path adds to step t's only from step t+1).
+static void head_chunk(model* m, int t, int T)
+{
+    const int B = m->B, Hl = m->Hl, O = m->c.O, L = m->c.L;
+    memcpy(m->Hs + (size_t)(t % m->chunk) * B * Hl, m->HB[L - 1] + model_row(m, t) * Hl,
+           (size_t)B * Hl * sizeof(real));
+    if (t % m->chunk || m->no_grad[tensor_at(m, m->Wo)]) return;
+    gemm_atb(m->grads + m->Wo, Hl, m->dY + (size_t)t * B * O, O, m->Hs, Hl, O, Hl,
+             chunk_rows(m, t, T), m->atb_work);
+}
+
+// Step t; at step 0 each layer's DP reduction starts as soon as its last chunk is in (p).
+static void step_backward(model* m, const model_batch* bt, int t, real* const* cur,
+                          real* const* later, dist_pending* p)
+{
+    const int B = m->B;
+    head_chunk(m, t, bt->T);
+    for (int l = m->c.L - 1; l >= 0; l--) {
+        hidden_grad(m, l, t, bt->T, cur, later);
+        cell_grad(m, l, t);
+        layer_chunk(m, l, t, bt->T);
+        if (t == 0) model_reduce_regions(m, l, 1, p);
+        input_grad(m, l, t, cur[l]);
+        if (m->g->tp > 1) dist_tp_allreduce_sum(cur[l], B * m->K[l], m->g);
     }
+    if (bt->tokens && !m->no_grad[tensor_at(m, m->E)]) embed_grad(m, bt, t, cur[0]);
+    if (t > 0) feedback_grad(m, bt, t, cur);
+}
+
+// After the loop: the output bias (dY is final), the reduction of the head and the embedding,
+// and the end of every region's.
+static void reduce_grads(model* m, int T, dist_pending* p)
+{
+    if (!m->no_grad[tensor_at(m, m->bo)]) bias_grad(m->grads + m->bo, m->dY, (size_t)T * m->B, m->c.O);
+    model_reduce_regions(m, m->c.L, 2, p);
     // The replicas have read each other's gradients: from here each may zero or rewrite its own.
     if (m->g->dp > 1) dist_shm_sync(&m->shm, m->g);
-    dist_wait_all(&p, m->g);
+    dist_wait_all(p, m->g);
 }
 
 void model_backward(model* m, const model_batch* bt)
@@ -155,10 +187,15 @@ void model_backward(model* m, const model_batch* bt)
         if (m->cg[l]) memset(m->cg[l], 0, (size_t)m->B * m->cell->carry * m->Hl * sizeof(real));
     }
     model_pack(m, w, n, bt->T);
-    for (int t = bt->T - 1; t >= 0; t--) {
-        real* const* cur = m->dX[t & 1];
-        real* const* later = m->dX[(t + 1) & 1];
-        step_backward(m, bt, t, cur, later);
+    dist_pending p = {.n = 0};
+    for (int s0 = (bt->T - 1) / m->keep * m->keep; s0 >= 0; s0 -= m->keep) {
+        const int s1 = s0 + m->keep < bt->T ? s0 + m->keep : bt->T;
+        if (s0 != m->seg0) model_forward_segment(m, bt, s0, s1);
+        for (int t = s1 - 1; t >= s0; t--) {
+            real* const* cur = m->dX[t & 1];
+            real* const* later = m->dX[(t + 1) & 1];
+            step_backward(m, bt, t, cur, later, &p);
+        }
     }
-    weight_grads(m, bt->T);
+    reduce_grads(m, bt->T, &p);
 }

@@ -9,14 +9,15 @@
 #include "model/feedback.h"
 #include "model/model.h"
 
-// Row t of every layer input: u (layer 0 only; upper layers get it from the layer below).
-static void fill_inputs(model* m, const model_batch* bt)
+// Row t of every layer input, for the steps [s0, s1) of the segment held: u (layer 0 only;
+// upper layers get it from the layer below).
+static void fill_inputs(model* m, const model_batch* bt, int s0, int s1)
 {
     const int B = m->B, D = m->c.D, K = m->K[0];
     const real* E = m->params + m->E;
-    for (int t = 0; t < bt->T; t++)
+    for (int t = s0; t < s1; t++)
         for (int b = 0; b < B; b++) {
-            real* u = m->X[0] + ((size_t)t * B + b) * K;
+            real* u = m->X[0] + (model_row(m, t) + b) * K;
             const real* src = bt->tokens ? E + (size_t)bt->tokens[t * B + b] * D
                                          : bt->dense + ((size_t)t * B + b) * D;
             memcpy(u, src, (size_t)D * sizeof(real));
@@ -36,21 +37,39 @@ static void fill_initial_state(model* m)
     }
 }
 
+// Segment j > 0 starts (at s0): the row that its predecessor's last step filled (h_{s0-1},
+// f_{s0-1}) moves to the first row and is kept with the state before s0, for backward.
+static void next_segment(model* m, int s0)
+{
+    const int B = m->B, j = s0 / m->keep;
+    const size_t sHl = (size_t)m->cell->state * m->Hl;
+    for (int l = 0; l < m->c.L; l++) {
+        const size_t n = (size_t)B * m->K[l];
+        real* ck = m->ckX[l] + (size_t)(j - 1) * n;
+        memcpy(ck, m->X[l] + model_row(m, s0) * m->K[l], n * sizeof(real));
+        memcpy(m->X[l], ck, n * sizeof(real));
+        if (sHl)
+            memcpy(m->ckS[l] + (size_t)(j - 1) * B * sHl, m->S[l] + model_row(m, s0 - 1) * sHl,
+                   (size_t)B * sHl * sizeof(real));
+    }
+    m->seg0 = s0;
+}
+
 // The products of layer l at step t from the full input x_t = [u | h_prev | f_prev]: a = x_t W^T + b,
 // where layer 0's a already holds the input projection done for all steps at once; or, for a
 // split_h cell (x_t = [u | f_prev | h_prev]), a = [u | f_prev] [Wx | Wf]^T + b and
 // ah = h_prev Wh^T + bh.
 static void products(model* m, int l, int t)
 {
-    const int B = m->B, GH = m->cell->gates * m->Hl, K = m->K[l];
-    real* a = m->A[l] + (size_t)t * B * GH;
-    const real* x = m->X[l] + (size_t)t * B * K;
+    const int GH = m->cell->gates * m->Hl, K = m->K[l];
+    real* a = m->A[l] + model_row(m, t) * GH;
+    const real* x = m->X[l] + model_row(m, t) * K;
     if (l > 0)
         model_apply(m, a, GH, x, K, &m->fwdW[l], m->params + m->b[l], 0);
     else if (m->fwdW[0].k > 0)
         model_apply(m, a, GH, x + m->c.D, K, &m->fwdW[0], NULL, 1);
     if (m->cell->split_h)
-        model_apply(m, m->AH[l] + (size_t)t * B * GH, GH, x + m->hc[l], K, &m->fwdWh[l],
+        model_apply(m, m->AH[l] + model_row(m, t) * GH, GH, x + m->hc[l], K, &m->fwdWh[l],
                     m->params + m->bh[l], 0);
 }
 
@@ -58,13 +77,12 @@ static void products(model* m, int l, int t)
 static void cell_step(model* m, int l, int t, int T)
 {
     const int B = m->B, Hl = m->Hl, GH = m->cell->gates * Hl, K = m->K[l];
-    const size_t sHl = (size_t)m->cell->state * Hl;
-    const real* hprev = m->X[l] + (size_t)t * B * K + m->hc[l] + m->h0;
-    const real* sprev = !sHl ? NULL : t == 0 ? m->s0s[l] : m->S[l] + (size_t)(t - 1) * B * sHl;
-    real* s = sHl ? m->S[l] + (size_t)t * B * sHl : NULL;
-    real* ah = m->cell->split_h ? m->AH[l] + (size_t)t * B * GH : NULL;
-    m->cell->forward(m->HB[l] + (size_t)t * B * Hl, s, m->A[l] + (size_t)t * B * GH, ah, hprev, K,
-                     sprev, B, Hl, m->c.act);
+    const size_t sHl = (size_t)m->cell->state * Hl, r = model_row(m, t);
+    const real* hprev = m->X[l] + r * K + m->hc[l] + m->h0;
+    real* s = sHl ? m->S[l] + r * sHl : NULL;
+    real* ah = m->cell->split_h ? m->AH[l] + r * GH : NULL;
+    m->cell->forward(m->HB[l] + r * Hl, s, m->A[l] + r * GH, ah, hprev, K, model_state_before(m, l, t),
+                     B, Hl, m->c.act);
     if (sHl && t + 1 == T) memcpy(m->sT[l], s, (size_t)B * sHl * sizeof(real));
 }
 
@@ -76,18 +94,31 @@ static void scatter_hidden(model* m, int l, int t, int T, size_t chunk)
     for (int r = 0; r < m->g->tp; r++)
         for (int b = 0; b < B; b++) {
             const real* src = m->recv + r * chunk + (size_t)b * Hl;
-            real* same = t + 1 < T ? m->X[l] + ((size_t)(t + 1) * B + b) * K + m->hc[l]
+            real* same = t + 1 < T ? m->X[l] + (model_row(m, t + 1) + b) * K + m->hc[l]
                                    : m->hT[l] + (size_t)b * H;
             memcpy(same + r * Hl, src, (size_t)Hl * sizeof(real));
             if (l + 1 < m->c.L) {
-                real* up = m->X[l + 1] + ((size_t)t * B + b) * m->K[l + 1];
+                real* up = m->X[l + 1] + (model_row(m, t) + b) * m->K[l + 1];
                 memcpy(up + r * Hl, src, (size_t)Hl * sizeof(real));
             }
         }
 }
 
-// y_t = sum over TP ranks of the partial outputs + bo; then f_t goes to every layer with
-// feedback at step t+1 (or to the carried state).
+// f_t goes to every layer with feedback at step t+1.
+static void feed(model* m, int t, const real* f)
+{
+    const int B = m->B, O = m->c.O;
+    for (int l = 0; l < m->c.L; l++) {
+        if (!m->Of[l]) continue;
+        for (int b = 0; b < B; b++) {
+            real* dst = m->X[l] + (model_row(m, t + 1) + b) * m->K[l] + m->fc[l];
+            memcpy(dst, f + (size_t)b * O, (size_t)O * sizeof(real));
+        }
+    }
+}
+
+// y_t = sum over TP ranks of the partial outputs + bo; then f_t goes to the next step's inputs
+// (or to the carried state).
 static void output_step(model* m, const model_batch* bt, int t, size_t chunk)
 {
     const int B = m->B, O = m->c.O, Hl = m->Hl;
@@ -100,40 +131,62 @@ static void output_step(model* m, const model_batch* bt, int t, size_t chunk)
         for (size_t i = 0; i < (size_t)B * O; i++) y[i] += part[i];
     }
     feedback_signal(m, bt, t, f, y);
-    if (t + 1 >= bt->T) {
+    if (t + 1 >= bt->T)
         memcpy(m->fT, f, (size_t)B * O * sizeof(real));
-        return;
-    }
-    for (int l = 0; l < m->c.L; l++) {
-        if (!m->Of[l]) continue;
-        for (int b = 0; b < B; b++) {
-            real* dst = m->X[l] + ((size_t)(t + 1) * B + b) * m->K[l] + m->fc[l];
-            memcpy(dst, f + (size_t)b * O, (size_t)O * sizeof(real));
-        }
-    }
+    else
+        feed(m, t, f);
 }
 
-static void layer_step(model* m, const model_batch* bt, int l, int t)
+// One layer's step. A recomputed step (again) gathers only h: its f_t is in F already.
+static void layer_step(model* m, const model_batch* bt, int l, int t, int again)
 {
     const int B = m->B, Hl = m->Hl, O = m->c.O;
-    const int top = l == m->c.L - 1;
-    real* h = m->HB[l] + (size_t)t * B * Hl;
+    const int top = l == m->c.L - 1, head = top && !again;
+    real* h = m->HB[l] + model_row(m, t) * Hl;
     products(m, l, t);
     cell_step(m, l, t, bt->T);
-    size_t chunk = (size_t)B * Hl + (top ? (size_t)B * O : 0);
+    size_t chunk = (size_t)B * Hl + (head ? (size_t)B * O : 0);
     memcpy(m->send, h, (size_t)B * Hl * sizeof(real));
-    if (top) gemm_w_apply(m->send + (size_t)B * Hl, O, h, Hl, B, &m->fwdWo, NULL, 0);
+    if (head) gemm_w_apply(m->send + (size_t)B * Hl, O, h, Hl, B, &m->fwdWo, NULL, 0);
     if (m->g->tp > 1)
         dist_tp_allgather(m->send, m->recv, (int)chunk, m->g);
     else
         memcpy(m->recv, m->send, chunk * sizeof(real));
     scatter_hidden(m, l, t, bt->T, chunk);
-    if (top) output_step(m, bt, t, chunk);
+    if (head) output_step(m, bt, t, chunk);
+    else if (top && t + 1 < bt->T) feed(m, t, m->F + (size_t)t * B * O);
+}
+
+// Steps [s0, s1) of the segment held, its first row filled.
+static void run_segment(model* m, const model_batch* bt, int s0, int s1, int again)
+{
+    const int B = m->B, GH = m->cell->gates * m->Hl, K0 = m->K[0];
+    fill_inputs(m, bt, s0, s1);
+    // Layer 0's input projection does not depend on the recurrence: one GEMM for the segment,
+    // straight into the a_t that each step then completes (the kernel sums each row alone, so
+    // the rows come out the same whatever the segment).
+    gemm_w_apply(m->A[0], GH, m->X[0], K0, (s1 - s0) * B, &m->fwdWx0, m->params + m->b[0], 0);
+    for (int t = s0; t < s1; t++)
+        for (int l = 0; l < m->c.L; l++) layer_step(m, bt, l, t, again);
+}
+
+void model_forward_segment(model* m, const model_batch* bt, int s0, int s1)
+{
+    m->seg0 = s0;
+    if (s0 == 0) {
+        fill_initial_state(m);
+    } else {
+        const int j = s0 / m->keep;
+        for (int l = 0; l < m->c.L; l++) {
+            const size_t n = (size_t)m->B * m->K[l];
+            memcpy(m->X[l], m->ckX[l] + (size_t)(j - 1) * n, n * sizeof(real));
+        }
+    }
+    run_segment(m, bt, s0, s1, 1);
 }
 
 void model_forward(model* m, const model_batch* bt)
 {
-    const int B = m->B, GH = m->cell->gates * m->Hl, K0 = m->K[0];
     gemm_w* w[2 * MODEL_MAX_LAYERS + 2] = {&m->fwdWx0, &m->fwdWo};
     int n = 2;
     for (int l = 0; l < m->c.L; l++) {
@@ -141,11 +194,10 @@ void model_forward(model* m, const model_batch* bt)
         if (m->cell->split_h) w[n++] = &m->fwdWh[l];
     }
     model_pack(m, w, n, bt->T);
-    fill_inputs(m, bt);
+    m->seg0 = 0;
     fill_initial_state(m);
-    // Layer 0's input projection does not depend on the recurrence: one GEMM for the window,
-    // straight into the a_t that each step then completes.
-    gemm_w_apply(m->A[0], GH, m->X[0], K0, bt->T * B, &m->fwdWx0, m->params + m->b[0], 0);
-    for (int t = 0; t < bt->T; t++)
-        for (int l = 0; l < m->c.L; l++) layer_step(m, bt, l, t);
+    for (int s0 = 0; s0 < bt->T; s0 += m->keep) {
+        if (s0 > 0) next_segment(m, s0);
+        run_segment(m, bt, s0, s0 + m->keep < bt->T ? s0 + m->keep : bt->T, 0);
+    }
 }

@@ -1,4 +1,7 @@
 // Model layout: the parameter table, its one buffer per kind, and the activation buffers.
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +129,15 @@ void model_layout(model* m, const model_config* c, int tp, int tp_rank)
     layout_params(m);
 }
 
+// Zeroed; NULL for none.
+static real* alloc_real(size_t n, int* fail)
+{
+    if (!n) return NULL;
+    real* p = calloc(n, sizeof(real));
+    if (!p) *fail = 1;
+    return p;
+}
+
 // Rounded to 16 elements: keeps what follows 64-byte aligned.
 static size_t round16(size_t n)
 {
@@ -161,11 +173,12 @@ static size_t atb_elems(const model* m)
 }
 
 // Describes the per-step GEMMs' weights (model/gemm.h) and, with area, places their packed
-// copies and the weight-gradient scratch of member dpn_rank of dpn in it. The three are never
-// needed at once, so they share the area: forward packs the fwd panels at its start, backward
-// packs the bwd panels over them at its start, and the weight gradients after backward's time
-// loop (past the last product's sync, model/share.c) use the area as dpn scratches; the next
-// forward's pack begins with a sync. Returns the elements of the area.
+// copies and the weight-gradient scratch of member dpn_rank of dpn in it. Forward packs the fwd
+// panels at its start and backward the bwd panels at its start; the weight gradients are formed
+// during backward's time loop (per chunk of steps), so the scratches lie past the bwd panels.
+// Without recomputation (keep = T) the fwd panels are not needed once backward starts and the
+// bwd panels go over them; with it, backward runs forward segments again, so the two are apart.
+// Returns the elements of the area.
 static size_t describe_weights(model* m, real* area, int dpn, int dpn_rank)
 {
     const int Hl = m->Hl, O = m->c.O, GH = m->cell->gates * Hl, H = m->c.H;
@@ -194,116 +207,154 @@ static size_t describe_weights(model* m, real* area, int dpn, int dpn_rank)
     fwd[nf++] = &m->fwdWx0;
     fwd[nf++] = &m->fwdWo;
     bwd[nb++] = &m->bwdWo;
-    const size_t f = place_packs(fwd, nf, area), b = place_packs(bwd, nb, area);
-    const size_t work = atb_elems(m);
-    if (area) m->atb_work = work ? area + (size_t)dpn_rank * work : NULL;
-    size_t total = f > b ? f : b;
-    return total > (size_t)dpn * work ? total : (size_t)dpn * work;
+    const size_t f = place_packs(fwd, nf, area), b0 = m->keep < m->T ? f : 0;
+    const size_t b = place_packs(bwd, nb, area ? area + b0 : NULL), work = atb_elems(m);
+    if (area) m->atb_work = work ? area + b0 + b + (size_t)dpn_rank * work : NULL;
+    const size_t total = b0 + b + (size_t)dpn * work;
+    return total > f ? total : f;
+}
+
+// Each layer's activation and state buffers (model.h): those before LB_SHARED are operands of
+// the products the node's DP group computes together, so they lie in the shared segment.
+enum { LB_X, LB_HB, LB_A, LB_AH, LB_DA, LB_DAH, LB_DX0, LB_DX1, LB_SHARED,
+       LB_S = LB_SHARED, LB_S0, LB_ST, LB_CG, LB_HT, LB_H0, LB_CKX, LB_CKS, LB_XS, LB_N };
+// The window's: outputs, fed-back signal, their gradient, and the per-step scratch.
+enum { WB_Y, WB_F, WB_DY, WB_FT, WB_F0, WB_SEND, WB_RECV, WB_DH, WB_HS, WB_N };
+
+// Steps per stored segment: keep, or the whole window for 0 and anything past it.
+static int segment_steps(int keep, int T)
+{
+    return keep <= 0 || keep > T ? T : keep;
+}
+
+int model_grad_chunk(int B, int T)
+{
+    // About 512 rows per product: each call reads and writes the whole dW once, which at fewer
+    // rows costs more than the multiply-adds save in cache (README, Performance).
+    const int c = 512 / B;
+    return c < 1 ? 1 : c > T ? T : c;
+}
+
+// Elements of every buffer, for the model config c at tp with local batch B, windows of T steps,
+// segments of keep and chunks of `chunk` steps (model.h).
+static void activation_sizes(const model_config* c, int tp, int B, int T, int keep, int chunk,
+                             size_t lay[][LB_N], size_t win[WB_N])
+{
+    const cell_kind* k = cell_of(c->cell);
+    keep = segment_steps(keep, T);
+    const size_t Hl = (size_t)(c->H / tp), H = (size_t)c->H, O = (size_t)c->O, b = (size_t)B;
+    const size_t GH = (size_t)k->gates * Hl, own_a = k->gates > 1 || k->split_h;
+    const size_t split = (size_t)k->split_h, sHl = (size_t)k->state * Hl;
+    const size_t seg = (size_t)keep * b, xrows = (keep < T ? keep + 1 : T) * b;
+    const size_t cb = (size_t)chunk * b, starts = (size_t)((T + keep - 1) / keep - 1) * b;
+    for (int l = 0; l < c->L; l++) {
+        const size_t K = (size_t)(layer_input(c, l) + c->H + (has_feedback(c, l) ? c->O : 0));
+        const size_t n[LB_N] = {
+            [LB_X] = xrows * K, [LB_HB] = seg * Hl, [LB_A] = seg * GH * own_a,
+            [LB_AH] = seg * GH * split, [LB_DA] = cb * GH, [LB_DAH] = cb * GH * split,
+            [LB_DX0] = b * K, [LB_DX1] = b * K, [LB_S] = seg * sHl, [LB_S0] = b * sHl,
+            [LB_ST] = b * sHl, [LB_CG] = b * k->carry * Hl, [LB_HT] = b * H, [LB_H0] = b * H,
+            [LB_CKX] = starts * K, [LB_CKS] = starts * sHl, [LB_XS] = cb * K};
+        memcpy(lay[l], n, sizeof n);
+    }
+    const size_t w[WB_N] = {
+        [WB_Y] = (size_t)T * b * O, [WB_F] = (size_t)T * b * O, [WB_DY] = (size_t)T * b * O,
+        [WB_FT] = b * O, [WB_F0] = b * O, [WB_SEND] = b * (Hl + O),
+        [WB_RECV] = (size_t)tp * b * (Hl + O), [WB_DH] = b * Hl, [WB_HS] = cb * Hl};
+    memcpy(win, w, sizeof w);
+}
+
+size_t model_activation_bytes(const model_config* c, int tp, int B, int T, int keep)
+{
+    size_t lay[MODEL_MAX_LAYERS][LB_N], win[WB_N], n = 0;
+    activation_sizes(c, tp, B, T, keep, model_grad_chunk(B, T), lay, win);
+    for (int l = 0; l < c->L; l++)
+        for (int i = 0; i < LB_N; i++) n += i < LB_SHARED ? round16(lay[l][i]) : lay[l][i];
+    for (int i = 0; i < WB_N; i++) n += win[i];
+    return n * sizeof(real);
 }
 
 // Lays out this rank's segment of the memory shared with the node's DP group (model/share.c
 // reads the others'): parameters, gradients, optimiser moments, and the operands of the
-// per-step products that the group computes together. With seg NULL, only counts; *acts: the
-// elements of the activations among them.
-static size_t lay_segment(model* m, real* seg, size_t* acts)
+// per-step products that the group computes together, sized by lay (activation_sizes). With
+// seg NULL, only counts; *acts: the elements of the activations among them.
+static size_t lay_segment(model* m, real* seg, size_t lay[][LB_N], size_t* acts)
 {
-    const size_t TB = (size_t)m->T * m->B, B = (size_t)m->B, np = round16(m->nparams);
-    const size_t GH = (size_t)m->cell->gates * m->Hl, own_a = m->cell->gates > 1 || m->cell->split_h;
-    const size_t split = (size_t)m->cell->split_h;
+    const size_t np = round16(m->nparams);
     if (seg) m->params = seg, m->grads = seg + np, m->m = seg + 2 * np, m->v = seg + 3 * np;
     const size_t start = 2 * np + moment_elems(m);
     size_t off = start;
     for (int l = 0; l < m->c.L; l++) {
-        const size_t sizes[8] = {TB * m->K[l], TB * m->Hl, TB * GH * own_a, TB * GH * split,
-                                 TB * GH, TB * GH * split, B * m->K[l], B * m->K[l]};
-        real** at[8] = {&m->X[l], &m->HB[l], &m->A[l], &m->AH[l], &m->dA[l], &m->dAH[l],
-                        &m->dX[0][l], &m->dX[1][l]};
-        for (int i = 0; i < 8; i++) {
-            if (seg) *at[i] = sizes[i] ? seg + off : NULL;
-            off += round16(sizes[i]);
+        real** at[LB_SHARED] = {&m->X[l], &m->HB[l], &m->A[l], &m->AH[l], &m->dA[l], &m->dAH[l],
+                                &m->dX[0][l], &m->dX[1][l]};
+        for (int i = 0; i < LB_SHARED; i++) {
+            if (seg) *at[i] = lay[l][i] ? seg + off : NULL;
+            off += round16(lay[l][i]);
         }
-        if (seg && !own_a) m->A[l] = m->HB[l];
+        if (seg && !lay[l][LB_A]) m->A[l] = m->HB[l];
     }
     *acts = off - start;
     return off;
 }
 
-// The buffers model_init allocates outside the shared segment: where each goes, its elements,
-// and whether it is an activation of the window (else carried state or a per-step buffer).
-typedef struct own_buf {
-    real** at;
-    size_t n;
-    int activation;
-} own_buf;
-
-#define MODEL_MAX_OWN (6 * MODEL_MAX_LAYERS + 8)
-
-static int own_bufs(model* m, own_buf* out)
+// Whether a buffer outside the shared segment (LB_SHARED .. LB_N) holds activations of the
+// window (the state of its steps, the segments' starting points, a chunk's operands) rather
+// than carried state or a per-step buffer.
+static int own_activation(int i)
 {
-    const size_t TB = (size_t)m->T * m->B, B = (size_t)m->B, H = (size_t)m->c.H, O = (size_t)m->c.O;
-    const size_t sHl = (size_t)m->cell->state * m->Hl, cHl = (size_t)m->cell->carry * m->Hl;
-    int n = 0;
-    for (int l = 0; l < m->c.L; l++) {
-        out[n++] = (own_buf){&m->hT[l], B * H, 0};
-        out[n++] = (own_buf){&m->h0s[l], B * H, 0};
-        if (sHl) {
-            out[n++] = (own_buf){&m->S[l], TB * sHl, 1};
-            out[n++] = (own_buf){&m->s0s[l], B * sHl, 0};
-            out[n++] = (own_buf){&m->sT[l], B * sHl, 0};
-        }
-        if (cHl) out[n++] = (own_buf){&m->cg[l], B * cHl, 0};
-    }
-    out[n++] = (own_buf){&m->Y, TB * O, 1};
-    out[n++] = (own_buf){&m->F, TB * O, 1};
-    out[n++] = (own_buf){&m->dY, TB * O, 1};
-    out[n++] = (own_buf){&m->fT, B * O, 0};
-    out[n++] = (own_buf){&m->f0, B * O, 0};
-    out[n++] = (own_buf){&m->send, B * (m->Hl + O), 0};
-    out[n++] = (own_buf){&m->recv, (size_t)(m->c.H / m->Hl) * B * (m->Hl + O), 0};
-    out[n++] = (own_buf){&m->dh, B * m->Hl, 0};
-    return n;
+    return i == LB_S || i == LB_CKX || i == LB_CKS || i == LB_XS;
 }
 
-void model_size(model* m, const model_config* c, int tp, int T, int B)
+void model_size(model* m, const model_config* c, int tp, int T, int B, int keep)
 {
     model_layout(m, c, tp, 0);
     m->T = T;
     m->B = B;
+    m->keep = segment_steps(keep, T);
+    m->chunk = model_grad_chunk(B, T);
 }
 
 void model_memory(const model* live, int dpn, model_bytes* mem)
 {
     // A copy: describing the weights again would clear a live model's packed storage.
     model copy = *live, *m = &copy;
-    size_t acts, own_acts = 0, own_rest = 0;
-    const size_t seg = lay_segment(m, NULL, &acts), np = round16(m->nparams);
-    own_buf b[MODEL_MAX_OWN];
-    const int n = own_bufs(m, b);
-    for (int i = 0; i < n; i++) *(b[i].activation ? &own_acts : &own_rest) += b[i].n;
+    size_t lay[MODEL_MAX_LAYERS][LB_N], win[WB_N], acts, own_acts = 0, own_rest = 0;
+    activation_sizes(&m->c, m->c.H / m->Hl, m->B, m->T, m->keep, m->chunk, lay, win);
+    const size_t seg = lay_segment(m, NULL, lay, &acts), np = round16(m->nparams);
+    for (int l = 0; l < m->c.L; l++)
+        for (int i = LB_SHARED; i < LB_N; i++) *(own_activation(i) ? &own_acts : &own_rest) += lay[l][i];
+    for (int i = 0; i < WB_N; i++)
+        *(i == WB_Y || i == WB_F || i == WB_DY || i == WB_HS ? &own_acts : &own_rest) += win[i];
     *mem = (model_bytes){.params = np * sizeof(real), .grads = np * sizeof(real),
-                            .moments = moment_elems(m) * sizeof(real),
-                            .activations = (acts + own_acts) * sizeof(real),
-                            .buffers = own_rest * sizeof(real),
-                            .segment = seg * sizeof(real),
-                            .shared = describe_weights(m, NULL, dpn, 0) * sizeof(real)};
+                         .moments = moment_elems(m) * sizeof(real),
+                         .activations = (acts + own_acts) * sizeof(real),
+                         .buffers = own_rest * sizeof(real),
+                         .segment = seg * sizeof(real),
+                         .shared = describe_weights(m, NULL, dpn, 0) * sizeof(real)};
 }
 
-static void alloc_shared(model* m)
+static void alloc_shared(model* m, size_t lay[][LB_N])
 {
     size_t acts;
     const dist_grid* g = m->g;
-    const size_t seg = lay_segment(m, NULL, &acts), area = describe_weights(m, NULL, g->dpn, 0);
+    const size_t seg = lay_segment(m, NULL, lay, &acts), area = describe_weights(m, NULL, g->dpn, 0);
     dist_shm_alloc(&m->shm, seg * sizeof(real), area * sizeof(real), m->g);
     real* mine = (real*)m->shm.seg[g->dpn_rank];
     // Zero moments to start from; touching the pages here also places them near their owner.
     memset(mine, 0, seg * sizeof(real));
     if (g->dpn_rank == 0) memset(m->shm.shared, 0, area * sizeof(real));
-    lay_segment(m, mine, &acts);
+    lay_segment(m, mine, lay, &acts);
     describe_weights(m, (real*)m->shm.shared, g->dpn, g->dpn_rank);
 }
 
 int model_init(model* m, const model_config* c, dist_grid* g, int T, int Bglobal, char* err,
                size_t errlen)
+{
+    return model_init_keep(m, c, g, T, Bglobal, 0, 0, err, errlen);
+}
+
+int model_init_keep(model* m, const model_config* c, dist_grid* g, int T, int Bglobal, int keep,
+                    int chunk, char* err, size_t errlen)
 {
     memset(m, 0, sizeof *m);
     m->c = *c;
@@ -326,26 +377,62 @@ int model_init(model* m, const model_config* c, dist_grid* g, int T, int Bglobal
     m->T = T;
     m->Bglobal = Bglobal;
     m->B = Bglobal / g->dp;
-    alloc_shared(m);
-    own_buf b[MODEL_MAX_OWN];
-    const int n = own_bufs(m, b);
+    m->keep = segment_steps(keep, T);
+    m->chunk = chunk > 0 && chunk < T ? chunk : model_grad_chunk(m->B, T);
+
     int fail = 0;
-    for (int i = 0; i < n; i++) {
-        *b[i].at = calloc(b[i].n ? b[i].n : 1, sizeof(real));
-        fail |= !*b[i].at;
+    size_t lay[MODEL_MAX_LAYERS][LB_N], win[WB_N];
+    activation_sizes(c, g->tp, m->B, T, keep, m->chunk, lay, win);
+    alloc_shared(m, lay);
+    for (int l = 0; l < c->L; l++) {
+        real** at[LB_N - LB_SHARED] = {&m->S[l], &m->s0s[l], &m->sT[l], &m->cg[l], &m->hT[l],
+                                       &m->h0s[l], &m->ckX[l], &m->ckS[l], &m->Xs[l]};
+        for (int i = LB_SHARED; i < LB_N; i++) *at[i - LB_SHARED] = alloc_real(lay[l][i], &fail);
     }
+    real** at[WB_N] = {&m->Y, &m->F, &m->dY, &m->fT, &m->f0, &m->send, &m->recv, &m->dh, &m->Hs};
+    for (int i = 0; i < WB_N; i++) *at[i] = alloc_real(win[i], &fail);
     if (fail) dist_fail("out of memory for a model of %zu parameters per rank", m->nparams);
     return 0;
+}
+
+int model_bptt_keep(const char* setting, int T)
+{
+    if (!strcmp(setting, "all")) return T;
+    if (!strcmp(setting, "sqrt")) {
+        const int k = (int)lround(sqrt((double)T));
+        return k < 1 ? 1 : k;
+    }
+    if (!isdigit((unsigned char)setting[0])) return -1;
+    char* end;
+    errno = 0;
+    const long k = strtol(setting, &end, 10);
+    if (end == setting || *end || errno || k < 1 || k > T) return -1;
+    return (int)k;
 }
 
 void model_free(model* m)
 {
     dist_shm_free(&m->shm);
-    if (m->cell) {
-        own_buf b[MODEL_MAX_OWN];
-        const int n = own_bufs(m, b);
-        for (int i = 0; i < n; i++) free(*b[i].at);
+    for (int l = 0; l < MODEL_MAX_LAYERS; l++) {
+        free(m->hT[l]);
+        free(m->h0s[l]);
+        free(m->S[l]);
+        free(m->s0s[l]);
+        free(m->sT[l]);
+        free(m->cg[l]);
+        free(m->ckX[l]);
+        free(m->ckS[l]);
+        free(m->Xs[l]);
     }
+    free(m->Hs);
+    free(m->Y);
+    free(m->F);
+    free(m->dY);
+    free(m->fT);
+    free(m->f0);
+    free(m->send);
+    free(m->recv);
+    free(m->dh);
     memset(m, 0, sizeof *m);
 }
 

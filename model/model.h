@@ -83,22 +83,34 @@ typedef struct model {
     // region of them all is not reduced over DP. All zero (the default) trains everything.
     unsigned char no_grad[MODEL_MAX_TENSORS];
 
-    // Activations of one window, allocated once.
-    real* X[MODEL_MAX_LAYERS];  // (T, B, K): [u_t | h_{t-1} | f_{t-1}] (split_h: [u | f | h]),
-                                // all full width
-    real* HB[MODEL_MAX_LAYERS]; // (T, B, Hl): this rank's block of h_t
-    real* A[MODEL_MAX_LAYERS];  // (T, B, G Hl): the product a_t, left as the cell's forward
+    // Activations of one window, allocated once. Backpropagation through time keeps those of
+    // one segment of `keep` steps (bptt_memory; keep = T: the whole window): forward stores the
+    // segments' starting points (ckX, ckS) and backward recomputes each segment from its own
+    // (model_forward_segment) before running back through it. Rows of a segment's buffers are
+    // its steps t - seg0 (model_row). The weight gradients are formed during the backward loop
+    // from chunks of `chunk` steps (model_grad_chunk): dA, dAH, Xs, Hs hold one.
+    int keep, chunk, seg0;
+    real* X[MODEL_MAX_LAYERS];  // (keep (+1 when keep < T), B, K): [u_t | h_{t-1} | f_{t-1}]
+                                // (split_h: [u | f | h]), all full width; row keep holds the next
+                                // segment's first row
+    real* HB[MODEL_MAX_LAYERS]; // (keep, B, Hl): this rank's block of h_t
+    real* A[MODEL_MAX_LAYERS];  // (keep, B, G Hl): the product a_t, left as the cell's forward
                                 // leaves it (layer 0: holds the input projection, batched over
-                                // the window, until step t); HB itself for the Elman cell
-    real* AH[MODEL_MAX_LAYERS]; // (T, B, G Hl): the recurrent product ah_t (split_h cells)
-    real* dA[MODEL_MAX_LAYERS]; // (T, B, G Hl): gradient of a_t
-    real* dAH[MODEL_MAX_LAYERS];// (T, B, G Hl): gradient of ah_t (split_h cells)
-    real* S[MODEL_MAX_LAYERS];  // (T, B, state Hl): the cell's state after step t (LSTM's c)
+                                // the segment, until step t); HB itself for the Elman cell
+    real* AH[MODEL_MAX_LAYERS]; // (keep, B, G Hl): the recurrent product ah_t (split_h cells)
+    real* dA[MODEL_MAX_LAYERS]; // (chunk, B, G Hl): gradient of a_t
+    real* dAH[MODEL_MAX_LAYERS];// (chunk, B, G Hl): gradient of ah_t (split_h cells)
+    real* Xs[MODEL_MAX_LAYERS]; // (chunk, B, K): X of the chunk's steps, for dW = dA^T X
+    real* Hs;                   // (chunk, B, Hl): the top layer's h of the chunk, for dWo
+    real* ckX[MODEL_MAX_LAYERS];// (segments - 1, B, K): first row of X of segments 1, 2, ...
+    real* ckS[MODEL_MAX_LAYERS];// (segments - 1, B, state Hl): the state before them
+    real* S[MODEL_MAX_LAYERS];  // (keep, B, state Hl): the cell's state after step t (LSTM's c)
     real* s0s[MODEL_MAX_LAYERS];// (B, state Hl) the cell's state before the first step
     real* sT[MODEL_MAX_LAYERS]; // (B, state Hl) after the last step, carried to the next window
     real* cg[MODEL_MAX_LAYERS]; // (B, carry Hl) the gradient the cell passes back a step
     real* Y;                    // (T, B, O) outputs
-    real* F;                    // (T, B, O) fed-back signal (softmax(y), y, or the target)
+    real* F;                    // (T, B, O) fed-back signal (softmax(y), y, or the target,
+                                // noise included): a recomputed segment reads f_{t-1} here
     real* dY;                   // (T, B, O)
     real* hT[MODEL_MAX_LAYERS]; // (B, H) state after the last step, carried to the next window
     real* fT;                   // (B, O)
@@ -143,9 +155,9 @@ typedef struct model_batch {
 // (tp, tp_rank), without allocating: for inspecting a checkpoint's shapes.
 void model_layout(model* m, const model_config* c, int tp, int tp_rank);
 
-// Sizes m for config c at tp ranks per replica, T steps and a local batch of B rows, without
-// allocating (the layout of tp_rank 0: every TP rank holds as much).
-void model_size(model* m, const model_config* c, int tp, int T, int B);
+// Sizes m for config c at tp ranks per replica, T steps, a local batch of B rows and segments of
+// keep steps (model_init_keep), without allocating (the layout of tp_rank 0: every TP rank holds as much).
+void model_size(model* m, const model_config* c, int tp, int T, int B, int keep);
 
 // What one rank of a model holds, in bytes, computed by the functions that size model_init's
 // allocations (so the memory plan, launch/plan.c, cannot drift from them).
@@ -165,8 +177,42 @@ void model_memory(const model* m, int dpn, model_bytes* b);
 // memory ends the job (dist_fail), since the other ranks may not have.
 int model_init(model* m, const model_config* c, dist_grid* g, int T, int Bglobal, char* err,
                size_t errlen);
+// The same, keeping the activations of segments of `keep` steps (bptt_memory; 0 or >= T: the
+// whole window) and recomputing each in backward, the weight gradients formed per `chunk`
+// steps (0: model_grad_chunk's; tests choose others to cross the segments).
+int model_init_keep(model* m, const model_config* c, dist_grid* g, int T, int Bglobal, int keep,
+                    int chunk, char* err, size_t errlen);
 // Collective over the node's DP group (frees the shared window).
 void model_free(model* m);
+
+// Steps per stored segment for a bptt_memory setting: "all" (T), "sqrt" (round(sqrt(T))) or a
+// number of steps 1..T. Returns it, or -1 when the setting is none of these.
+int model_bptt_keep(const char* setting, int T);
+// Bytes of the activation and state buffers one rank allocates for windows of T steps, local
+// batch B, at tp, keeping segments of `keep` steps (as model_init_keep): the model's allocation
+// takes its sizes from the same function.
+size_t model_activation_bytes(const model_config* c, int tp, int B, int T, int keep);
+// Steps per chunk of the weight gradients (model.chunk): a function of B and T only, so
+// every bptt_memory setting sums dW = dA^T X in the same order and gets the same bits.
+int model_grad_chunk(int B, int T);
+// The first of step t's B rows in the buffers of the segment held (from step seg0).
+static inline size_t model_row(const model* m, int t)
+{
+    return (size_t)(t - m->seg0) * (size_t)m->B;
+}
+// The cell state of layer l before step t: carried, stored at the segment's start, or step
+// t-1's (NULL for a cell without state).
+static inline const real* model_state_before(const model* m, int l, int t)
+{
+    const size_t sHl = (size_t)m->cell->state * m->Hl;
+    if (!sHl) return NULL;
+    if (t == 0) return m->s0s[l];
+    if (t == m->seg0) return m->ckS[l] + (size_t)(t / m->keep - 1) * m->B * sHl;
+    return m->S[l] + model_row(m, t - 1) * sHl;
+}
+// Runs the forward of steps [s0, s1) again from the segment's stored start, refilling its
+// buffers for backward (f_t from F; no output head, no draws). Collective like model_forward.
+void model_forward_segment(model* m, const model_batch* bt, int s0, int s1);
 
 // Parameter values that depend only on (seed, tensor, global row, global column). Collective
 // over g->tp_comm (orthogonal Wh by distributed QR). 0, or -1 if the QR failed.

@@ -92,12 +92,14 @@ void model_gather(model* m, real* buf)
 
 void model_pack(model* m, gemm_w* const* w, int n, int uses)
 {
-    // The forward and backward panels share one area (model.c): packing one set overwrites
-    // the other, which from here runs on cblas until packed again.
-    gemm_w* all[] = {&m->fwdWx0, &m->fwdWo, &m->bwdWo};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) all[i]->ready = 0;
-    for (int l = 0; l < m->c.L; l++)
-        m->fwdW[l].ready = m->bwdW[l].ready = m->fwdWh[l].ready = m->bwdWh[l].ready = 0;
+    // Without recomputation the forward and backward panels share one area (model.c): packing
+    // one set overwrites the other, which from here runs on cblas until packed again.
+    if (m->keep >= m->T) {
+        gemm_w* all[] = {&m->fwdWx0, &m->fwdWo, &m->bwdWo};
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) all[i]->ready = 0;
+        for (int l = 0; l < m->c.L; l++)
+            m->fwdW[l].ready = m->bwdW[l].ready = m->fwdWh[l].ready = m->bwdWh[l].ready = 0;
+    }
     // Before: no member still reads the old panels (nor its weight-gradient scratch, in the
     // same area), and all hold the weights to pack.
     dist_shm_sync(&m->shm, m->g);
