@@ -107,10 +107,16 @@ void dist_shm_copy(dist_shm* s, int r, size_t off, size_t n, dist_grid* g);
 
 // Rows [tp_rank n/tp, (tp_rank+1) n/tp) of the n x n orthogonal factor Q of the matrix
 // G(r, c) = gen(key, r, c), with R's diagonal made positive (so Q is unique), by ScaLAPACK QR
-// (pdgeqrf, pdorgqr) on a BLACS grid over the TP group, then pdgemr2d to row blocks. out is
-// row-major with row stride ld. Collective over tp_comm. 0, or -1 if memory or ScaLAPACK failed.
+// (pdgeqrf, pdorgqr) in double on one BLACS grid over the whole job (the squarest pr x pc = world
+// size), once for all DP replicas; pdgemr2d moves the rows to DP replica 0's TP ranks and a
+// broadcast over DP to the others. out is row-major with row stride ld. Collective over world.
+// 0, or -1 (out of memory on any rank, ScaLAPACK failed): the same value on every rank.
 int dist_orthogonal_rows(real* out, int ld, int n, double (*gen)(uint64_t, long, long),
                          uint64_t key, dist_grid* g);
+// The most bytes dist_orthogonal_rows allocates at once on any rank of a world of that size, at
+// any tp (ScaLAPACK's buffers included; out is not counted): about 8 n^2 / world x 1.4 for large
+// n. Local: no MPI call.
+size_t dist_orthogonal_bytes(int n, int world);
 
 // Solves A W = B for the closed-form output head (dist/ridge.c): A is H x H symmetric positive
 // definite, B is H x O. A and B are the sums over the DP replicas of what each passes; every rank

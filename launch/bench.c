@@ -12,6 +12,7 @@
 #include "launch/commands.h"
 #include "launch/plan.h"
 #include "launch/setup.h"
+#include "launch/startup.h"
 #include "io/config.h"
 #include "model/feedback.h"
 #include "model/gemm.h"
@@ -88,15 +89,21 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
     static const char* const known[] = {"--hidden", "--layers", "--batch", "--seq-len", "--embed",
                                         "--steps", "--tp", "--threads", "--freeze-layers", "--csv",
                                         "--scaling", "--ceilings", "--cell", "--feedback-noise",
-                                        "--bptt-memory", NULL};
+                                        "--bptt-memory", "--init", NULL};
     if (setup_flag(argc, argv, "--ckpt")) return bench_ckpt(argc, argv, world);
     setup_check_opts(argc, argv, "bench", known);
+    startup su;
+    startup_begin(&su);
     model_config mc = {.task = TASK_LM, .act = ACT_TANH, .feedback = FB_ALL,
                        .feedback_source = FBS_MODEL, .wh_init = INIT_NORMAL, .V = 256, .O = 256,
                        .forget_bias = 1, .seed = 1};
     const char* cell = setup_opt(argc, argv, "--cell", "elman");
     if ((mc.cell = config_enum_value("cell", cell)) < 0)
         dist_fail_all("--cell %s: expected elman, gru or lstm", cell);
+    // --init orthogonal: the start-up of a run with the QR (startup.h's line).
+    const char* init = setup_opt(argc, argv, "--init", "normal");
+    if ((mc.wh_init = config_enum_value("init", init)) < 0)
+        dist_fail_all("--init %s: expected orthogonal, identity or normal", init);
     mc.H = (int)setup_long("--hidden", setup_opt(argc, argv, "--hidden", "1024"), 1);
     mc.L = (int)setup_long("--layers", setup_opt(argc, argv, "--layers", "1"), 1);
     mc.D = (int)setup_long("--embed", setup_opt(argc, argv, "--embed", "128"), 1);
@@ -127,17 +134,25 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
     dist_grid g;
     setup_grid(world, &g, tp);
     int threads = setup_threads(&g, (int)setup_long("--threads", setup_opt(argc, argv, "--threads", "1"), 0));
-    // The memory plan before the model: random bytes need no dataset, normal init no QR.
+    startup_mark(&su, "setup");
+    // The memory plan before the model: random bytes need no dataset.
     plan pl;
     plan_layout lay;
     char err[256];
     if (plan_layout_grid(&lay, &g, mc.H, Bg, err, sizeof err)) dist_fail_all("%s", err);
-    plan_compute(&pl, &mc, T, Bg, &lay, &(plan_run){.baseline = plan_rss(), .keep = keep});
+    plan_compute(&pl, &mc, T, Bg, &lay,
+                 &(plan_run){.baseline = plan_rss(), .keep = keep,
+                             .orthogonal_init = mc.wh_init == INIT_ORTHOGONAL});
     if (g.world_rank == 0) plan_print(&pl, stdout);
     plan_check(&pl, 0, &g);
     model m;
     if (model_init_keep(&m, &mc, &g, T, Bg, keep, 0, err, sizeof err)) dist_fail_all("%s", err);
-    model_init_params(&m);
+    startup_mark(&su, "allocation");
+    init_seconds is = {0};
+    if (model_init_params_timed(&m, &is)) dist_fail_all("out of memory initialising the parameters");
+    startup_mark(&su, "init");
+    startup_part(&su, "QR", is.qr), startup_part(&su, "normal", is.normal);
+    startup_print(&su, &g);
     // --freeze-layers N: the embedding and layers below N are frozen (fine-tuning's step).
     double scale[MODEL_MAX_TENSORS];
     for (int k = 0; k < m.ntensors; k++) {

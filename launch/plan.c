@@ -6,15 +6,6 @@
 #include "launch/plan.h"
 #include "model/model.h"
 
-// The orthogonal initialisation's QR of one H x H Wh (dist/orthogonal.c): the block-cyclic
-// matrix and its copy in row blocks, float64, both alive while pdgemr2d moves one to the other,
-// and pdgemr2d's own buffers of as much again (measured: 0.14 GB above the steady peak at
-// H = 2048, tp = 1, and 32 H^2 / tp bytes at tp = 2).
-static double qr_bytes(int H, int tp)
-{
-    return 32.0 * H * H / tp;
-}
-
 // A checkpoint's save or load: the pieces go between the model's buffers and HDF5 without a
 // copy; HDF5's and MPI-IO's own buffers measured 2 to 4 MB per rank.
 static double ckpt_bytes(void)
@@ -94,7 +85,7 @@ void plan_compute(plan* p, const model_config* mc, int T, int batch, const plan_
         [PLAN_GRADS] = (double)b.grads, [PLAN_MOMENTS] = (double)b.moments,
         [PLAN_PACKED] = (double)b.shared / lay->dpn, [PLAN_ACTIVATIONS] = (double)b.activations,
         [PLAN_BUFFERS] = (double)b.buffers, [PLAN_THETA0] = run->theta0 ? (double)b.params : 0,
-        [PLAN_INIT] = run->orthogonal_init ? qr_bytes(mc->H, lay->tp) : 0,
+        [PLAN_INIT] = run->orthogonal_init ? (double)dist_orthogonal_bytes(mc->H, lay->np) : 0,
         [PLAN_CKPT] = run->ckpt ? ckpt_bytes() : 0, [PLAN_REDUCE] = reduce_bytes(&b, lay)};
     double steady = 0;
     for (int i = 0; i < PLAN_NTERMS; i++) {

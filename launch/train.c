@@ -18,6 +18,8 @@
 #include "launch/ridge.h"
 #include "launch/score.h"
 #include "launch/setup.h"
+#include "launch/startup.h"
+#include "model/init.h"
 #include "model/optim.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -40,6 +42,7 @@ typedef struct run {
     guard guard;
     plan plan;
     char resumed[CONFIG_PATH + 32]; // the checkpoint resumed from, "" = a fresh start
+    init_seconds init;              // a fresh start's initialisation by kind
 } run;
 
 static void load_start(run* r)
@@ -71,7 +74,7 @@ static void load_start(run* r)
         if (r->g.world_rank == 0) printf("resumed from %s at step %ld\n", path, r->st.step);
         return;
     }
-    if (model_init_params(&r->m)) dist_fail_all("out of memory initialising the parameters");
+    if (model_init_params_timed(&r->m, &r->init)) dist_fail_all("out of memory initialising the parameters");
     if (r->c.init_from[0]) finetune_load(&r->ft, &r->m, &r->c);
 }
 
@@ -227,16 +230,20 @@ int cmd_train(int argc, char** argv, dist_grid* world)
     setup_check_opts(argc, argv, "train", known);
     run* r = calloc(1, sizeof *r);
     if (!r) dist_fail("out of memory");
+    startup su;
+    startup_begin(&su);
     setup_config(argc, argv, &r->c, world);
     setup_grid(world, &r->g, r->c.tp);
     char err[512];
     if (r->c.ckpt_dir[0] && ckpt_dir_claim(r->c.ckpt_dir, &r->g, err, sizeof err)) dist_fail_all("%s", err);
     int threads = setup_threads(&r->g, r->c.threads);
+    startup_mark(&su, "setup");
     const double baseline = plan_rss(); // before the data and the model
     r->d = setup_data(&r->c);
     score_check(&r->c, r->d, r->c.seq_len);
     if (dataset_windows(r->d, SPLIT_TRAIN, r->c.seq_len) <= 0)
         dist_fail_all("%s: the train split is shorter than one window of seq_len = %d", r->c.data, r->c.seq_len);
+    startup_mark(&su, "data");
     plan_memory(r, baseline);
     if (model_init_keep(&r->m, &r->c.model, &r->g, r->c.seq_len, r->c.batch,
                         model_bptt_keep(r->c.bptt_memory, r->c.seq_len), 0, err, sizeof err))
@@ -247,7 +254,10 @@ int cmd_train(int argc, char** argv, dist_grid* world)
                          .global_batch = r->c.batch, .seq_len = r->c.seq_len,
                          .carry_state = r->c.carry_state, .optimizer = r->c.optim.kind};
     finetune_scratch(&r->ft, &r->m);
+    startup_mark(&su, "allocation");
     load_start(r);
+    startup_mark(&su, r->resumed[0] ? "checkpoint load" : "init");
+    if (!r->resumed[0]) startup_part(&su, "QR", r->init.qr), startup_part(&su, "normal", r->init.normal);
     if (r->c.ckpt_dir[0] && ckpt_dir_adopt(r->c.ckpt_dir, r->resumed[0] ? r->resumed : NULL, r->c.ckpt_overwrite,
                                            r->c.init_from[0] ? r->c.init_from : NULL,
                                            r->st.run_id, &r->g, err, sizeof err))
@@ -261,7 +271,11 @@ int cmd_train(int argc, char** argv, dist_grid* world)
         if (r->c.metrics[0]) r->metrics = metrics_open(r->c.metrics, r->st.step != 0);
     }
     // A resumed checkpoint holds its head already, even at step 0.
-    if (r->c.head_ridge && !r->resumed[0]) ridge_fit_head(&r->m, r->d, &r->db, r->c.ridge_lambda);
+    if (r->c.head_ridge && !r->resumed[0]) {
+        ridge_fit_head(&r->m, r->d, &r->db, r->c.ridge_lambda);
+        startup_mark(&su, "ridge head");
+    }
+    startup_print(&su, &r->g);
     dist_watchdog_start(&r->g, r->c.step_timeout);
     int stopped = train_loop(r);
     if (!stopped) final_eval(r);

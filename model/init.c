@@ -3,6 +3,7 @@
 // weights. What each tensor draws is its init rule (model/cell.h), set by the layout. Gaussians
 // come from a counter-based generator, never from a stream.
 #include <math.h>
+#include <time.h>
 #include "model/init.h"
 #include "model/mix.h"
 
@@ -71,15 +72,31 @@ static int fill_recurrent(model* m, const model_tensor* t)
     return dist_orthogonal_rows(p, t->ld, n, init_normal, init_key(m->c.seed, t->name), m->g);
 }
 
-int model_init_params(model* m)
+static double seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+int model_init_params_timed(model* m, init_seconds* s)
 {
     for (int k = 0; k < m->ntensors; k++) {
         const model_tensor* t = &m->tensors[k];
+        const double t0 = seconds();
         if (t->init == CELL_INIT_RECURRENT && m->c.wh_init != INIT_NORMAL) {
             if (fill_recurrent(m, t)) return -1;
+            *(m->c.wh_init == INIT_ORTHOGONAL ? &s->qr : &s->normal) += seconds() - t0;
         } else {
             fill_gaussian(m, t);
+            s->normal += seconds() - t0;
         }
     }
     return 0;
+}
+
+int model_init_params(model* m)
+{
+    init_seconds s = {0};
+    return model_init_params_timed(m, &s);
 }

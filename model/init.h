@@ -12,4 +12,12 @@ double init_normal(uint64_t key, long row, long col);
 // Uniform value in [0, 1) of element (row, col).
 double init_uniform(uint64_t key, long row, long col);
 
+// Seconds model_init_params spends on each kind of tensor: the orthogonal Wh (the distributed QR),
+// and the rest (Gaussian draws, constants, the identity).
+typedef struct init_seconds {
+    double qr, normal;
+} init_seconds;
+// model_init_params, adding this rank's seconds of each kind to *s.
+int model_init_params_timed(model* m, init_seconds* s);
+
 #endif
