@@ -10,7 +10,8 @@ extern const char* const projection_opts[];
 
 // The assumed nodes and network (docs/scaling.md): 64 ranks and cores per node, 256 GiB,
 // 200 GB/s of memory, 100 Gb/s and 1.5 us per message between nodes, 20 bytes per parameter;
-// the step fraction fitted to this machine's one-rank runs. The measured fields are zero.
+// the step fraction fitted to this machine's one-rank runs and the node's collectives measured
+// here at 2 ranks (projection_measure replaces them); the kernel table and mem_gbps are zero.
 void projection_defaults(projection_calibration* cal);
 
 // --net-gbps, --net-us, --ranks-per-node, --cores-per-node, --node-gib, --node-mem-gbps,
