@@ -90,19 +90,21 @@ int projection_model(projection_step* s, const model_config* c, int tp, int B, i
     const double bw = fmin(cal->mem_gbps * 1e9, node_bw);
 
     // Compute: the per-step products (forward a_t, y_t; backward dX_t, dh_t: 4 of model_flops'
-    // 6) run on b x dpn rows, each member streaming 1/dpn of the packed weights per step and
-    // direction; the weight gradients (2 of 6) are large products at the kernel's full rate.
+    // 6) on b x dpn rows at the kernel's rate for them; the weight gradients (2 of 6) are large
+    // products at its full rate.
     const double f_step = s->flops * 4 / 6, f_wgrad = s->flops * 2 / 6;
-    const double stream = 2.0 * T * step_weights(&m) / dpn * sizeof(real);
     const double r_step = kernel_rate(cal, (long)s->b * dpn) * cal->step_fraction;
     const double r_wgrad = kernel_rate(cal, 1L << 30) * cal->step_fraction;
-    s->t[PROJ_COMPUTE] = share * (fmax(f_step / r_step, stream / bw) + f_wgrad / r_wgrad);
+    s->t[PROJ_COMPUTE] = share * (f_step / r_step + f_wgrad / r_wgrad);
 
-    // Memory: zeroing the gradients, packing (forward and backward, each member its 1/dpn), Adam
-    // on the member's pieces (read p, g, m, v; write p, m, v) and copying the others' pieces.
+    // Memory: each member streams 1/dpn of the packed weights per step and direction, which
+    // costs what it takes beyond the products it feeds; then zeroing the gradients, packing
+    // (forward and backward, each member its 1/dpn), Adam on the member's pieces (read p, g, m,
+    // v; write p, m, v) and copying the others' pieces.
+    const double stream = 2.0 * T * step_weights(&m) / dpn * sizeof(real);
     const double P = s->params, e = sizeof(real);
     s->mem_bytes = e * (P + 2 * 2 * P / dpn + 7 * P / dpn + 2 * (dpn - 1.0) / dpn * P);
-    s->t[PROJ_MEMORY] = share * s->mem_bytes / bw;
+    s->t[PROJ_MEMORY] = share * (fmax(0, stream / bw - f_step / r_step) + s->mem_bytes / bw);
 
     // TP: per layer and step one allgather of tp x b x (Hl [+ O on top]) and one allreduce of
     // b x K_l. A TP group larger than a node crosses the links between its tp / rpn nodes.

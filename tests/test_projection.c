@@ -57,12 +57,13 @@ static void across_nodes(void)
     const double link = 80e9 / 8, bw = 10e9;
     CHECK(s.dp_net_bytes == 4 * 2 * 0.5 * 4 * P, "DP link bytes %g", s.dp_net_bytes);
 
-    // Compute: per-step products on b rows (table entry 8 rows = 40 GFLOP/s, x 0.5), or the
-    // stream of the packed weights if slower; weight gradients at the 64-row entry (70 x 0.5).
+    // Compute: per-step products on b rows (table entry 8 rows = 40 GFLOP/s, x 0.5), weight
+    // gradients at the 64-row entry (70 x 0.5).
+    check_term(&s, PROJ_COMPUTE, F * 4 / 6 / 20e9 + F * 2 / 6 / 35e9);
+    // Memory: the packed weights' stream (here shorter than the products it feeds: nothing),
+    // zero grads (P), pack twice (4 P), Adam (7 P), at 4 bytes each.
     const double w_step = O * Hl + Hl * (K0 - 8) + Hl * K1;
-    const double stream = 2.0 * T * w_step * 4 / bw;
-    check_term(&s, PROJ_COMPUTE, fmax(F * 4 / 6 / 20e9, stream) + F * 2 / 6 / 35e9);
-    // Memory: zero grads (P), pack twice (4 P), Adam (7 P), at 4 bytes each.
+    CHECK(2.0 * T * w_step * 4 / bw < F * 4 / 6 / 20e9, "the stream should hide behind the products");
     check_term(&s, PROJ_MEMORY, 4.0 * 12 * P / bw);
     // TP over 4 ranks (2 rounds): allgather 2 alpha + 3/4 bytes beta, allreduce twice that.
     check_term(&s, PROJ_TP_LAT, T * 2 * (2 * 1e-6 + 4 * 3e-6));
@@ -73,7 +74,7 @@ static void across_nodes(void)
     // 8 ranks (2 x 3 rounds each) crossing the network.
     check_term(&s, PROJ_DP_LAT, 4 * 2 * 7e-6 + 3 * 2 * 3 * 7e-6);
     check_term(&s, PROJ_DP_BW, s.dp_net_bytes / link);
-    const double sum = fmax(F * 4 / 6 / 20e9, stream) + F * 2 / 6 / 35e9 + 4.0 * 12 * P / bw +
+    const double sum = F * 4 / 6 / 20e9 + F * 2 / 6 / 35e9 + 4.0 * 12 * P / bw +
                        T * 2 * (2e-6 + 12e-6) + tpbw + 4 * 2 * 7e-6 + 18 * 7e-6 + s.dp_net_bytes / link;
     CHECK(check_close(s.total, sum, 1e-12, 0), "total %.9g, sum of the closed forms %.9g", s.total, sum);
     // Memory per rank: 20 bytes per parameter and one window's activations (X, HB, A, dA per
@@ -97,10 +98,10 @@ static void one_node_shared(void)
     CHECK(s.nodes == 1 && s.dpn == dpn && s.dpx == 1, "nodes %d dpn %d dpx %d", s.nodes, s.dpn, s.dpx);
     const double P = H * K0 + H + H * K1 + H + O * H + O + 32 * 8, F = 6.0 * T * b * (H * K0 + H * K1 + O * H);
     CHECK(s.params == P && s.flops == F, "params %g (%g), flops %g (%g)", s.params, P, s.flops, F);
-    // Rows of the shared product: b x dpn = 16 (entry 16 = 50 GFLOP/s x 0.5); each member
-    // streams 1/4 of the weights; memory bandwidth min(10, 80 / 4 ranks).
-    const double bw = 10e9, share = 2, stream = 2.0 * T * (O * H + H * (K0 - 8) + H * K1) / dpn * 4 / bw;
-    check_term(&s, PROJ_COMPUTE, share * (fmax(F * 4 / 6 / 25e9, stream) + F * 2 / 6 / 35e9));
+    // Rows of the shared product: b x dpn = 16 (entry 16 = 50 GFLOP/s x 0.5); memory bandwidth
+    // min(10, 80 / 4 ranks).
+    const double bw = 10e9, share = 2;
+    check_term(&s, PROJ_COMPUTE, share * (F * 4 / 6 / 25e9 + F * 2 / 6 / 35e9));
     // Zero (P), pack 2 x 2 P / 4, Adam 7 P / 4, copy the others' pieces 2 x 3/4 P.
     check_term(&s, PROJ_MEMORY, share * 4 * (P + P + 1.75 * P + 1.5 * P) / bw);
     check_term(&s, PROJ_TP_LAT, 0);
@@ -110,6 +111,13 @@ static void one_node_shared(void)
     // The sum through shared memory: read every member's piece (P), write one's (P / 4).
     check_term(&s, PROJ_DP_BW, share * 4 * 1.25 * P / bw);
     CHECK(s.dp_net_bytes == 0, "no link traffic in one node: %g", s.dp_net_bytes);
+    // At 0.01 GB/s each member's stream of 1/4 of the weights outlasts its products: the
+    // difference is memory time.
+    cal.mem_gbps = 0.01;
+    CHECK(projection_model(&s, &c, 1, B, T, 4, &cal) == 0, "tp 1 of 4 ranks refused");
+    const double slow = 1e7, stream = 2.0 * T * (O * H + H * (K0 - 8) + H * K1) / dpn * 4 / slow;
+    CHECK(stream > F * 4 / 6 / 25e9, "the stream should outlast the products");
+    check_term(&s, PROJ_MEMORY, share * (stream - F * 4 / 6 / 25e9 + 4 * (P + P + 1.75 * P + 1.5 * P) / slow));
 }
 
 static void dominant_and_best(void)
