@@ -97,7 +97,8 @@ static double copy_rate(void)
     return best;
 }
 
-// Least over 5 trials (the one least disturbed by other jobs) of the seconds per call of reps allgathers (or allreduces) of n reals
+// Least over 5 trials (the one least disturbed by other jobs) of the seconds per call of reps
+// allgathers (or allreduces) of n reals
 // per rank over g's TP group (every rank of the job).
 static double collective_time(int allreduce, int n, int reps, dist_grid* g)
 {
@@ -138,14 +139,27 @@ void projection_measure(projection_calibration* cal, const model_config* c, int 
         const double ag1 = collective_time(0, 1, 200, &g), agl = collective_time(0, agn, 20, &g);
         const double ar1 = collective_time(1, 1, 200, &g), arl = collective_time(1, arn, 20, &g);
         const double agb = (p - 1.0) / p * p * agn * sizeof(real), arb = (p - 1.0) / p * arn * sizeof(real);
-        double fit[4] = {ag1 / rounds, (agl > ag1 ? agl - ag1 : 0) / agb,
-                         ar1 / (2 * rounds), (arl > ar1 ? arl - ar1 : 0) / (2 * arb)};
+        double fit[5] = {ag1 / rounds, (agl > ag1 ? agl - ag1 : 0) / agb,
+                         ar1 / (2 * rounds), (arl > ar1 ? arl - ar1 : 0) / (2 * arb), 0};
+        const int spans = world->node_ranks < p;
+        if (spans) {
+            // Between nodes the largest message of a step is the DP reduction of a whole shard
+            // (P / dpn per rank): the link's bandwidth from an allreduce of the replica's
+            // parameters over the ranks, at most 16 MiB per rank, where a busy machine's
+            // scheduling noise is small beside the transfer.
+            static model m;
+            model_layout(&m, c, 1, 0);
+            const long big = (long)(m.nparams / p < (16 << 20) / sizeof(real) ? m.nparams / p
+                                                                              : (16 << 20) / sizeof(real));
+            const double t = collective_time(1, (int)big, 3, &g);
+            fit[4] = (t > ar1 ? t - ar1 : 0) / (2 * (p - 1.0) / p * big * sizeof(real));
+        }
         dist_bcast_bytes(fit, sizeof fit, world);
         dist_grid_free(&g);
-        if (world->node_ranks < p) {
-            // The job spans nodes: the collectives crossed the network; the node's are unknown.
+        if (spans) {
+            // The collectives crossed the network; the node's are not measured.
             cal->net_alpha = fit[0];
-            cal->net_gbps = fit[1] > 0 ? 8 / fit[1] / 1e9 : cal->net_gbps;
+            cal->net_gbps = fit[4] > 0 ? 8 / fit[4] / 1e9 : cal->net_gbps;
         } else {
             cal->ag_alpha = fit[0], cal->ag_beta = fit[1], cal->ar_alpha = fit[2], cal->ar_beta = fit[3];
         }

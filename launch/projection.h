@@ -23,8 +23,9 @@ void projection_options(int argc, char** argv, projection_calibration* cal);
 // k x n in cache), and the copy bandwidth; and with two or more ranks, the allgather and
 // allreduce over every rank of world at one element and at the step's size for c at
 // (tp = ranks, batch) (capped at 1 MiB per rank), fitted to rounds x alpha + bytes x beta: the
-// node's figures when world is one node, the network's (net_alpha, net_gbps) when it spans
-// nodes. Collective over world; every rank gets rank 0's figures.
+// node's figures when world is one node; when it spans nodes, net_alpha from the allgather and
+// net_gbps from an allreduce of the replica's parameters / ranks (at most 16 MiB per rank: the
+// DP reduction's size). Collective over world; every rank gets rank 0's figures.
 void projection_measure(projection_calibration* cal, const model_config* c, int batch,
                         dist_grid* world);
 

@@ -4,9 +4,12 @@
 // oversubscribed). Every term, the flops, the parameters and the bytes of each collective are
 // checked, and the total against the sum of the hand terms, so a term the code drops or
 // miscounts fails here. Then the dominant term, impossible layouts, and the fastest layout that
-// fits memory.
+// fits memory. Last, the calibration's measurements (launch/projection.c) on every rank: at 2
+// ranks the node's collectives are measured and every rank holds rank 0's figures.
+// ranks: 1 2
 #include <mpi.h>
-#include "model/projection.h"
+#include <string.h>
+#include "launch/projection.h"
 #include "tests/check.h"
 
 // Elman, byte LM-like: V = O = 32, D = 8, H = 64, L = 2, feedback into every layer, so
@@ -51,7 +54,8 @@ static void across_nodes(void)
     CHECK(s.flops == F, "flops %g, by hand %g", s.flops, F);
     const double ag[2] = {4.0 * 4 * b * Hl, 4.0 * 4 * b * (Hl + O)}, ar[2] = {4.0 * b * K0, 4.0 * b * K1};
     for (int l = 0; l < 2; l++)
-        CHECK(s.ag_bytes[l] == ag[l] && s.ar_bytes[l] == ar[l], "layer %d: allgather %g (%g), allreduce %g (%g)",
+        CHECK(s.ag_bytes[l] == ag[l] && s.ar_bytes[l] == ar[l],
+              "layer %d: allgather %g (%g), allreduce %g (%g)",
               l, s.ag_bytes[l], ag[l], s.ar_bytes[l], ar[l]);
     // 4 ranks of the node each send 2 (dpx - 1) / dpx of their whole shard.
     const double link = 80e9 / 8, bw = 10e9;
@@ -96,7 +100,8 @@ static void one_node_shared(void)
     projection_step s;
     CHECK(projection_model(&s, &c, 1, B, T, 4, &cal) == 0, "tp 1 of 4 ranks refused");
     CHECK(s.nodes == 1 && s.dpn == dpn && s.dpx == 1, "nodes %d dpn %d dpx %d", s.nodes, s.dpn, s.dpx);
-    const double P = H * K0 + H + H * K1 + H + O * H + O + 32 * 8, F = 6.0 * T * b * (H * K0 + H * K1 + O * H);
+    const double P = H * K0 + H + H * K1 + H + O * H + O + 32 * 8;
+    const double F = 6.0 * T * b * (H * K0 + H * K1 + O * H);
     CHECK(s.params == P && s.flops == F, "params %g (%g), flops %g (%g)", s.params, P, s.flops, F);
     // Rows of the shared product: b x dpn = 16 (entry 16 = 50 GFLOP/s x 0.5); memory bandwidth
     // min(10, 80 / 4 ranks).
@@ -117,7 +122,8 @@ static void one_node_shared(void)
     CHECK(projection_model(&s, &c, 1, B, T, 4, &cal) == 0, "tp 1 of 4 ranks refused");
     const double slow = 1e7, stream = 2.0 * T * (O * H + H * (K0 - 8) + H * K1) / dpn * 4 / slow;
     CHECK(stream > F * 4 / 6 / 25e9, "the stream should outlast the products");
-    check_term(&s, PROJ_MEMORY, share * (stream - F * 4 / 6 / 25e9 + 4 * (P + P + 1.75 * P + 1.5 * P) / slow));
+    check_term(&s, PROJ_MEMORY,
+               share * (stream - F * 4 / 6 / 25e9 + 4 * (P + P + 1.75 * P + 1.5 * P) / slow));
 }
 
 static void dominant_and_best(void)
@@ -145,12 +151,37 @@ static void dominant_and_best(void)
     CHECK(projection_best(&best, &c, 16, 5, 16, &cal) == 0 && !best.fits, "infeasible best");
 }
 
+static void measured(void)
+{
+    dist_grid world;
+    char err[256];
+    CHECK(dist_grid_init(MPI_COMM_WORLD, 1, 1, &world, err, sizeof err) == 0, "%s", err);
+    const model_config c = config();
+    projection_calibration cal, d;
+    projection_defaults(&cal);
+    d = cal;
+    projection_measure(&cal, &c, 16, &world);
+    for (int i = 0; i < PROJECTION_ROWS; i++)
+        CHECK(cal.kernel_gflops[i] > 0, "kernel at %d rows: %g", 1 << i, cal.kernel_gflops[i]);
+    CHECK(cal.mem_gbps > 0, "copy rate %g", cal.mem_gbps);
+    if (world.world_size > 1) // one node here: the node's figures replace the defaults
+        CHECK(cal.ag_alpha > 0 && cal.ar_alpha > 0 && cal.ag_alpha != d.ag_alpha,
+              "node collectives not measured: %g %g", cal.ag_alpha, cal.ar_alpha);
+    CHECK(cal.net_alpha == d.net_alpha && cal.net_gbps == d.net_gbps,
+          "one node changed the network's assumption");
+    double mine[2] = {cal.kernel_gflops[0], cal.ag_alpha}, all[2] = {mine[0], mine[1]};
+    dist_world_max_f64(all, 2, &world);
+    CHECK(!memcmp(mine, all, sizeof mine), "ranks hold different figures");
+    dist_grid_free(&world);
+}
+
 int main(int argc, char** argv)
 {
     MPI_Init(&argc, &argv);
     across_nodes();
     one_node_shared();
     dominant_and_best();
+    measured();
     MPI_Finalize();
     if (!check_failures) printf("test_projection: all checks passed\n");
     return check_failures ? 1 : 0;
