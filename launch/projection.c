@@ -98,8 +98,7 @@ static double copy_rate(void)
 }
 
 // Least over 5 trials (the one least disturbed by other jobs) of the seconds per call of reps
-// allgathers (or allreduces) of n reals
-// per rank over g's TP group (every rank of the job).
+// allgathers (or allreduces) of n reals per rank over g's TP group (every rank of the job).
 static double collective_time(int allreduce, int n, int reps, dist_grid* g)
 {
     real* send = calloc((size_t)n, sizeof(real));
