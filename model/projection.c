@@ -186,9 +186,9 @@ void projection_print(FILE* out, const model_config* c, int batch, int seq_len, 
             cal->kernel_gflops[PROJECTION_ROWS - 1], cal->kernel_gflops[0], cal->kernel_gflops[3],
             cal->step_fraction, cal->mem_gbps, cal->ag_alpha * 1e6, cal->ag_beta * 1e9,
             cal->ar_alpha * 1e6, cal->ar_beta * 1e9);
-    fprintf(out, "  %-9s %6s %9s %9s %9s %9s %9s %9s %9s %9s %10s %9s  %s\n", "tp x dp", "rows",
+    fprintf(out, "  %-9s %6s %9s %9s %9s %9s %9s %9s %9s %9s %10s  %s\n", "tp x dp", "rows",
             "GiB/rank", "compute", "memory", "TP lat", "TP bw", "DP lat", "DP bw", "step s",
-            "tok/s", "dominant", "");
+            "tok/s", "dominant");
     projection_step best = {0};
     if (projection_best(&best, c, batch, seq_len, ranks, cal)) {
         fprintf(out, "  no layout: tp must be a power of 2 dividing %d ranks and hidden = %d, "
@@ -202,7 +202,7 @@ void projection_print(FILE* out, const model_config* c, int batch, int seq_len, 
         snprintf(lay, sizeof lay, "%dx%d", s.tp, s.dp);
         fprintf(out, "  %-9s %6d %8.2f%s", lay, s.b, s.rank_bytes / 1073741824.0, s.fits ? " " : "!");
         for (int k = 0; k < PROJ_NTERMS; k++) fprintf(out, " %9.4f", s.t[k]);
-        fprintf(out, " %9.4f %10.0f %9s%s\n", s.total, batch * (double)seq_len / s.total,
+        fprintf(out, " %9.4f %10.0f  %s%s\n", s.total, batch * (double)seq_len / s.total,
                 projection_term_name(projection_dominant(&s)),
                 s.tp == best.tp ? "  <- fastest" : "");
     }
