@@ -96,6 +96,11 @@ build/tests/test_feedback: tests/test_feedback.c $(TESTH) build/launch/feedback_
 	@mkdir -p build/tests
 	$(CC) $(FNN_CFLAGS) $< build/launch/feedback_plan.o build/libfnn.a $(FNN_LIBS) -o $@
 
+# test_projection runs the time model's calibration (launch/projection.c) too.
+build/tests/test_projection: tests/test_projection.c $(TESTH) build/launch/projection.o build/launch/setup.o build/libfnn.a
+	@mkdir -p build/tests
+	$(CC) $(FNN_CFLAGS) $< build/launch/projection.o build/launch/setup.o build/libfnn.a $(FNN_LIBS) -o $@
+
 # The tool that damages files for tests/e2e_hostile.sh.
 build/tests/h5craft: tests/h5craft.c
 	@mkdir -p build/tests
