@@ -1,12 +1,20 @@
-// fnn plan: the memory plan of a config at a layout, printed without running it (one process).
+// fnn plan: the memory plan of a config at a layout, printed without running it (one process),
+// and with --ranks N the time model's projection of a training window at N ranks
+// (docs/scaling.md).
 #include <stdio.h>
 #include "launch/commands.h"
 #include "launch/plan.h"
+#include "launch/projection.h"
 #include "launch/setup.h"
 
 int cmd_plan(int argc, char** argv, dist_grid* world)
 {
-    static const char* const known[] = {"--config", "--set", "--np", "--ranks-per-node", NULL};
+    // The plan's own options, then the projection's assumptions (--ranks-per-node is both: the
+    // node the memory plan fills, and the nodes of the projection).
+    const char* known[16] = {"--config", "--set", "--np", "--ranks"};
+    int nk = 4;
+    for (const char* const* o = projection_opts; *o; o++) known[nk++] = *o;
+    known[nk] = NULL;
     setup_check_opts(argc, argv, "plan", known);
     if (world->world_size != 1)
         dist_fail_all("fnn plan runs as one process (--np N says how many ranks to plan for), not on %d",
@@ -30,8 +38,14 @@ int cmd_plan(int argc, char** argv, dist_grid* world)
     const plan_run run = plan_run_of(&c, baseline, (double)dataset_bytes(d));
     plan_compute(&p, &c.model, c.seq_len, c.batch, &lay, &run);
     plan_print(&p, stdout);
-    // The time model's projection (fnn plan --ranks N, launch/projection.h) belongs here, after
-    // the memory plan and before the verdict on this node.
+    const char* ranks = setup_opt(argc, argv, "--ranks", NULL);
+    if (ranks) {
+        projection_calibration cal;
+        projection_defaults(&cal);
+        projection_options(argc, argv, &cal);
+        projection_measure(&cal, &c.model, c.batch, world);
+        projection_print(stdout, &c.model, c.batch, c.seq_len, (int)setup_long("--ranks", ranks, 1), &cal);
+    }
     // The verdict a run would get on this node: the same line, and a failure.
     plan_check(&p, (double)c.memory_limit, world);
     printf("fits this node\n");
