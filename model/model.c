@@ -185,9 +185,12 @@ static size_t lay_segment(model* m, real* seg)
     const size_t TB = (size_t)m->T * m->B, B = (size_t)m->B, np = round16(m->nparams);
     const size_t GH = (size_t)m->cell->gates * m->Hl, own_a = m->cell->gates > 1 || m->cell->split_h;
     const size_t split = (size_t)m->cell->split_h;
+    // The moments hold only this rank's sub-pieces (model/share.c), the same room on every member.
+    const size_t nm = model_optim_bytes(m, m->g->dpn, m->g->dpx) / (2 * sizeof(real));
+    const size_t bufsz[4] = {np, np, nm, nm};
     size_t off = 0;
     real** bufs[] = {&m->params, &m->grads, &m->m, &m->v};
-    for (int i = 0; i < 4; i++, off += np)
+    for (int i = 0; i < 4; off += bufsz[i++])
         if (seg) *bufs[i] = seg + off;
     for (int l = 0; l < m->c.L; l++) {
         const size_t sizes[8] = {TB * m->K[l], TB * m->Hl, TB * GH * own_a, TB * GH * split,

@@ -246,8 +246,8 @@ static void check_counts(dist_grid* g, const model_config* c)
     CHECK(gathers == (tp ? T * L : 0), "%s: %ld allgathers", name, gathers);
     CHECK(g->count[DIST_ALLREDUCE] == (tp ? T * L : 0), "%s: %ld allreduces", name,
           g->count[DIST_ALLREDUCE]);
-    CHECK(g->count[DIST_IALLREDUCE] == iall, "%s: %ld iallreduces, want %ld", name,
-          g->count[DIST_IALLREDUCE], iall);
+    CHECK(g->count[DIST_IREDUCE_SCATTER] == iall, "%s: %ld iallreduces, want %ld", name,
+          g->count[DIST_IREDUCE_SCATTER], iall);
     // model_gather adds its two.
     CHECK(g->count[DIST_SYNC] == syncs + 2 * (g->dpn > 1), "%s tp %d dpn %d: %ld syncs, want %ld",
           name, g->tp, g->dpn, g->count[DIST_SYNC], syncs + 2 * (g->dpn > 1));
@@ -255,7 +255,7 @@ static void check_counts(dist_grid* g, const model_config* c)
         printf("%s feedback %s %s tp %d x dp %d (%d x %d): %ld allgathers, %ld allreduces, %ld "
                "iallreduces, %ld syncs\n", name, config_enum_name("feedback", c->feedback), c->V ? "lm" : "regress", g->tp,
                g->dp, g->dpn, g->dpx, gathers, g->count[DIST_ALLREDUCE],
-               g->count[DIST_IALLREDUCE], g->count[DIST_SYNC]);
+               g->count[DIST_IREDUCE_SCATTER], g->count[DIST_SYNC]);
     model_free(&m);
 }
 
@@ -340,8 +340,8 @@ static void test_checkpoints(int world_rank, const layout* ls, int nl, const fnn
         }
 }
 
-// An LSTM run carrying its state, saved after RESUME_AT steps as fnn train saves (moments
-// gathered, state of the next window) at every layout and resumed on it, where the remaining
+// An LSTM run carrying its state, saved after RESUME_AT steps as fnn train saves (each rank's
+// own moments, state of the next window) at every layout and resumed on it, where the remaining
 // losses are the uninterrupted run's bit for bit; the first layout's file also at the last
 // layout (the largest tp), where they agree to float rounding.
 static void test_resume(int world_rank, const layout* ls, int nl, const fnn_config* cfg)
@@ -358,8 +358,6 @@ static void test_resume(int world_rank, const layout* ls, int nl, const fnn_conf
         CHECK(model_init_params(&wm) == 0, "init failed");
         model_reset_state(&wm);
         train_steps(&wm, 1, 0, RESUME_AT, whole);
-        model_gather(&wm, wm.m);
-        model_gather(&wm, wm.v);
         ckpt_train st = train_state(&wm, RESUME_AT);
         CHECK(ckpt_save(path, &wm, cfg, &st, 1, err, sizeof err) == 0, "save: %s", err);
         train_steps(&wm, 1, RESUME_AT, STEPS, whole);

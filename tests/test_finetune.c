@@ -46,7 +46,7 @@ static void grad_step(model* m, const model_batch* bt, long* iallreduce, long* s
     model_loss(m, bt, NULL);
     dist_reset_counts(m->g);
     model_backward(m, bt);
-    *iallreduce = m->g->count[DIST_IALLREDUCE];
+    *iallreduce = m->g->count[DIST_IREDUCE_SCATTER];
     *syncs = m->g->count[DIST_SYNC];
     model_gather(m, m->grads);
 }
