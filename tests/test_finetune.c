@@ -38,7 +38,7 @@ static void batch(model_batch* bt, int32_t* tok, int32_t* next, const model* m)
 
 // Forward, loss and backward of one window, counting the collectives of the backward pass;
 // afterwards grads holds the DP sum everywhere (model_gather).
-static void grad_step(model* m, const model_batch* bt, long* iallreduce, long* syncs)
+static void grad_step(model* m, const model_batch* bt, long* scatters, long* syncs)
 {
     model_reset_state(m);
     model_zero_grad(m);
@@ -46,7 +46,7 @@ static void grad_step(model* m, const model_batch* bt, long* iallreduce, long* s
     model_loss(m, bt, NULL);
     dist_reset_counts(m->g);
     model_backward(m, bt);
-    *iallreduce = m->g->count[DIST_IREDUCE_SCATTER];
+    *scatters = m->g->count[DIST_IREDUCE_SCATTER];
     *syncs = m->g->count[DIST_SYNC];
     model_gather(m, m->grads);
 }
@@ -95,11 +95,11 @@ static void test_frozen(dist_grid* g, int cell, const char* const* names, int fe
     for (int k = 0; k < m.ntensors; k++) frozen += m.no_grad[k] ? (long)m.tensors[k].lrows * m.tensors[k].lcols : 0;
     CHECK(zero == frozen && frozen > 0, "%s...: %ld of %ld frozen gradients zero", names[0], zero, frozen);
     CHECK(worst < 1e-6, "%s...: trained tensors' gradients differ from the unfrozen run's by %g", names[0], worst);
-    CHECK(ia1 == ia0 - (g->dpx > 1 ? fewer_regions : 0), "%s...: %ld iallreduces, unfrozen %ld", names[0], ia1, ia0);
+    CHECK(ia1 == ia0 - (g->dpx > 1 ? fewer_regions : 0), "%s...: %ld reduce-scatters, unfrozen %ld", names[0], ia1, ia0);
     CHECK(sy1 == sy0 - (g->dpn > 1 ? fewer_calls : 0), "%s...: %ld syncs, unfrozen %ld", names[0], sy1, sy0);
     if (g->world_rank == 0)
         printf("freeze %s...: tp %d dp %d (%d x %d): %ld frozen gradients zero, %ld of %ld trained "
-               "bit-identical (worst %.1e); iallreduce %ld -> %ld, syncs %ld -> %ld\n", names[0],
+               "bit-identical (worst %.1e); reduce-scatters %ld -> %ld, syncs %ld -> %ld\n", names[0],
                g->tp, g->dp, g->dpn, g->dpx, zero, same, held - frozen, worst, ia0, ia1, sy0, sy1);
     free(ref);
     model_free(&m);
