@@ -1,7 +1,7 @@
 // SGD with momentum, Adam and AdamW over the flat parameter buffers, the warmup + cosine
-// schedule, and global-norm clipping. All tensors share one loop: the buffers have one layout.
-// Each DP replica updates the sub-piece of the buffers it owns and keeps only its moments
-// (model/share.c).
+// schedule, and global-norm clipping. All tensors share one loop: params and grads have one
+// layout. Each DP replica updates the sub-pieces of the buffers it owns and keeps the moments of
+// those alone, one after another (model/share.c).
 #include <math.h>
 #include "model/optim.h"
 

@@ -4,9 +4,9 @@
 # keeping the moments of a quarter of the parameters) follows the one-rank loss and gradient
 # norm; its step-10 checkpoint resumes at (2, 1), (1, 1) and (1, 4) shared (to float rounding)
 # and at its own layout bit for bit (metrics and the step-20 /optim, h5diff exact); the one-rank
-# checkpoint resumes at (1, 4); the /optim datasets of a sharded and an unsharded save of the
-# same step agree; and the peak resident memory (VmHWM) of a rank at dp = 4 is less than one
-# rank's by 3/4 of the Adam moments.
+# and the (2, 1) checkpoints resume at (1, 4); the /optim datasets of a sharded and an unsharded
+# save of the same step agree; and the peak resident memory (VmHWM) of a rank at dp = 4 is less
+# than one rank's by 3/4 of the Adam moments.
 dir=build/zero
 data=text.h5
 bound=180
@@ -52,10 +52,13 @@ for layout in "2 2 (2,1)" "1 1 (1,1)" "4 1 (1,4)_shared"; do
     resume $1 "$3" $dir/r$1$2 $(ck $dir/z4 10) --set tp=$2
     traj_close $dir/z4.jsonl $dir/r$1$2.jsonl 1e-5 10 && say "ok   (1, 4) unshared resumed at $3: steps 11-20 match" || fail "(1, 4) unshared resumed at $3"
 done
-# The reverse: the one-rank checkpoint resumed at (1, 4) unshared.
+# The reverse: the one-rank and the (2, 1) checkpoints resumed at (1, 4) unshared.
 unshared resume 4 "one rank at (1, 4)" $dir/r14 $(ck $dir/one 10)
 traj_close $dir/one.jsonl $dir/r14.jsonl 1e-5 10 && say "ok   one rank resumed at (1, 4) unshared: steps 11-20 match" || fail "one rank resumed at (1, 4)"
 optim_close $(ck $dir/one 20) $(ck $dir/r14 20) 1e-4 && say "ok   and its step-20 /optim matches one rank's" || fail "one rank resumed at (1, 4): /optim"
+train 2 --set tp=2 $steps --set ckpt_dir=$dir/t2 > $dir/t2.txt 2>&1 || fail "train np=2 tp=2"
+unshared resume 4 "(2, 1) at (1, 4)" $dir/r24 $(ck $dir/t2 10)
+traj_close $dir/one.jsonl $dir/r24.jsonl 1e-5 10 && say "ok   (2, 1) resumed at (1, 4) unshared: steps 11-20 match one rank's" || fail "(2, 1) resumed at (1, 4)"
 
 # The same step saved sharded (each of 4 ranks writing the moments it owns) and unsharded (one
 # rank holding them all): the same datasets, their values apart by the rounding of the sums.

@@ -23,7 +23,7 @@ static inline void moment_run(size_t off, size_t n, size_t at, void* arg)
 {
     elements_arg* a = arg;
     for (size_t e = off; e < off + n; e++) {
-        const size_t i = (e - a->t->offset) / (size_t)a->t->ld, j = (e - a->t->offset) % (size_t)a->t->ld;
+        const size_t ld = (size_t)a->t->ld, i = (e - a->t->offset) / ld, j = (e - a->t->offset) % ld;
         real* p = a->buf + at + (e - off);
         real want = value(a->b, a->k, a->t->row0 + (int)i, a->t->col0 + (int)j);
         if (a->check) a->bad += *p != want;
