@@ -1,5 +1,7 @@
 // Every collective of fnn, counted per kind and timed, so tests can assert the per-step count
 // and the benchmark can report the time spent waiting in communication.
+#include <stdlib.h>
+#include <string.h>
 #include "dist/dist.h"
 
 void dist_counted(dist_grid* g, int kind, double t0)
@@ -36,19 +38,46 @@ void dist_dp_allreduce_f64(double* buf, int n, dist_grid* g)
     dist_counted(g, DIST_ALLREDUCE, t0);
 }
 
-void dist_dpn_allreduce_f64(double* buf, int n, dist_grid* g)
+// Slot for one more exchange in p, with its dpx counts and displacements of buf[0, n).
+static int slot(dist_pending* p, size_t n, dist_grid* g, int** counts, int** displs)
 {
-    double t0 = MPI_Wtime();
-    MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_SUM, g->dpn_comm);
-    dist_counted(g, DIST_ALLREDUCE, t0);
+    if (p->n == DIST_MAX_PENDING)
+        dist_fail("internal error: more than %d exchanges in flight", DIST_MAX_PENDING);
+    if (!p->counts && !(p->counts = malloc((size_t)DIST_MAX_PENDING * 2 * g->dpx * sizeof(int))))
+        dist_fail("out of memory");
+    *counts = p->counts + (size_t)p->n * 2 * g->dpx;
+    *displs = *counts + g->dpx;
+    for (int x = 0; x < g->dpx; x++) {
+        size_t a, b;
+        dist_part(n, g->dpx, x, &a, &b);
+        (*counts)[x] = (int)(b - a);
+        (*displs)[x] = (int)a;
+    }
+    p->buf[p->n] = NULL;
+    return p->n++;
 }
 
-void dist_dpx_iallreduce_sum(real* buf, int n, dist_pending* p, dist_grid* g)
+void dist_dpx_ireduce_scatter_sum(real* buf, size_t n, dist_pending* p, dist_grid* g)
 {
-    if (p->n == DIST_MAX_PENDING) dist_fail("internal error: more than %d reductions in flight", DIST_MAX_PENDING);
     double t0 = MPI_Wtime();
-    MPI_Iallreduce(MPI_IN_PLACE, buf, n, REAL_MPI, MPI_SUM, g->dpx_comm, &p->req[p->n++]);
-    dist_counted(g, DIST_IALLREDUCE, t0);
+    int *counts, *displs;
+    const int i = slot(p, n, g, &counts, &displs);
+    // In place the sum of part x lands at the start of rank x's buffer; dist_wait_all moves it.
+    p->buf[i] = buf;
+    p->at[i] = (size_t)displs[g->dpx_rank];
+    p->len[i] = (size_t)counts[g->dpx_rank];
+    MPI_Ireduce_scatter(MPI_IN_PLACE, buf, counts, REAL_MPI, MPI_SUM, g->dpx_comm, &p->req[i]);
+    dist_counted(g, DIST_IREDUCE_SCATTER, t0);
+}
+
+void dist_dpx_iallgather(real* buf, size_t n, dist_pending* p, dist_grid* g)
+{
+    double t0 = MPI_Wtime();
+    int *counts, *displs;
+    const int i = slot(p, n, g, &counts, &displs);
+    MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, counts, displs, REAL_MPI,
+                    g->dpx_comm, &p->req[i]);
+    dist_counted(g, DIST_IALLGATHER, t0);
 }
 
 void dist_wait_all(dist_pending* p, dist_grid* g)
@@ -56,6 +85,10 @@ void dist_wait_all(dist_pending* p, dist_grid* g)
     if (!p->n) return;
     double t0 = MPI_Wtime();
     MPI_Waitall(p->n, p->req, MPI_STATUSES_IGNORE);
+    for (int i = 0; i < p->n; i++)
+        if (p->buf[i]) memmove(p->buf[i] + p->at[i], p->buf[i], p->len[i] * sizeof(real));
+    free(p->counts);
+    p->counts = NULL;
     p->n = 0;
     g->comm_seconds += MPI_Wtime() - t0;
 }

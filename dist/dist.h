@@ -11,8 +11,18 @@
 
 // Per-kind collective counters, so tests can assert how many collectives a step makes.
 // DIST_SYNC: a barrier of the node's DP group around an exchange through shared memory.
-enum dist_kind { DIST_ALLGATHER, DIST_ALLREDUCE, DIST_IALLREDUCE, DIST_BCAST, DIST_SYNC,
-                 DIST_REDUCE, DIST_NKINDS };
+// DIST_IREDUCE_SCATTER and DIST_IALLGATHER: the non-blocking DP exchanges of gradient pieces
+// and of updated parameters over dpx_comm.
+enum dist_kind { DIST_ALLGATHER, DIST_ALLREDUCE, DIST_IREDUCE_SCATTER, DIST_IALLGATHER,
+                 DIST_BCAST, DIST_SYNC, DIST_REDUCE, DIST_NKINDS };
+
+// Part `part` of `parts` of n elements: [*a, *b). One split for every level of the DP sharding
+// (model/share.c's pieces, dist/'s parts of a piece over dpx_comm), so that they line up.
+static inline void dist_part(size_t n, int parts, int part, size_t* a, size_t* b)
+{
+    *a = n * (size_t)part / (size_t)parts;
+    *b = n * (size_t)(part + 1) / (size_t)parts;
+}
 
 typedef struct dist_grid {
     MPI_Comm world;   // the whole job
@@ -24,7 +34,7 @@ typedef struct dist_grid {
     MPI_Comm dpn_comm, dpx_comm;
     int world_size, world_rank;
     int tp, dp, tp_rank, dp_rank;
-    int dpn, dpn_rank, dpx;
+    int dpn, dpn_rank, dpx, dpx_rank;
     int node_ranks;              // ranks sharing this node, for the thread count
     long count[DIST_NKINDS];     // collectives issued since the last dist_reset_counts
     double comm_seconds;         // time spent inside collectives since the last reset
@@ -52,17 +62,26 @@ void dist_tp_allreduce_sum(real* buf, int n, dist_grid* g);
 void dist_tp_allreduce_f64(double* buf, int n, dist_grid* g);
 // Same over the DP ranks.
 void dist_dp_allreduce_f64(double* buf, int n, dist_grid* g);
-// Sums n doubles over the node's DP group (norms of gradient pieces). In place.
-void dist_dpn_allreduce_f64(double* buf, int n, dist_grid* g);
-// Reductions in flight, finished together by dist_wait_all: at most one per gradient region
-// (a layer, the head, the embedding) of one backward pass.
+// Exchanges in flight, finished together by dist_wait_all: at most one per gradient region
+// (a layer, the head, the embedding) of one backward pass or optimiser step. Start from
+// {.n = 0}.
 #define DIST_MAX_PENDING 20
 typedef struct dist_pending {
     MPI_Request req[DIST_MAX_PENDING];
+    // A reduce-scatter leaves this rank's part at the start of its buffer: moved into place
+    // (len reals from buf to buf + at) once it completes.
+    real* buf[DIST_MAX_PENDING];
+    size_t at[DIST_MAX_PENDING], len[DIST_MAX_PENDING];
+    int* counts; // each exchange's dpx counts and displacements, read by MPI until it completes
     int n;
 } dist_pending;
-// Starts summing a gradient piece over dpx_comm, one more in p; finish with dist_wait_all.
-void dist_dpx_iallreduce_sum(real* buf, int n, dist_pending* p, dist_grid* g);
+// Starts summing buf[0, n) over dpx_comm into its parts: after dist_wait_all, part dpx_rank
+// (dist_part(n, dpx, dpx_rank)) of buf holds its sum over the dpx ranks and the rest of buf is
+// undefined. One more in p.
+void dist_dpx_ireduce_scatter_sum(real* buf, size_t n, dist_pending* p, dist_grid* g);
+// Starts giving every dpx rank the others' parts of buf[0, n) (each rank's part dpx_rank holds
+// its values); complete after dist_wait_all. One more in p.
+void dist_dpx_iallgather(real* buf, size_t n, dist_pending* p, dist_grid* g);
 void dist_wait_all(dist_pending* p, dist_grid* g);
 // Reductions over the whole job, for timings and reports. In place.
 void dist_world_sum_f64(double* buf, int n, dist_grid* g);

@@ -29,6 +29,7 @@ static void split_dp(dist_grid* g, int share)
     MPI_Comm_rank(g->dpn_comm, &g->dpn_rank);
     MPI_Comm_split(g->dp_comm, g->dpn_rank, g->dp_rank, &g->dpx_comm);
     MPI_Comm_size(g->dpx_comm, &g->dpx);
+    MPI_Comm_rank(g->dpx_comm, &g->dpx_rank);
 }
 
 int dist_grid_init(MPI_Comm world, int tp, int share, dist_grid* g, char* err, size_t errlen)

@@ -2,7 +2,8 @@
 // shape. The ranks that hold the same piece of a tensor (a DP group for TP-sharded tensors, the
 // whole job for replicated ones) share its writing, each a contiguous run of the piece's rows, so
 // every rank writes and a replicated tensor is written once. Reading, each rank reads its whole
-// piece, whatever layout wrote the file.
+// piece, whatever layout wrote the file. The optimiser's moments are written and read by their
+// owners alone (ZeRO: each rank holds its own sub-pieces).
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +73,60 @@ static void read_set(h5file* h, const char* prefix, model* m, real* buf, const u
         snprintf(name, sizeof name, "%s/%s", prefix, t->name);
         h5_piece pc = read_piece(t, m->g);
         h5_read_piece(h, name, &pc, buf + t->offset);
+    }
+}
+
+// The optimiser's moments are held by their owners only (model/share.c): each rank writes and
+// reads the rectangles of each tensor that its sub-piece covers. A replicated tensor's moments
+// are held alike by every TP rank: those of TP rank 0 write them and count them in the digest.
+enum { MAX_RECTS = 4 };
+
+typedef struct rects {
+    const model_tensor* t;
+    h5_rect r[MAX_RECTS];
+    int n;
+} rects;
+
+// One owned run of a row: extends the last rectangle when it continues it by whole rows.
+static void add_run(size_t off, size_t n, size_t at, void* arg)
+{
+    rects* rs = arg;
+    const model_tensor* t = rs->t;
+    const size_t i = (off - t->offset) / (size_t)t->ld, j = (off - t->offset) % (size_t)t->ld;
+    h5_rect* last = rs->n ? &rs->r[rs->n - 1] : NULL;
+    if (last && last->col0 == t->col0 + (int)j && last->ncols == (int)n &&
+        last->row0 + last->nrows == t->row0 + (int)i &&
+        last->mem + (size_t)last->nrows * (size_t)t->ld == at) {
+        last->nrows++;
+        return;
+    }
+    // A contiguous sub-piece covers a partial row, whole rows and a partial row of a tensor.
+    if (rs->n == MAX_RECTS) dist_fail("internal error: %s's owned part is not contiguous", t->name);
+    rs->r[rs->n++] = (h5_rect){.row0 = t->row0 + (int)i, .nrows = 1, .col0 = t->col0 + (int)j,
+                               .ncols = (int)n, .ld = t->ld, .mem = at};
+}
+
+static rects owned_rects(const model* m, const model_tensor* t)
+{
+    rects rs = {.t = t};
+    model_owned_runs(m, t, add_run, &rs);
+    return rs;
+}
+
+// Writes (write = 1) or reads the moments buf (m->m or m->v) of the tensors k with only[k]
+// (NULL: all), as prefix/<name>.
+static void moments(h5file* h, const char* prefix, const model* m, real* buf,
+                    const unsigned char* only, int write)
+{
+    for (int k = 0; k < m->ntensors; k++) {
+        const model_tensor* t = &m->tensors[k];
+        if (only && !only[k]) continue;
+        char name[96];
+        snprintf(name, sizeof name, "%s/%s", prefix, t->name);
+        rects rs = owned_rects(m, t);
+        const int first = !t->replicated || m->g->tp_rank == 0;
+        if (write) h5_write_rects(h, name, t->rank, t->rows, t->cols, rs.r, first ? rs.n : 0, buf);
+        else h5_read_rects(h, name, t->rank, t->rows, t->cols, rs.r, rs.n, buf, first);
     }
 }
 
@@ -274,10 +329,11 @@ int ckpt_save(const char* path, const model* m, const fnn_config* cfg, const ckp
     write_config(&h, &m->c, cfg);
     write_train(&h, st);
     write_set(&h, "/params", m, m->params, NULL);
-    if (with_optim && st->optimizer == OPT_SGD) write_set(&h, "/optim/momentum", m, m->m, st->optim_state);
+    if (with_optim && st->optimizer == OPT_SGD)
+        moments(&h, "/optim/momentum", m, m->m, st->optim_state, 1);
     if (with_optim && st->optimizer != OPT_SGD) {
-        write_set(&h, "/optim/m", m, m->m, st->optim_state);
-        write_set(&h, "/optim/v", m, m->v, st->optim_state);
+        moments(&h, "/optim/m", m, m->m, st->optim_state, 1);
+        moments(&h, "/optim/v", m, m->v, st->optim_state, 1);
     }
     if (st->transferred) write_finetune(&h, m, st);
     if (st->carry_state) write_state(&h, m);
@@ -389,10 +445,10 @@ int ckpt_load(const char* path, model* m, const unsigned char* only, int with_op
             has = state;
         }
         if (with_optim && h5_exists(&h, "/optim/momentum")) {
-            read_set(&h, "/optim/momentum", m, m->m, has);
+            moments(&h, "/optim/momentum", m, m->m, has, 0);
         } else if (with_optim) {
-            read_set(&h, "/optim/m", m, m->m, has);
-            read_set(&h, "/optim/v", m, m->v, has);
+            moments(&h, "/optim/m", m, m->m, has, 0);
+            moments(&h, "/optim/v", m, m->v, has, 0);
         }
     }
     return h5_close(&h) ? -1 : 0;

@@ -495,35 +495,117 @@ static hid_t open_float(h5file* h, const char* name, int* nd, hsize_t have[2])
     return -1;
 }
 
-void h5_read_piece(h5file* h, const char* name, const h5_piece* pc, real* p)
+// Dataset name, checked to be float of logical shape rows x cols (rank 1: a vector of rows),
+// and its digest entry; -1 after recording a failure.
+static hid_t open_shaped(h5file* h, const char* name, int rank, int rows, int cols, h5_sum** s)
 {
-    if (h->f < 0) return;
+    *s = NULL;
+    if (h->f < 0) return -1;
     if (!h5_exists(h, name)) {
         h5_fail(h, "no dataset %s: written for another model?", name);
-        return;
+        return -1;
     }
     int nd;
-    hsize_t have[2], want[2] = {(hsize_t)pc->rows, (hsize_t)pc->cols};
+    hsize_t have[2], want[2] = {(hsize_t)rows, (hsize_t)cols};
     hid_t ds = open_float(h, name, &nd, have);
-    if (ds < 0) return;
-    h5_sum* s = add_sum(h, name);
-    if (nd != pc->rank || have[0] != want[0] || (nd == 2 && have[1] != want[1])) {
+    if (ds < 0) return -1;
+    *s = add_sum(h, name);
+    const int shaped = nd == rank && have[0] == want[0] && (nd == 1 || have[1] == want[1]);
+    if (!shaped) {
         char a[64], b[64];
         shape_text(a, sizeof a, nd, have);
-        shape_text(b, sizeof b, pc->rank, want);
+        shape_text(b, sizeof b, rank, want);
         h5_fail(h, "%s is %s, this model needs %s", name, nd > 2 ? "not a matrix" : a, b);
-    } else if (s) {
-        hid_t fs = H5Dget_space(ds), ms;
-        select_piece(pc, fs, &ms);
-        if (H5Dread(ds, REAL_H5, ms, fs, h->dxpl, p) < 0)
-            h5_fail(h, "cannot read dataset %s (truncated or corrupt file?)", name);
-        int part = pc->parts > 0 ? pc->part : 0, parts = pc->parts > 0 ? pc->parts : 1;
-        digest_rows(s->part, pc, p, (int)((long)pc->nrows * part / parts),
-                    (int)((long)pc->nrows * (part + 1) / parts));
-        read_digest(h, ds, s);
-        H5Sclose(ms);
-        H5Sclose(fs);
     }
+    if (*s && shaped) return ds;
+    H5Dclose(ds);
+    return -1;
+}
+
+void h5_read_piece(h5file* h, const char* name, const h5_piece* pc, real* p)
+{
+    h5_sum* s;
+    hid_t ds = open_shaped(h, name, pc->rank, pc->rows, pc->cols, &s);
+    if (ds < 0) return;
+    hid_t fs = H5Dget_space(ds), ms;
+    select_piece(pc, fs, &ms);
+    if (H5Dread(ds, REAL_H5, ms, fs, h->dxpl, p) < 0)
+        h5_fail(h, "cannot read dataset %s (truncated or corrupt file?)", name);
+    int part = pc->parts > 0 ? pc->part : 0, parts = pc->parts > 0 ? pc->parts : 1;
+    digest_rows(s->part, pc, p, (int)((long)pc->nrows * part / parts),
+                (int)((long)pc->nrows * (part + 1) / parts));
+    read_digest(h, ds, s);
+    H5Sclose(ms);
+    H5Sclose(fs);
+    H5Dclose(ds);
+}
+
+// File and memory selections of n rectangles (h5_rect); the memory is one vector from base.
+static void select_rects(const h5_rect* r, int n, hid_t file, hid_t* mem)
+{
+    hsize_t len = 1;
+    for (int i = 0; i < n; i++) {
+        hsize_t end = r[i].mem + (hsize_t)(r[i].nrows - 1) * r[i].ld + r[i].ncols;
+        if (r[i].nrows && r[i].ncols && end > len) len = end;
+    }
+    *mem = H5Screate_simple(1, &len, NULL);
+    H5Sselect_none(file);
+    H5Sselect_none(*mem);
+    for (int i = 0; i < n; i++) {
+        if (!r[i].nrows || !r[i].ncols) continue;
+        hsize_t fstart[2] = {(hsize_t)r[i].row0, (hsize_t)r[i].col0};
+        hsize_t fcount[2] = {(hsize_t)r[i].nrows, (hsize_t)r[i].ncols};
+        hsize_t mstart = r[i].mem, stride = (hsize_t)r[i].ld, count = (hsize_t)r[i].nrows,
+                block = (hsize_t)r[i].ncols;
+        H5Sselect_hyperslab(file, H5S_SELECT_OR, fstart, NULL, fcount, NULL);
+        H5Sselect_hyperslab(*mem, H5S_SELECT_OR, &mstart, &stride, &count, &block);
+    }
+}
+
+// Digest parts of the n rectangles at base in a dataset of cols columns.
+static void digest_rects(uint64_t s[3], const h5_rect* r, int n, const real* base, int cols)
+{
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < r[i].nrows; j++)
+            digest_run(s, base + r[i].mem + (size_t)j * r[i].ld, (size_t)r[i].ncols,
+                       (uint64_t)(r[i].row0 + j) * (uint64_t)cols + (uint64_t)r[i].col0);
+}
+
+void h5_write_rects(h5file* h, const char* name, int rank, int rows, int cols, const h5_rect* r,
+                    int n, const real* base)
+{
+    if (h->f < 0) return;
+    hsize_t dims[2] = {(hsize_t)rows, (hsize_t)cols};
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t fs = H5Screate_simple(rank, dims, NULL);
+    hid_t ds = H5Dcreate2(h->f, name, H5T_IEEE_F32LE, fs, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t ms;
+    select_rects(r, n, fs, &ms);
+    if (ds < 0 || H5Dwrite(ds, REAL_H5, ms, fs, h->dxpl, base) < 0)
+        h5_fail(h, "cannot write dataset %s (disk full?)", name);
+    h5_sum* s = add_sum(h, name);
+    if (s) digest_rects(s->part, r, n, base, cols);
+    if (ds >= 0) H5Dclose(ds);
+    H5Sclose(ms);
+    H5Sclose(fs);
+    H5Pclose(lcpl);
+}
+
+void h5_read_rects(h5file* h, const char* name, int rank, int rows, int cols, const h5_rect* r,
+                   int n, real* base, int digest)
+{
+    h5_sum* s;
+    hid_t ds = open_shaped(h, name, rank, rows, cols, &s);
+    if (ds < 0) return;
+    hid_t fs = H5Dget_space(ds), ms;
+    select_rects(r, n, fs, &ms);
+    if (H5Dread(ds, REAL_H5, ms, fs, h->dxpl, base) < 0)
+        h5_fail(h, "cannot read dataset %s (truncated or corrupt file?)", name);
+    if (digest) digest_rects(s->part, r, n, base, cols);
+    read_digest(h, ds, s);
+    H5Sclose(ms);
+    H5Sclose(fs);
     H5Dclose(ds);
 }
 

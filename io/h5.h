@@ -104,6 +104,25 @@ void h5_write_piece(h5file* h, const char* name, const h5_piece* pc, const real*
 // Reads this rank's piece of dataset name, after checking it is a float dataset of the
 // logical shape of pc; its digest and finiteness are checked at h5_close.
 void h5_read_piece(h5file* h, const char* name, const h5_piece* pc, real* p);
+// Rectangles of a dataset held in one buffer: rows [row0, row0 + nrows) x cols [col0, col0 +
+// ncols), the first element at base + mem, rows ld apart. A list of them must run in increasing
+// order both in the dataset (row-major) and in memory, without overlapping (a contiguous run of
+// a strided tensor: a partial row, whole rows, a partial row).
+typedef struct h5_rect {
+    int row0, nrows, col0, ncols, ld;
+    size_t mem;
+} h5_rect;
+
+// Creates dataset name of logical shape rows x cols (rank 1: cols = 1) and writes the n
+// rectangles of base (n = 0 writes nothing but still takes part); each element's digest is
+// counted by the rank that writes it.
+void h5_write_rects(h5file* h, const char* name, int rank, int rows, int cols, const h5_rect* r,
+                    int n, const real* base);
+// Reads the n rectangles of dataset name into base, after checking its float type and shape;
+// digest: whether this rank's elements count in the digest check (the ranks that read the same
+// element must count it once between them).
+void h5_read_rects(h5file* h, const char* name, int rank, int rows, int cols, const h5_rect* r,
+                   int n, real* base, int digest);
 // Reads every dataset of the file, each rank a share of its rows, for h5_close to check every
 // digest: the whole file's integrity without a model.
 void h5_read_all(h5file* h);

@@ -71,7 +71,8 @@ static void drop_cache(const char* path)
 static double state_sum(const model* m)
 {
     double s = 0;
-    for (size_t i = 0; i < m->nparams; i++) s += m->params[i] + 2.0 * m->m[i] + 3.0 * m->v[i];
+    for (size_t i = 0; i < m->nparams; i++) s += m->params[i];
+    for (size_t i = 0; i < model_own_elems(m); i++) s += 2.0 * m->m[i] + 3.0 * m->v[i];
     return s;
 }
 
@@ -101,7 +102,8 @@ int bench_ckpt(int argc, char** argv, dist_grid* world)
     if (model_init(&m, &mc, &g, 1, 1, err, sizeof err)) dist_fail_all("%s", err);
     model_init_params(&m);
     // Moments that differ from the parameters, so that a load swapping them is caught.
-    for (size_t i = 0; i < m.nparams; i++)
+    // (tp = ranks, so dp = 1: every rank holds the moments of all its parameters, in order.)
+    for (size_t i = 0; i < model_own_elems(&m); i++)
         m.m[i] = 0.5f * m.params[i], m.v[i] = m.params[i] * m.params[i];
     const double sum = state_sum(&m);
     char path[CONFIG_PATH], raw[CONFIG_PATH];
@@ -144,8 +146,8 @@ int bench_ckpt(int argc, char** argv, dist_grid* world)
         // As for the write: agreed before the load's collectives.
         if (dist_any(bad, &g)) dist_fail_all("%s", bad ? err : "raw read failed on another rank");
         memset(m.params, 0, m.nparams * sizeof(real));
-        memset(m.m, 0, m.nparams * sizeof(real));
-        memset(m.v, 0, m.nparams * sizeof(real));
+        memset(m.m, 0, model_own_elems(&m) * sizeof(real));
+        memset(m.v, 0, model_own_elems(&m) * sizeof(real));
         t0 = MPI_Wtime();
         bad = ckpt_load(path, &m, NULL, 1, err, sizeof err);
         t[3] = since(t0, &g);

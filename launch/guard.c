@@ -52,9 +52,10 @@ int guard_step(guard* gd, long s, double loss, double gnorm, const model_batch* 
 
 void guard_finite_state(const model* m, long step, const char* dir)
 {
-    int bad = !all_finite(m->params, m->nparams) || (m->m && !all_finite(m->m, m->nparams)) ||
-              (m->v && !all_finite(m->v, m->nparams));
-    // Each rank checks the pieces it holds; the save is collective, so all skip it together.
+    const size_t own = model_own_elems(m);
+    int bad = !all_finite(m->params, m->nparams) || (m->m && !all_finite(m->m, own)) ||
+              (m->v && !all_finite(m->v, own));
+    // Each rank checks the moments it holds; the save is collective, so all skip it together.
     if (dist_any(bad, m->g))
         dist_fail_all("step %ld: the parameters or optimiser moments are not finite (the "
                       "parameters diverged: lower lr or set clip); nothing saved, %s/latest "

@@ -71,7 +71,7 @@ void plan_compute(plan* p, const model_config* mc, int T, int batch, const plan_
     if (!m) dist_fail("out of memory");
     model_size(m, mc, lay->tp, T, batch / lay->dp, run->keep);
     model_bytes b;
-    model_memory(m, lay->dpn, &b);
+    model_memory(m, lay->dpn, lay->dp / lay->dpn, &b);
     // Every TP rank holds the same count; the replicated tensors (head bias, embedding) once.
     p->nparams = 0;
     for (int k = 0; k < m->ntensors; k++) {

@@ -86,9 +86,6 @@ static void save(run* r, long step)
     // Saving is I/O, not a step: the step watchdog does not time it.
     dist_watchdog_disarm();
     finetune_ckpt(&r->ft, &r->c, step, &r->m, &r->st);
-    // The optimiser keeps each DP replica's moments current only in its own pieces.
-    model_gather(&r->m, r->m.m);
-    model_gather(&r->m, r->m.v);
     guard_finite_state(&r->m, step, r->c.ckpt_dir);
     if (ckpt_dir_save(r->c.ckpt_dir, r->c.ckpt_keep, &r->m, &r->c, &r->st, err, sizeof err))
         dist_fail_all("%s", err);

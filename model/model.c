@@ -144,10 +144,11 @@ static size_t round16(size_t n)
     return (n + 15) / 16 * 16;
 }
 
-// Elements of the optimiser's moments in this rank's segment: m and v, each the whole buffer.
-static size_t moment_elems(const model* m)
+// Elements of the optimiser's moments in this rank's segment: m and v, each of this rank's
+// sub-pieces only (ZeRO-1 over the dpn x dpx replicas, model/share.c).
+static size_t moment_elems(const model* m, int dpn, int dpx)
 {
-    return 2 * round16(m->nparams);
+    return model_optim_bytes(m, dpn, dpx) / sizeof(real);
 }
 
 // Gives the packed copies in w[0 .. n) consecutive pieces of packs (with packs NULL, none).
@@ -276,13 +277,14 @@ size_t model_activation_bytes(const model_config* c, int tp, int B, int T, int k
 
 // Lays out this rank's segment of the memory shared with the node's DP group (model/share.c
 // reads the others'): parameters, gradients, optimiser moments, and the operands of the
-// per-step products that the group computes together, sized by lay (activation_sizes). With
-// seg NULL, only counts; *acts: the elements of the activations among them.
-static size_t lay_segment(model* m, real* seg, size_t lay[][LB_N], size_t* acts)
+// per-step products that the group computes together, sized by lay (activation_sizes); the
+// moments as ZeRO-1 over dpn x dpx splits them. With seg NULL, only counts; *acts: the elements
+// of the activations among them.
+static size_t lay_segment(model* m, real* seg, int dpn, int dpx, size_t lay[][LB_N], size_t* acts)
 {
-    const size_t np = round16(m->nparams);
-    if (seg) m->params = seg, m->grads = seg + np, m->m = seg + 2 * np, m->v = seg + 3 * np;
-    const size_t start = 2 * np + moment_elems(m);
+    const size_t np = round16(m->nparams), nm = moment_elems(m, dpn, dpx) / 2;
+    if (seg) m->params = seg, m->grads = seg + np, m->m = seg + 2 * np, m->v = seg + 2 * np + nm;
+    const size_t start = 2 * np + 2 * nm;
     size_t off = start;
     for (int l = 0; l < m->c.L; l++) {
         real** at[LB_SHARED] = {&m->X[l], &m->HB[l], &m->A[l], &m->AH[l], &m->dA[l], &m->dAH[l],
@@ -314,19 +316,19 @@ void model_size(model* m, const model_config* c, int tp, int T, int B, int keep)
     m->chunk = model_grad_chunk(B, T);
 }
 
-void model_memory(const model* live, int dpn, model_bytes* mem)
+void model_memory(const model* live, int dpn, int dpx, model_bytes* mem)
 {
     // A copy: describing the weights again would clear a live model's packed storage.
     model copy = *live, *m = &copy;
     size_t lay[MODEL_MAX_LAYERS][LB_N], win[WB_N], acts, own_acts = 0, own_rest = 0;
     activation_sizes(&m->c, m->c.H / m->Hl, m->B, m->T, m->keep, m->chunk, lay, win);
-    const size_t seg = lay_segment(m, NULL, lay, &acts), np = round16(m->nparams);
+    const size_t seg = lay_segment(m, NULL, dpn, dpx, lay, &acts), np = round16(m->nparams);
     for (int l = 0; l < m->c.L; l++)
         for (int i = LB_SHARED; i < LB_N; i++) *(own_activation(i) ? &own_acts : &own_rest) += lay[l][i];
     for (int i = 0; i < WB_N; i++)
         *(i == WB_Y || i == WB_F || i == WB_DY || i == WB_HS ? &own_acts : &own_rest) += win[i];
     *mem = (model_bytes){.params = np * sizeof(real), .grads = np * sizeof(real),
-                         .moments = moment_elems(m) * sizeof(real),
+                         .moments = moment_elems(m, dpn, dpx) * sizeof(real),
                          .activations = (acts + own_acts) * sizeof(real),
                          .buffers = own_rest * sizeof(real),
                          .segment = seg * sizeof(real),
@@ -337,13 +339,14 @@ static void alloc_shared(model* m, size_t lay[][LB_N])
 {
     size_t acts;
     const dist_grid* g = m->g;
-    const size_t seg = lay_segment(m, NULL, lay, &acts), area = describe_weights(m, NULL, g->dpn, 0);
+    const size_t seg = lay_segment(m, NULL, g->dpn, g->dpx, lay, &acts);
+    const size_t area = describe_weights(m, NULL, g->dpn, 0);
     dist_shm_alloc(&m->shm, seg * sizeof(real), area * sizeof(real), m->g);
     real* mine = (real*)m->shm.seg[g->dpn_rank];
     // Zero moments to start from; touching the pages here also places them near their owner.
     memset(mine, 0, seg * sizeof(real));
     if (g->dpn_rank == 0) memset(m->shm.shared, 0, area * sizeof(real));
-    lay_segment(m, mine, lay, &acts);
+    lay_segment(m, mine, g->dpn, g->dpx, lay, &acts);
     describe_weights(m, (real*)m->shm.shared, g->dpn, g->dpn_rank);
 }
 

@@ -66,10 +66,11 @@ typedef struct model {
     int K[MODEL_MAX_LAYERS], Of[MODEL_MAX_LAYERS]; // concatenated input width, feedback width
     int hc[MODEL_MAX_LAYERS], fc[MODEL_MAX_LAYERS]; // first column of h_{t-1} and f_{t-1} in it
 
-    // Parameters, gradients and optimiser moments: one buffer each, same layout: per layer
+    // Parameters and gradients: one buffer each, same layout: per layer
     // W (G Hl x K) then b (G Hl) and bh (G Hl, split_h cells), then Wo (O x Hl), bo (O), E (V x D,
     // token input only). They lie in this rank's segment of shm, where the node's other DP
-    // replicas read them (model/share.c).
+    // replicas read them (model/share.c). m and v (the optimiser's moments: Adam's, or SGD's
+    // momentum in m) hold only this rank's sub-pieces, one after another (model_own).
     dist_shm shm;
     size_t nparams;
     real* params;
@@ -169,8 +170,9 @@ typedef struct model_bytes {
     size_t shared;                 // one area per node's DP group (dpn members): the packed
                                    // weights and the dpn weight-gradient scratches
 } model_bytes;
-// m: sized by model_size or model_init; dpn: members of the node's DP group.
-void model_memory(const model* m, int dpn, model_bytes* b);
+// m: sized by model_size or model_init; dpn: members of the node's DP group, dpx: the groups
+// (the optimiser's moments are split over dpn x dpx, ZeRO-1).
+void model_memory(const model* m, int dpn, int dpx, model_bytes* b);
 
 // Collective over the node's DP group (the shared window). Returns 0, or -1 with a message in
 // err (H not divisible by tp, too many layers, a batch dp does not divide); running out of
@@ -235,28 +237,48 @@ double model_loss(model* m, const model_batch* bt, long* acc_correct);
 // Collective over tp_comm (one allreduce per layer and step), over the node's DP group (the
 // per-step products) and over dpx_comm (the reduction between nodes). The DP reduction runs
 // region by region as the weight gradients are formed: afterwards the pieces of grads that this
-// rank owns (model_piece) hold the sum over the DP replicas, the rest only this replica's part;
-// the optimiser reads just those pieces, model_gather completes the buffer.
+// rank owns (model_own) hold the sum over the DP replicas, the rest of grads is undefined; the
+// optimiser reads just those sub-pieces, model_gather completes the buffer.
 void model_backward(model* m, const model_batch* bt);
 void model_zero_grad(model* m);
 
 // The DP split of the parameter buffers (model/share.c). Region i < L is layer i's [W | b],
 // region L the head [Wo | bo], region L+1 the embedding; member r of the node's DP group owns
-// piece r of every region: elements [*off, *off + *n).
+// piece r of every region: elements [*off, *off + *n). Each piece is split again over dpx_comm
+// (dist_part): this rank's part of its piece is its sub-piece, whose gradient sum, update and
+// moments are this rank's alone.
 int model_regions(const model* m);
+// The region that holds element off of the buffers.
+int model_region_of(const model* m, size_t off);
 void model_piece(const model* m, int region, int r, size_t* off, size_t* n);
+// This rank's sub-piece of region i: elements [*off, *off + *n) of params and grads, held in
+// the compact moments m->m and m->v from element *at (the sub-pieces of the regions before it
+// come first).
+void model_own(const model* m, int region, size_t* off, size_t* n, size_t* at);
+// The elements of m->m (and m->v) this rank uses: about nparams / dp.
+size_t model_own_elems(const model* m);
+// Bytes of optimiser state (m and v; SGD uses only m) that a rank allocates for the model laid
+// out in m (model_layout suffices: for a memory plan before allocating) with the DP group split
+// as dpn replicas per node times dpx nodes: the most any rank's sub-pieces need, rounded to 64
+// bytes per moment. 1 / (dpn dpx) of the whole, whatever the split.
+size_t model_optim_bytes(const model* m, int dpn, int dpx);
 // Starts the DP sum of regions [first, first + count) of grads once every local replica has
-// them: this rank sums its pieces through shared memory, then starts their sum over the other
-// nodes (one more pending reduction per region, in p).
+// them: this rank sums its pieces through shared memory, then starts the sum of each piece's
+// sub-pieces over the other nodes into their owners (one more pending reduction per region, in
+// p; the sums are in place after dist_wait_all).
 void model_reduce_regions(model* m, int first, int count, dist_pending* p);
 // Whether region i holds a tensor that trains (m->no_grad), i.e. needs its DP reduction.
 int model_region_trains(const model* m, int i);
-// The runs of tensor t's rows (elements [off, off + n) of the buffers) that lie in this rank's
-// pieces of the DP split, passed to f.
+// The runs of tensor t's rows (elements [off, off + n) of params and grads, [at, at + n) of
+// the moments) that lie in this rank's sub-piece, passed to f.
 void model_owned_runs(const model* m, const model_tensor* t,
-                      void (*f)(size_t off, size_t n, void* arg), void* arg);
-// buf (params, grads, m or v of this model) takes the other members' pieces from theirs.
-// Collective over the node's DP group.
+                      void (*f)(size_t off, size_t n, size_t at, void* arg), void* arg);
+// buf (params or grads of this model), whose sub-pieces this rank holds, takes the other ranks'
+// sub-pieces of every region that trains: model_gather_start for region i starts the exchange
+// over dpx_comm (one more in p), model_gather_finish waits and copies the node's other pieces.
+// model_gather does both for all regions. Collective over the DP group.
+void model_gather_start(model* m, real* buf, int region, dist_pending* p);
+void model_gather_finish(model* m, real* buf, dist_pending* p);
 void model_gather(model* m, real* buf);
 // Packs the n weights for the kernel, each member of the node's DP group its share of the
 // panels. Collective over the node's DP group.

@@ -1,6 +1,7 @@
 // SGD with momentum, Adam and AdamW over the flat parameter buffers, the warmup + cosine
-// schedule, and global-norm clipping. All tensors share one loop: the buffers have one layout.
-// Each of a node's DP replicas updates the piece of the buffers it owns (model/share.c).
+// schedule, and global-norm clipping. All tensors share one loop: params and grads have one
+// layout. Each DP replica updates the sub-pieces of the buffers it owns and keeps the moments of
+// those alone, one after another (model/share.c).
 #include <math.h>
 #include "model/optim.h"
 
@@ -19,17 +20,18 @@ typedef struct sum_sq {
     double s;
 } sum_sq;
 
-static void add_sq(size_t off, size_t n, void* arg)
+static void add_sq(size_t off, size_t n, size_t at, void* arg)
 {
+    (void)at;
     sum_sq* q = arg;
     for (size_t i = off; i < off + n; i++) q->s += (double)q->g[i] * q->g[i];
 }
 
 double optim_grad_norm(model* m)
 {
-    // [sharded, replicated]: the node's DP replicas each count their own piece; the sharded
-    // part is summed over the TP group, the replicated part is the same on every TP rank and
-    // taken once.
+    // [sharded, replicated]: the DP replicas each count their own sub-pieces; the sharded part
+    // is summed over the TP group, the replicated part is the same on every TP rank and taken
+    // once.
     // Frozen tensors (no_grad) are left out: a gated layer forms the gradient of a frozen gate's
     // rows when other gates of the same columns train (one product for all of them).
     double ss[2] = {0, 0};
@@ -39,7 +41,9 @@ double optim_grad_norm(model* m)
         model_owned_runs(m, &m->tensors[k], add_sq, &q);
         ss[m->tensors[k].replicated] += q.s;
     }
-    if (m->g->dpn > 1) dist_dpn_allreduce_f64(ss, 2, m->g);
+    // Each DP replica squared only its sub-pieces: the whole gradient's norm is their sum.
+    if (m->g->dp > 1) dist_dp_allreduce_f64(ss, 2, m->g);
+    // Sharded tensors are split over the TP ranks; replicated ones are counted once.
     if (m->g->tp > 1) dist_tp_allreduce_f64(ss, 1, m->g);
     return sqrt(ss[0] + ss[1]);
 }
@@ -79,11 +83,11 @@ typedef struct step_args {
     long t;
 } step_args;
 
-static void update_run(size_t off, size_t n, void* arg)
+static void update_run(size_t off, size_t n, size_t at, void* arg)
 {
     step_args* a = arg;
     model* m = a->m;
-    update(m->params + off, m->grads + off, m->m + off, m->v + off, n, a->o, a->lr, a->scale,
+    update(m->params + off, m->grads + off, m->m + at, m->v + at, n, a->o, a->lr, a->scale,
            a->t);
 }
 
@@ -95,23 +99,27 @@ double optim_step(model* m, const optim_config* o, long s, double gnorm, const d
     step_args a = {.m = m, .o = o, .lr = lr, .scale = clip, .t = s + 1};
     int late = 0;
     for (int k = 0; start && k < m->ntensors; k++) late |= start[k] != 0;
-    // This rank updates its pieces of the DP split; the node's other replicas copy them.
-    if (!scale && !late) {
-        for (int r = 0; r < model_regions(m); r++) {
-            size_t off, n;
-            model_piece(m, r, m->g->dpn_rank, &off, &n);
-            update_run(off, n, &a);
+    // This rank updates its sub-pieces region by region, and each region's exchange with the
+    // other replicas starts while the next is updated.
+    dist_pending p = {.n = 0};
+    for (int r = 0, k = 0; r < model_regions(m); r++) {
+        if (!scale && !late) {
+            size_t off, n, at;
+            model_own(m, r, &off, &n, &at);
+            update_run(off, n, at, &a);
         }
-    } else {
-        // Tensors are strided views; a layer's W block holds Wx, Wh and Wf, so walk rows.
-        for (int k = 0; k < m->ntensors; k++) {
+        // Tensors are strided views; a layer's W block holds Wx, Wh and Wf, so walk rows. The
+        // tensors lie in the order of the regions.
+        for (; (scale || late) && k < m->ntensors && model_region_of(m, m->tensors[k].offset) == r;
+             k++) {
             const double f = scale ? scale[k] : 1;
             a.lr = lr * f;
             // Adam's bias correction counts the steps since this tensor's moments began.
             a.t = s + 1 - (start ? start[k] : 0);
             if (f != 0) model_owned_runs(m, &m->tensors[k], update_run, &a);
         }
+        model_gather_start(m, m->params, r, &p);
     }
-    model_gather(m, m->params);
+    model_gather_finish(m, m->params, &p);
     return lr;
 }

@@ -8,8 +8,9 @@ typedef struct l2_args {
     double lambda;
 } l2_args;
 
-static void add_run(size_t off, size_t n, void* arg)
+static void add_run(size_t off, size_t n, size_t at, void* arg)
 {
+    (void)at;
     const l2_args* a = arg;
     real* restrict g = a->m->grads + off;
     const real* restrict p = a->m->params + off;

@@ -1,8 +1,12 @@
-// The DP replicas of one node (g->dpn of them) share memory (dist/shm.c): each owns a piece of
-// every gradient region, sums it over the replicas' gradients, updates those parameters and
-// their moments, and the others copy the result. The regions follow the order in which
-// backward forms the weight gradients, so each one's reduction starts as soon as it is ready:
-// one per layer (its weights and biases, all gates), the head, the embedding.
+// The DP replicas of a tensor shard its gradient reduction, its update and its optimiser state
+// (ZeRO stage 1 over all of DP). The replicas of one node (g->dpn of them) share memory
+// (dist/shm.c): member r owns piece r of every gradient region and sums it over the node's
+// replicas by loads and stores; the ranks with the same piece on the other nodes (dpx_comm)
+// split it again, each owning one part (its sub-piece), summed over them by a reduce-scatter.
+// Each rank updates the parameters of its sub-pieces and keeps their moments, compactly; the
+// updated parameters are allgathered over dpx_comm and copied over the node. The regions follow
+// the order in which backward forms the weight gradients, so each one's reduction starts as soon
+// as it is ready: one per layer (its weights and biases, all gates), the head, the embedding.
 #include "model/model.h"
 
 int model_regions(const model* m)
@@ -20,14 +24,57 @@ static void region(const model* m, int i, size_t* off, size_t* n)
     *n = end - *off;
 }
 
+int model_region_of(const model* m, size_t off)
+{
+    int i = 0;
+    while (i + 1 < m->c.L && off >= m->W[i + 1]) i++;
+    return off < m->Wo ? i : off < m->E ? m->c.L : m->c.L + 1;
+}
+
+// Region i's piece r of dpn, and that piece's part x of dpx: elements [*off, *off + *n).
+static void part_of(const model* m, int i, int dpn, int r, int dpx, int x, size_t* off, size_t* n)
+{
+    size_t o, len, a, b, c, d;
+    region(m, i, &o, &len);
+    dist_part(len, dpn, r, &a, &b);
+    dist_part(b - a, dpx, x, &c, &d);
+    *off = o + a + c;
+    *n = d - c;
+}
+
 void model_piece(const model* m, int i, int r, size_t* off, size_t* n)
 {
-    size_t o, len;
-    region(m, i, &o, &len);
-    const size_t parts = (size_t)m->g->dpn, a = len * (size_t)r / parts,
-                 b = len * (size_t)(r + 1) / parts;
-    *off = o + a;
-    *n = b - a;
+    part_of(m, i, m->g->dpn, r, 1, 0, off, n);
+}
+
+void model_own(const model* m, int i, size_t* off, size_t* n, size_t* at)
+{
+    const dist_grid* g = m->g;
+    *at = 0;
+    for (int j = 0; j <= i; j++) {
+        part_of(m, j, g->dpn, g->dpn_rank, g->dpx, g->dpx_rank, off, n);
+        if (j < i) *at += *n;
+    }
+}
+
+size_t model_own_elems(const model* m)
+{
+    size_t off, n, at;
+    model_own(m, model_regions(m) - 1, &off, &n, &at);
+    return at + n;
+}
+
+size_t model_optim_bytes(const model* m, int dpn, int dpx)
+{
+    // The most any rank holds: every part of a split is at most its ceiling.
+    size_t elems = 0;
+    for (int i = 0; i < model_regions(m); i++) {
+        size_t off, len;
+        region(m, i, &off, &len);
+        const size_t piece = (len + (size_t)dpn - 1) / (size_t)dpn;
+        elems += (piece + (size_t)dpx - 1) / (size_t)dpx;
+    }
+    return 2 * ((elems + 15) / 16 * 16) * sizeof(real);
 }
 
 int model_region_trains(const model* m, int i)
@@ -40,17 +87,16 @@ int model_region_trains(const model* m, int i)
 }
 
 void model_owned_runs(const model* m, const model_tensor* t,
-                      void (*f)(size_t off, size_t n, void* arg), void* arg)
+                      void (*f)(size_t off, size_t n, size_t at, void* arg), void* arg)
 {
-    for (int r = 0; r < model_regions(m); r++) {
-        size_t p0, pn;
-        model_piece(m, r, m->g->dpn_rank, &p0, &pn);
-        for (int i = 0; i < t->lrows; i++) {
-            size_t a = t->offset + (size_t)i * t->ld, b = a + (size_t)t->lcols;
-            if (a < p0) a = p0;
-            if (b > p0 + pn) b = p0 + pn;
-            if (a < b) f(a, b - a, arg);
-        }
+    // A tensor lies in one region, of which this rank owns one contiguous sub-piece.
+    size_t p0, pn, at;
+    model_own(m, model_region_of(m, t->offset), &p0, &pn, &at);
+    for (int i = 0; i < t->lrows; i++) {
+        size_t a = t->offset + (size_t)i * t->ld, b = a + (size_t)t->lcols;
+        if (a < p0) a = p0;
+        if (b > p0 + pn) b = p0 + pn;
+        if (a < b) f(a, b - a, at + (a - p0), arg);
     }
 }
 
@@ -69,25 +115,44 @@ void model_reduce_regions(model* m, int first, int count, dist_pending* p)
         model_piece(m, i, g->dpn_rank, &off, &n);
         if (n == 0 || !model_region_trains(m, i)) continue;
         dist_shm_sum(&m->shm, (size_t)(m->grads - m->params) + off, n, g);
-        // Every node's member with this dpn_rank holds the same piece: sum them by message.
-        if (g->dpx > 1) dist_dpx_iallreduce_sum(m->grads + off, (int)n, p, g);
+        // Every node's member with this dpn_rank holds the same piece, and each of them updates
+        // only its sub-piece: the sum of each sub-piece goes to its owner alone.
+        if (g->dpx > 1) dist_dpx_ireduce_scatter_sum(m->grads + off, n, p, g);
     }
 }
 
-void model_gather(model* m, real* buf)
+void model_gather_start(model* m, real* buf, int i, dist_pending* p)
 {
     dist_grid* g = m->g;
+    size_t off, n;
+    model_piece(m, i, g->dpn_rank, &off, &n);
+    // Each dpx rank holds only its sub-piece of this piece; the other nodes' ranks with this
+    // dpn_rank hold the rest.
+    if (g->dpx > 1 && n && model_region_trains(m, i)) dist_dpx_iallgather(buf + off, n, p, g);
+}
+
+void model_gather_finish(model* m, real* buf, dist_pending* p)
+{
+    dist_grid* g = m->g;
+    dist_wait_all(p, g);
     if (g->dpn == 1) return;
     // Before: the owners' pieces are final. After: nobody reads a piece its owner rewrites.
     dist_shm_sync(&m->shm, g);
     const size_t base = (size_t)(buf - m->params);
     for (int i = 0; i < model_regions(m); i++)
-        for (int r = 0; r < g->dpn; r++) {
+        for (int r = 0; r < g->dpn && model_region_trains(m, i); r++) {
             size_t off, n;
             model_piece(m, i, r, &off, &n);
             if (r != g->dpn_rank && n) dist_shm_copy(&m->shm, r, base + off, n, g);
         }
     dist_shm_sync(&m->shm, g);
+}
+
+void model_gather(model* m, real* buf)
+{
+    dist_pending p = {.n = 0};
+    for (int i = 0; i < model_regions(m); i++) model_gather_start(m, buf, i, &p);
+    model_gather_finish(m, buf, &p);
 }
 
 void model_pack(model* m, gemm_w* const* w, int n, int uses)

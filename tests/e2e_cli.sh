@@ -15,18 +15,9 @@ mpi() { np=$1; shift; run $MPIRUN -np "$np" "$@"; }
 loss_of() { sed -n 's/^loss \([^ ]*\) .*/\1/p' "$1"; }
 # |a - b| <= tol * max(|a|, |b|)
 close() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; m = a < 0 ? -a : a; n = b < 0 ? -b : b; if (n > m) m = n; exit !(a != "" && d <= t * m) }'; }
-# Every /grads dataset of two files agrees to 1e-5 relative in the 2-norm of the difference:
-# float32 sums in another order move elements near zero by more than 1e-5 of themselves, but
-# not the tensor.
-values() { h5dump -A 0 -y -w 0 -m '%.9g' -d "$1" "$2" | sed -n '/DATA {/,$p' | grep -o -- '-\?[0-9][0-9.e+-]*'; }
-grads_close() {
-    sets=$(h5ls -r "$1" | awk '$2 == "Dataset" { print $1 }')
-    [ -n "$sets" ] || return 1
-    for d in $sets; do
-        values $d "$1" > $dir/ga.txt; values $d "$2" > $dir/gb.txt
-        paste $dir/ga.txt $dir/gb.txt | awk -v d=$d '{ e += ($1 - $2)^2; n += $1^2; k++ } END { r = n > 0 ? sqrt(e / n) : sqrt(e); if (k == 0 || r > 1e-5) { printf "%s: relative difference %.2e\n", d, r; exit 1 } }' || return 1
-    done
-}
+# Every /grads dataset of two files agrees to 1e-5 relative in the 2-norm of the difference.
+. tests/h5close.sh
+grads_close() { sets_close "$1" "$2" "" 1e-5; }
 # A command that must fail with one "fnn: error:" line naming $2, within the timeout.
 refuse() {
     what=$1; shift; name=$1; shift
@@ -75,7 +66,7 @@ for tp in 2 4; do
 done
 
 # Resume: 10 steps, then resume = auto to 20, equals 20 straight steps bit for bit; with tp = 1
-# the two DP replicas each keep their own pieces of the Adam moments until the save gathers them.
+# the two DP replicas each keep and save only their own pieces of the Adam moments.
 for tp in 2 1; do
     mpi 2 $FNN train --config configs/tiny.ini --set tp=$tp --set ckpt_dir=$dir/ckr$tp --set steps=20 --set ckpt_every=10 --set metrics=$dir/mr.jsonl > /dev/null 2>&1
     rm -f $dir/ckr$tp/step-00000020.h5 && printf 'step-00000010.h5' > $dir/ckr$tp/latest

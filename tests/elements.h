@@ -11,23 +11,46 @@ static inline real value(int buf, int k, int i, int j)
     return (real)init_normal(100 + 10 * buf + k, i, j);
 }
 
-// Sets (check = 0) or compares (check = 1) every held element of params, m and v; returns the
-// number of mismatches.
+typedef struct elements_arg {
+    const model_tensor* t;
+    real* buf;
+    int b, k, check;
+    long bad;
+} elements_arg;
+
+// One owned run of a tensor's moments (model_owned_runs).
+static inline void moment_run(size_t off, size_t n, size_t at, void* arg)
+{
+    elements_arg* a = arg;
+    for (size_t e = off; e < off + n; e++) {
+        const size_t ld = (size_t)a->t->ld, i = (e - a->t->offset) / ld, j = (e - a->t->offset) % ld;
+        real* p = a->buf + at + (e - off);
+        real want = value(a->b, a->k, a->t->row0 + (int)i, a->t->col0 + (int)j);
+        if (a->check) a->bad += *p != want;
+        else *p = want;
+    }
+}
+
+// Sets (check = 0) or compares (check = 1) every held element of params, and of m and v those
+// this rank owns (model_own); returns the number of mismatches.
 static inline long elements(model* m, int check)
 {
-    real* bufs[3] = {m->params, m->m, m->v};
     long bad = 0;
-    for (int b = 0; b < 3; b++)
-        for (int k = 0; k < m->ntensors; k++) {
-            const model_tensor* t = &m->tensors[k];
-            for (int i = 0; i < t->lrows; i++)
-                for (int j = 0; j < t->lcols; j++) {
-                    real* p = bufs[b] + t->offset + (size_t)i * t->ld + j;
-                    real want = value(b, k, t->row0 + i, t->col0 + j);
-                    if (check) bad += *p != want;
-                    else *p = want;
-                }
+    for (int k = 0; k < m->ntensors; k++) {
+        const model_tensor* t = &m->tensors[k];
+        for (int i = 0; i < t->lrows; i++)
+            for (int j = 0; j < t->lcols; j++) {
+                real* p = m->params + t->offset + (size_t)i * t->ld + j;
+                real want = value(0, k, t->row0 + i, t->col0 + j);
+                if (check) bad += *p != want;
+                else *p = want;
+            }
+        for (int b = 1; b < 3; b++) {
+            elements_arg a = {.t = t, .buf = b == 1 ? m->m : m->v, .b = b, .k = k, .check = check};
+            model_owned_runs(m, t, moment_run, &a);
+            bad += a.bad;
         }
+    }
     return bad;
 }
 

@@ -98,8 +98,8 @@ static void check_counts(model* m, const model_batch* bt, const char* what)
     CHECK(gathers == (tp ? T * L : 0), "%s: %ld allgathers", what, gathers);
     CHECK(g->count[DIST_ALLREDUCE] == (tp ? T * L : 0), "%s: %ld allreduces", what,
           g->count[DIST_ALLREDUCE]);
-    CHECK(g->count[DIST_IALLREDUCE] == (g->dpx > 1 ? regions : 0), "%s: %ld iallreduces", what,
-          g->count[DIST_IALLREDUCE]);
+    CHECK(g->count[DIST_IREDUCE_SCATTER] == (g->dpx > 1 ? regions : 0), "%s: %ld reduce-scatters", what,
+          g->count[DIST_IREDUCE_SCATTER]);
     CHECK(g->count[DIST_SYNC] == (g->dpn > 1 ? 4 + 4 * T * L + L + 2 : 0), "%s: %ld syncs", what,
           g->count[DIST_SYNC]);
     model_gather(m, m->grads);

@@ -137,29 +137,30 @@ static void test_init(int world, double forget_bias)
 
 // Adam steps [first, last) on fresh batches as fnn train makes them (model_carry_state after
 // each step with carry, model_reset_state before each without); the global loss of step s into
-// traj[s].
-static void train_steps(model* m, int carry, long first, long last, double* traj)
+// traj[s], its gradient norm into norms[s] (NULL: not wanted).
+static void train_steps(model* m, int carry, long first, long last, double* traj, double* norms)
 {
     int32_t tok[T * BG], next[T * BG];
     model_batch bt = {.T = T, .tokens = tok, .next = next};
     for (long s = first; s < last; s++) {
         fill_batch(tok, next, s, m->g->dp_rank * m->B, m->B, m->c.V);
-        traj[s] = train_step(m, &bt, s, carry);
+        traj[s] = train_step(m, &bt, s, carry, norms ? &norms[s] : NULL);
     }
 }
 
-static void trajectory(dist_grid* g, const model_config* c, int carry, double* traj)
+static void trajectory(dist_grid* g, const model_config* c, int carry, double* traj, double* norms)
 {
     model m;
     char err[256];
     CHECK(model_init(&m, c, g, T, BG, err, sizeof err) == 0, "%s", err);
     CHECK(model_init_params(&m) == 0, "init failed");
     model_reset_state(&m);
-    train_steps(&m, carry, 0, STEPS, traj);
+    train_steps(&m, carry, 0, STEPS, traj, norms);
     model_free(&m);
 }
 
-// Every layout of the world follows the one-rank loss trajectory to float rounding: the GRU
+// Every layout of the world follows the one-rank loss and gradient norm trajectories to float
+// rounding: the GRU
 // from zero state each step, the LSTM carrying h, f and c from step to step.
 static void test_trajectories(int world_rank, const layout* ls, int nl)
 {
@@ -167,11 +168,11 @@ static void test_trajectories(int world_rank, const layout* ls, int nl)
                                                           {CELL_LSTM, FB_FIRST, 1}};
     for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
         model_config c = tiny(runs[r].cell, runs[r].feedback);
-        double ref[STEPS], got[STEPS];
+        double ref[STEPS], got[STEPS], ref_norm[STEPS], norm[STEPS];
         dist_grid one;
         char err[128];
         dist_grid_init(MPI_COMM_SELF, 1, 0, &one, err, sizeof err);
-        trajectory(&one, &c, runs[r].carry, ref);
+        trajectory(&one, &c, runs[r].carry, ref, ref_norm);
         dist_grid_free(&one);
         for (int i = 0; i < nl; i++) {
             dist_grid g;
@@ -180,19 +181,22 @@ static void test_trajectories(int world_rank, const layout* ls, int nl)
                 dist_grid_free(&g);
                 continue;
             }
-            trajectory(&g, &c, runs[r].carry, got);
-            double worst = 0;
+            trajectory(&g, &c, runs[r].carry, got, norm);
+            double worst = 0, worst_norm = 0;
             for (int s = 0; s < STEPS; s++) {
                 worst = fmax(worst, fabs(got[s] - ref[s]) / ref[s]);
-                CHECK(check_close(got[s], ref[s], 1e-5, 0),
-                      "%s tp %d dp %d (%d x %d) step %d: loss %.9g, one rank %.9g",
-                      cell_name(c.cell), g.tp, g.dp, g.dpn, g.dpx, s + 1, got[s], ref[s]);
+                worst_norm = fmax(worst_norm, fabs(norm[s] - ref_norm[s]) / ref_norm[s]);
+                CHECK(check_close(got[s], ref[s], 1e-5, 0) &&
+                          check_close(norm[s], ref_norm[s], 1e-5, 0),
+                      "%s tp %d dp %d (%d x %d) step %d: loss %.9g, grad norm %.9g; one rank "
+                      "%.9g, %.9g", cell_name(c.cell), g.tp, g.dp, g.dpn, g.dpx, s + 1, got[s],
+                      norm[s], ref[s], ref_norm[s]);
             }
             if (world_rank == 0)
                 printf("%s%s tp %d x dp %d (%d sharing x %d): %d steps, loss %.4f -> %.4f, worst "
-                       "relative difference from one rank %.2e\n", cell_name(c.cell),
-                       runs[r].carry ? " carried" : "", g.tp, g.dp, g.dpn, g.dpx, STEPS, ref[0],
-                       ref[STEPS - 1], worst);
+                       "relative difference from one rank: loss %.2e, grad norm %.2e\n",
+                       cell_name(c.cell), runs[r].carry ? " carried" : "", g.tp, g.dp, g.dpn,
+                       g.dpx, STEPS, ref[0], ref[STEPS - 1], worst, worst_norm);
             dist_grid_free(&g);
         }
     }
@@ -246,16 +250,19 @@ static void check_counts(dist_grid* g, const model_config* c)
     CHECK(gathers == (tp ? T * L : 0), "%s: %ld allgathers", name, gathers);
     CHECK(g->count[DIST_ALLREDUCE] == (tp ? T * L : 0), "%s: %ld allreduces", name,
           g->count[DIST_ALLREDUCE]);
-    CHECK(g->count[DIST_IALLREDUCE] == iall, "%s: %ld iallreduces, want %ld", name,
-          g->count[DIST_IALLREDUCE], iall);
+    CHECK(g->count[DIST_IREDUCE_SCATTER] == iall, "%s: %ld reduce-scatters, want %ld", name,
+          g->count[DIST_IREDUCE_SCATTER], iall);
+    // model_gather: the sub-pieces of every region over dpx.
+    CHECK(g->count[DIST_IALLGATHER] == iall, "%s: %ld allgathers of sub-pieces, want %ld", name,
+          g->count[DIST_IALLGATHER], iall);
     // model_gather adds its two.
     CHECK(g->count[DIST_SYNC] == syncs + 2 * (g->dpn > 1), "%s tp %d dpn %d: %ld syncs, want %ld",
           name, g->tp, g->dpn, g->count[DIST_SYNC], syncs + 2 * (g->dpn > 1));
     if (g->world_rank == 0)
         printf("%s feedback %s %s tp %d x dp %d (%d x %d): %ld allgathers, %ld allreduces, %ld "
-               "iallreduces, %ld syncs\n", name, config_enum_name("feedback", c->feedback), c->V ? "lm" : "regress", g->tp,
+               "reduce-scatters, %ld syncs\n", name, config_enum_name("feedback", c->feedback), c->V ? "lm" : "regress", g->tp,
                g->dp, g->dpn, g->dpx, gathers, g->count[DIST_ALLREDUCE],
-               g->count[DIST_IALLREDUCE], g->count[DIST_SYNC]);
+               g->count[DIST_IREDUCE_SCATTER], g->count[DIST_SYNC]);
     model_free(&m);
 }
 
@@ -340,8 +347,8 @@ static void test_checkpoints(int world_rank, const layout* ls, int nl, const fnn
         }
 }
 
-// An LSTM run carrying its state, saved after RESUME_AT steps as fnn train saves (moments
-// gathered, state of the next window) at every layout and resumed on it, where the remaining
+// An LSTM run carrying its state, saved after RESUME_AT steps as fnn train saves (each rank's
+// own moments, state of the next window) at every layout and resumed on it, where the remaining
 // losses are the uninterrupted run's bit for bit; the first layout's file also at the last
 // layout (the largest tp), where they agree to float rounding.
 static void test_resume(int world_rank, const layout* ls, int nl, const fnn_config* cfg)
@@ -357,12 +364,10 @@ static void test_resume(int world_rank, const layout* ls, int nl, const fnn_conf
         CHECK(model_init(&wm, &c, &wg, T, BG, err, sizeof err) == 0, "%s", err);
         CHECK(model_init_params(&wm) == 0, "init failed");
         model_reset_state(&wm);
-        train_steps(&wm, 1, 0, RESUME_AT, whole);
-        model_gather(&wm, wm.m);
-        model_gather(&wm, wm.v);
+        train_steps(&wm, 1, 0, RESUME_AT, whole, NULL);
         ckpt_train st = train_state(&wm, RESUME_AT);
         CHECK(ckpt_save(path, &wm, cfg, &st, 1, err, sizeof err) == 0, "save: %s", err);
-        train_steps(&wm, 1, RESUME_AT, STEPS, whole);
+        train_steps(&wm, 1, RESUME_AT, STEPS, whole, NULL);
         model_free(&wm);
         const int readers[2] = {w, nl - 1};
         for (int i = 0; i < 1 + (w == 0 && nl > 1); i++) {
@@ -372,7 +377,7 @@ static void test_resume(int world_rank, const layout* ls, int nl, const fnn_conf
             model m;
             double got[STEPS];
             if (load(&m, &rg, path) == 0) {
-                train_steps(&m, 1, RESUME_AT, STEPS, got);
+                train_steps(&m, 1, RESUME_AT, STEPS, got, NULL);
                 const int same = r == w;
                 double worst = 0;
                 for (int s = RESUME_AT; s < STEPS; s++) {

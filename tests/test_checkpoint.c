@@ -1,4 +1,5 @@
-// Checkpoints: a file written at every TP x DP layout of the world loads at every other one with
+// Checkpoints: a file written at every TP x DP layout of the world (and every sharing of the DP
+// replicas) loads at every other one with
 // every element of the parameters, optimiser moments and carried state bit-identical to the
 // value it was given (a function of the global index only), and evaluates to the loss of the
 // writer (identical on the same layout). Bad files are refused with a message naming what is
@@ -13,6 +14,7 @@
 #include "model/init.h"
 #include "tests/check.h"
 #include "tests/elements.h"
+#include "tests/layouts.h"
 
 enum { T = 6, BG = 4 };
 
@@ -92,8 +94,9 @@ static ckpt_train train_state(const model* m)
                         .seq_len = T, .carry_state = 1, .optimizer = OPT_ADAMW};
 }
 
-// Writes at (g->tp, g->dp), then reads at every layout of the world.
-static void round_trip(dist_grid* g, const fnn_config* cfg)
+// Writes at g, then reads at every layout of the world: the moments, which each rank writes and
+// reads for its own sub-pieces only, whatever the DP replicas share.
+static void round_trip(dist_grid* g, const layout* ls, int nl, const fnn_config* cfg)
 {
     model_config c = tiny();
     model w;
@@ -108,10 +111,9 @@ static void round_trip(dist_grid* g, const fnn_config* cfg)
     if (g->world_rank == 0)
         CHECK(digests(&w, path) == 0, "written at tp %d dp %d: digests differ", g->tp, g->dp);
     double loss_w = window_loss(&w);
-    for (int tp = 1; tp <= g->world_size; tp *= 2) {
-        if (g->world_size % tp) continue;
+    for (int l = 0; l < nl; l++) {
         dist_grid r;
-        dist_grid_init(g->world, tp, 0, &r, err, sizeof err);
+        layout_grid(&r, &ls[l]);
         model_config rc;
         ckpt_train rs;
         CHECK(ckpt_read_meta(path, r.world, &rc, &rs, NULL, 0, err, sizeof err) == 0, "%s", err);
@@ -130,8 +132,9 @@ static void round_trip(dist_grid* g, const fnn_config* cfg)
         if (r.tp == g->tp) CHECK(loss == loss_w, "same layout: loss %.17g, writer %.17g", loss, loss_w);
         else CHECK(check_close(loss, loss_w, 1e-6, 0), "loss %.9g, writer %.9g", loss, loss_w);
         if (g->world_rank == 0)
-            printf("written at tp %d x dp %d, read at tp %d x dp %d: every element equal, loss %.9g\n",
-                   g->tp, g->dp, r.tp, r.dp, loss);
+            printf("written at tp %d x dp %d (%d x %d), read at tp %d x dp %d (%d x %d): every "
+                   "element equal, loss %.9g\n", g->tp, g->dp, g->dpn, g->dpx, r.tp, r.dp, r.dpn,
+                   r.dpx, loss);
         model_free(&m);
         dist_grid_free(&r);
     }
@@ -274,11 +277,12 @@ int main(int argc, char** argv)
     dist_barrier(&world);
     fnn_config cfg;
     config_defaults(&cfg);
-    for (int tp = 1; tp <= world.world_size; tp *= 2) {
-        if (world.world_size % tp) continue;
+    layout ls[MAX_LAYOUTS];
+    const int nl = layouts(world.world_size, ls);
+    for (int l = 0; l < nl; l++) {
         dist_grid g;
-        dist_grid_init(MPI_COMM_WORLD, tp, 0, &g, err, sizeof err);
-        round_trip(&g, &cfg);
+        layout_grid(&g, &ls[l]);
+        round_trip(&g, ls, nl, &cfg);
         dist_grid_free(&g);
     }
     test_refusals(&world, &cfg);

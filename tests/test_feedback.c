@@ -75,7 +75,7 @@ static void trajectory(dist_grid* g, int task, int cell, const draws* d, double*
     window w;
     for (int s = 0; s < STEPS; s++) {
         fill_window(&w, &m, s, d);
-        traj[s] = train_step(&m, &w.bt, s, 0);
+        traj[s] = train_step(&m, &w.bt, s, 0, NULL);
     }
     model_free(&m);
 }

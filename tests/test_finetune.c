@@ -39,7 +39,7 @@ static void batch(model_batch* bt, int32_t* tok, int32_t* next, const model* m)
 
 // Forward, loss and backward of one window, counting the collectives of the backward pass;
 // afterwards grads holds the DP sum everywhere (model_gather).
-static void grad_step(model* m, const model_batch* bt, long* iallreduce, long* syncs)
+static void grad_step(model* m, const model_batch* bt, long* scatters, long* syncs)
 {
     model_reset_state(m);
     model_zero_grad(m);
@@ -47,7 +47,7 @@ static void grad_step(model* m, const model_batch* bt, long* iallreduce, long* s
     model_loss(m, bt, NULL);
     dist_reset_counts(m->g);
     model_backward(m, bt);
-    *iallreduce = m->g->count[DIST_IALLREDUCE];
+    *scatters = m->g->count[DIST_IREDUCE_SCATTER];
     *syncs = m->g->count[DIST_SYNC];
     model_gather(m, m->grads);
 }
@@ -110,11 +110,11 @@ static void test_frozen(dist_grid* g, int cell, const char* const* names, int fe
     CHECK(worst <= tol, "%s...: trained tensors' gradients differ from the unfrozen run's by %g "
           "relative in the 2-norm of a tensor (kernel %s, allowed %g)", names[0], worst,
           kernel->name, tol);
-    CHECK(ia1 == ia0 - (g->dpx > 1 ? fewer_regions : 0), "%s...: %ld iallreduces, unfrozen %ld", names[0], ia1, ia0);
+    CHECK(ia1 == ia0 - (g->dpx > 1 ? fewer_regions : 0), "%s...: %ld reduce-scatters, unfrozen %ld", names[0], ia1, ia0);
     CHECK(sy1 == sy0 - (g->dpn > 1 ? fewer_calls : 0), "%s...: %ld syncs, unfrozen %ld", names[0], sy1, sy0);
     if (g->world_rank == 0)
         printf("freeze %s...: tp %d dp %d (%d x %d): %ld frozen gradients zero, %ld of %ld trained "
-               "bit-identical (worst tensor %.1e); iallreduce %ld -> %ld, syncs %ld -> %ld\n", names[0],
+               "bit-identical (worst tensor %.1e); reduce-scatters %ld -> %ld, syncs %ld -> %ld\n", names[0],
                g->tp, g->dp, g->dpn, g->dpx, zero, same, held - frozen, worst, ia0, ia1, sy0, sy1);
     free(ref);
     model_free(&m);

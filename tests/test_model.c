@@ -74,19 +74,56 @@ static void test_orthogonal(const model* full)
     CHECK(worst < 1e-5, "||Q^T Q - I|| = %g", worst);
 }
 
-// STEPS Adam steps on fresh batches; returns the global loss of each step in traj.
-static void trajectory(dist_grid* g, double* traj, long fixed_batch)
+// The optimiser state is split over the DP replicas without overlap or gap: the sub-pieces of
+// the DP group's ranks tile every region (their lengths and the sums of end^2 - start^2, which
+// telescope, add up to the region's), and each rank's allocation is 1/dp of one rank's.
+static void check_optim_share(const model* m)
+{
+    const dist_grid* g = m->g;
+    const size_t own = model_own_elems(m), bytes = model_optim_bytes(m, g->dpn, g->dpx),
+                 whole = model_optim_bytes(m, 1, 1);
+    double held[2] = {0, 0}, want[2] = {0, 0};
+    for (int i = 0; i < model_regions(m); i++) {
+        size_t off, n, at, a, b, last, len;
+        model_own(m, i, &off, &n, &at);
+        held[0] += (double)n;
+        held[1] += (double)(off + n) * (double)(off + n) - (double)off * (double)off;
+        model_piece(m, i, 0, &a, &len);
+        model_piece(m, i, g->dpn - 1, &last, &len);
+        b = last + len;
+        want[0] += (double)(b - a);
+        want[1] += (double)b * (double)b - (double)a * (double)a;
+    }
+    dist_dp_allreduce_f64(held, 2, m->g);
+    CHECK(held[0] == want[0] && held[1] == want[1] && want[0] == (double)m->nparams,
+          "tp %d dp %d (%d x %d): the sub-pieces hold %.0f of %zu elements (%.0f, want %.0f)",
+          g->tp, g->dp, g->dpn, g->dpx, held[0], m->nparams, held[1], want[1]);
+    // Each moment rounds up to 64 bytes, and each region's split to whole elements.
+    const size_t slack = 2 * (16 + 2 * (size_t)model_regions(m)) * sizeof(real);
+    CHECK(own * 2 * sizeof(real) <= bytes && bytes * g->dp <= whole + g->dp * slack &&
+              bytes * g->dp + g->dp * slack >= whole,
+          "tp %d dp %d (%d x %d): %zu optimiser bytes per rank (%zu elements its own), %zu on one",
+          g->tp, g->dp, g->dpn, g->dpx, bytes, own, whole);
+    if (g->world_rank == 0 && g->dp > 1)
+        printf("tp %d x dp %d (%d x %d): optimiser state %zu bytes per rank, %zu unsharded "
+               "(x %.3f)\n", g->tp, g->dp, g->dpn, g->dpx, bytes, whole, (double)bytes / whole);
+}
+
+// STEPS Adam steps on fresh batches; the global loss and gradient norm of each step in traj and
+// norms.
+static void trajectory(dist_grid* g, double* traj, double* norms, long fixed_batch)
 {
     model_config c = tiny();
     model m;
     char err[256];
     CHECK(model_init(&m, &c, g, T, BG, err, sizeof err) == 0, "%s", err);
     model_init_params(&m);
+    check_optim_share(&m);
     int32_t tok[T * BG], next[T * BG];
     model_batch bt = {.T = T, .tokens = tok, .next = next};
     for (int s = 0; s < STEPS; s++) {
         fill_batch(tok, next, fixed_batch >= 0 ? fixed_batch : s, g->dp_rank * m.B, m.B, c.V);
-        traj[s] = train_step(&m, &bt, s, 0);
+        traj[s] = train_step(&m, &bt, s, 0, &norms[s]);
     }
     model_free(&m);
 }
@@ -122,31 +159,34 @@ static void test_overfit(void)
     dist_grid_free(&one);
 }
 
-// Every layout of the world follows the one-rank loss trajectory to float rounding.
+// Every layout of the world follows the one-rank loss and gradient norm trajectories to float
+// rounding.
 static void test_layouts(int world_rank, int world)
 {
-    double ref[STEPS], got[STEPS];
+    double ref[STEPS], got[STEPS], ref_norm[STEPS], norm[STEPS];
     dist_grid one;
     char err[128];
     dist_grid_init(MPI_COMM_SELF, 1, 0, &one, err, sizeof err);
-    trajectory(&one, ref, -1);
+    trajectory(&one, ref, ref_norm, -1);
     dist_grid_free(&one);
     layout ls[MAX_LAYOUTS];
     const int nl = world > 1 ? layouts(world, ls) : 0; // one rank is the reference itself
     for (int l = 0; l < nl; l++) {
         dist_grid g;
         layout_grid(&g, &ls[l]);
-        trajectory(&g, got, -1);
-        double worst = 0;
+        trajectory(&g, got, norm, -1);
+        double worst = 0, worst_norm = 0;
         for (int s = 0; s < STEPS; s++) {
             worst = fmax(worst, fabs(got[s] - ref[s]) / ref[s]);
-            CHECK(check_close(got[s], ref[s], 1e-5, 0),
-                  "tp %d dp %d (%d x %d) step %d: loss %.9g, one rank %.9g", g.tp, g.dp, g.dpn,
-                  g.dpx, s + 1, got[s], ref[s]);
+            worst_norm = fmax(worst_norm, fabs(norm[s] - ref_norm[s]) / ref_norm[s]);
+            CHECK(check_close(got[s], ref[s], 1e-5, 0) && check_close(norm[s], ref_norm[s], 1e-5, 0),
+                  "tp %d dp %d (%d x %d) step %d: loss %.9g, grad norm %.9g; one rank %.9g, %.9g",
+                  g.tp, g.dp, g.dpn, g.dpx, s + 1, got[s], norm[s], ref[s], ref_norm[s]);
         }
         if (world_rank == 0)
-            printf("tp %d x dp %d (%d sharing x %d): %d steps, worst relative loss "
-                   "difference %.2e\n", g.tp, g.dp, g.dpn, g.dpx, STEPS, worst);
+            printf("tp %d x dp %d (%d sharing x %d): %d steps, worst relative difference from one "
+                   "rank: loss %.2e, grad norm %.2e\n", g.tp, g.dp, g.dpn, g.dpx, STEPS, worst,
+                   worst_norm);
         dist_grid_free(&g);
     }
 }

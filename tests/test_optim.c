@@ -99,8 +99,11 @@ static double ref_norm(const model* m, int s)
     return sqrt(ss);
 }
 
-// share: as dist_grid_init (0: the node's DP replicas share memory and each updates its piece,
-// 1: every replica updates everything).
+// share: as dist_grid_init (0: the node's DP replicas share memory, 1: none does, 2: in pairs);
+// whatever it is, each replica updates only its sub-piece (ZeRO-1 over all of DP). The step's
+// collectives are counted: the norm's allreduce over DP (dp > 1) and over TP (tp > 1), one
+// allgather of the updated parameters per region over dpx (dpx > 1) and the two syncs of the
+// node's copy (dpn > 1).
 static void test_update(const char* what, optim_config o, int tp, int share, int freeze_k)
 {
     dist_grid g;
@@ -116,10 +119,18 @@ static void test_update(const char* what, optim_config o, int tp, int share, int
     double scale[STEPS];
     for (int s = 0; s < STEPS; s++) {
         set_all(&m, m.grads, s);
+        dist_reset_counts(&g);
         double want = ref_norm(&m, s), norm = optim_grad_norm(&m);
         CHECK(check_close(norm, want, 1e-12, 0), "%s step %d: grad norm %.17g, want %.17g", what, s, norm, want);
         scale[s] = o.clip > 0 && want > o.clip ? o.clip / want : 1;
         double lr = optim_step(&m, &o, s, norm, freeze_k >= 0 ? factor : NULL, NULL);
+        const long counts[DIST_NKINDS] = {[DIST_ALLREDUCE] = (g.dp > 1) + (g.tp > 1),
+                                          [DIST_IALLGATHER] = g.dpx > 1 ? model_regions(&m) : 0,
+                                          [DIST_SYNC] = 2 * (g.dpn > 1)};
+        CHECK(!memcmp(counts, g.count, sizeof counts), "%s tp %d dp %d (%d x %d) step %d: %ld "
+              "allreduces, %ld allgathers, %ld syncs; want %ld, %ld, %ld", what, g.tp, g.dp, g.dpn,
+              g.dpx, s, g.count[DIST_ALLREDUCE], g.count[DIST_IALLGATHER], g.count[DIST_SYNC],
+              counts[DIST_ALLREDUCE], counts[DIST_IALLGATHER], counts[DIST_SYNC]);
         CHECK(check_close(lr, ref_lr(&o, s), 1e-15, 0), "%s step %d: lr %.17g, want %.17g", what, s, lr, ref_lr(&o, s));
     }
     double worst = 0;
@@ -138,8 +149,8 @@ static void test_update(const char* what, optim_config o, int tp, int share, int
     CHECK(worst <= 2e-6, "%s tp %d dp %d: parameters off the reference by %.2e relative", what, g.tp, g.dp, worst);
     CHECK(moved > elements / 2, "%s: only %ld of %ld elements moved", what, moved, elements);
     if (g.world_rank == 0)
-        printf("%-28s tp %d x dp %d (dpn %d): %d steps, %ld elements, within %.1e of the reference\n", what,
-               g.tp, g.dp, g.dpn, STEPS, elements, worst);
+        printf("%-28s tp %d x dp %d (%d x %d): %d steps, %ld elements, within %.1e of the reference\n",
+               what, g.tp, g.dp, g.dpn, g.dpx, STEPS, elements, worst);
     model_free(&m);
     dist_grid_free(&g);
 }
@@ -147,12 +158,12 @@ static void test_update(const char* what, optim_config o, int tp, int share, int
 // A tensor that starts training at step LATE (staged unfreezing) with zero moments: its first
 // update is a fresh Adam first step, lr g / (|g| + eps) elementwise whatever the global step,
 // and its later steps follow the reference with t counted from LATE; the others are unchanged.
-static void test_late_start(int tp)
+static void test_late_start(int tp, int share)
 {
     enum { LATE = 3, K = 1 };
     dist_grid g;
     char err[256];
-    if (dist_grid_init(MPI_COMM_WORLD, tp, 0, &g, err, sizeof err)) return;
+    if (dist_grid_init(MPI_COMM_WORLD, tp, share, &g, err, sizeof err)) return;
     const optim_config o = {.kind = OPT_ADAM, .lr = 0.05, .lr_min = 0.01, .beta1 = 0.9,
                             .beta2 = 0.99, .eps = 1e-8, .steps = STEPS};
     model_config c = tiny();
@@ -192,8 +203,9 @@ static void test_late_start(int tp)
     CHECK(first <= 4, "late start tp %d: first Adam step of %s off lr g/|g| by %.2f float32 spacings", g.tp, m.tensors[K].name, first);
     CHECK(worst <= 2e-6, "late start tp %d dp %d: parameters off the reference by %.2e relative", g.tp, g.dp, worst);
     if (g.world_rank == 0)
-        printf("adam, %s from step %d      tp %d x dp %d: first step within %.2f float32 spacings of lr g/|g|, "
-               "%d steps within %.1e of the reference\n", m.tensors[K].name, LATE, g.tp, g.dp, first, STEPS, worst);
+        printf("adam, %s from step %d      tp %d x dp %d (%d x %d): first step within %.2f float32 "
+               "spacings of lr g/|g|, %d steps within %.1e of the reference\n", m.tensors[K].name,
+               LATE, g.tp, g.dp, g.dpn, g.dpx, first, STEPS, worst);
     model_free(&m);
     dist_grid_free(&g);
 }
@@ -226,28 +238,30 @@ int main(int argc, char** argv)
     test_schedule();
     const optim_config base = {.lr = 0.05, .lr_min = 0.01, .momentum = 0.9, .beta1 = 0.9,
                                .beta2 = 0.99, .eps = 1e-8, .steps = STEPS};
-    for (int tp = 1; tp <= world; tp *= 2) {
-        optim_config o = base;
-        o.kind = OPT_SGD;
-        test_update("sgd momentum", o, tp, 0, -1);
-        o.weight_decay = 0.1;
-        test_update("sgd momentum, L2 decay", o, tp, 0, -1);
-        o = base;
-        o.kind = OPT_ADAM;
-        test_update("adam", o, tp, 0, -1);
-        o.weight_decay = 0.1;
-        test_update("adam, L2 decay", o, tp, 0, -1);
-        o.kind = OPT_ADAMW;
-        test_update("adamw, decoupled decay", o, tp, 0, -1);
-        o.clip = 0.5, o.warmup = 2;
-        test_update("adamw, clip 0.5, warmup 2", o, tp, 0, -1);
-        if (tp < world) test_update("adamw, replicas not sharing", o, tp, 1, -1);
-        o = base;
-        o.kind = OPT_SGD, o.clip = 1, o.warmup = 3;
-        test_update("sgd, clip 1, warmup 3", o, tp, 0, -1);
-        test_update("sgd, layer0/Wh frozen", o, tp, 0, 1);
-        test_late_start(tp);
-    }
+    // Every sharing of the DP replicas: all on the node (0), none (1), in pairs (2, at dp 4).
+    for (int tp = 1; tp <= world; tp *= 2)
+        for (int share = 0; share <= 2; share++) {
+            if (world % tp || (share && world / tp == 1) || (share == 2 && world / tp != 4)) continue;
+            optim_config o = base;
+            o.kind = OPT_SGD;
+            test_update("sgd momentum", o, tp, share, -1);
+            o.weight_decay = 0.1;
+            test_update("sgd momentum, L2 decay", o, tp, share, -1);
+            o = base;
+            o.kind = OPT_ADAM;
+            test_update("adam", o, tp, share, -1);
+            o.weight_decay = 0.1;
+            test_update("adam, L2 decay", o, tp, share, -1);
+            o.kind = OPT_ADAMW;
+            test_update("adamw, decoupled decay", o, tp, share, -1);
+            o.clip = 0.5, o.warmup = 2;
+            test_update("adamw, clip 0.5, warmup 2", o, tp, share, -1);
+            o = base;
+            o.kind = OPT_SGD, o.clip = 1, o.warmup = 3;
+            test_update("sgd, clip 1, warmup 3", o, tp, share, -1);
+            test_update("sgd, layer0/Wh frozen", o, tp, share, 1);
+            test_late_start(tp, share);
+        }
     MPI_Finalize();
     return check_failures ? 1 : 0;
 }

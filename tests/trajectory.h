@@ -20,8 +20,9 @@ static inline void fill_batch(int32_t* tok, int32_t* next, long step, int row0, 
 }
 
 // Adam step s on bt as fnn train makes it (model_carry_state after it with carry,
-// model_reset_state before it without); returns the loss of the global batch.
-static inline double train_step(model* m, const model_batch* bt, long s, int carry)
+// model_reset_state before it without); returns the loss of the global batch, and its gradient
+// norm in *gnorm (NULL: not wanted).
+static inline double train_step(model* m, const model_batch* bt, long s, int carry, double* gnorm)
 {
     if (!carry) model_reset_state(m);
     model_zero_grad(m);
@@ -30,7 +31,9 @@ static inline double train_step(model* m, const model_batch* bt, long s, int car
     model_backward(m, bt);
     // The global loss: each replica holds its rows' share.
     if (m->g->dp > 1) dist_dp_allreduce_f64(&loss, 1, m->g);
-    optim_step(m, &adam, s, optim_grad_norm(m), NULL, NULL);
+    const double norm = optim_grad_norm(m);
+    if (gnorm) *gnorm = norm;
+    optim_step(m, &adam, s, norm, NULL, NULL);
     if (carry) model_carry_state(m);
     return loss;
 }
