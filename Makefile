@@ -18,7 +18,7 @@ FNN_CFLAGS = $(OPT) $(ISA) $(DEFS) -std=c11 -D_GNU_SOURCE -fno-math-errno -Wall 
 FNN_LIBS   = $(LDFLAGS) $(PKG_LIBS) $(LDLIBS) -lmvec -lm
 MISSING_PKGS := $(if $(PKGS),$(shell for p in $(PKGS); do pkg-config --exists $$p 2>/dev/null || printf '%s ' $$p; done))
 ifneq ($(MISSING_PKGS),)
-ifeq ($(filter deps test test-slurm scaling-report demo finetune-demo adding cells-lm bench test-asan clean,$(MAKECMDGOALS)),)
+ifeq ($(filter deps test test-slurm scaling-report demo finetune-demo large adding cells-lm bench test-asan clean,$(MAKECMDGOALS)),)
 $(error pkg-config finds no $(MISSING_PKGS)(PKGS): run `make deps`, or see README, Building)
 endif
 endif
@@ -140,6 +140,12 @@ finetune-demo: deps
 	$(MAKE) build/fnn
 	MPIRUN="$(MPIRUN)" sh launch/finetune-demo.sh
 
+# The billion-parameter feedback RNN of configs/large.ini: plan, train, checkpoint, resume
+# (launch/large.sh; about 20 minutes and 22 GB of this machine's 24).
+large: deps
+	$(MAKE) build/fnn
+	MPIRUN="$(MPIRUN)" sh launch/large.sh
+
 # The adding problem (README, Long-memory benchmarks): CELL, ACT, INIT, LR, STEPS, T, NP and
 # ADDING_SET are passed to launch/adding.sh, e.g. make adding ACT=relu INIT=identity LR=1e-4.
 adding: deps
@@ -177,5 +183,5 @@ scaling-report: deps
 clean:
 	rm -rf build
 
-.PHONY: all deps test test-asan test-slurm scaling-report demo finetune-demo adding cells-lm bench isa-names clean FORCE
+.PHONY: all deps test test-asan test-slurm scaling-report demo finetune-demo large adding cells-lm bench isa-names clean FORCE
 -include $(LIBOBJ:.o=.d) $(MATHOBJ64:.o=.d) $(APPOBJ:.o=.d)

@@ -109,7 +109,10 @@ typedef struct dist_shm {
     MPI_Win win;  // MPI_WIN_NULL without a window
     char** seg;   // seg[r]: member r's segment
     char* shared; // the common area
-    void* alloc;  // what to free without a window
+    void* alloc;  // what to unmap without a window (alloc_bytes of fresh anonymous pages)
+    size_t alloc_bytes;
+    int zeroed;   // every byte reads 0 until written: pages are committed at first touch, so
+                  // what a run never touches (or not yet) takes no memory
 } dist_shm;
 
 // Collective over dpn_comm. Memory that cannot be had ends the job with the reason.

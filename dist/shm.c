@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/statvfs.h>
 #include "dist/dist.h"
 
@@ -43,8 +44,12 @@ void dist_shm_alloc(dist_shm* s, size_t seg_bytes, size_t shared_bytes, dist_gri
     s->seg = calloc((size_t)g->dpn, sizeof *s->seg);
     if (!s->seg) dist_fail("out of memory");
     if (g->dpn == 1) {
-        s->alloc = aligned_alloc(64, seg_bytes + shared_bytes + 64);
-        if (!s->alloc) dist_fail("out of memory for %zu MiB of parameters", seg_bytes >> 20);
+        // Anonymous pages (page-aligned, zero): a buffer costs memory only once written, so a
+        // fresh start's orthogonal init runs before gradients and moments take any (launch/plan.c).
+        s->alloc_bytes = seg_bytes + shared_bytes;
+        s->alloc = mmap(NULL, s->alloc_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (s->alloc == MAP_FAILED) dist_fail("out of memory for %zu MiB of parameters", seg_bytes >> 20);
+        s->zeroed = 1;
         s->seg[0] = s->alloc;
         s->shared = s->seg[0] + seg_bytes;
         return;
@@ -77,7 +82,7 @@ void dist_shm_free(dist_shm* s)
         MPI_Win_unlock_all(s->win);
         MPI_Win_free(&s->win);
     }
-    free(s->alloc);
+    if (s->alloc) munmap(s->alloc, s->alloc_bytes);
     free(s->seg);
     memset(s, 0, sizeof *s);
     s->win = MPI_WIN_NULL;

@@ -93,12 +93,21 @@ void plan_compute(plan* p, const model_config* mc, int T, int batch, const plan_
         p->node[i] = per_rank[i] * R;
         if (i < PLAN_STEADY) steady += per_rank[i];
     }
-    double transient = 0;
+    // The init QR comes before the first step. Without a shared window the model's memory is
+    // fresh pages (dist_shm_alloc) that count once written: at init only the parameters are,
+    // so the QR adds to them alone (with the baseline, data, buffers and theta_0); a window
+    // is zeroed whole at allocation, so there it adds to everything.
+    double transient = 0, init_peak = 0;
     for (int i = PLAN_STEADY; i < PLAN_NTERMS; i++)
-        if (p->rank[i] > transient) transient = p->rank[i];
+        if (i != PLAN_INIT && p->rank[i] > transient) transient = p->rank[i];
+    if (lay->dpn == 1)
+        init_peak = per_rank[PLAN_BASELINE] + per_rank[PLAN_DATA] + per_rank[PLAN_PARAMS] +
+                    per_rank[PLAN_BUFFERS] + per_rank[PLAN_THETA0] + per_rank[PLAN_INIT];
+    else if (per_rank[PLAN_INIT] > transient)
+        transient = per_rank[PLAN_INIT];
     p->rank_steady = steady;
     p->node_steady = steady * R;
-    p->rank_peak = steady + transient;
+    p->rank_peak = steady + transient > init_peak ? steady + transient : init_peak;
     p->node_peak = p->rank_peak * R;
     // A window of dpn > 1 members lies in /dev/shm: their segments and the group's area.
     if (lay->dpn > 1) p->node_shm = ((double)b.segment * lay->dpn + (double)b.shared) * (R / lay->dpn);

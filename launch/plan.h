@@ -44,7 +44,8 @@ typedef struct plan {
     double rank[PLAN_NTERMS]; // bytes per rank (the packed area: a DP group's, over its dpn)
     double node[PLAN_NTERMS]; // bytes per node
     double rank_steady, node_steady; // the rows held for the whole run
-    double rank_peak, node_peak; // steady + the larger transient
+    double rank_peak, node_peak; // steady + the larger transient, or the init phase (the QR
+                                 // over the parameters alone, without a shared window)
     double node_shm;         // of node_peak in /dev/shm (the windows of DP groups of dpn > 1)
 } plan;
 

@@ -275,8 +275,10 @@ int cmd_train(int argc, char** argv, dist_grid* world)
     startup_print(&su, &r->g);
     dist_watchdog_start(&r->g, r->c.step_timeout);
     int stopped = train_loop(r);
-    if (!stopped) final_eval(r);
+    // The peak before the validation pass, whose `val:` line stays the run's last (docs/cli.md);
+    // the pass runs on the model's own buffers.
     plan_report_peak(&r->plan, &r->g);
+    if (!stopped) final_eval(r);
     if (r->metrics) metrics_close(r->metrics, r->c.metrics);
     data_batch_free(&r->db);
     finetune_free(&r->ft);

@@ -75,7 +75,7 @@ void gemm_w_apply_part(int ns, real* const* C, int ldc, const real* const* A, in
     for (int s = 0; s < ns; s++) apply_cblas(C[s], ldc, A[s], lda, M, g, bias, accumulate, c0, c1);
 }
 
-size_t gemm_atb_work(int M, int N) { return kernel->atb ? kernel->atb_work(M, N) : 0; }
+size_t gemm_atb_work(int M, int N, int k) { return kernel->atb ? kernel->atb_work(M, N, k) : 0; }
 
 void gemm_atb(real* C, int ldc, const real* A, int lda, const real* B, int ldb, int M, int N,
               int k, real* work)

@@ -48,11 +48,11 @@ void gemm_w_apply_part(int ns, real* const* C, int ldc, const real* const* A, in
                        const gemm_w* g, const real* bias, int accumulate, int part, int parts);
 
 // The weight gradients, summed over the rows of a window: C (M x N, row stride ldc) += A^T B
-// for A (k x M, row stride lda) and B (k x N, row stride ldb). work holds gemm_atb_work(M, N)
+// for A (k x M, row stride lda) and B (k x N, row stride ldb). work holds gemm_atb_work(M, N, k)
 // elements, 64-byte aligned (none with a variant without the kernel). The kernel is
 // single-threaded: when OpenBLAS has more threads, the product goes to it. With the kernel, each element of C is
 // summed over k in order, whatever M and N are.
-size_t gemm_atb_work(int M, int N);
+size_t gemm_atb_work(int M, int N, int k);
 void gemm_atb(real* C, int ldc, const real* A, int lda, const real* B, int ldb, int M, int N,
               int k, real* work);
 

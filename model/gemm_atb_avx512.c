@@ -13,10 +13,11 @@
 
 enum { NR = GEMM_NR, MR = GEMM_MR, KC = 2048, MC = 512 };
 
-size_t gemm_avx512_atb_work(int M, int N)
+size_t gemm_avx512_atb_work(int M, int N, int k)
 {
     (void)M;
-    return (size_t)KC * ((N + NR - 1) / NR * NR) + (size_t)MC * KC;
+    const size_t kc = k < KC ? (size_t)k : KC;
+    return kc * ((N + NR - 1) / NR * NR) + (size_t)MC * kc;
 }
 
 // Columns [0, mc) of rows [0, kc) of A (row stride lda) as tiles of MR: tile t holds
@@ -40,7 +41,8 @@ void gemm_avx512_atb(real* C, int ldc, const real* A, int lda, const real* B, in
         return;
     }
     float* Bp = work;
-    float* Ap = work + (size_t)KC * ((N + NR - 1) / NR * NR);
+    // As gemm_avx512_atb_work laid the scratch out for at least k rows.
+    float* Ap = work + (size_t)(k < KC ? k : KC) * ((N + NR - 1) / NR * NR);
     for (int k0 = 0; k0 < k; k0 += KC) {
         const int kc = k - k0 < KC ? k - k0 : KC;
         gemm_pack_rows(Bp, B + (size_t)k0 * ldb, (size_t)ldb, kc, N);

@@ -41,10 +41,11 @@ void gemm_avx2_apply(int ns, real* const* C, int ldc, const real* const* A, int 
     }
 }
 
-size_t gemm_avx2_atb_work(int M, int N)
+size_t gemm_avx2_atb_work(int M, int N, int k)
 {
     (void)M;
-    return (size_t)ATB_KC * ((N + NR - 1) / NR * NR) + (size_t)(MC + MR) * ATB_KC;
+    const size_t kc = k < ATB_KC ? (size_t)k : ATB_KC;
+    return kc * ((N + NR - 1) / NR * NR) + (size_t)(MC + MR) * kc;
 }
 
 // Columns [0, mc) of rows [0, kc) of A (row stride lda) as tiles of MR: tile t holds
@@ -69,7 +70,8 @@ void gemm_avx2_atb(real* C, int ldc, const real* A, int lda, const real* B, int 
         return;
     }
     float* Bp = work;
-    float* Ap = work + (size_t)ATB_KC * ((N + NR - 1) / NR * NR);
+    // As gemm_avx2_atb_work laid the scratch out for at least k rows.
+    float* Ap = work + (size_t)(k < ATB_KC ? k : ATB_KC) * ((N + NR - 1) / NR * NR);
     for (int k0 = 0; k0 < k; k0 += ATB_KC) {
         const int kc = k - k0 < ATB_KC ? k - k0 : ATB_KC;
         gemm2_pack_rows(Bp, B + (size_t)k0 * ldb, (size_t)ldb, kc, N);

@@ -27,7 +27,7 @@ typedef struct kernel_ops {
     // Columns [c0, c1) of every C[s] = A[s] op(W) [+ bias | + C] from the panels.
     void (*apply)(int ns, real* const* C, int ldc, const real* const* A, int lda, int M,
                   const gemm_w* g, const real* bias, int accumulate, int c0, int c1);
-    size_t (*atb_work)(int M, int N);
+    size_t (*atb_work)(int M, int N, int k);
     void (*atb)(real* C, int ldc, const real* A, int lda, const real* B, int ldb, int M, int N,
                 int k, real* work);
     void (*tanh)(real* h, size_t n);                        // h = tanh(h), in place

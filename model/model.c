@@ -167,9 +167,10 @@ static size_t place_packs(gemm_w* const* w, int n, real* packs)
 static size_t atb_elems(const model* m)
 {
     const int GH = m->cell->gates * m->Hl;
-    size_t work = gemm_atb_work(m->c.O, m->Hl);
+    const int rows = m->chunk * m->B; // the most one weight-gradient product sums
+    size_t work = gemm_atb_work(m->c.O, m->Hl, rows);
     for (int l = 0; l < m->c.L; l++)
-        if (gemm_atb_work(GH, m->K[l]) > work) work = gemm_atb_work(GH, m->K[l]);
+        if (gemm_atb_work(GH, m->K[l], rows) > work) work = gemm_atb_work(GH, m->K[l], rows);
     return round16(work);
 }
 
@@ -344,8 +345,11 @@ static void alloc_shared(model* m, size_t lay[][LB_N])
     dist_shm_alloc(&m->shm, seg * sizeof(real), area * sizeof(real), m->g);
     real* mine = (real*)m->shm.seg[g->dpn_rank];
     // Zero moments to start from; touching the pages here also places them near their owner.
-    memset(mine, 0, seg * sizeof(real));
-    if (g->dpn_rank == 0) memset(m->shm.shared, 0, area * sizeof(real));
+    // Fresh anonymous pages are zero already, and stay uncommitted until used.
+    if (!m->shm.zeroed) {
+        memset(mine, 0, seg * sizeof(real));
+        if (g->dpn_rank == 0) memset(m->shm.shared, 0, area * sizeof(real));
+    }
     lay_segment(m, mine, g->dpn, g->dpx, lay, &acts);
     describe_weights(m, (real*)m->shm.shared, g->dpn, g->dpn_rank);
 }

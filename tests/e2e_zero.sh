@@ -78,8 +78,8 @@ h5diff -q $(ck $dir/s2 20) $(ck $dir/u2 20) /optim /optim > /dev/null 2>&1 && sa
 big="--set hidden=2048 --set init=normal --set steps=1 --set threads=1"
 peak() { # np, hidden options: the smallest VmHWM of the ranks, KiB
     np=$1; shift
-    unshared mpi $np /usr/bin/time -f 'peak %M' $FNN train --config configs/tiny.ini --set data=$dir/$data "$@" 2>&1 |
-        awk '$1 == "peak" { if (m == "" || $2 < m) m = $2 } /parameters per rank/ { for (i = 1; i < NF; i++) if ($(i + 1) == "parameters") p = $i } END { print m, p }'
+    unshared mpi $np /usr/bin/time -f 'time-peak-kib %M' $FNN train --config configs/tiny.ini --set data=$dir/$data "$@" 2>&1 |
+        awk '$1 == "time-peak-kib" { if (m == "" || $2 < m) m = $2 } /parameters per rank/ { for (i = 1; i < NF; i++) if ($(i + 1) == "parameters") p = $i } END { print m, p }'
 }
 set -- $(peak 1 $big) $(peak 4 $big) $(peak 1 --set steps=1) $(peak 4 --set steps=1)
 one=$1 params=$2 four=$3 base1=$5 base4=$7

@@ -94,7 +94,7 @@ static void test_atb(int M, int N, int k, unsigned seed)
             ref[(size_t)i * N + j] = s;
             mag[(size_t)i * N + j] = a;
         }
-    real* work = packed_storage(gemm_atb_work(M, N));
+    real* work = packed_storage(gemm_atb_work(M, N, k));
     gemm_atb(C, ldc, A, lda, B, ldb, M, N, k, work);
     real* Cc = malloc((size_t)M * N * sizeof(real));
     for (int i = 0; i < M; i++)

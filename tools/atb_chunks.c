@@ -18,7 +18,7 @@ int main(int argc, char** argv)
     const int M = atoi(argv[1]), N = atoi(argv[2]), k = 8192;
     float* A = aligned_alloc(64, (size_t)k * M * 4); float* B = aligned_alloc(64, (size_t)k * N * 4);
     float* C = aligned_alloc(64, (size_t)M * N * 4);
-    float* w = aligned_alloc(64, (gemm_atb_work(M, N) + 16) * 4);
+    float* w = aligned_alloc(64, (gemm_atb_work(M, N, k) + 16) * 4);
     for (size_t i = 0; i < (size_t)k * M; i++) A[i] = (float)(i % 7) * 0.1f;
     for (size_t i = 0; i < (size_t)k * N; i++) B[i] = (float)(i % 5) * 0.1f;
     for (size_t i = 0; i < (size_t)M * N; i++) C[i] = 0;
