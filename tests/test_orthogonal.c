@@ -173,10 +173,12 @@ static int reset_peak(void)
 // before the call), at tp = 1 (each rank of replica 0 receives all n rows) and tp = world. A first
 // call warms OpenBLAS's, MPI's and BLACS's own buffers, which are the process's, not the call's;
 // every large block is its own mapping (no dynamic mmap threshold), so that the memory a call frees
-// leaves the resident set and the next call's peak counts its own.
+// leaves the resident set and the next call's peak counts its own. VmHWM also counts file-backed
+// pages (the libraries' code), which a busy machine may evict and fault back during the call:
+// 1 MB of slack above the bound, and below, the call must show at least half its factored matrix.
 static void check_bytes(int world)
 {
-    const int n = 1536, tps[2] = {1, world};
+    const int n = 2048, tps[2] = {1, world};
     mallopt(M_MMAP_THRESHOLD, 1 << 16);
     mallopt(M_TRIM_THRESHOLD, 1 << 16);
     for (int k = 0; k < (world > 1 ? 2 : 1); k++) {
@@ -198,9 +200,9 @@ static void check_bytes(int world)
         CHECK(dist_orthogonal_rows(out, ld, n, init_normal, KEY, &g) == 0, "n %d: QR failed", n);
         double rise = peak_rss() - before, bound = (double)dist_orthogonal_bytes(n, world);
         const double least = 8.0 * n * n / world; // the factored matrix alone
-        CHECK(rise <= bound && rise >= least, "n %d tp %d rank %d: the call added %.2f MB to the peak, "
-              "dist_orthogonal_bytes says %.2f MB, the factored matrix takes %.2f", n, tp,
-              g.world_rank, rise / 1e6, bound / 1e6, least / 1e6);
+        CHECK(rise <= bound + 1e6 && rise >= least / 2, "n %d tp %d rank %d: the call added %.2f MB "
+              "to the peak, dist_orthogonal_bytes says %.2f MB, the factored matrix takes %.2f", n,
+              tp, g.world_rank, rise / 1e6, bound / 1e6, least / 1e6);
         dist_world_max_f64(&rise, 1, &g);
         if (g.world_rank == 0)
             printf("n %d tp %d x dp %d: peak rose %.2f MB (rank max), dist_orthogonal_bytes "
