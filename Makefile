@@ -29,7 +29,9 @@ DEBS    += munge slurmctld slurmd slurm-client slurm-wlm-basic-plugins iproute2 
 # Ranks for the MPI tests; root needs the two OMPI_ALLOW variables.
 MPIRUN  ?= env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 mpirun
 
-LIBSRC   = $(wildcard dist/*.c model/*.c io/*.c)
+# The library: the layers below the commands (README, Source layout), linked by build/fnn and
+# the tests alike.
+LIBSRC   = $(wildcard dist/*.c model/*.c io/*.c run/*.c)
 MATHSRC  = $(wildcard dist/*.c model/*.c)
 LIBOBJ   = $(LIBSRC:%.c=build/%.o)
 MATHOBJ64 = $(MATHSRC:%.c=build/f64/%.o)
@@ -50,15 +52,15 @@ FLAGS_TEXT = $(OPT); avx512 variant: $(AVX512); avx2 variant: $(AVX2)
 isa_macros = $(CC) $(1) -dM -E -x c /dev/null 2>/dev/null | sed -n 's/^\#define __\([A-Z0-9_]*\|3dNOW[A-Z_]*\)__ 1$$/\1/p'
 isa_of = $(shell base="$$($(call isa_macros,$(filter-out -march=% -m%,$(1)) -march=x86-64))"; \
     $(call isa_macros,$(1)) | grep -vxF -e "$$base" | tr A-Z_ a-z. | sort | tr '\n' ' ')
-# The version and flags are compiled into io/build.c and model/kernel.c, which are rebuilt when
+# The version and flags are compiled into io/build_info.c and model/kernel.c, which are rebuilt when
 # they change; kernel.c runs before anything else, on any x86-64.
-build/io/build.o: DEFS = -DFNN_VERSION='"$(VERSION)"' -DFNN_FLAGS='"$(FLAGS_TEXT)"'
+build/io/build_info.o: DEFS = -DFNN_VERSION='"$(VERSION)"' -DFNN_FLAGS='"$(FLAGS_TEXT)"'
 build/model/kernel.o build/f64/model/kernel.o build/model/cpu.o build/f64/model/cpu.o: ISA = -march=x86-64 -mtune=generic
 build/model/kernel.o build/f64/model/kernel.o: DEFS = -DFNN_ISA_BASE='"$(call isa_of,$(OPT))"' -DFNN_ISA_AVX2='"$(call isa_of,$(OPT) $(AVX2))"' \
     -DFNN_ISA_AVX512='"$(call isa_of,$(OPT) $(AVX512))"' -DFNN_BASE_FLAGS='"$(OPT)"'
 build/%_avx512.o: ISA = $(AVX512)
 build/%_avx2.o: ISA = $(AVX2)
-build/io/build.o build/model/kernel.o build/f64/model/kernel.o: build/version.txt
+build/io/build_info.o build/model/kernel.o build/f64/model/kernel.o: build/version.txt
 build/version.txt: FORCE
 	@mkdir -p build
 	@echo '$(VERSION) $(FLAGS_TEXT) $(CC)' | cmp -s - $@ || echo '$(VERSION) $(FLAGS_TEXT) $(CC)' > $@
@@ -86,21 +88,6 @@ build/tests/test_%: tests/test_%.c $(TESTH) build/libfnn.a
 	@mkdir -p build/tests
 	$(CC) $(FNN_CFLAGS) $< build/libfnn.a $(FNN_LIBS) -o $@
 
-# test_eval checks the evaluation of launch/, which is not in the library.
-build/tests/test_eval: tests/test_eval.c $(TESTH) build/launch/evaluate.o build/libfnn.a
-	@mkdir -p build/tests
-	$(CC) $(FNN_CFLAGS) $< build/launch/evaluate.o build/libfnn.a $(FNN_LIBS) -o $@
-
-# test_feedback checks train's teacher_prob schedule (launch/feedback_plan.c) too.
-build/tests/test_feedback: tests/test_feedback.c $(TESTH) build/launch/feedback_plan.o build/libfnn.a
-	@mkdir -p build/tests
-	$(CC) $(FNN_CFLAGS) $< build/launch/feedback_plan.o build/libfnn.a $(FNN_LIBS) -o $@
-
-# test_projection runs the time model's calibration (launch/projection.c) too.
-build/tests/test_projection: tests/test_projection.c $(TESTH) build/launch/projection.o build/launch/setup.o build/libfnn.a
-	@mkdir -p build/tests
-	$(CC) $(FNN_CFLAGS) $< build/launch/projection.o build/launch/setup.o build/libfnn.a $(FNN_LIBS) -o $@
-
 # The tool that damages files for tests/e2e_hostile.sh.
 build/tests/h5craft: tests/h5craft.c
 	@mkdir -p build/tests
@@ -116,7 +103,7 @@ build/tests/grad_%: tests/grad_%.c $(TESTH) build/libfnn64.a
 	$(CC) $(FNN_CFLAGS) -DFNN_DOUBLE $< build/libfnn64.a $(FNN_LIBS) -o $@
 
 deps:
-	@sh launch/deps.sh "$(DEBS)" "$(PKGS)" "$(firstword $(CC))"
+	@sh tools/deps.sh "$(DEBS)" "$(PKGS)" "$(firstword $(CC))"
 
 test: deps
 	$(MAKE) build/fnn $(TESTS) $(TESTS64) build/tests/h5craft build/tests/failwrite.so
@@ -134,24 +121,24 @@ test-asan: deps
 
 demo: deps
 	$(MAKE) build/fnn
-	MPIRUN="$(MPIRUN)" sh launch/demo.sh
+	MPIRUN="$(MPIRUN)" sh tools/demo.sh
 
 finetune-demo: deps
 	$(MAKE) build/fnn
-	MPIRUN="$(MPIRUN)" sh launch/finetune-demo.sh
+	MPIRUN="$(MPIRUN)" sh tools/finetune_demo.sh
 
 # The billion-parameter feedback RNN of configs/large.ini: plan, train, checkpoint, resume
-# (launch/large.sh; about 20 minutes and 22 GB of this machine's 24).
+# (tools/large.sh; about 20 minutes and 22 GB of this machine's 24).
 large: deps
 	$(MAKE) build/fnn
-	MPIRUN="$(MPIRUN)" sh launch/large.sh
+	MPIRUN="$(MPIRUN)" sh tools/large.sh
 
 # The adding problem (README, Long-memory benchmarks): CELL, ACT, INIT, LR, STEPS, T, NP and
-# ADDING_SET are passed to launch/adding.sh, e.g. make adding ACT=relu INIT=identity LR=1e-4.
+# ADDING_SET are passed to tools/adding.sh, e.g. make adding ACT=relu INIT=identity LR=1e-4.
 adding: deps
 	$(MAKE) build/fnn
 	MPIRUN="$(MPIRUN)" CELL="$(CELL)" ACT="$(ACT)" INIT="$(INIT)" LR="$(LR)" STEPS="$(STEPS)" \
-	  T="$(T)" NP="$(NP)" ADDING_SET="$(ADDING_SET)" sh launch/adding.sh
+	  T="$(T)" NP="$(NP)" ADDING_SET="$(ADDING_SET)" sh tools/adding.sh
 
 # The fortunes LM with elman, gru and lstm at equal parameters and equal wall-clock (BUDGET
 # seconds of training each): one table row per cell.
@@ -161,7 +148,7 @@ cells-lm: deps
 
 bench: deps
 	$(MAKE) build/fnn
-	MPIRUN="$(MPIRUN)" sh launch/bench.sh
+	MPIRUN="$(MPIRUN)" sh tools/bench.sh
 
 # The extension names isa_of gives OPT (tests/e2e_kernel.sh holds -march=native's against
 # model/cpu.c's table).

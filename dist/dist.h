@@ -7,7 +7,7 @@
 #include <mpi.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "model/real.h"
+#include "dist/real.h"
 
 // Per-kind collective counters, so tests can assert how many collectives a step makes.
 // DIST_SYNC: a barrier of the node's DP group around an exchange through shared memory.
@@ -140,7 +140,7 @@ int dist_orthogonal_rows(real* out, int ld, int n, double (*gen)(uint64_t, long,
 // n. Local: no MPI call.
 size_t dist_orthogonal_bytes(int n, int world);
 
-// Solves A W = B for the closed-form output head (dist/ridge.c): A is H x H symmetric positive
+// Solves A W = B for the closed-form output head (dist/ridge_solve.c): A is H x H symmetric positive
 // definite, B is H x O. A and B are the sums over the DP replicas of what each passes; every rank
 // passes rows [tp_rank Hl, (tp_rank+1) Hl) of its replica's part (Hl = H / tp, row-major, ld H
 // and O), and W receives the same rows of the solution on every replica. The Cholesky solve

@@ -45,7 +45,7 @@ void dist_shm_alloc(dist_shm* s, size_t seg_bytes, size_t shared_bytes, dist_gri
     if (!s->seg) dist_fail("out of memory");
     if (g->dpn == 1) {
         // Anonymous pages (page-aligned, zero): a buffer costs memory only once written, so a
-        // fresh start's orthogonal init runs before gradients and moments take any (launch/plan.c).
+        // fresh start's orthogonal init runs before gradients and moments take any (run/memory_plan.c).
         s->alloc_bytes = seg_bytes + shared_bytes;
         s->alloc = mmap(NULL, s->alloc_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (s->alloc == MAP_FAILED) dist_fail("out of memory for %zu MiB of parameters", seg_bytes >> 20);

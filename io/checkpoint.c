@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "io/checkpoint.h"
-#include "io/build.h"
+#include "io/build_info.h"
 #include "io/durable.h"
 #include "io/h5.h"
 #include "model/gemm.h"

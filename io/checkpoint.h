@@ -40,7 +40,7 @@ typedef struct ckpt_train {
     int global_batch, seq_len, carry_state;
     int optimizer;     // enum optim_kind: which /optim datasets the file holds
     char run_id[24];   // lineage: chosen at a fresh start, kept on resume ("" = not recorded)
-    // Fine-tuning (launch/finetune.h), written by ckpt_save when transferred is set: per tensor of
+    // Fine-tuning (run/finetune.h), written by ckpt_save when transferred is set: per tensor of
     // the model, taken from init_from; has optimiser state (NULL: all); the step it began
     // training (of those with state); theta0 (params layout, or NULL): the transferred tensors'
     // values as loaded.

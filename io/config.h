@@ -43,7 +43,7 @@ typedef struct fnn_config {
     double teacher_prob;         // feedback_source = mix: chance of feeding back the target
     double teacher_prob_end;     // teacher_prob at the last step (linear), -1 = constant
     int score;                   // enum score_mode: the steps a regress loss scores
-    uint64_t memory_limit;       // bytes a node may give the run, 0 = what it has (launch/plan.h)
+    uint64_t memory_limit;       // bytes a node may give the run, 0 = what it has (run/memory_plan.h)
     char bptt_memory[16];        // activations kept for backward: all, sqrt or N steps per
                                  // segment, the rest recomputed (model_bptt_keep)
 } fnn_config;

@@ -21,7 +21,7 @@
 #include <mpi.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "model/real.h"
+#include "dist/real.h"
 
 typedef struct h5_sum {
     char name[96];     // the dataset

@@ -7,12 +7,12 @@
 #include <string.h>
 #include <time.h>
 #include <cblas.h>
-#include "launch/bench_ckpt.h"
-#include "launch/bench_csv.h"
+#include "run/bench_ckpt.h"
+#include "run/bench_csv.h"
 #include "launch/commands.h"
-#include "launch/plan.h"
-#include "launch/setup.h"
-#include "launch/startup.h"
+#include "run/memory_plan.h"
+#include "run/setup.h"
+#include "run/startup.h"
 #include "io/config.h"
 #include "model/feedback.h"
 #include "model/gemm.h"

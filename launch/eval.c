@@ -7,22 +7,9 @@
 #include <string.h>
 #include "io/checkpoint.h"
 #include "launch/commands.h"
-#include "launch/evaluate.h"
-#include "launch/score.h"
-#include "launch/setup.h"
-
-// The model a checkpoint describes, run on this job's layout. Collective over the world.
-void eval_open(const char* path, dist_grid* world, dist_grid* g, int tp, int T, int Bglobal, model* m,
-               model_config* mc, ckpt_train* st)
-{
-    char err[512];
-    if (ckpt_read_meta(path, world->world, mc, st, NULL, 0, err, sizeof err))
-        dist_fail_all("%s", err);
-    setup_grid(world, g, tp);
-    if (model_init(m, mc, g, T > 0 ? T : st->seq_len, Bglobal, err, sizeof err) ||
-        ckpt_load(path, m, 0, 0, err, sizeof err))
-        dist_fail_all("%s", err);
-}
+#include "run/eval_pass.h"
+#include "run/score.h"
+#include "run/setup.h"
 
 int cmd_eval(int argc, char** argv, dist_grid* world)
 {
@@ -76,7 +63,7 @@ int cmd_eval(int argc, char** argv, dist_grid* world)
 
     dist_grid g;
     model m;
-    eval_open(path, world, &g, tp, T, batch, &m, &mc, &st);
+    setup_open_checkpoint(path, world, &g, tp, T, batch, &m, &mc, &st);
     setup_threads(&g, (int)setup_long("--threads", setup_opt(argc, argv, "--threads", "0"), 0));
     data_batch db;
     if (data_batch_init(&db, d, m.T, m.B)) dist_fail("out of memory for the batch");

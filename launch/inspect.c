@@ -3,10 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "io/build.h"
+#include "io/build_info.h"
 #include "io/checkpoint.h"
 #include "launch/commands.h"
-#include "launch/setup.h"
+#include "run/setup.h"
 #include "model/kernel.h"
 
 static int inspect_build(const dist_grid* world)

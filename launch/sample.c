@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "launch/commands.h"
-#include "launch/evaluate.h"
-#include "launch/setup.h"
+#include "run/eval_pass.h"
+#include "run/setup.h"
 #include "model/init.h"
 
 // Draws from softmax(y / temperature) with a counter-based uniform, so every rank (all hold the
@@ -66,7 +66,7 @@ int cmd_sample(int argc, char** argv, dist_grid* world)
     model_config mc;
     ckpt_train st;
     // Every DP replica runs the same one-row batch; rank 0 prints.
-    eval_open(path, world, &g, tp, P, world->world_size / tp, &m, &mc, &st);
+    setup_open_checkpoint(path, world, &g, tp, P, world->world_size / tp, &m, &mc, &st);
     setup_threads(&g, (int)setup_long("--threads", setup_opt(argc, argv, "--threads", "0"), 0));
     if (mc.task != TASK_LM) dist_fail_all("%s: sampling needs a language model (task lm)", path);
     // Prompt bytes index the embedding and drawn outputs are printed as bytes.

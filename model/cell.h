@@ -15,7 +15,7 @@
 #ifndef MODEL_CELL_H
 #define MODEL_CELL_H
 
-#include "model/real.h"
+#include "dist/real.h"
 
 enum model_cell { CELL_ELMAN, CELL_GRU, CELL_LSTM };
 enum model_act { ACT_TANH, ACT_RELU, ACT_SIGMOID }; // the Elman cell's nonlinearity

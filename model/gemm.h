@@ -11,7 +11,7 @@
 #define MODEL_GEMM_H
 
 #include <stddef.h>
-#include "model/real.h"
+#include "dist/real.h"
 
 // op(W) is k x n: W itself (k x n, row stride ldw) or, with trans, the transpose of an n x k W.
 typedef struct gemm_w {

@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include "model/cell.h"
 #include "model/gemm.h"
-#include "model/real.h"
+#include "dist/real.h"
 #include "dist/dist.h"
 
 #define MODEL_MAX_LAYERS 16
@@ -161,7 +161,7 @@ void model_layout(model* m, const model_config* c, int tp, int tp_rank);
 void model_size(model* m, const model_config* c, int tp, int T, int B, int keep);
 
 // What one rank of a model holds, in bytes, computed by the functions that size model_init's
-// allocations (so the memory plan, launch/plan.c, cannot drift from them).
+// allocations (so the memory plan, run/memory_plan.c, cannot drift from them).
 typedef struct model_bytes {
     size_t params, grads, moments; // in this rank's shared segment; moments: the optimiser's
     size_t activations;            // one window's, forward and backward

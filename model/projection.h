@@ -17,7 +17,7 @@
 #define PROJECTION_ROWS 7
 
 typedef struct projection_calibration {
-    // Measured here (launch/projection.h).
+    // Measured here (run/calibration.h).
     double kernel_gflops[PROJECTION_ROWS]; // packed kernel, weights in cache, 2^i rows, one core
     double step_fraction;  // a whole step's rate / the kernel's: the work outside the products
     double mem_gbps;       // one core's copy bandwidth (packing, Adam, the node's DP sums)

@@ -70,9 +70,9 @@ mkdir -p $dir/bin
 for c in sh grep dpkg-query id pkg-config mpicc mpirun; do
     p=$(command -v $c) && ln -sf "$p" $dir/bin/$c
 done
-PATH=$dir/bin sh launch/deps.sh "no-such-deb" "ompi" mpicc > $dir/deps.txt 2>&1; rc=$?
+PATH=$dir/bin sh tools/deps.sh "no-such-deb" "ompi" mpicc > $dir/deps.txt 2>&1; rc=$?
 [ $rc -eq 0 ] && grep -q "not installed.*no-such-deb" $dir/deps.txt || fail "deps with everything found: rc $rc, $(cat $dir/deps.txt)"
-PATH=$dir/bin sh launch/deps.sh "no-such-deb" "ompi no-such-module" no-such-cc > $dir/deps.txt 2>&1; rc=$?
+PATH=$dir/bin sh tools/deps.sh "no-such-deb" "ompi no-such-module" no-such-cc > $dir/deps.txt 2>&1; rc=$?
 if [ $rc -ne 0 ] && grep -q "cannot find: no-such-module" $dir/deps.txt && grep -q "not on PATH: no-such-cc" $dir/deps.txt && grep -q "apt-get install no-such-deb" $dir/deps.txt; then
     say "ok   make deps without apt-get: $(head -1 $dir/deps.txt)"
 else

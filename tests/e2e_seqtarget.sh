@@ -1,5 +1,5 @@
 #!/bin/sh
-# Per-sequence targets end to end: tools/adding.sh data has the stated statistics once prepared
+# Per-sequence targets end to end: tools/adding_data.sh data has the stated statistics once prepared
 # (every sequence two marks, one in each half, target = the sum of the marked values, the
 # always-1 baseline MSE near 1/6), tools/copy.sh data its one-hot layout and copied target, the
 # same seed gives the same file; a score = last run trains and evaluates at np 1 and 2 with the
@@ -15,9 +15,9 @@ rows() {
 }
 
 T=20
-tools/adding.sh 2000 $T 5 > $dir/adding.csv || fail "tools/adding.sh"
-tools/adding.sh 2000 $T 5 | cmp -s - $dir/adding.csv && say "ok   adding: same seed, same file" || fail "adding: not deterministic"
-tools/adding.sh 2000 $T 6 | cmp -s - $dir/adding.csv && fail "adding: seed ignored"
+tools/adding_data.sh 2000 $T 5 > $dir/adding.csv || fail "tools/adding_data.sh"
+tools/adding_data.sh 2000 $T 5 | cmp -s - $dir/adding.csv && say "ok   adding: same seed, same file" || fail "adding: not deterministic"
+tools/adding_data.sh 2000 $T 6 | cmp -s - $dir/adding.csv && fail "adding: seed ignored"
 $FNN prepare --kind csv --inputs 2 --seq-len $T --val-fraction 0.1 --out $dir/adding.h5 $dir/adding.csv > $dir/prep.txt || fail "prepare adding"
 grep -q "sequences of $T steps, 2 inputs, 1 outputs (one per sequence), train 1800 sequences, val 200" $dir/prep.txt ||
     fail "prepare said: $(cat $dir/prep.txt)"

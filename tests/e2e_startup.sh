@@ -1,5 +1,5 @@
 #!/bin/sh
-# The start-up line (launch/startup.c): fnn train prints its phases, with init's QR and normal
+# The start-up line (run/startup.c): fnn train prints its phases, with init's QR and normal
 # parts on a fresh start and "checkpoint load" when resuming, at 1 and 2 ranks; fnn bench --init
 # orthogonal spends time in the QR where --init normal spends none (the option takes effect), and
 # a bad --init is refused in one line.

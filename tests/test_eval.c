@@ -1,4 +1,4 @@
-// Evaluation measures (launch/evaluate.c) against independent computations: each task's measures
+// Evaluation measures (run/eval_pass.c) against independent computations: each task's measures
 // at every TP x DP layout of the world against one rank's model outputs scored here in double
 // (two-pass R^2, argmax, log-softmax), a closed-form regression case (a head that outputs a
 // constant: MSE and R^2 from the CSV values alone), the confusion matrix summing to the number of
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include "launch/evaluate.h"
+#include "run/eval_pass.h"
 #include "tests/check.h"
 
 enum { T = 8, BG = 4, ROWS = 203, NCLS = 3, NSEQ = 23 };

@@ -1,5 +1,5 @@
 // The training draws on the fed-back signal in the float32 model (model/feedback.c,
-// launch/feedback_plan.c): feedback_source = mix at p = 1 trains bit for bit as target and at
+// run/feedback_schedule.c): feedback_source = mix at p = 1 trains bit for bit as target and at
 // p = 0 as model; the noise perturbs f by the same bits at every TP x DP layout, with the mean
 // and variance of sigma times a standard normal, and equals its formula (docs/model.md) computed
 // in double; the teacher draw has probability p; noisy mixed
@@ -8,7 +8,7 @@
 // ranks: 1 2 4
 #include <stdlib.h>
 #include <string.h>
-#include "launch/feedback_plan.h"
+#include "run/feedback_schedule.h"
 #include "model/feedback.h"
 #include "model/init.h"
 #include "model/mix.h"

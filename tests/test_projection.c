@@ -4,12 +4,12 @@
 // oversubscribed). Every term, the flops, the parameters and the bytes of each collective are
 // checked, and the total against the sum of the hand terms, so a term the code drops or
 // miscounts fails here. Then the dominant term, impossible layouts, and the fastest layout that
-// fits memory. Last, the calibration's measurements (launch/projection.c) on every rank: at 2
+// fits memory. Last, the calibration's measurements (run/calibration.c) on every rank: at 2
 // ranks the node's collectives are measured and every rank holds rank 0's figures.
 // ranks: 1 2
 #include <mpi.h>
 #include <string.h>
-#include "launch/projection.h"
+#include "run/calibration.h"
 #include "tests/check.h"
 
 // Elman, byte LM-like: V = O = 32, D = 8, H = 64, L = 2, feedback into every layer, so

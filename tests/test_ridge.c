@@ -1,4 +1,4 @@
-// The closed-form ridge head (model/ridge.c, dist/ridge.c) against a serial solve in double: at
+// The closed-form ridge head (model/ridge_normal.c, dist/ridge_solve.c) against a serial solve in double: at
 // every TP x DP layout of the world, for lm, classify and regress, the head that the distributed
 // accumulation and ScaLAPACK's pdposv produce equals LAPACK dposv on G and C formed here in double
 // from the top-layer states the forward pass left in HB (gathered from every rank with MPI), to
@@ -10,7 +10,7 @@
 #include <string.h>
 #include "model/init.h"
 #include "model/model.h"
-#include "model/ridge.h"
+#include "model/ridge_normal.h"
 #include "tests/check.h"
 
 enum { T = 8, BG = 4, R = 7, DMAX = 8, OMAX = 16 };

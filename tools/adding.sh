@@ -1,37 +1,31 @@
 #!/bin/sh
-# The adding problem (Hochreiter & Schmidhuber 1997; the form of Le, Jaitly & Hinton 2015, the
-# IRNN paper) as CSV for `fnn prepare --kind csv --inputs 2 --seq-len T`: one sequence per line.
-#
-#   usage: tools/adding.sh SEQUENCES T SEED > out.csv
-#
-# Every sequence has T steps of 2 inputs: channel 0 a value drawn uniformly from [0, 1), channel
-# 1 a marker, 1 at exactly two steps (one drawn uniformly from the first half, steps
-# 0 .. T/2 - 1, the other from the second half, T/2 .. T - 1) and 0 elsewhere. The one target,
-# scored at the last step (score = last), is the sum of the two marked values. Always answering
-# 1 (the mean target) scores an MSE of 2 x 1/12 = 0.167 (the variance of the sum of two uniform
-# values): a model below it remembers. A line is x_0,m_0,x_1,m_1,...,x_{T-1},m_{T-1},target;
-# the target is the sum of the two values as printed. The same arguments give the same file.
+# make adding: the adding problem at T steps (tools/adding_data.sh; 10000 sequences of seed 1, the
+# last 1000 for validation), trained with configs/adding.ini on NP ranks, then the validation
+# MSE beside that of always answering 1 on the same sequences (0.167 in expectation). Each of
+# CELL, ACT, INIT, LR, STEPS, when set, becomes --set cell=, activation=, init=, lr=, steps=;
+# ADDING_SET adds any other --set options.
 set -eu
-usage="usage: tools/adding.sh SEQUENCES T SEED > out.csv"
-n=${1:?$usage}
-T=${2:?$usage}
-seed=${3:?$usage}
-case "$n$T$seed" in *[!0-9]*) echo "$usage (whole numbers)" >&2; exit 2 ;; esac
-[ "$T" -ge 2 ] || { echo "tools/adding.sh: T = $T: needs at least 2 steps" >&2; exit 2; }
-awk -v n="$n" -v T="$T" -v seed="$seed" '
-BEGIN {
-    srand(seed)
-    half = int(T / 2)
-    for (s = 0; s < n; s++) {
-        a = int(rand() * half)
-        b = half + int(rand() * (T - half))
-        line = ""
-        for (t = 0; t < T; t++) {
-            x = sprintf("%.6f", rand())
-            if (t == a) xa = x
-            if (t == b) xb = x
-            line = line x "," (t == a || t == b ? 1 : 0) ","
-        }
-        printf "%s%.6f\n", line, xa + xb
-    }
-}'
+T=${T:-100}
+NP=${NP:-1}
+out=build/adding
+data=$out/adding-$T.h5
+mkdir -p $out
+tools/adding_data.sh 10000 "$T" 1 > $out/adding-$T.csv
+build/fnn prepare --kind csv --inputs 2 --seq-len "$T" --val-fraction 0.1 --out $data $out/adding-$T.csv
+set -- --set data=$data --set seq_len="$T" --set ckpt_dir=$out/ckpt
+[ -n "${CELL:-}" ] && set -- "$@" --set cell="$CELL"
+[ -n "${ACT:-}" ] && set -- "$@" --set activation="$ACT"
+[ -n "${INIT:-}" ] && set -- "$@" --set init="$INIT"
+[ -n "${LR:-}" ] && set -- "$@" --set lr="$LR"
+[ -n "${STEPS:-}" ] && set -- "$@" --set steps="$STEPS"
+# shellcheck disable=SC2086 # ADDING_SET is a list of options
+$MPIRUN -np "$NP" build/fnn train --config configs/adding.ini "$@" ${ADDING_SET:-} > $out/train.txt
+grep -v '^[a-z_0-9]* =' $out/train.txt
+ckpt=$out/ckpt/$(cat $out/ckpt/latest)
+build/fnn eval --checkpoint "$ckpt" --data $data --json > $out/eval.json
+mse=$(sed 's/.*"mse": \([^,]*\),.*/\1/' $out/eval.json)
+base=$(tail -n 1000 $out/adding-$T.csv | awk -F, '{ s += ($NF - 1) ^ 2 } END { printf "%.4f", s / NR }')
+params=$(sed -n 's/.* \([0-9]*\) parameters per rank/\1/p' $out/train.txt)
+printf 'adding T=%s %s: %s parameters, val mse %.3g (always 1: %s), %s\n' "$T" \
+    "$(grep -E '^(cell|activation|init) =' $out/train.txt | tr '\n' ' ' | sed 's/ = /=/g; s/ $//')" \
+    "$params" "$mse" "$base" "$(awk -v m="$mse" -v b="$base" 'BEGIN { print (m < b / 10 ? "solved" : m < b ? "below the baseline" : "not below the baseline") }')"

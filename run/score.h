@@ -1,0 +1,20 @@
+// Which steps a regression scores (config key score) and what the dataset allows: per-sequence
+// dense targets (fnn prepare --seq-len) exist only at each sequence's last step.
+#ifndef RUN_SCORE_H
+#define RUN_SCORE_H
+
+#include "io/config.h"
+#include "io/dataset.h"
+
+// Refuses a run of config c on dataset d in windows of T steps that would score targets the data
+// does not have: per-sequence targets need score = last, T = their sequence length and
+// feedback_source = model (no per-step target to feed back, not even in a mix). Every rank
+// reaches the same verdict (c is the same everywhere, d's shape agreed by setup_data); a
+// refusal ends the job with one line.
+void score_check(const fnn_config* c, const dataset* d, int T);
+
+// The score of a checkpoint's stored run config (its "score = ..." line; all where there is none,
+// as in files written before the key). The job ends if the value is not a known one.
+int score_of_run_config(const char* path, const char* text);
+
+#endif

@@ -1,0 +1,49 @@
+// What train, eval, sample and bench share: the config from the command line (parsed on rank 0,
+// broadcast to all), the grid, BLAS threads, and the model config a dataset implies.
+#ifndef RUN_SETUP_H
+#define RUN_SETUP_H
+
+#include "io/checkpoint.h"
+#include "io/config.h"
+#include "io/dataset.h"
+
+// --config FILE and --set key=value ... into c; rank 0 parses and validates, every rank gets the
+// result; any error ends the job with one message.
+void setup_config(int argc, char** argv, fnn_config* c, dist_grid* world);
+
+// FNN_SHARE_DP of rank 0's environment (every rank gets it): the most DP replicas of a node
+// that share memory, 0 = all. Collective over world.
+int setup_share_dp(dist_grid* world);
+
+// The grid of c->tp over the world, or the job ends with a message.
+void setup_grid(dist_grid* world, dist_grid* g, int tp);
+
+// BLAS threads: threads, or the node's cores / ranks on the node when threads = 0.
+int setup_threads(const dist_grid* g, int threads);
+
+// Opens c->data and fills the dataset-dependent fields of c->model (V, D, O); refuses a dataset
+// of the wrong kind for the task. The job ends with a message on error.
+dataset* setup_data(fnn_config* c);
+
+// A checkpoint's model (ck, from path) must be the one the run builds (want): same task, shapes
+// and wiring. With new_head the number of outputs may differ. Returns 0, or ends the job.
+int setup_same_model(const char* path, const model_config* ck, const model_config* want,
+                     int new_head);
+
+// Value of "--name" in argv (the next argument), or def. Ends the job if the value is missing.
+const char* setup_opt(int argc, char** argv, const char* name, const char* def);
+int setup_flag(int argc, char** argv, const char* name);
+// Refuses any "--x" in argv not in the NULL-terminated list of known option names, an option
+// other than a flag (--json, --ckpt) without its value, and any argument that is not an option
+// or its value.
+void setup_check_opts(int argc, char** argv, const char* cmd, const char* const* known);
+long setup_long(const char* name, const char* value, long min);
+double setup_double(const char* name, const char* value, double min);
+
+// Reads the checkpoint at path, makes the grid (tp over the world) and a model of its config for
+// windows of T steps (0: the checkpoint's seq_len) and global batch Bglobal, and loads the
+// parameters. The job ends with a message on any error.
+void setup_open_checkpoint(const char* path, dist_grid* world, dist_grid* g, int tp, int T, int Bglobal, model* m,
+               model_config* mc, ckpt_train* st);
+
+#endif
