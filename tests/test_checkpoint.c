@@ -47,7 +47,7 @@ static double window_loss(model* m)
 // Datasets of params, m and v whose fnn_digest attribute differs from the digest of the values
 // they were given, computed here from its definition (io/h5.h) over the full logical tensor:
 // a = sum u_i, b = sum (i + 1) u_i of the float32 bits u_i in row-major order. Rank 0 reads the
-// file serially.
+// file serially with raw HDF5, not io/h5.h: an independent reader of what fnn wrote.
 static long digests(const model* m, const char* path)
 {
     static const char* const sets[3] = {"/params", "/optim/m", "/optim/v"};

@@ -372,7 +372,8 @@ static void open_fails(const char* p, const char* want)
     dataset_free(&d);
 }
 
-// An HDF5 file holding only kind = "tokens".
+// An HDF5 file holding only kind = "tokens". This test writes its malformed files with raw HDF5,
+// not io/h5.h: fnn prepare never writes them.
 static const char* write_kind_only(void)
 {
     const char* p = path_of("kind-only.h5");
