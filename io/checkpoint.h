@@ -101,7 +101,8 @@ int ckpt_dir_latest(const char* dir, char* out, size_t outlen, char* err, size_t
 int ckpt_dir_list(const char* dir, char*** names);
 void ckpt_dir_list_free(char** names, int n);
 // The run id a checkpoint file records (/train/run_id) into out ("" when it has none or cannot
-// be read): which run's lineage the file belongs to. A local read: call on one rank only.
+// be read), up to CKPT_RUN_ID bytes: which run's lineage the file belongs to. A local read: call
+// on one rank only.
 #define CKPT_RUN_ID 24 // bytes of a run id with its NUL
 void ckpt_run_id(const char* path, char* out, size_t len);
 

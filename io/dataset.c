@@ -101,7 +101,7 @@ static int read_array(h5file* h, int split, const char* what, h5_elem e, int ran
     *held += count * elem_size[e];
     if (count) h5_array_read(h, name, e, *out);
     if (h->failed) return -1;
-    for (size_t i = 0; e == H5_F32 && i < count; i++)
+    for (size_t i = 0; e == ELEM_F32 && i < count; i++)
         if (!isfinite(((real*)*out)[i]))
             return h5_fail(h, "dataset %s holds a non-finite value (NaN or Inf) at row %zu, "
                            "column %zu", name, i / (size_t)dims[1], i % (size_t)dims[1]);
@@ -111,7 +111,7 @@ static int read_array(h5file* h, int split, const char* what, h5_elem e, int ran
 static int read_tokens(h5file* h, split_data* s, int split, size_t* held)
 {
     uint64_t dims[2];
-    if (read_array(h, split, "tokens", H5_U8, 1, dims, (void**)&s->bytes, held)) return -1;
+    if (read_array(h, split, "tokens", ELEM_U8, 1, dims, (void**)&s->bytes, held)) return -1;
     s->n = (long)dims[0];
     return 0;
 }
@@ -140,9 +140,9 @@ static int index_records(h5file* h, const dataset* d, split_data* s, int split, 
 static int read_sequences(h5file* h, const dataset* d, split_data* s, int split, size_t* held)
 {
     uint64_t nb[2], nl[2], nt[2];
-    if (read_array(h, split, "seqs", H5_U8, 1, nb, (void**)&s->bytes, held) ||
-        read_array(h, split, "lens", H5_I32, 1, nl, (void**)&s->lens, held) ||
-        read_array(h, split, "labels", H5_I32, 1, nt, (void**)&s->labels, held))
+    if (read_array(h, split, "seqs", ELEM_U8, 1, nb, (void**)&s->bytes, held) ||
+        read_array(h, split, "lens", ELEM_I32, 1, nl, (void**)&s->lens, held) ||
+        read_array(h, split, "labels", ELEM_I32, 1, nt, (void**)&s->labels, held))
         return -1;
     if (nl[0] != nt[0])
         return h5_fail(h, "/%s/lens has %lu records, /%s/labels %lu", split_names[split],
@@ -154,8 +154,8 @@ static int read_sequences(h5file* h, const dataset* d, split_data* s, int split,
 static int read_dense(h5file* h, dataset* d, split_data* s, int split, size_t* held)
 {
     uint64_t dx[2], dy[2];
-    if (read_array(h, split, "x", H5_F32, 2, dx, (void**)&s->x, held) ||
-        read_array(h, split, "y", H5_F32, 2, dy, (void**)&s->y, held))
+    if (read_array(h, split, "x", ELEM_F32, 2, dx, (void**)&s->x, held) ||
+        read_array(h, split, "y", ELEM_F32, 2, dy, (void**)&s->y, held))
         return -1;
     if (split == SPLIT_TRAIN) d->D = (int)dx[1], d->O = (int)dy[1];
     const uint64_t S = d->seq_len ? (uint64_t)d->seq_len : 1; // rows of x per row of y

@@ -290,15 +290,15 @@ static void write_split(const prep* p, h5file* h, int kind, int split)
     const split_out* s = &p->s[split];
     uint64_t n = (uint64_t)s->n;
     if (kind == DATA_TOKENS) {
-        write_array(h, split, "tokens", H5_U8, 1, n, 1, s->bytes.p);
+        write_array(h, split, "tokens", ELEM_U8, 1, n, 1, s->bytes.p);
     } else if (kind == DATA_SEQUENCES) {
-        write_array(h, split, "seqs", H5_U8, 1, s->bytes.n, 1, s->bytes.p);
-        write_array(h, split, "lens", H5_I32, 1, n, 1, s->lens.p);
-        write_array(h, split, "labels", H5_I32, 1, n, 1, s->labels.p);
+        write_array(h, split, "seqs", ELEM_U8, 1, s->bytes.n, 1, s->bytes.p);
+        write_array(h, split, "lens", ELEM_I32, 1, n, 1, s->lens.p);
+        write_array(h, split, "labels", ELEM_I32, 1, n, 1, s->labels.p);
     } else {
         uint64_t S = p->steps ? (uint64_t)p->steps : 1;
-        write_array(h, split, "x", H5_F32, 2, n * S, p->inputs, s->x.p);
-        write_array(h, split, "y", H5_F32, 2, n, p->cols - in_cols(p), s->y.p);
+        write_array(h, split, "x", ELEM_F32, 2, n * S, p->inputs, s->x.p);
+        write_array(h, split, "y", ELEM_F32, 2, n, p->cols - in_cols(p), s->y.p);
     }
 }
 

@@ -343,14 +343,14 @@ void h5_group(h5file* h, const char* name)
     if (g >= 0 && H5Oclose(g) < 0) h5_fail(h, "cannot create group %s", name);
 }
 
-// Attribute obj/name of n values (n = 0: a scalar), stored as ftype, from memory of mtype.
+// Attribute obj/name of n values (n < 0: a scalar), stored as ftype, from memory of mtype.
 static void put_n(h5file* h, const char* obj, const char* name, hid_t ftype, hid_t mtype, int n,
                   const void* v)
 {
     hid_t g = group(h, obj, 1);
     if (g < 0) return;
-    hsize_t dim = (hsize_t)n;
-    hid_t sp = n ? H5Screate_simple(1, &dim, NULL) : H5Screate(H5S_SCALAR);
+    hsize_t dim = n > 0 ? (hsize_t)n : 0;
+    hid_t sp = n >= 0 ? H5Screate_simple(1, &dim, NULL) : H5Screate(H5S_SCALAR);
     hid_t a = sp < 0 ? -1 : H5Acreate2(g, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT);
     int ok = a >= 0 && H5Awrite(a, mtype, v) >= 0;
     if (a >= 0 && H5Aclose(a) < 0) ok = 0;
@@ -361,7 +361,7 @@ static void put_n(h5file* h, const char* obj, const char* name, hid_t ftype, hid
 
 static void put(h5file* h, const char* obj, const char* name, hid_t type, const void* v)
 {
-    put_n(h, obj, name, type, type, 0, v);
+    put_n(h, obj, name, type, type, -1, v);
 }
 
 void h5_put_long(h5file* h, const char* obj, const char* name, long v)
@@ -377,7 +377,7 @@ void h5_put_u64(h5file* h, const char* obj, const char* name, uint64_t v)
 
 void h5_put_int(h5file* h, const char* obj, const char* name, int v)
 {
-    put_n(h, obj, name, H5T_STD_I32LE, H5T_NATIVE_INT, 0, &v);
+    put_n(h, obj, name, H5T_STD_I32LE, H5T_NATIVE_INT, -1, &v);
 }
 
 void h5_put_str(h5file* h, const char* obj, const char* name, const char* v)
@@ -762,12 +762,12 @@ void h5_read_rects(h5file* h, const char* name, int rank, int rows, int cols, co
 // The file type each element kind is stored as, and the memory type it is read into.
 static hid_t file_type(h5_elem e)
 {
-    return e == H5_U8 ? H5T_STD_U8LE : e == H5_I32 ? H5T_STD_I32LE : H5T_IEEE_F32LE;
+    return e == ELEM_U8 ? H5T_STD_U8LE : e == ELEM_I32 ? H5T_STD_I32LE : H5T_IEEE_F32LE;
 }
 
 static hid_t mem_type(h5_elem e)
 {
-    return e == H5_U8 ? H5T_NATIVE_UINT8 : e == H5_I32 ? H5T_NATIVE_INT32 : H5T_NATIVE_FLOAT;
+    return e == ELEM_U8 ? H5T_NATIVE_UINT8 : e == ELEM_I32 ? H5T_NATIVE_INT32 : H5T_NATIVE_FLOAT;
 }
 
 // Whether HDF5 converts type t into e's memory type without saturating any value.
@@ -775,9 +775,9 @@ static int holds(hid_t t, h5_elem e)
 {
     H5T_class_t cls = H5Tget_class(t);
     size_t size = H5Tget_size(t);
-    if (e == H5_F32) return cls == H5T_FLOAT;
+    if (e == ELEM_F32) return cls == H5T_FLOAT;
     if (cls != H5T_INTEGER) return 0;
-    if (e == H5_U8) return size == 1 && H5Tget_sign(t) == H5T_SGN_NONE;
+    if (e == ELEM_U8) return size == 1 && H5Tget_sign(t) == H5T_SGN_NONE;
     return size < 4 || (size == 4 && H5Tget_sign(t) == H5T_SGN_2);
 }
 

@@ -83,7 +83,7 @@ void h5_reserve(h5file* h, size_t bytes);
 
 int h5_exists(h5file* h, const char* name); // a link (group or dataset) at name, or "/"
 int h5_has_attr(h5file* h, const char* obj, const char* name); // attribute name of group obj
-void h5_group(h5file* h, const char* name); // creates group name (its parent must exist)
+void h5_group(h5file* h, const char* name); // group name, created if missing (in an existing parent)
 
 // Attributes of the group at obj ("/", "/config", "/train"; created on write if missing).
 // Reading checks the class and that the attribute holds exactly one value before reading it.
@@ -106,9 +106,9 @@ int h5_get_strs(h5file* h, const char* obj, const char* name, char*** out);
 
 // Whole datasets of elements of one type, uint8, int32 or float32 (little-endian in the file,
 // native in memory), written and read in one piece: the arrays of fnn prepare's files.
-typedef enum h5_elem { H5_U8, H5_I32, H5_F32 } h5_elem;
+typedef enum h5_elem { ELEM_U8, ELEM_I32, ELEM_F32 } h5_elem;
 // Checks that dataset name has `rank` (1 or 2) dimensions and elements that e holds without
-// conversion (H5_U8: unsigned 8-bit; H5_I32: an integer of 32 bits, signed, or fewer; H5_F32:
+// conversion (ELEM_U8: unsigned 8-bit; ELEM_I32: an integer of 32 bits, signed, or fewer; ELEM_F32:
 // any float), so HDF5 never saturates a value into the memory type. Its dims go to dims (dims[1]
 // = 1 for rank 1) and the bytes its storage holds in the file to *stored. 0, or -1 after
 // recording a failure.

@@ -117,10 +117,10 @@ static void test_local(int rank)
     h5_put_strs(&h, "/", "names", names, 3);
     h5_put_int(&h, "/", "count", -42);
     h5_group(&h, "/g");
-    h5_array_write(&h, "/g/u8", H5_U8, 1, 5, 1, u8);
-    h5_array_write(&h, "/g/i32", H5_I32, 1, 4, 1, i32);
-    h5_array_write(&h, "/g/f32", H5_F32, 2, 2, 3, f32);
-    h5_array_write(&h, "/g/empty", H5_U8, 1, 0, 1, NULL);
+    h5_array_write(&h, "/g/u8", ELEM_U8, 1, 5, 1, u8);
+    h5_array_write(&h, "/g/i32", ELEM_I32, 1, 4, 1, i32);
+    h5_array_write(&h, "/g/f32", ELEM_F32, 2, 2, 3, f32);
+    h5_array_write(&h, "/g/empty", ELEM_U8, 1, 0, 1, NULL);
     CHECK(h5_close(&h) == 0, "write: %s", err);
 
     CHECK(h5_open_local(&h, path, err, sizeof err) == 0, "open: %s", err);
@@ -135,26 +135,26 @@ static void test_local(int rank)
     uint8_t bu[5];
     int32_t bi[4];
     float bf[2][3];
-    CHECK(!h5_array_shape(&h, "/g/u8", 1, H5_U8, d, &stored) && d[0] == 5 && d[1] == 1 &&
+    CHECK(!h5_array_shape(&h, "/g/u8", 1, ELEM_U8, d, &stored) && d[0] == 5 && d[1] == 1 &&
           stored == 5, "u8 shape %llu x %llu, %llu bytes", (unsigned long long)d[0],
           (unsigned long long)d[1], (unsigned long long)stored);
-    CHECK(!h5_array_shape(&h, "/g/f32", 2, H5_F32, d, &stored) && d[0] == 2 && d[1] == 3 &&
+    CHECK(!h5_array_shape(&h, "/g/f32", 2, ELEM_F32, d, &stored) && d[0] == 2 && d[1] == 3 &&
           stored == sizeof f32, "f32 shape");
-    CHECK(!h5_array_shape(&h, "/g/empty", 1, H5_U8, d, &stored) && d[0] == 0 && stored == 0,
+    CHECK(!h5_array_shape(&h, "/g/empty", 1, ELEM_U8, d, &stored) && d[0] == 0 && stored == 0,
           "empty shape");
-    h5_array_read(&h, "/g/u8", H5_U8, bu);
-    h5_array_read(&h, "/g/i32", H5_I32, bi);
-    h5_array_read(&h, "/g/f32", H5_F32, bf);
+    h5_array_read(&h, "/g/u8", ELEM_U8, bu);
+    h5_array_read(&h, "/g/i32", ELEM_I32, bi);
+    h5_array_read(&h, "/g/f32", ELEM_F32, bf);
     CHECK(!memcmp(bu, u8, sizeof u8) && !memcmp(bi, i32, sizeof i32) && !memcmp(bf, f32, sizeof f32),
           "arrays read back differ");
     CHECK(h5_close(&h) == 0, "read: %s", err);
 
     char want[256];
     const struct { const char* name; int rank; h5_elem e; const char* what; } bad[] = {
-        {"/g/i32", 1, H5_U8, "dataset /g/i32 must be an unsigned 8-bit integer dataset"},
-        {"/g/f32", 1, H5_F32, "dataset /g/f32 has 2 dimensions, expected 1"},
-        {"/g/u8", 1, H5_F32, "dataset /g/u8 must be a float dataset"},
-        {"/g/none", 1, H5_U8, "no dataset /g/none"},
+        {"/g/i32", 1, ELEM_U8, "dataset /g/i32 must be an unsigned 8-bit integer dataset"},
+        {"/g/f32", 1, ELEM_F32, "dataset /g/f32 has 2 dimensions, expected 1"},
+        {"/g/u8", 1, ELEM_F32, "dataset /g/u8 must be a float dataset"},
+        {"/g/none", 1, ELEM_U8, "no dataset /g/none"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         CHECK(h5_open_local(&h, path, err, sizeof err) == 0, "open: %s", err);
