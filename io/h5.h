@@ -1,12 +1,13 @@
-// HDF5, the only way into it for fnn (no other file calls the HDF5 library, so every failure
+// fnn's only way into HDF5 (io/h5.c is the only file that calls the library, so every failure
 // takes the one error path below). Checkpoints: files opened with the MPI-IO driver on a
 // communicator, scalar attributes, and pieces of full logical datasets written with collective
-// transfers and read with independent ones. Files one process reads or writes alone (h5_open_local,
-// h5_create_local: the datasets of fnn prepare, a checkpoint's run id): the same attribute calls,
-// and whole datasets of bytes, integers or floats (h5_array_*).
+// transfers and read with independent ones. Local files, which one process reads or writes
+// alone (h5_open_local, h5_create_local: the datasets of fnn prepare, a checkpoint's run id):
+// the same attribute calls, and whole datasets of bytes, integers or floats (h5_array_*).
 //
-// Every call is collective over the file's communicator and must be made by all its ranks with
-// the same names and shapes (HDF5 metadata is collective); only the selected piece differs.
+// On a shared file every call is collective over the file's communicator and must be made by
+// all its ranks with the same names and shapes (HDF5 metadata is collective); only the selected
+// piece differs.
 // The first failure writes "<path>: <what>" to the file's err; later calls still run, because a
 // failure seen by one rank only (a write error) must not make it skip a collective call that the
 // others make. A caller runs a whole sequence and checks the result of h5_close, which every
