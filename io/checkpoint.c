@@ -188,6 +188,7 @@ static void write_config(h5file* h, const model_config* c, const fnn_config* cfg
     }
     h5_put_str(h, "/config", "run_config", text ? text : "");
     free(text);
+    h5_put_str(h, "/config", "score", config_enum_name("score", cfg->score));
     h5_put_str(h, "/config", "fnn_version", build_version());
     h5_put_str(h, "/config", "build_compiler", build_compiler());
     h5_put_str(h, "/config", "build_flags", build_flags());
@@ -417,6 +418,36 @@ static void read_train(h5file* h, ckpt_train* st)
     if (!h->failed && st->step < 0) h5_fail(h, "/train/step = %ld is negative", st->step);
 }
 
+// Which steps a regression scores: /config/score; a file from before that attribute says it only
+// in its run config's "score = " line, and one without that line scored every step.
+static int read_score(h5file* h)
+{
+    if (h5_has_attr(h, "/config", "score")) return get_enum(h, "score");
+    enum { RUN_CONFIG_LEN = 1 << 16 };
+    static const char key[] = "score = ";
+    char* text = malloc(RUN_CONFIG_LEN);
+    if (!text) return h5_fail(h, "out of memory"), SCORE_ALL;
+    text[0] = '\0';
+    if (h5_has_attr(h, "/config", "run_config"))
+        h5_get_str(h, "/config", "run_config", text, RUN_CONFIG_LEN);
+    const char* line = text;
+    while (line && strncmp(line, key, sizeof key - 1)) {
+        line = strchr(line, '\n');
+        if (line) line++;
+    }
+    int score = SCORE_ALL;
+    if (line && !h->failed) {
+        const char* v = line + sizeof key - 1;
+        int n = (int)strcspn(v, "\n");
+        char name[16];
+        snprintf(name, sizeof name, "%.*s", n, v);
+        score = n < (int)sizeof name ? config_enum_value("score", name) : -1;
+        if (score < 0) h5_fail(h, "its run config says score = %.*s, not all or last", n, v);
+    }
+    free(text);
+    return score;
+}
+
 int ckpt_read_meta(const char* path, MPI_Comm comm, model_config* mc, ckpt_train* st,
                    char* run_config, size_t run_len, char* err, size_t errlen)
 {
@@ -425,6 +456,7 @@ int ckpt_read_meta(const char* path, MPI_Comm comm, model_config* mc, ckpt_train
     if (!h5_open(&h, path, comm, err, errlen)) {
         read_config(&h, mc);
         if (st) read_train(&h, st);
+        if (st) st->score = read_score(&h);
         if (run_config) h5_get_str(&h, "/config", "run_config", run_config, run_len);
     }
     return h5_close(&h) ? -1 : 0;

@@ -1,10 +1,11 @@
-// Checkpoints: one HDF5 file written collectively with MPI-IO (DESIGN section 3). Every tensor is
+// Checkpoints: one HDF5 file written collectively with MPI-IO (docs/checkpoints.md). Every tensor is
 // stored in its full logical shape; each rank writes and reads only its piece (model_tensor),
 // so a file written at one TP x DP layout loads at any other whose tp divides H.
 //
 //   /config                attributes: every model_config field by name (task, activation, ... as
 //                          strings; V, D, H, L, O, seed as integers) plus "format" = "fnn-checkpoint",
-//                          "version" = 2, the full run config as text ("run_config"), and the
+//                          "version" = 2, the full run config as text ("run_config"), the
+//                          steps a regression scores ("score": all or last), and the
 //                          build that wrote it: fnn_version, build_compiler, build_flags,
 //                          gemm_kernel
 //   /params/<tensor name>  e.g. /params/layer0/Wh, /params/head/Wo, /params/embed
@@ -16,7 +17,7 @@
 //                          where Adam's bias correction counts from); /finetune/theta0/<name>: the
 //                          transferred tensors as loaded, when l2_init keeps them
 //   /train                 attributes: step, epoch, cursor, rng_seed, writer_tp, writer_dp,
-//                          global_batch, seq_len, carry_state, optimizer, run_id (io/ckpt_own.h);
+//                          global_batch, seq_len, carry_state, optimizer, run_id (io/ckpt_dir_own.h);
 //                          with carried state the datasets
 //                          /train/state/h<l> (Bglobal x H) and /train/state/f (Bglobal x O)
 //
@@ -39,6 +40,7 @@ typedef struct ckpt_train {
     int writer_tp, writer_dp;
     int global_batch, seq_len, carry_state;
     int optimizer;     // enum optim_kind: which /optim datasets the file holds
+    int score;         // enum score_mode, /config/score (read; ckpt_save writes cfg->score)
     char run_id[24];   // lineage: chosen at a fresh start, kept on resume ("" = not recorded)
     // Fine-tuning (run/finetune.h), written by ckpt_save when transferred is set: per tensor of
     // the model, taken from init_from; has optimiser state (NULL: all); the step it began
@@ -98,5 +100,10 @@ int ckpt_dir_latest(const char* dir, char* out, size_t outlen, char* err, size_t
 // read; free *names with ckpt_dir_list_free. Not collective.
 int ckpt_dir_list(const char* dir, char*** names);
 void ckpt_dir_list_free(char** names, int n);
+// The run id a checkpoint file records (/train/run_id) into out ("" when it has none or cannot
+// be read), up to CKPT_RUN_ID bytes: which run's lineage the file belongs to. A local read: call
+// on one rank only.
+#define CKPT_RUN_ID 24 // bytes of a run id with its NUL
+void ckpt_run_id(const char* path, char* out, size_t len);
 
 #endif

@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "io/checkpoint.h"
-#include "io/ckpt_own.h"
 #include "io/durable.h"
+#include "io/h5.h"
 
 static int is_step_file(const char* name)
 {
@@ -55,10 +55,20 @@ void ckpt_dir_list_free(char** names, int n)
     free(names);
 }
 
+void ckpt_run_id(const char* path, char* out, size_t len)
+{
+    char err[64]; // a file without an id is the answer, not an error
+    h5file h;
+    out[0] = '\0';
+    if (!h5_open_local(&h, path, err, sizeof err) && h5_has_attr(&h, "/train", "run_id"))
+        h5_get_str(&h, "/train", "run_id", out, len);
+    if (h5_close(&h)) out[0] = '\0';
+}
+
 // Creates path afresh for writing, never through a symlink: whatever lies at the name (a stale
 // file of a crashed save, or a link planted to make fnn overwrite its target) is unlinked, which
 // removes a link itself and not its target; O_EXCL then refuses anything that reappears.
-// The directory is locked (ckpt_own.h), so no other fnn job writes these names.
+// The directory is locked (ckpt_dir_own.h), so no other fnn job writes these names.
 static int create_fresh(const char* path)
 {
     if (unlink(path) && errno != ENOENT) return -1;

@@ -1,6 +1,7 @@
 // The run configuration. One table below is the schema: parsing (INI and --set), defaults,
 // validation ranges, the echo and the enum names all read it, so a key is added in one place.
 #include "io/config.h"
+#include "io/errmsg.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -9,7 +10,6 @@
 #include <ini.h>
 #include <limits.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,14 +143,8 @@ static const option* find_option(const char* key)
 static void* field(fnn_config* c, const option* o) { return (char*)c + o->offset; }
 static const void* cfield(const fnn_config* c, const option* o) { return (const char*)c + o->offset; }
 
-__attribute__((format(printf, 3, 4))) static int fail(char* err, size_t errlen, const char* fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (errlen) vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
+// The messages name their key and value themselves.
+#define fail(err, errlen, ...) errmsg(err, errlen, NULL, __VA_ARGS__)
 
 // "tanh|relu|sigmoid", for the message of a bad enum value.
 static void enum_list(const enum_name* n, char* buf, size_t len)

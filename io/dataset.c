@@ -5,14 +5,12 @@
 //
 // Legend: T = steps in a window, B = local batch rows, D = dense inputs, O = outputs,
 // N = tokens or rows of a split, n = records of a split.
-#include <errno.h>
 #include <math.h>
-#include <hdf5.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "io/dataset.h"
+#include "io/h5.h"
 #include "model/mix.h"
 
 static const char* const split_names[2] = {"train", "val"};
@@ -36,274 +34,164 @@ struct dataset {
     size_t held;    // bytes of both splits' arrays
 };
 
-// The file being read and where its one-line error goes.
-typedef struct reader {
-    hid_t f;
-    const char* path;
-    char* err;
-    size_t errlen;
-    size_t held; // bytes of the arrays read so far (dataset_bytes)
-} reader;
-
-static int __attribute__((format(printf, 2, 3))) fail(reader* r, const char* fmt, ...)
-{
-    int n = snprintf(r->err, r->errlen, "%s: ", r->path);
-    va_list ap;
-    va_start(ap, fmt);
-    if (n >= 0 && (size_t)n < r->errlen) vsnprintf(r->err + n, r->errlen - n, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 // calloc that never answers NULL for an empty request, so NULL always means out of memory.
 static void* zalloc(size_t n, size_t size)
 {
     return calloc(n ? n : 1, size);
 }
 
-static int open_file(reader* r)
+// The root's fixed-length string attribute name, one string per element (a scalar is one).
+static int read_strings(h5file* h, const char* name, char*** out, int* count)
 {
-    FILE* fp = fopen(r->path, "rb");
-    if (!fp) return fail(r, "cannot open (%s)", strerror(errno));
-    fclose(fp);
-    if (H5Fis_hdf5(r->path) <= 0) return fail(r, "not an HDF5 file");
-    r->f = H5Fopen(r->path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (r->f < 0) return fail(r, "cannot open as HDF5 (truncated or corrupt file?)");
-    return 0;
+    if (!h5_has_attr(h, "/", name))
+        return h5_fail(h, "no attribute %s (is it a dataset made by fnn prepare?)", name);
+    *count = h5_get_strs(h, "/", name, out);
+    return *count < 0 ? -1 : 0;
 }
 
-// A fixed-length string attribute of the root, one string per element (a scalar is one), each
-// returned NUL-terminated in a malloc'd array of count malloc'd strings.
-static int read_strings(reader* r, const char* name, char*** out, int* count)
-{
-    if (H5Aexists(r->f, name) <= 0)
-        return fail(r, "no attribute %s (is it a dataset made by fnn prepare?)", name);
-    hid_t a = H5Aopen(r->f, name, H5P_DEFAULT);
-    hid_t ft = a < 0 ? -1 : H5Aget_type(a);
-    hid_t sp = a < 0 ? -1 : H5Aget_space(a);
-    hid_t mt = H5Tcopy(H5T_C_S1);
-    hssize_t n = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
-    int ok = ft >= 0 && n > 0 && n < 1 << 24 && mt >= 0 && H5Tget_class(ft) == H5T_STRING &&
-             H5Tis_variable_str(ft) == 0;
-    // Read one byte wider than stored, null-terminated: a null-padded string that fills its
-    // width (h5py, numpy bytes) keeps its last character.
-    size_t width = ok ? H5Tget_size(ft) + 1 : 0;
-    char* buf = ok ? zalloc((size_t)n, width) : NULL;
-    ok = buf && H5Tset_size(mt, width) >= 0 && H5Tset_strpad(mt, H5T_STR_NULLTERM) >= 0 &&
-         H5Aread(a, mt, buf) >= 0;
-    char** s = ok ? zalloc((size_t)n, sizeof *s) : NULL;
-    for (hssize_t i = 0; s && i < n && ok; i++)
-        ok = (s[i] = strndup(buf + i * width, width - 1)) != NULL;
-    for (hssize_t i = 0; s && !ok && i < n; i++) free(s[i]);
-    if (!ok) free(s);
-    free(buf);
-    if (mt >= 0) H5Tclose(mt);
-    if (sp >= 0) H5Sclose(sp);
-    if (ft >= 0) H5Tclose(ft);
-    if (a >= 0) H5Aclose(a);
-    if (!ok) return fail(r, "cannot read attribute %s as fixed-length strings", name);
-    *out = s;
-    *count = (int)n;
-    return 0;
-}
-
-static int read_kind(reader* r, dataset* d)
+static int read_kind(h5file* h, dataset* d)
 {
     char** s;
     int n;
-    if (read_strings(r, "kind", &s, &n)) return -1;
+    if (read_strings(h, "kind", &s, &n)) return -1;
     d->kind = -1;
     for (int k = 0; k < 3; k++)
         if (!strcmp(s[0], kind_names[k])) d->kind = k;
-    if (d->kind < 0) fail(r, "unknown kind '%s' (tokens, sequences or dense)", s[0]);
+    if (d->kind < 0) h5_fail(h, "unknown kind '%s' (tokens, sequences or dense)", s[0]);
     for (int i = 0; i < n; i++) free(s[i]);
     free(s);
     if (d->kind < 0) return -1;
-    return d->kind == DATA_SEQUENCES ? read_strings(r, "classes", &d->classes, &d->nclasses) : 0;
+    return d->kind == DATA_SEQUENCES ? read_strings(h, "classes", &d->classes, &d->nclasses) : 0;
 }
 
 // The root attribute "seq_len" of per-sequence dense targets, if there is one.
-static int read_seq_len(reader* r, dataset* d)
+static int read_seq_len(h5file* h, dataset* d)
 {
-    if (d->kind != DATA_DENSE || H5Aexists(r->f, "seq_len") <= 0) return 0;
-    hid_t a = H5Aopen(r->f, "seq_len", H5P_DEFAULT);
-    hid_t t = a < 0 ? -1 : H5Aget_type(a);
-    hid_t sp = a < 0 ? -1 : H5Aget_space(a);
-    long long v = 0;
-    int ok = t >= 0 && sp >= 0 && H5Tget_class(t) == H5T_INTEGER &&
-             H5Sget_simple_extent_npoints(sp) == 1 && H5Aread(a, H5T_NATIVE_LLONG, &v) >= 0;
-    if (sp >= 0) H5Sclose(sp);
-    if (t >= 0) H5Tclose(t);
-    if (a >= 0) H5Aclose(a);
-    if (!ok || v < 1 || v > 1 << 24)
-        return fail(r, "attribute seq_len must be one integer in 1..%d", 1 << 24);
+    if (d->kind != DATA_DENSE || !h5_has_attr(h, "/", "seq_len")) return 0;
+    long v = h5_get_long(h, "/", "seq_len");
+    if (h->failed) return -1;
+    if (v < 1 || v > 1 << 24)
+        return h5_fail(h, "attribute seq_len must be one integer in 1..%d", 1 << 24);
     d->seq_len = (int)v;
     return 0;
 }
 
-// What a dataset must hold: HDF5 would otherwise convert (and saturate) anything into the
-// memory type without a word.
-enum elem_kind { ELEM_U8, ELEM_I32, ELEM_FLOAT };
-
-static int elem_ok(hid_t t, int want)
+// Reads all of dataset /split/what (rank 1 or 2, elements e) into a new buffer at *out; float
+// data must be finite. *held counts the bytes read (dataset_bytes).
+static int read_array(h5file* h, int split, const char* what, h5_elem e, int rank,
+                      uint64_t dims[2], void** out, size_t* held)
 {
-    H5T_class_t cls = H5Tget_class(t);
-    size_t size = H5Tget_size(t);
-    if (want == ELEM_FLOAT) return cls == H5T_FLOAT;
-    if (cls != H5T_INTEGER) return 0;
-    if (want == ELEM_U8) return size == 1 && H5Tget_sign(t) == H5T_SGN_NONE;
-    return size < 4 || (size == 4 && H5Tget_sign(t) == H5T_SGN_2);
-}
-
-static int check_elem(reader* r, hid_t ds, const char* name, int want)
-{
-    static const char* const needs[] = {"an unsigned 8-bit integer dataset",
-                                        "a 32-bit (or narrower) integer dataset", "a float dataset"};
-    hid_t t = H5Dget_type(ds);
-    int ok = t >= 0 && elem_ok(t, want);
-    if (t >= 0) H5Tclose(t);
-    return ok ? 0 : fail(r, "dataset %s must be %s", name, needs[want]);
-}
-
-// Opens /split/what and checks it has `rank` dimensions, which go to dims.
-static hid_t open_array(reader* r, const char* name, int rank, hsize_t dims[2])
-{
-    if (H5Lexists(r->f, name, H5P_DEFAULT) <= 0) {
-        fail(r, "no dataset %s (is it a dataset made by fnn prepare?)", name);
-        return -1;
-    }
-    hid_t ds = H5Dopen2(r->f, name, H5P_DEFAULT);
-    hid_t sp = ds < 0 ? -1 : H5Dget_space(ds);
-    int nd = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
-    if (nd == rank) nd = H5Sget_simple_extent_dims(sp, dims, NULL);
-    if (sp >= 0) H5Sclose(sp);
-    if (nd == rank) return ds;
-    if (ds >= 0) H5Dclose(ds);
-    if (nd < 0) fail(r, "cannot open dataset %s (truncated or corrupt file?)", name);
-    else fail(r, "dataset %s has %d dimensions, expected %d", name, nd, rank);
-    return -1;
-}
-
-// Reads all of dataset /split/what (rank 1 or 2, elements of kind want) into a new buffer at
-// *out; float data must be finite.
-static int read_array(reader* r, int split, const char* what, int want, int rank,
-                      hsize_t dims[2], void** out)
-{
-    hid_t mtype = want == ELEM_U8 ? H5T_NATIVE_UINT8 : want == ELEM_I32 ? H5T_NATIVE_INT32 : REAL_H5;
+    static const size_t elem_size[] = {sizeof(uint8_t), sizeof(int32_t), sizeof(real)};
     char name[64];
     snprintf(name, sizeof name, "/%s/%s", split_names[split], what);
-    dims[1] = 1;
     *out = NULL;
-    hid_t ds = open_array(r, name, rank, dims);
-    if (ds < 0) return -1;
-    if (check_elem(r, ds, name, want)) return H5Dclose(ds), -1;
+    if (!h5_exists(h, name))
+        return h5_fail(h, "no dataset %s (is it a dataset made by fnn prepare?)", name);
+    uint64_t stored;
+    if (h5_array_shape(h, name, rank, e, dims, &stored)) return -1;
     // Sizes from the file index int rows and columns, and their product must not wrap.
     if (dims[0] > INT32_MAX || dims[1] > INT32_MAX || (dims[1] && dims[0] > (1ull << 40) / dims[1]))
-        return H5Dclose(ds), fail(r, "dataset %s is %llu x %llu: too large", name,
-                                  (unsigned long long)dims[0], (unsigned long long)dims[1]);
+        return h5_fail(h, "dataset %s is %llu x %llu: too large", name,
+                       (unsigned long long)dims[0], (unsigned long long)dims[1]);
     size_t count = (size_t)dims[0] * dims[1];
     // A dataset whose storage was never written claims any size at no cost in the file.
-    if (count && H5Dget_storage_size(ds) == 0)
-        return H5Dclose(ds), fail(r, "dataset %s holds no stored data", name);
-    *out = zalloc(count, H5Tget_size(mtype));
-    r->held += count * H5Tget_size(mtype);
-    int ok = *out && (count == 0 || H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) >= 0);
-    H5Dclose(ds);
-    if (!*out) return fail(r, "out of memory for dataset %s", name);
-    if (!ok) return fail(r, "cannot read dataset %s (truncated or corrupt file?)", name);
-    for (size_t i = 0; want == ELEM_FLOAT && i < count; i++)
+    if (count && stored == 0) return h5_fail(h, "dataset %s holds no stored data", name);
+    *out = zalloc(count, elem_size[e]);
+    if (!*out) return h5_fail(h, "out of memory for dataset %s", name);
+    *held += count * elem_size[e];
+    if (count) h5_array_read(h, name, e, *out);
+    if (h->failed) return -1;
+    for (size_t i = 0; e == ELEM_F32 && i < count; i++)
         if (!isfinite(((real*)*out)[i]))
-            return fail(r, "dataset %s holds a non-finite value (NaN or Inf) at row %zu, column %zu",
-                        name, i / (size_t)dims[1], i % (size_t)dims[1]);
+            return h5_fail(h, "dataset %s holds a non-finite value (NaN or Inf) at row %zu, "
+                           "column %zu", name, i / (size_t)dims[1], i % (size_t)dims[1]);
     return 0;
 }
 
-static int read_tokens(reader* r, split_data* s, int split)
+static int read_tokens(h5file* h, split_data* s, int split, size_t* held)
 {
-    hsize_t dims[2];
-    if (read_array(r, split, "tokens", ELEM_U8, 1, dims, (void**)&s->bytes)) return -1;
+    uint64_t dims[2];
+    if (read_array(h, split, "tokens", ELEM_U8, 1, dims, (void**)&s->bytes, held)) return -1;
     s->n = (long)dims[0];
     return 0;
 }
 
 // Checks lens and labels against the bytes and the classes, and indexes each record's start.
-static int index_records(reader* r, const dataset* d, split_data* s, int split, long nbytes)
+static int index_records(h5file* h, const dataset* d, split_data* s, int split, long nbytes,
+                         size_t* held)
 {
     s->start = zalloc((size_t)s->n, sizeof *s->start);
-    if (!s->start) return fail(r, "out of memory");
-    r->held += (size_t)s->n * sizeof *s->start;
+    if (!s->start) return h5_fail(h, "out of memory");
+    *held += (size_t)s->n * sizeof *s->start;
     long off = 0;
     for (long i = 0; i < s->n; i++) {
         if (s->lens[i] < 0 || s->labels[i] < 0 || s->labels[i] >= d->nclasses)
-            return fail(r, "/%s record %ld: length %d, label %d (of %d classes)",
-                        split_names[split], i, s->lens[i], s->labels[i], d->nclasses);
+            return h5_fail(h, "/%s record %ld: length %d, label %d (of %d classes)",
+                           split_names[split], i, s->lens[i], s->labels[i], d->nclasses);
         s->start[i] = off;
         off += s->lens[i];
     }
     if (off != nbytes)
-        return fail(r, "/%s/lens add up to %ld bytes, /%s/seqs holds %ld", split_names[split], off,
-                    split_names[split], nbytes);
+        return h5_fail(h, "/%s/lens add up to %ld bytes, /%s/seqs holds %ld", split_names[split],
+                       off, split_names[split], nbytes);
     return 0;
 }
 
-static int read_sequences(reader* r, const dataset* d, split_data* s, int split)
+static int read_sequences(h5file* h, const dataset* d, split_data* s, int split, size_t* held)
 {
-    hsize_t nb[2], nl[2], nt[2];
-    if (read_array(r, split, "seqs", ELEM_U8, 1, nb, (void**)&s->bytes) ||
-        read_array(r, split, "lens", ELEM_I32, 1, nl, (void**)&s->lens) ||
-        read_array(r, split, "labels", ELEM_I32, 1, nt, (void**)&s->labels))
+    uint64_t nb[2], nl[2], nt[2];
+    if (read_array(h, split, "seqs", ELEM_U8, 1, nb, (void**)&s->bytes, held) ||
+        read_array(h, split, "lens", ELEM_I32, 1, nl, (void**)&s->lens, held) ||
+        read_array(h, split, "labels", ELEM_I32, 1, nt, (void**)&s->labels, held))
         return -1;
     if (nl[0] != nt[0])
-        return fail(r, "/%s/lens has %lu records, /%s/labels %lu", split_names[split],
-                    (unsigned long)nl[0], split_names[split], (unsigned long)nt[0]);
+        return h5_fail(h, "/%s/lens has %lu records, /%s/labels %lu", split_names[split],
+                       (unsigned long)nl[0], split_names[split], (unsigned long)nt[0]);
     s->n = (long)nl[0];
-    return index_records(r, d, s, split, (long)nb[0]);
+    return index_records(h, d, s, split, (long)nb[0], held);
 }
 
-static int read_dense(reader* r, dataset* d, split_data* s, int split)
+static int read_dense(h5file* h, dataset* d, split_data* s, int split, size_t* held)
 {
-    hsize_t dx[2], dy[2];
-    if (read_array(r, split, "x", ELEM_FLOAT, 2, dx, (void**)&s->x) ||
-        read_array(r, split, "y", ELEM_FLOAT, 2, dy, (void**)&s->y))
+    uint64_t dx[2], dy[2];
+    if (read_array(h, split, "x", ELEM_F32, 2, dx, (void**)&s->x, held) ||
+        read_array(h, split, "y", ELEM_F32, 2, dy, (void**)&s->y, held))
         return -1;
     if (split == SPLIT_TRAIN) d->D = (int)dx[1], d->O = (int)dy[1];
-    const hsize_t S = d->seq_len ? (hsize_t)d->seq_len : 1; // rows of x per row of y
+    const uint64_t S = d->seq_len ? (uint64_t)d->seq_len : 1; // rows of x per row of y
     if (d->seq_len && dx[0] != dy[0] * S)
-        return fail(r, "/%s/x has %lu rows and /%s/y %lu: with seq_len = %d, x needs seq_len rows "
-                    "per row of y", split_names[split], (unsigned long)dx[0], split_names[split],
-                    (unsigned long)dy[0], d->seq_len);
+        return h5_fail(h, "/%s/x has %lu rows and /%s/y %lu: with seq_len = %d, x needs seq_len "
+                       "rows per row of y", split_names[split], (unsigned long)dx[0],
+                       split_names[split], (unsigned long)dy[0], d->seq_len);
     if (dx[0] != dy[0] * S || (int)dx[1] != d->D || (int)dy[1] != d->O || d->D < 1 || d->O < 1)
-        return fail(r, "/%s/x is %lu x %lu and /%s/y %lu x %lu: need the same rows, and columns "
-                    "as in /train", split_names[split], (unsigned long)dx[0], (unsigned long)dx[1],
-                    split_names[split], (unsigned long)dy[0], (unsigned long)dy[1]);
+        return h5_fail(h, "/%s/x is %lu x %lu and /%s/y %lu x %lu: need the same rows, and "
+                       "columns as in /train", split_names[split], (unsigned long)dx[0],
+                       (unsigned long)dx[1], split_names[split], (unsigned long)dy[0],
+                       (unsigned long)dy[1]);
     s->n = (long)dy[0];
     return 0;
 }
 
-static int read_split(reader* r, dataset* d, int split)
+static int read_split(h5file* h, dataset* d, int split, size_t* held)
 {
     split_data* s = &d->s[split];
-    if (d->kind == DATA_TOKENS) return read_tokens(r, s, split);
-    if (d->kind == DATA_SEQUENCES) return read_sequences(r, d, s, split);
-    return read_dense(r, d, s, split);
+    if (d->kind == DATA_TOKENS) return read_tokens(h, s, split, held);
+    if (d->kind == DATA_SEQUENCES) return read_sequences(h, d, s, split, held);
+    return read_dense(h, d, s, split, held);
 }
 
 dataset* dataset_open(const char* path, char* err, size_t errlen)
 {
-    H5E_auto2_t handler;
-    void* handler_data;
-    H5Eget_auto2(H5E_DEFAULT, &handler, &handler_data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL); // our one-line messages replace HDF5's stack dumps
-    reader r = {-1, path, err, errlen, 0};
-    dataset* d = calloc(1, sizeof *d);
-    int st = d ? open_file(&r) : fail(&r, "out of memory");
-    if (!st) st = read_kind(&r, d);
-    if (!st) st = read_seq_len(&r, d);
-    for (int split = 0; split < 2 && !st; split++) st = read_split(&r, d, split);
-    if (r.f >= 0 && H5Fclose(r.f) < 0 && !st) st = fail(&r, "cannot close");
-    H5Eset_auto2(H5E_DEFAULT, handler, handler_data);
-    if (st) dataset_free(&d);
-    else d->held = r.held;
+    h5file h;
+    size_t held = 0; // bytes of the arrays read so far (dataset_bytes)
+    dataset* d = NULL;
+    int st = h5_open_local(&h, path, err, errlen);
+    if (!st && !(d = calloc(1, sizeof *d))) st = h5_fail(&h, "out of memory");
+    if (!st) st = read_kind(&h, d);
+    if (!st) st = read_seq_len(&h, d);
+    for (int split = 0; split < 2 && !st; split++) st = read_split(&h, d, split, &held);
+    if (h5_close(&h)) dataset_free(&d);
+    else d->held = held;
     return d;
 }
 
@@ -332,7 +220,7 @@ int dataset_inputs(const dataset* d)
 
 int dataset_outputs(const dataset* d)
 {
-    if (d->kind == DATA_TOKENS) return 256;
+    if (d->kind == DATA_TOKENS) return BYTE_VOCAB;
     return d->kind == DATA_SEQUENCES ? d->nclasses : d->O;
 }
 

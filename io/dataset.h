@@ -1,7 +1,7 @@
 // Datasets made by `fnn prepare` (one HDF5 file) and the loader that cuts them into windows.
 //
 // File layout, by kind (root attribute "kind"):
-//   tokens:    /train/tokens, /val/tokens            uint8 (N)           byte-level text, V = 256
+//   tokens:    /train/tokens, /val/tokens            uint8 (N)           byte-level text, V = BYTE_VOCAB
 //   sequences: /train/seqs uint8 (sum of lens), /train/lens int32 (n), /train/labels int32 (n),
 //              same under /val; root attribute "classes": the class names, one string each
 //   dense:     /train/x float32 (N x D), /train/y float32 (N x O), same under /val
@@ -21,6 +21,10 @@
 #include <stdint.h>
 #include "model/model.h"
 
+// V of byte-level text, the one definition: a token is one byte, so the vocabulary (and a
+// language model's outputs) is every byte value.
+enum { BYTE_VOCAB = 256 };
+
 enum dataset_kind { DATA_TOKENS, DATA_SEQUENCES, DATA_DENSE };
 enum dataset_split { SPLIT_TRAIN, SPLIT_VAL };
 
@@ -33,7 +37,7 @@ void dataset_free(dataset** d);
 
 int dataset_kind(const dataset* d);
 int dataset_inputs(const dataset* d);   // D for dense, 0 otherwise
-int dataset_outputs(const dataset* d);  // O: 256 tokens, number of classes, or outputs of dense
+int dataset_outputs(const dataset* d);  // O: BYTE_VOCAB tokens, number of classes, or outputs of dense
 int dataset_nclasses(const dataset* d);
 int dataset_seq_len(const dataset* d);  // S of per-sequence dense targets, 0 for any other data
 // Bytes this process holds of the file's arrays: every rank loads both splits whole.

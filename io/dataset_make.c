@@ -6,14 +6,14 @@
 // "classes" a 1-D array as wide as the longest name, so readers need no variable-length memory.
 #include <ctype.h>
 #include <errno.h>
-#include <hdf5.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "io/dataset.h"
+#include "io/errmsg.h"
+#include "io/h5.h"
 
 // A growable byte buffer. Allocation failures are sticky: check oom once after a file.
 typedef struct grow {
@@ -63,14 +63,8 @@ typedef struct prep {
     size_t errlen;
 } prep;
 
-static int __attribute__((format(printf, 2, 3))) fail(prep* p, const char* fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(p->err, p->errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
+// The messages name their input file and line themselves.
+#define fail(p, ...) errmsg((p)->err, (p)->errlen, NULL, __VA_ARGS__)
 
 static int read_whole(prep* p, const char* path, grow* g)
 {
@@ -281,85 +275,43 @@ static int add_csv(prep* p, const char* path)
 // ------------------------------------------------------------------------------------------------
 // Output
 
-static int write_strings(hid_t f, const char* name, const char* const* s, int n, int scalar)
-{
-    size_t width = 1;
-    for (int i = 0; i < n; i++) width = strlen(s[i]) + 1 > width ? strlen(s[i]) + 1 : width;
-    char* buf = calloc(n > 0 ? (size_t)n : 1, width);
-    for (int i = 0; buf && i < n; i++) memcpy(buf + i * width, s[i], strlen(s[i]));
-    hsize_t dim = (hsize_t)n;
-    hid_t t = H5Tcopy(H5T_C_S1);
-    hid_t sp = scalar ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &dim, NULL);
-    int ok = buf && t >= 0 && sp >= 0 && H5Tset_size(t, width) >= 0 &&
-             H5Tset_strpad(t, H5T_STR_NULLTERM) >= 0;
-    hid_t a = ok ? H5Acreate2(f, name, t, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
-    ok = a >= 0 && H5Awrite(a, t, buf) >= 0;
-    if (a >= 0 && H5Aclose(a) < 0) ok = 0;
-    if (sp >= 0) H5Sclose(sp);
-    if (t >= 0) H5Tclose(t);
-    free(buf);
-    return ok ? 0 : -1;
-}
-
-// A scalar 32-bit integer attribute of the root.
-static int write_int(hid_t f, const char* name, int v)
-{
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = sp < 0 ? -1 : H5Acreate2(f, name, H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT);
-    int ok = a >= 0 && H5Awrite(a, H5T_NATIVE_INT, &v) >= 0;
-    if (a >= 0 && H5Aclose(a) < 0) ok = 0;
-    if (sp >= 0) H5Sclose(sp);
-    return ok ? 0 : -1;
-}
-
-// Dataset /split/what of `rank` dimensions, stored as ftype from memory of mtype.
-static int write_array(hid_t f, int split, const char* what, hid_t ftype, hid_t mtype, int rank,
-                       hsize_t rows, hsize_t cols, const void* data)
+// Dataset /split/what: rows elements (rank 1) or rows x cols.
+static void write_array(h5file* h, int split, const char* what, h5_elem e, int rank,
+                        uint64_t rows, uint64_t cols, const void* data)
 {
     static const char* const split_names[2] = {"train", "val"};
     char name[64];
     snprintf(name, sizeof name, "/%s/%s", split_names[split], what);
-    hsize_t dims[2] = {rows, cols};
-    hid_t sp = H5Screate_simple(rank, dims, NULL);
-    hid_t ds = sp < 0 ? -1 : H5Dcreate2(f, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    int ok = ds >= 0 &&
-             (rows * cols == 0 || H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0);
-    if (ds >= 0 && H5Dclose(ds) < 0) ok = 0;
-    if (sp >= 0) H5Sclose(sp);
-    return ok ? 0 : -1;
+    h5_array_write(h, name, e, rank, rows, cols, data);
 }
 
-static int write_split(const prep* p, hid_t f, int kind, int split)
+static void write_split(const prep* p, h5file* h, int kind, int split)
 {
     const split_out* s = &p->s[split];
-    hsize_t n = (hsize_t)s->n;
-    if (kind == DATA_TOKENS)
-        return write_array(f, split, "tokens", H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, n, 1, s->bytes.p);
-    if (kind == DATA_SEQUENCES)
-        return write_array(f, split, "seqs", H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, s->bytes.n, 1,
-                           s->bytes.p) ||
-               write_array(f, split, "lens", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, n, 1, s->lens.p) ||
-               write_array(f, split, "labels", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, n, 1,
-                           s->labels.p);
-    hsize_t S = p->steps ? (hsize_t)p->steps : 1;
-    return write_array(f, split, "x", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, n * S, p->inputs,
-                       s->x.p) ||
-           write_array(f, split, "y", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, n,
-                       p->cols - in_cols(p), s->y.p);
+    uint64_t n = (uint64_t)s->n;
+    if (kind == DATA_TOKENS) {
+        write_array(h, split, "tokens", ELEM_U8, 1, n, 1, s->bytes.p);
+    } else if (kind == DATA_SEQUENCES) {
+        write_array(h, split, "seqs", ELEM_U8, 1, s->bytes.n, 1, s->bytes.p);
+        write_array(h, split, "lens", ELEM_I32, 1, n, 1, s->lens.p);
+        write_array(h, split, "labels", ELEM_I32, 1, n, 1, s->labels.p);
+    } else {
+        uint64_t S = p->steps ? (uint64_t)p->steps : 1;
+        write_array(h, split, "x", ELEM_F32, 2, n * S, p->inputs, s->x.p);
+        write_array(h, split, "y", ELEM_F32, 2, n, p->cols - in_cols(p), s->y.p);
+    }
 }
 
-static int write_contents(const prep* p, hid_t f, int kind)
+static void write_contents(const prep* p, h5file* h, int kind)
 {
     static const char* const kind_names[3] = {"tokens", "sequences", "dense"};
-    if (write_strings(f, "kind", &kind_names[kind], 1, 1)) return -1;
-    if (kind == DATA_SEQUENCES && write_strings(f, "classes", p->classes, p->nclasses, 0))
-        return -1;
-    if (p->steps && write_int(f, "seq_len", p->steps)) return -1;
+    h5_put_str(h, "/", "kind", kind_names[kind]);
+    if (kind == DATA_SEQUENCES) h5_put_strs(h, "/", "classes", p->classes, p->nclasses);
+    if (p->steps) h5_put_int(h, "/", "seq_len", p->steps);
     for (int split = 0; split < 2; split++) {
-        hid_t g = H5Gcreate2(f, split ? "/val" : "/train", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        if (g < 0 || H5Gclose(g) < 0 || write_split(p, f, kind, split)) return -1;
+        h5_group(h, split ? "/val" : "/train");
+        write_split(p, h, kind, split);
     }
-    return 0;
 }
 
 static int write_output(prep* p, const char* out, int kind)
@@ -368,13 +320,12 @@ static int write_output(prep* p, const char* out, int kind)
     char* tmp = malloc(len);
     if (!tmp) return fail(p, "%s: out of memory", out);
     snprintf(tmp, len, "%s.tmp.%ld", out, (long)getpid());
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    int st = f < 0 ? fail(p, "%s: cannot create (is its directory there and writable?)", tmp) : 0;
-    if (!st && write_contents(p, f, kind)) st = fail(p, "%s: cannot write (disk full?)", tmp);
-    if (f >= 0 && H5Fclose(f) < 0 && !st) st = fail(p, "%s: cannot write (disk full?)", tmp);
+    h5file h;
+    if (!h5_create_local(&h, tmp, p->err, p->errlen)) write_contents(p, &h, kind);
+    int st = h5_close(&h) ? -1 : 0;
     if (!st && rename(tmp, out))
         st = fail(p, "%s: cannot rename %s to it (%s)", out, tmp, strerror(errno));
-    if (st) remove(tmp); // whatever H5Fcreate or a failed rename left behind
+    if (st) remove(tmp); // whatever the create or a failed rename left behind
     free(tmp);
     return st;
 }
@@ -428,10 +379,6 @@ int dataset_prepare_steps(const char* kind, const char* const* inputs, int ninpu
                           const char* out, double val_fraction, int csv_inputs, int csv_steps,
                           char* err, size_t errlen)
 {
-    H5E_auto2_t handler;
-    void* handler_data;
-    H5Eget_auto2(H5E_DEFAULT, &handler, &handler_data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL); // our one-line messages replace HDF5's stack dumps
     prep p = {.val_fraction = val_fraction, .inputs = csv_inputs, .steps = csv_steps, .err = err,
               .errlen = errlen};
     int k = prep_kind(&p, kind, ninputs, csv_inputs);
@@ -447,6 +394,5 @@ int dataset_prepare_steps(const char* kind, const char* const* inputs, int ninpu
                                                   ninputs > 1 ? " and the other inputs" : "");
     if (!st) st = write_output(&p, out, k);
     prep_free(&p);
-    H5Eset_auto2(H5E_DEFAULT, handler, handler_data);
     return st;
 }

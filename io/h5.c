@@ -1,5 +1,6 @@
-// Parallel HDF5 through the MPI-IO driver (see h5.h). HDF5's own error stack is silenced while
-// a file is open: its multi-line dumps would bury the one-line message fnn prints.
+// fnn's only caller of the HDF5 library (see h5.h): checkpoints through the MPI-IO driver, and
+// the local files of fnn prepare. HDF5's own error stack is silenced while a file is open: its
+// multi-line dumps would bury the one-line message fnn prints.
 //
 // Why a digest attribute and not HDF5's Fletcher32 filter: the filter needs chunked datasets,
 // and HDF5 1.10's collective writes of filtered chunks run 3-7x slower than plain contiguous
@@ -18,29 +19,49 @@
 #include <string.h>
 #include <unistd.h>
 #include "dist/dist.h"
+#include "io/errmsg.h"
 #include "io/h5.h"
 
 _Static_assert(sizeof(real) == 4, "checkpoint digests are defined on float32 elements");
 
 #define DIGEST "fnn_digest"
 
+static int readback; // h5_set_readback
+
 int h5_fail(h5file* h, const char* fmt, ...)
 {
     if (h->failed) return -1;
     h->failed = 1;
-    int n = snprintf(h->err, h->errlen, "%s: ", h->path);
     va_list ap;
     va_start(ap, fmt);
-    if (n >= 0 && (size_t)n < h->errlen) vsnprintf(h->err + n, h->errlen - n, fmt, ap);
+    errmsg_v(h->err, h->errlen, h->path, fmt, ap);
     va_end(ap);
     return -1;
+}
+
+static int local(const h5file* h)
+{
+    return h->comm == MPI_COMM_NULL;
 }
 
 // Every rank ends with the same verdict on h (the message of the lowest failing rank).
 static int agree(h5file* h)
 {
-    h->failed = dist_comm_agree(h->failed, h->err, h->errlen, h->comm);
+    if (!local(h)) h->failed = dist_comm_agree(h->failed, h->err, h->errlen, h->comm);
     return h->failed;
+}
+
+// "obj/name" of an attribute, "/name" of the root's, for messages (a struct: C11 keeps a returned
+// array alive to the end of the call that prints it).
+typedef struct attr_name {
+    char s[256];
+} attr_name;
+
+static attr_name attr_path(const char* obj, const char* name)
+{
+    attr_name a;
+    snprintf(a.s, sizeof a.s, "%s/%s", strcmp(obj, "/") ? obj : "", name);
+    return a;
 }
 
 static hid_t mpio_fapl(MPI_Comm comm)
@@ -58,7 +79,12 @@ static void begin(h5file* h, const char* path, MPI_Comm comm, int writing, char*
 {
     *h = (h5file){.f = -1, .dxpl = -1, .comm = comm, .writing = writing, .path = path,
                   .err = err, .errlen = errlen};
+    H5Eget_auto2(H5E_DEFAULT, &h->eh, &h->eh_data);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    if (local(h)) {
+        h->dxpl = H5P_DEFAULT;
+        return;
+    }
     h5_ioerr_install(path);
     // Reads are independent: a rank that finds a damaged dataset must not leave the others
     // inside a collective read.
@@ -80,13 +106,36 @@ int h5_create(h5file* h, const char* path, MPI_Comm comm, char* err, size_t errl
     return h->failed;
 }
 
-int h5_open(h5file* h, const char* path, MPI_Comm comm, char* err, size_t errlen)
+int h5_create_local(h5file* h, const char* path, char* err, size_t errlen)
 {
-    begin(h, path, comm, 0, err, errlen);
+    begin(h, path, MPI_COMM_NULL, 1, err, errlen);
+    h->f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (h->f < 0) h5_fail(h, "cannot create (does the directory exist and is it writable?)");
+    return h->failed;
+}
+
+// Whether path is there and an HDF5 file, before HDF5 tries to open it and says less.
+static void check_openable(h5file* h, const char* path)
+{
     FILE* fp = fopen(path, "rb");
     if (!fp) h5_fail(h, "cannot open (%s)", strerror(errno));
     if (fp) fclose(fp);
     if (!h->failed && H5Fis_hdf5(path) <= 0) h5_fail(h, "not an HDF5 file");
+}
+
+int h5_open_local(h5file* h, const char* path, char* err, size_t errlen)
+{
+    begin(h, path, MPI_COMM_NULL, 0, err, errlen);
+    check_openable(h, path);
+    if (!h->failed) h->f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (!h->failed && h->f < 0) h5_fail(h, "cannot open as HDF5 (truncated or corrupt file?)");
+    return h->failed;
+}
+
+int h5_open(h5file* h, const char* path, MPI_Comm comm, char* err, size_t errlen)
+{
+    begin(h, path, comm, 0, err, errlen);
+    check_openable(h, path);
     // A file that only some ranks can see (another working directory, a node-local disk) is
     // refused by all before the collective open.
     if (agree(h)) return h->failed;
@@ -217,25 +266,45 @@ static void check(h5file* h)
 
 int h5_close(h5file* h)
 {
-    if (h->f >= 0 && h->writing) seal(h);
-    if (h->f >= 0 && !h->writing) check(h);
+    const int shared = !local(h);
+    if (h->f >= 0 && shared && h->writing) seal(h);
+    if (h->f >= 0 && shared && !h->writing) check(h);
     if (h->f >= 0) {
         // With the MPI-IO driver a global flush is MPI_File_sync: the data is on storage before
         // the caller renames the file into place.
-        if (h->writing && H5Fflush(h->f, H5F_SCOPE_GLOBAL) < 0) h5_fail(h, "cannot flush");
+        if (shared && h->writing && H5Fflush(h->f, H5F_SCOPE_GLOBAL) < 0) h5_fail(h, "cannot flush");
         if (H5Fclose(h->f) < 0) h5_fail(h, "cannot close (disk full?)");
     }
-    if (h->dxpl >= 0) H5Pclose(h->dxpl);
+    if (shared && h->dxpl >= 0) H5Pclose(h->dxpl);
     h->f = h->dxpl = -1;
     free(h->sums);
     h->sums = NULL;
     h->nsums = h->capsums = 0;
+    H5Eset_auto2(H5E_DEFAULT, h->eh, h->eh_data);
     return agree(h);
+}
+
+void h5_set_readback(int on)
+{
+    readback = on;
+}
+
+int h5_readback(const char* path, MPI_Comm comm, char* err, size_t errlen)
+{
+    if (!readback) return 0;
+    h5file h;
+    if (!h5_open(&h, path, comm, err, errlen)) h5_read_all(&h);
+    if (!h5_close(&h)) return 0;
+    const size_t used = strlen(err);
+    snprintf(err + used, errlen - used, " (read back after the save: OMPI_MCA_io = %s)",
+             getenv("OMPI_MCA_io"));
+    return -1;
 }
 
 int h5_exists(h5file* h, const char* name)
 {
     if (h->f < 0) return 0;
+    if (!strcmp(name, "/")) return 1;
     // H5Lexists needs every intermediate link to exist: check "/a", then "/a/b", ...
     char part[256];
     snprintf(part, sizeof part, "%s", name);
@@ -268,16 +337,31 @@ static hid_t group(h5file* h, const char* obj, int create)
     return g;
 }
 
-static void put(h5file* h, const char* obj, const char* name, hid_t type, const void* v)
+void h5_group(h5file* h, const char* name)
+{
+    hid_t g = group(h, name, 1);
+    if (g >= 0 && H5Oclose(g) < 0) h5_fail(h, "cannot create group %s", name);
+}
+
+// Attribute obj/name of n values (n < 0: a scalar), stored as ftype, from memory of mtype.
+static void put_n(h5file* h, const char* obj, const char* name, hid_t ftype, hid_t mtype, int n,
+                  const void* v)
 {
     hid_t g = group(h, obj, 1);
     if (g < 0) return;
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(g, name, type, sp, H5P_DEFAULT, H5P_DEFAULT);
-    if (a < 0 || H5Awrite(a, type, v) < 0) h5_fail(h, "cannot write attribute %s/%s", obj, name);
-    if (a >= 0) H5Aclose(a);
-    H5Sclose(sp);
+    hsize_t dim = n > 0 ? (hsize_t)n : 0;
+    hid_t sp = n >= 0 ? H5Screate_simple(1, &dim, NULL) : H5Screate(H5S_SCALAR);
+    hid_t a = sp < 0 ? -1 : H5Acreate2(g, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT);
+    int ok = a >= 0 && H5Awrite(a, mtype, v) >= 0;
+    if (a >= 0 && H5Aclose(a) < 0) ok = 0;
+    if (!ok) h5_fail(h, "cannot write attribute %s", attr_path(obj, name).s);
+    if (sp >= 0) H5Sclose(sp);
     H5Oclose(g);
+}
+
+static void put(h5file* h, const char* obj, const char* name, hid_t type, const void* v)
+{
+    put_n(h, obj, name, type, type, -1, v);
 }
 
 void h5_put_long(h5file* h, const char* obj, const char* name, long v)
@@ -291,12 +375,35 @@ void h5_put_u64(h5file* h, const char* obj, const char* name, uint64_t v)
     put(h, obj, name, H5T_NATIVE_UINT64, &v);
 }
 
+void h5_put_int(h5file* h, const char* obj, const char* name, int v)
+{
+    put_n(h, obj, name, H5T_STD_I32LE, H5T_NATIVE_INT, -1, &v);
+}
+
 void h5_put_str(h5file* h, const char* obj, const char* name, const char* v)
 {
     hid_t t = H5Tcopy(H5T_C_S1);
     H5Tset_size(t, strlen(v) + 1);
     put(h, obj, name, t, v);
     H5Tclose(t);
+}
+
+void h5_put_strs(h5file* h, const char* obj, const char* name, const char* const* s, int n)
+{
+    size_t width = 1;
+    for (int i = 0; i < n; i++) width = strlen(s[i]) + 1 > width ? strlen(s[i]) + 1 : width;
+    char* buf = calloc(n > 0 ? (size_t)n : 1, width);
+    if (!buf) {
+        h5_fail(h, "out of memory for attribute %s", attr_path(obj, name).s);
+        return;
+    }
+    for (int i = 0; i < n; i++) memcpy(buf + i * width, s[i], strlen(s[i]));
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, width);
+    H5Tset_strpad(t, H5T_STR_NULLTERM);
+    put_n(h, obj, name, t, t, n, buf);
+    H5Tclose(t);
+    free(buf);
 }
 
 int h5_has_attr(h5file* h, const char* obj, const char* name)
@@ -317,7 +424,7 @@ static hid_t attr_at(h5file* h, hid_t loc, const char* obj, const char* name, H5
 {
     *type = -1;
     if (H5Aexists(loc, name) <= 0) {
-        h5_fail(h, "no attribute %s/%s: not an fnn checkpoint, or a damaged one", obj, name);
+        h5_fail(h, "no attribute %s: not an fnn checkpoint, or a damaged one", attr_path(obj, name).s);
         return -1;
     }
     hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
@@ -329,9 +436,9 @@ static hid_t attr_at(h5file* h, hid_t loc, const char* obj, const char* name, H5
         *type = t;
         return a;
     }
-    if (t < 0) h5_fail(h, "cannot open attribute %s/%s (corrupt file?)", obj, name);
-    else if (H5Tget_class(t) != cls) h5_fail(h, "attribute %s/%s is not %s", obj, name, class_name(cls));
-    else h5_fail(h, "attribute %s/%s holds %lld values, not %lld", obj, name, (long long)n,
+    if (t < 0) h5_fail(h, "cannot open attribute %s (corrupt file?)", attr_path(obj, name).s);
+    else if (H5Tget_class(t) != cls) h5_fail(h, "attribute %s is not %s", attr_path(obj, name).s, class_name(cls));
+    else h5_fail(h, "attribute %s holds %lld values, not %lld", attr_path(obj, name).s, (long long)n,
                  (long long)count);
     if (t >= 0) H5Tclose(t);
     if (a >= 0) H5Aclose(a);
@@ -357,7 +464,7 @@ static void close_attr(hid_t a, hid_t t, hid_t g)
 static void get(h5file* h, const char* obj, const char* name, hid_t type, void* v)
 {
     hid_t g, t, a = attr(h, obj, name, H5T_INTEGER, &g, &t);
-    if (a >= 0 && H5Aread(a, type, v) < 0) h5_fail(h, "cannot read attribute %s/%s", obj, name);
+    if (a >= 0 && H5Aread(a, type, v) < 0) h5_fail(h, "cannot read attribute %s", attr_path(obj, name).s);
     close_attr(a, t, g);
 }
 
@@ -383,9 +490,9 @@ static void get_vlen_str(h5file* h, hid_t a, hid_t ft, const char* obj, const ch
     H5Tset_size(mt, H5T_VARIABLE);
     H5Tset_cset(mt, H5Tget_cset(ft)); // HDF5 converts no character set into another
     char* s = NULL;
-    if (H5Aread(a, mt, &s) < 0 || !s) h5_fail(h, "cannot read attribute %s/%s", obj, name);
+    if (H5Aread(a, mt, &s) < 0 || !s) h5_fail(h, "cannot read attribute %s", attr_path(obj, name).s);
     else if (strlen(s) >= len)
-        h5_fail(h, "attribute %s/%s is longer than %zu characters", obj, name, len - 1);
+        h5_fail(h, "attribute %s is longer than %zu characters", attr_path(obj, name).s, len - 1);
     else memcpy(out, s, strlen(s) + 1);
     if (s) H5free_memory(s);
     H5Tclose(mt);
@@ -399,7 +506,7 @@ void h5_get_str(h5file* h, const char* obj, const char* name, char* out, size_t 
     if (a >= 0 && H5Tis_variable_str(ft) > 0) {
         get_vlen_str(h, a, ft, obj, name, out, len);
     } else if (a >= 0 && n >= len) {
-        h5_fail(h, "attribute %s/%s is longer than %zu characters", obj, name, len - 1);
+        h5_fail(h, "attribute %s is longer than %zu characters", attr_path(obj, name).s, len - 1);
     } else if (a >= 0) {
         // One byte more than the stored width, null-terminated: a null-padded string that
         // fills its width (h5py, numpy bytes) keeps its last character.
@@ -407,11 +514,49 @@ void h5_get_str(h5file* h, const char* obj, const char* name, char* out, size_t 
         H5Tset_size(mt, n + 1);
         H5Tset_strpad(mt, H5T_STR_NULLTERM);
         H5Tset_cset(mt, H5Tget_cset(ft));
-        if (H5Aread(a, mt, out) < 0) h5_fail(h, "cannot read attribute %s/%s", obj, name);
+        if (H5Aread(a, mt, out) < 0) h5_fail(h, "cannot read attribute %s", attr_path(obj, name).s);
         out[n] = '\0';
         H5Tclose(mt);
     }
     close_attr(a, ft, g);
+}
+
+int h5_get_strs(h5file* h, const char* obj, const char* name, char*** out)
+{
+    *out = NULL;
+    hid_t g = group(h, obj, 0);
+    if (g < 0) return -1;
+    if (H5Aexists(g, name) <= 0) {
+        H5Oclose(g);
+        return h5_fail(h, "no attribute %s", attr_path(obj, name).s);
+    }
+    hid_t a = H5Aopen(g, name, H5P_DEFAULT);
+    hid_t ft = a < 0 ? -1 : H5Aget_type(a);
+    hid_t sp = a < 0 ? -1 : H5Aget_space(a);
+    hid_t mt = H5Tcopy(H5T_C_S1);
+    hssize_t n = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
+    int ok = ft >= 0 && n > 0 && n < 1 << 24 && mt >= 0 && H5Tget_class(ft) == H5T_STRING &&
+             H5Tis_variable_str(ft) == 0;
+    // Read one byte wider than stored, null-terminated: a null-padded string that fills its
+    // width (h5py, numpy bytes) keeps its last character.
+    size_t width = ok ? H5Tget_size(ft) + 1 : 0;
+    char* buf = ok ? calloc((size_t)n, width) : NULL;
+    ok = buf && H5Tset_size(mt, width) >= 0 && H5Tset_strpad(mt, H5T_STR_NULLTERM) >= 0 &&
+         H5Aread(a, mt, buf) >= 0;
+    char** v = ok ? calloc((size_t)n, sizeof *v) : NULL;
+    for (hssize_t i = 0; v && i < n && ok; i++)
+        ok = (v[i] = strndup(buf + i * width, width - 1)) != NULL;
+    for (hssize_t i = 0; v && !ok && i < n; i++) free(v[i]);
+    if (!ok) free(v);
+    free(buf);
+    if (mt >= 0) H5Tclose(mt);
+    if (sp >= 0) H5Sclose(sp);
+    if (ft >= 0) H5Tclose(ft);
+    if (a >= 0) H5Aclose(a);
+    H5Oclose(g);
+    if (!ok) return h5_fail(h, "cannot read attribute %s as fixed-length strings", attr_path(obj, name).s);
+    *out = v;
+    return (int)n;
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -465,7 +610,7 @@ static void read_digest(h5file* h, hid_t ds, h5_sum* s)
     if (H5Aexists(ds, DIGEST) <= 0) return;
     hid_t t, a = attr_at(h, ds, s->name, DIGEST, H5T_INTEGER, 2, &t);
     if (a >= 0 && H5Aread(a, H5T_NATIVE_UINT64, s->want) < 0)
-        h5_fail(h, "cannot read attribute %s/%s", s->name, DIGEST);
+        h5_fail(h, "cannot read attribute %s", attr_path(s->name, DIGEST).s);
     s->stored = a >= 0;
     close_attr(a, t, -1);
 }
@@ -607,6 +752,84 @@ void h5_read_rects(h5file* h, const char* name, int rank, int rows, int cols, co
     H5Sclose(ms);
     H5Sclose(fs);
     H5Dclose(ds);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Whole datasets of bytes, integers or floats: the arrays of fnn prepare's files, which one
+// process writes and every rank reads whole. Unlike a checkpoint's tensors they carry no digest:
+// prepare's output is the user's to regenerate, and its reader checks what they hold.
+
+// The file type each element kind is stored as, and the memory type it is read into.
+static hid_t file_type(h5_elem e)
+{
+    return e == ELEM_U8 ? H5T_STD_U8LE : e == ELEM_I32 ? H5T_STD_I32LE : H5T_IEEE_F32LE;
+}
+
+static hid_t mem_type(h5_elem e)
+{
+    return e == ELEM_U8 ? H5T_NATIVE_UINT8 : e == ELEM_I32 ? H5T_NATIVE_INT32 : H5T_NATIVE_FLOAT;
+}
+
+// Whether HDF5 converts type t into e's memory type without saturating any value.
+static int holds(hid_t t, h5_elem e)
+{
+    H5T_class_t cls = H5Tget_class(t);
+    size_t size = H5Tget_size(t);
+    if (e == ELEM_F32) return cls == H5T_FLOAT;
+    if (cls != H5T_INTEGER) return 0;
+    if (e == ELEM_U8) return size == 1 && H5Tget_sign(t) == H5T_SGN_NONE;
+    return size < 4 || (size == 4 && H5Tget_sign(t) == H5T_SGN_2);
+}
+
+int h5_array_shape(h5file* h, const char* name, int rank, h5_elem e, uint64_t dims[2],
+                   uint64_t* stored)
+{
+    static const char* const needs[] = {"an unsigned 8-bit integer dataset",
+                                        "a 32-bit (or narrower) integer dataset", "a float dataset"};
+    if (h->f < 0) return -1;
+    if (!h5_exists(h, name)) return h5_fail(h, "no dataset %s", name);
+    hid_t ds = H5Dopen2(h->f, name, H5P_DEFAULT);
+    hid_t sp = ds < 0 ? -1 : H5Dget_space(ds);
+    int nd = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
+    hsize_t d[2] = {1, 1};
+    if (nd == rank) nd = H5Sget_simple_extent_dims(sp, d, NULL);
+    if (sp >= 0) H5Sclose(sp);
+    hid_t t = nd == rank ? H5Dget_type(ds) : -1;
+    int st = 0;
+    if (nd < 0) st = h5_fail(h, "cannot open dataset %s (truncated or corrupt file?)", name);
+    else if (nd != rank) st = h5_fail(h, "dataset %s has %d dimensions, expected %d", name, nd, rank);
+    else if (t < 0 || !holds(t, e)) st = h5_fail(h, "dataset %s must be %s", name, needs[e]);
+    if (!st) {
+        dims[0] = d[0], dims[1] = d[1];
+        *stored = H5Dget_storage_size(ds);
+    }
+    if (t >= 0) H5Tclose(t);
+    if (ds >= 0) H5Dclose(ds);
+    return st;
+}
+
+void h5_array_read(h5file* h, const char* name, h5_elem e, void* out)
+{
+    if (h->f < 0) return;
+    hid_t ds = H5Dopen2(h->f, name, H5P_DEFAULT);
+    if (ds < 0 || H5Dread(ds, mem_type(e), H5S_ALL, H5S_ALL, h->dxpl, out) < 0)
+        h5_fail(h, "cannot read dataset %s (truncated or corrupt file?)", name);
+    if (ds >= 0) H5Dclose(ds);
+}
+
+void h5_array_write(h5file* h, const char* name, h5_elem e, int rank, uint64_t rows,
+                    uint64_t cols, const void* data)
+{
+    if (h->f < 0) return;
+    hsize_t dims[2] = {rows, cols};
+    hid_t sp = H5Screate_simple(rank, dims, NULL);
+    hid_t ds = sp < 0 ? -1 : H5Dcreate2(h->f, name, file_type(e), sp, H5P_DEFAULT, H5P_DEFAULT,
+                                        H5P_DEFAULT);
+    int ok = ds >= 0 && (rows * cols == 0 ||
+                         H5Dwrite(ds, mem_type(e), H5S_ALL, H5S_ALL, h->dxpl, data) >= 0);
+    if (ds >= 0 && H5Dclose(ds) < 0) ok = 0;
+    if (sp >= 0) H5Sclose(sp);
+    if (!ok) h5_fail(h, "cannot write dataset %s (disk full?)", name);
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -1,9 +1,13 @@
-// Parallel HDF5 for checkpoints: files opened with the MPI-IO driver on a communicator, scalar
-// attributes, and pieces of full logical datasets written with collective transfers and read
-// with independent ones.
+// fnn's only way into HDF5 (io/h5.c is the only file that calls the library, so every failure
+// takes the one error path below). Checkpoints: files opened with the MPI-IO driver on a
+// communicator, scalar attributes, and pieces of full logical datasets written with collective
+// transfers and read with independent ones. Local files, which one process reads or writes
+// alone (h5_open_local, h5_create_local: the datasets of fnn prepare, a checkpoint's run id):
+// the same attribute calls, and whole datasets of bytes, integers or floats (h5_array_*).
 //
-// Every call is collective over the file's communicator and must be made by all its ranks with
-// the same names and shapes (HDF5 metadata is collective); only the selected piece differs.
+// On a shared file every call is collective over the file's communicator and must be made by
+// all its ranks with the same names and shapes (HDF5 metadata is collective); only the selected
+// piece differs.
 // The first failure writes "<path>: <what>" to the file's err; later calls still run, because a
 // failure seen by one rank only (a write error) must not make it skip a collective call that the
 // others make. A caller runs a whole sequence and checks the result of h5_close, which every
@@ -33,8 +37,10 @@ typedef struct h5_sum {
 typedef struct h5file {
     hid_t f;          // the file, -1 when not open
     hid_t dxpl;       // transfer property list: collective writes, independent reads
-    MPI_Comm comm;
+    MPI_Comm comm;    // MPI_COMM_NULL: a local file
     int writing;
+    H5E_auto2_t eh;   // HDF5's error printer before the open, restored at h5_close
+    void* eh_data;
     const char* path; // for messages
     char* err;        // one-line message of the first failure
     size_t errlen;
@@ -47,16 +53,20 @@ typedef struct h5file {
 // file that some ranks cannot see is refused by all, with one message).
 int h5_create(h5file* h, const char* path, MPI_Comm comm, char* err, size_t errlen);
 int h5_open(h5file* h, const char* path, MPI_Comm comm, char* err, size_t errlen);
+// One process's file (HDF5's default driver, no communicator): nothing is agreed with other
+// ranks, and no digest is written or checked. Created or opened as above, with the same messages.
+int h5_create_local(h5file* h, const char* path, char* err, size_t errlen);
+int h5_open_local(h5file* h, const char* path, char* err, size_t errlen);
 // Writing: sets the digests of the datasets written. Reading: compares the digests of the
 // datasets read with the stored ones and refuses non-finite values, naming the dataset. Then
 // flushes written data to storage (MPI_File_sync) and closes. Returns h->failed, the same on
 // every rank.
 int h5_close(h5file* h);
-// Records a failure (the first one wins) and returns -1.
+// Records a failure, "<path>: <what>" (the first one wins), and returns -1.
 int h5_fail(h5file* h, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 
 // Makes any MPI-IO error on a file opened from now on end the whole job with one line naming
-// path (see io/h5_ioerr.c). Called with each file's path before it is opened.
+// path (see io/h5_ioerr.c). h5_create and h5_open call it with each file's path.
 void h5_ioerr_install(const char* path);
 // Before MPI_Init: chooses ROMIO (OMPI_MCA_io = romio321) unless the environment names an io
 // component, and returns 1 when the component in effect may lose a write without an error.
@@ -72,12 +82,16 @@ int h5_readback(const char* path, MPI_Comm comm, char* err, size_t errlen);
 // where ranks would leave HDF5 at different points. Filesystems without fallocate skip it.
 void h5_reserve(h5file* h, size_t bytes);
 
-int h5_exists(h5file* h, const char* name); // a link (group or dataset) at name
+int h5_exists(h5file* h, const char* name); // a link (group or dataset) at name, or "/"
 int h5_has_attr(h5file* h, const char* obj, const char* name); // attribute name of group obj
+void h5_group(h5file* h, const char* name); // group name, created if missing (in an existing parent)
 
-// Attributes of the group at obj ("/config", "/train"; created on write if missing). Reading
-// checks the class and that the attribute holds exactly one value before reading it.
+// Attributes of the group at obj ("/", "/config", "/train"; created on write if missing).
+// Reading checks the class and that the attribute holds exactly one value before reading it.
+// Integers are stored as int64 (h5_put_long), uint64, or int32 (h5_put_int); any integer
+// attribute reads as either.
 void h5_put_long(h5file* h, const char* obj, const char* name, long v);
+void h5_put_int(h5file* h, const char* obj, const char* name, int v);
 void h5_put_u64(h5file* h, const char* obj, const char* name, uint64_t v);
 void h5_put_str(h5file* h, const char* obj, const char* name, const char* v);
 long h5_get_long(h5file* h, const char* obj, const char* name);
@@ -85,6 +99,28 @@ uint64_t h5_get_u64(h5file* h, const char* obj, const char* name);
 // Reads a fixed-length (null-terminated or null-padded) or variable-length string into out
 // (at most len bytes with the NUL); a longer value fails.
 void h5_get_str(h5file* h, const char* obj, const char* name, char* out, size_t len);
+// n strings as a 1-D array of fixed-length, null-terminated strings as wide as the longest.
+void h5_put_strs(h5file* h, const char* obj, const char* name, const char* const* s, int n);
+// A fixed-length string attribute of any number of elements (a scalar is one): its count, with
+// *out a malloc'd array of that many malloc'd strings; -1 after recording a failure.
+int h5_get_strs(h5file* h, const char* obj, const char* name, char*** out);
+
+// Whole datasets of elements of one type, uint8, int32 or float32 (little-endian in the file,
+// native in memory), written and read in one piece: the arrays of fnn prepare's files.
+typedef enum h5_elem { ELEM_U8, ELEM_I32, ELEM_F32 } h5_elem;
+// Checks that dataset name has `rank` (1 or 2) dimensions and elements that e holds without
+// conversion (ELEM_U8: unsigned 8-bit; ELEM_I32: an integer of 32 bits, signed, or fewer; ELEM_F32:
+// any float), so HDF5 never saturates a value into the memory type. Its dims go to dims (dims[1]
+// = 1 for rank 1) and the bytes its storage holds in the file to *stored. 0, or -1 after
+// recording a failure.
+int h5_array_shape(h5file* h, const char* name, int rank, h5_elem e, uint64_t dims[2],
+                   uint64_t* stored);
+// Reads all of dataset name into out, converted to e's native type.
+void h5_array_read(h5file* h, const char* name, h5_elem e, void* out);
+// Creates dataset name (rank 1: rows elements, cols = 1; rank 2: rows x cols), contiguous, of
+// type e, in an existing group, and writes data to it (nothing for an empty one).
+void h5_array_write(h5file* h, const char* name, h5_elem e, int rank, uint64_t rows,
+                    uint64_t cols, const void* data);
 
 // A piece of a dataset of logical shape rows x cols (vector: rank 1, cols = 1): rows
 // [row0, row0 + nrows) x cols [col0, col0 + ncols), at p with row stride ld in memory.

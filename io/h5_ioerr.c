@@ -22,7 +22,6 @@
 #include "io/h5.h"
 
 static char current[4096];
-static int readback;
 
 static void on_error(MPI_File* fh, int* code, ...)
 {
@@ -94,21 +93,4 @@ int h5_io_select(void)
     // forever. lockedfile leaves at worst a "<file>-<job>-<pid>.lock" beside the file.
     setenv("OMPI_MCA_sharedfp", "lockedfile", 0);
     return 1;
-}
-
-void h5_set_readback(int on)
-{
-    readback = on;
-}
-
-int h5_readback(const char* path, MPI_Comm comm, char* err, size_t errlen)
-{
-    if (!readback) return 0;
-    h5file h;
-    if (!h5_open(&h, path, comm, err, errlen)) h5_read_all(&h);
-    if (!h5_close(&h)) return 0;
-    const size_t used = strlen(err);
-    snprintf(err + used, errlen - used, " (read back after the save: OMPI_MCA_io = %s)",
-             getenv("OMPI_MCA_io"));
-    return -1;
 }

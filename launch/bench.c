@@ -79,8 +79,8 @@ static double kernel_peak(double* by_cpu)
 static void random_batch(int32_t* tok, int32_t* next, int n, long step)
 {
     for (int i = 0; i < n; i++) {
-        tok[i] = (int32_t)(init_uniform(7, step, i) * 256);
-        next[i] = (int32_t)(init_uniform(8, step, i) * 256);
+        tok[i] = (int32_t)(init_uniform(7, step, i) * BYTE_VOCAB);
+        next[i] = (int32_t)(init_uniform(8, step, i) * BYTE_VOCAB);
     }
 }
 
@@ -95,7 +95,7 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
     startup su;
     startup_begin(&su);
     model_config mc = {.task = TASK_LM, .act = ACT_TANH, .feedback = FB_ALL,
-                       .feedback_source = FBS_MODEL, .wh_init = INIT_NORMAL, .V = 256, .O = 256,
+                       .feedback_source = FBS_MODEL, .wh_init = INIT_NORMAL, .V = BYTE_VOCAB, .O = BYTE_VOCAB,
                        .forget_bias = 1, .seed = 1};
     const char* cell = setup_opt(argc, argv, "--cell", "elman");
     if ((mc.cell = config_enum_value("cell", cell)) < 0)

@@ -31,22 +31,18 @@ int cmd_eval(int argc, char** argv, dist_grid* world)
     const char* grads = setup_opt(argc, argv, "--grads", NULL);
     const int json = setup_flag(argc, argv, "--json");
 
-    // The checkpoint's window length and the dataset decide how many windows there are; its
-    // run config, which steps a regression scores.
+    // The checkpoint's window length and the dataset decide how many windows there are; the
+    // checkpoint says which steps a regression scores.
     char err[512];
     model_config mc;
     ckpt_train st;
-    enum { RUN_CONFIG_LEN = 1 << 16 };
-    char* run_config = malloc(RUN_CONFIG_LEN);
-    if (!run_config) dist_fail("out of memory");
-    if (ckpt_read_meta(path, world->world, &mc, &st, run_config, RUN_CONFIG_LEN, err, sizeof err))
+    if (ckpt_read_meta(path, world->world, &mc, &st, NULL, 0, err, sizeof err))
         dist_fail_all("%s", err);
     if (T == 0) T = st.seq_len;
     fnn_config c;
     config_defaults(&c);
     c.model = mc;
-    c.score = score_of_run_config(path, run_config);
-    free(run_config);
+    c.score = st.score;
     snprintf(c.data, sizeof c.data, "%s", data);
     dataset* d = setup_data(&c);
     score_check(&c, d, T);

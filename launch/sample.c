@@ -70,9 +70,9 @@ int cmd_sample(int argc, char** argv, dist_grid* world)
     setup_threads(&g, (int)setup_long("--threads", setup_opt(argc, argv, "--threads", "0"), 0));
     if (mc.task != TASK_LM) dist_fail_all("%s: sampling needs a language model (task lm)", path);
     // Prompt bytes index the embedding and drawn outputs are printed as bytes.
-    if (mc.V != 256 || mc.O != 256)
-        dist_fail_all("%s: sampling needs a byte-level language model (vocab = outputs = 256), "
-                      "this one has vocab %d and outputs %d", path, mc.V, mc.O);
+    if (mc.V != BYTE_VOCAB || mc.O != BYTE_VOCAB)
+        dist_fail_all("%s: sampling needs a byte-level language model (vocab = outputs = %d), "
+                      "this one has vocab %d and outputs %d", path, BYTE_VOCAB, mc.V, mc.O);
     int32_t* tokens = malloc((size_t)P * sizeof(int32_t));
     int32_t* next = malloc((size_t)P * sizeof(int32_t));
     if (!tokens || !next) dist_fail("out of memory");

@@ -7,7 +7,7 @@
 #include <sysexits.h>
 #include "dist/watchdog.h"
 #include "io/checkpoint.h"
-#include "io/ckpt_own.h"
+#include "io/ckpt_dir_own.h"
 #include "launch/commands.h"
 #include "run/eval_pass.h"
 #include "run/feedback_schedule.h"

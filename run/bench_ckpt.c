@@ -91,7 +91,7 @@ int bench_ckpt(int argc, char** argv, dist_grid* world)
     const char* dir = setup_opt(argc, argv, "--dir", "build");
     const int reps = (int)setup_long("--reps", setup_opt(argc, argv, "--reps", "3"), 1);
     model_config mc = {.task = TASK_LM, .act = ACT_TANH, .feedback = FB_ALL,
-                       .feedback_source = FBS_MODEL, .wh_init = INIT_NORMAL, .V = 256, .O = 256,
+                       .feedback_source = FBS_MODEL, .wh_init = INIT_NORMAL, .V = BYTE_VOCAB, .O = BYTE_VOCAB,
                        .D = 128, .L = 2, .seed = 1};
     const size_t total = size_model(&mc, gib * (1 << 30));
     const size_t bytes = 3 * total * sizeof(real);

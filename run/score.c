@@ -1,6 +1,4 @@
 // The scored steps of a regression against what the dataset holds.
-#include <stdio.h>
-#include <string.h>
 #include "run/score.h"
 
 void score_check(const fnn_config* c, const dataset* d, int T)
@@ -20,22 +18,4 @@ void score_check(const fnn_config* c, const dataset* d, int T)
         dist_fail_all("feedback_source = %s: %s has no per-step targets to feed back (one target "
                       "per sequence, at its last step)",
                       config_enum_name("feedback_source", c->model.feedback_source), c->data);
-}
-
-int score_of_run_config(const char* path, const char* text)
-{
-    static const char key[] = "score = ";
-    const char* line = text;
-    while (line && strncmp(line, key, sizeof key - 1)) {
-        line = strchr(line, '\n');
-        if (line) line++;
-    }
-    if (!line) return SCORE_ALL;
-    const char* v = line + sizeof key - 1;
-    int n = (int)strcspn(v, "\n");
-    char name[16];
-    snprintf(name, sizeof name, "%.*s", n, v);
-    int score = n < (int)sizeof name ? config_enum_value("score", name) : -1;
-    if (score < 0) dist_fail_all("%s: its run config says score = %.*s, not all or last", path, n, v);
-    return score;
 }

@@ -13,8 +13,4 @@
 // refusal ends the job with one line.
 void score_check(const fnn_config* c, const dataset* d, int T);
 
-// The score of a checkpoint's stored run config (its "score = ..." line; all where there is none,
-// as in files written before the key). The job ends if the value is not a known one.
-int score_of_run_config(const char* path, const char* text);
-
 #endif

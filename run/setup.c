@@ -142,7 +142,7 @@ dataset* setup_data(fnn_config* c)
     // Ranks may see different files under one name: all end if any one refuses its copy.
     if (dist_comm_agree(bad, err, sizeof err, MPI_COMM_WORLD)) dist_fail_all("%s", err);
     model_config* mc = &c->model;
-    mc->V = dataset_kind(d) == DATA_DENSE ? 0 : 256;
+    mc->V = dataset_kind(d) == DATA_DENSE ? 0 : BYTE_VOCAB;
     if (dataset_kind(d) == DATA_DENSE) mc->D = dataset_inputs(d);
     mc->O = dataset_outputs(d);
     return d;

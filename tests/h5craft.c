@@ -1,4 +1,6 @@
-// Damages HDF5 files on purpose, for tests/e2e_hostile.sh. Serial HDF5, one edit per call:
+// Damages HDF5 files on purpose, for tests/e2e_hostile.sh. Serial HDF5, one edit per call. It
+// calls the HDF5 library itself, not io/h5.h (fnn's only way in elsewhere): it must write what
+// fnn never would.
 //
 //   flip FILE DSET I            flips one bit of element I's raw bytes in place (contiguous data)
 //   set FILE DSET I V           element I = V (strtod: "nan", "inf", 3e38), its fnn_digest (if

@@ -11,6 +11,7 @@
 // ranks: 1 2 4
 #include <stdlib.h>
 #include <string.h>
+#include "io/dataset.h"
 #include "model/feedback.h"
 #include "model/init.h"
 #include "model/model.h"
@@ -178,8 +179,8 @@ static void test_setting(void)
     const char* bad[] = {"0", "-3", "101", "seven", "7x", "", " 7", "1e3"};
     for (int i = 0; i < 8; i++)
         CHECK(model_bptt_keep(bad[i], 100) == -1, "'%s' accepted", bad[i]);
-    const model_config c = {.task = TASK_LM, .cell = CELL_LSTM, .feedback = FB_ALL, .V = 256,
-                            .D = 64, .H = 1024, .L = 1, .O = 256};
+    const model_config c = {.task = TASK_LM, .cell = CELL_LSTM, .feedback = FB_ALL, .V = BYTE_VOCAB,
+                            .D = 64, .H = 1024, .L = 1, .O = BYTE_VOCAB};
     const size_t all = model_activation_bytes(&c, 1, 32, 1024, 1024),
                  sq = model_activation_bytes(&c, 1, 32, 1024, 32),
                  one = model_activation_bytes(&c, 1, 32, 1024, 1);

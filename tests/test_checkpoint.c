@@ -3,7 +3,8 @@
 // every element of the parameters, optimiser moments and carried state bit-identical to the
 // value it was given (a function of the global index only), and evaluates to the loss of the
 // writer (identical on the same layout). Bad files are refused with a message naming what is
-// wrong; a failed save leaves the last good file as it was; the directory keeps the newest K.
+// wrong; a failed save leaves the last good file as it was; the directory keeps the newest K;
+// /config/score, and the run config text of files from before it.
 // ranks: 1 2 4
 #include <hdf5.h>
 #include <stdlib.h>
@@ -46,7 +47,7 @@ static double window_loss(model* m)
 // Datasets of params, m and v whose fnn_digest attribute differs from the digest of the values
 // they were given, computed here from its definition (io/h5.h) over the full logical tensor:
 // a = sum u_i, b = sum (i + 1) u_i of the float32 bits u_i in row-major order. Rank 0 reads the
-// file serially.
+// file serially with raw HDF5, not io/h5.h: an independent reader of what fnn wrote.
 static long digests(const model* m, const char* path)
 {
     static const char* const sets[3] = {"/params", "/optim/m", "/optim/v"};
@@ -202,6 +203,64 @@ static void test_refusals(dist_grid* g, const fnn_config* cfg)
     model_free(&m);
 }
 
+// Replaces a checkpoint's run config text with run_config and, unless keep_score, removes
+// /config/score, as in files from before it. Raw HDF5: the test edits the file behind io/h5.h.
+static void make_legacy(dist_grid* g, const char* path, const char* run_config, int keep_score)
+{
+    if (g->world_rank == 0) {
+        hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+        hid_t c = f < 0 ? -1 : H5Gopen2(f, "/config", H5P_DEFAULT);
+        hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR);
+        H5Tset_size(t, strlen(run_config) + 1);
+        CHECK(c >= 0 && (keep_score || H5Adelete(c, "score") >= 0) && H5Adelete(c, "run_config") >= 0, "%s", path);
+        hid_t a = H5Acreate2(c, "run_config", t, sp, H5P_DEFAULT, H5P_DEFAULT);
+        CHECK(a >= 0 && H5Awrite(a, t, run_config) >= 0, "writing %s's run_config", path);
+        H5Aclose(a), H5Sclose(sp), H5Tclose(t), H5Gclose(c), H5Fclose(f);
+    }
+    dist_barrier(g);
+}
+
+// The steps a regression scores: /config/score, which wins over the run config text; a file
+// without it is read from its text's "score = " line, and without that line scores every step.
+static void test_score(dist_grid* g, const fnn_config* cfg)
+{
+    model_config c = tiny(), mc;
+    model m;
+    char err[512] = "", path[128];
+    CHECK(model_init(&m, &c, g, T, BG, err, sizeof err) == 0, "%s", err);
+    ckpt_train st = train_state(&m), rs;
+    path_of(path, sizeof path, "score.h5");
+    fnn_config last = *cfg;
+    last.score = SCORE_LAST;
+    for (int k = 0; k < 2; k++) {
+        CHECK(ckpt_save(path, &m, k ? &last : cfg, &st, 0, err, sizeof err) == 0, "save: %s", err);
+        rs.score = -1;
+        CHECK(ckpt_read_meta(path, g->world, &mc, &rs, NULL, 0, err, sizeof err) == 0 &&
+              rs.score == (k ? SCORE_LAST : SCORE_ALL), "score %d read back as %d: %s",
+              k ? SCORE_LAST : SCORE_ALL, rs.score, err);
+    }
+    const struct { const char* text; int keep, want; } legacy[] = {
+        {"task = regress\nscore = all\n", 1, SCORE_LAST}, // the attribute wins
+        {"task = regress\nscore = last\nseq_len = 6\n", 0, SCORE_LAST},
+        {"task = regress\nscore = all\n", 0, SCORE_ALL},
+        {"task = regress\n", 0, SCORE_ALL},
+        {"task = regress\nscore = most\n", 0, -1},
+    };
+    for (size_t i = 0; i < sizeof legacy / sizeof legacy[0]; i++) {
+        CHECK(ckpt_save(path, &m, &last, &st, 0, err, sizeof err) == 0, "save: %s", err);
+        make_legacy(g, path, legacy[i].text, legacy[i].keep);
+        rs.score = -2;
+        int rc = ckpt_read_meta(path, g->world, &mc, &rs, NULL, 0, err, sizeof err);
+        if (legacy[i].want < 0)
+            CHECK(rc && contains(err, path) && contains(err, "its run config says score = most"),
+                  "a run config with score = most: %s", err);
+        else
+            CHECK(rc == 0 && rs.score == legacy[i].want, "legacy file %zu: score %d, want %d: %s",
+                  i, rs.score, legacy[i].want, err);
+    }
+    model_free(&m);
+}
+
 // Four saves with keep = 2 leave the two newest and a pointer to the last; without the pointer
 // the newest complete file is found by name, and a stray temporary file is never taken; with a
 // newer file of another run in the directory, the pointerless choice is refused.
@@ -286,6 +345,7 @@ int main(int argc, char** argv)
         dist_grid_free(&g);
     }
     test_refusals(&world, &cfg);
+    test_score(&world, &cfg);
     test_directory(&world, &cfg);
     int failed = dist_any(check_failures > 0, &world);
     if (world.world_rank == 0) printf("test_checkpoint: %s\n", failed ? "FAILED" : "all checks passed");

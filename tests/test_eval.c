@@ -80,7 +80,7 @@ static void make_data(int rank)
 static model_config config(int task)
 {
     model_config c = {.task = task, .act = ACT_TANH, .feedback = FB_ALL, .feedback_source = FBS_MODEL,
-                      .wh_init = INIT_ORTHOGONAL, .V = 256, .D = 8, .H = 16, .L = 2, .O = 256, .seed = 3};
+                      .wh_init = INIT_ORTHOGONAL, .V = BYTE_VOCAB, .D = 8, .H = 16, .L = 2, .O = BYTE_VOCAB, .seed = 3};
     if (task == TASK_CLASSIFY) c.O = NCLS;
     if (task == TASK_REGRESS) c.V = 0, c.D = 2, c.O = 2;
     return c;

@@ -1,11 +1,10 @@
-// A checkpoint directory owned by one run (see ckpt_own.h). The lock is an open-file-description
+// A checkpoint directory owned by one run (see ckpt_dir_own.h). The lock is an open-file-description
 // lock (F_OFD_SETLK): it belongs to the descriptor, not to the process, so no other open of the
 // lock file inside fnn can drop it, and the kernel releases it whenever the process ends, killed
 // or not, so a crashed job never leaves the directory locked.
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "io/checkpoint.h"
-#include "io/ckpt_own.h"
+#include "io/ckpt_dir_own.h"
 
 static int lock_fd = -1; // held until the process ends
 
@@ -144,33 +143,6 @@ int ckpt_dir_claim(const char* dir, dist_grid* g, char* err, size_t errlen)
     }
     // Rank 0 alone found the verdict; all must leave together.
     return dist_any(bad, g) ? -1 : 0;
-}
-
-void ckpt_run_id(const char* path, char* out, size_t len)
-{
-    out[0] = '\0';
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) return;
-    hid_t a = H5Aexists_by_name(f, "/train", "run_id", H5P_DEFAULT) > 0
-                  ? H5Aopen_by_name(f, "/train", "run_id", H5P_DEFAULT, H5P_DEFAULT)
-                  : -1;
-    hid_t ft = a < 0 ? -1 : H5Aget_type(a);
-    hid_t sp = a < 0 ? -1 : H5Aget_space(a);
-    size_t n = ft < 0 ? 0 : H5Tget_size(ft);
-    // A scalar fixed-length string that fits; anything else is no run id of ours.
-    if (ft >= 0 && sp >= 0 && H5Tget_class(ft) == H5T_STRING && H5Tis_variable_str(ft) == 0 &&
-        H5Sget_simple_extent_type(sp) == H5S_SCALAR && n > 0 && n < len) {
-        hid_t mt = H5Tcopy(H5T_C_S1);
-        H5Tset_size(mt, n);
-        if (H5Aread(a, mt, out) < 0) n = 0;
-        out[n] = '\0';
-        H5Tclose(mt);
-    }
-    if (sp >= 0) H5Sclose(sp);
-    if (ft >= 0) H5Tclose(ft);
-    if (a >= 0) H5Aclose(a);
-    H5Fclose(f);
 }
 
 static void new_run_id(char* out)

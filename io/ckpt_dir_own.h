@@ -8,13 +8,12 @@
 // The collective functions are collective over g->world; rank 0 alone touches the directory and
 // the others learn the verdict from one reduction. They return 0, or -1 on every rank with rank
 // 0's one-line message in err (the other ranks' err is empty: report it with dist_fail_all).
-#ifndef IO_CKPT_OWN_H
-#define IO_CKPT_OWN_H
+#ifndef IO_CKPT_DIR_OWN_H
+#define IO_CKPT_DIR_OWN_H
 
 #include <stddef.h>
 #include "dist/dist.h"
-
-#define CKPT_RUN_ID 24 // bytes of a run id with its NUL
+#include "io/checkpoint.h"
 
 // Creates dir (and missing parents), checks a file can be created in it, and takes its lock.
 int ckpt_dir_claim(const char* dir, dist_grid* g, char* err, size_t errlen);
@@ -25,9 +24,5 @@ int ckpt_dir_claim(const char* dir, dist_grid* g, char* err, size_t errlen);
 // of them is the file keep (init_from, NULL for none).
 int ckpt_dir_adopt(const char* dir, const char* resumed, int overwrite, const char* keep,
                    char* run_id, dist_grid* g, char* err, size_t errlen);
-
-// The run id a checkpoint file records into out ("" when it has none or cannot be read). Serial
-// HDF5: call on one rank only.
-void ckpt_run_id(const char* path, char* out, size_t len);
 
 #endif
