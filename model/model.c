@@ -342,16 +342,17 @@ static void alloc_shared(model* m, size_t lay[][LB_N])
     const dist_grid* g = m->g;
     const size_t seg = lay_segment(m, NULL, g->dpn, g->dpx, lay, &acts);
     const size_t area = describe_weights(m, NULL, g->dpn, 0);
-    dist_shm_alloc(&m->shm, seg * sizeof(real), area * sizeof(real), m->g);
-    real* mine = (real*)m->shm.seg[g->dpn_rank];
+    m->rep = dist_replicas_alloc(seg * sizeof(real), area * sizeof(real), m->g);
+    real* mine = (real*)dist_replicas_segment(m->rep, g->dpn_rank);
+    real* shared = (real*)dist_replicas_shared(m->rep);
     // Zero moments to start from; touching the pages here also places them near their owner.
     // Fresh anonymous pages are zero already, and stay uncommitted until used.
-    if (!m->shm.zeroed) {
+    if (!dist_replicas_zeroed(m->rep)) {
         memset(mine, 0, seg * sizeof(real));
-        if (g->dpn_rank == 0) memset(m->shm.shared, 0, area * sizeof(real));
+        if (g->dpn_rank == 0) memset(shared, 0, area * sizeof(real));
     }
     lay_segment(m, mine, g->dpn, g->dpx, lay, &acts);
-    describe_weights(m, (real*)m->shm.shared, g->dpn, g->dpn_rank);
+    describe_weights(m, shared, g->dpn, g->dpn_rank);
 }
 
 int model_init(model* m, const model_config* c, dist_grid* g, int T, int Bglobal, char* err,
@@ -419,7 +420,7 @@ int model_bptt_keep(const char* setting, int T)
 
 void model_free(model* m)
 {
-    dist_shm_free(&m->shm);
+    dist_replicas_free(m->rep);
     for (int l = 0; l < MODEL_MAX_LAYERS; l++) {
         free(m->hT[l]);
         free(m->h0s[l]);

@@ -68,10 +68,10 @@ typedef struct model {
 
     // Parameters and gradients: one buffer each, same layout: per layer
     // W (G Hl x K) then b (G Hl) and bh (G Hl, split_h cells), then Wo (O x Hl), bo (O), E (V x D,
-    // token input only). They lie in this rank's segment of shm, where the node's other DP
-    // replicas read them (model/share.c). m and v (the optimiser's moments: Adam's, or SGD's
+    // token input only). They lie in this rank's segment of the replicas' shared memory, where
+    // the node's other DP replicas read them (model/share.c). m and v (the optimiser's moments: Adam's, or SGD's
     // momentum in m) hold only this rank's sub-pieces, one after another (model_own).
-    dist_shm shm;
+    dist_replicas* rep; // the DP replicas of this shard: shared memory and exchanges
     size_t nparams;
     real* params;
     real* grads;
@@ -125,7 +125,7 @@ typedef struct model {
     // The weights of the per-step GEMMs, packed for model/gemm.c at the start of each forward
     // and backward pass: a_t = x_t W^T (layer 0: u W[:, :D]^T for the window, then the rest
     // per step), y_t = h_t Wo^T, dX_t = dA_t W, dh_t = dY_t Wo. The packed copies are one for
-    // the node's DP group, in shm's common area. A split_h cell's layers use fwdW and bwdW for
+    // the node's DP group, in the replicas' common area. A split_h cell's layers use fwdW and bwdW for
     // the [u | f] columns (fwdW: from column D at layer 0, as above) and fwdWh, bwdWh for h.
     gemm_w fwdW[MODEL_MAX_LAYERS], bwdW[MODEL_MAX_LAYERS], fwdWx0, fwdWo, bwdWo;
     gemm_w fwdWh[MODEL_MAX_LAYERS], bwdWh[MODEL_MAX_LAYERS];
@@ -264,9 +264,12 @@ size_t model_own_elems(const model* m);
 size_t model_optim_bytes(const model* m, int dpn, int dpx);
 // Starts the DP sum of regions [first, first + count) of grads once every local replica has
 // them: this rank sums its pieces through shared memory, then starts the sum of each piece's
-// sub-pieces over the other nodes into their owners (one more pending reduction per region, in
-// p; the sums are in place after dist_wait_all).
-void model_reduce_regions(model* m, int first, int count, dist_pending* p);
+// sub-pieces over the other nodes into their owners (one more exchange in flight per region;
+// the sums are in place after model_reduce_finish).
+void model_reduce_regions(model* m, int first, int count);
+// After the last model_reduce_regions of a pass: waits until every replica has read the others'
+// gradients (from here each may zero or rewrite its own) and the exchanges are done.
+void model_reduce_finish(model* m);
 // Whether region i holds a tensor that trains (m->no_grad), i.e. needs its DP reduction.
 int model_region_trains(const model* m, int i);
 // The runs of tensor t's rows (elements [off, off + n) of params and grads, [at, at + n) of
@@ -275,10 +278,10 @@ void model_owned_runs(const model* m, const model_tensor* t,
                       void (*f)(size_t off, size_t n, size_t at, void* arg), void* arg);
 // buf (params or grads of this model), whose sub-pieces this rank holds, takes the other ranks'
 // sub-pieces of every region that trains: model_gather_start for region i starts the exchange
-// over dpx_comm (one more in p), model_gather_finish waits and copies the node's other pieces.
-// model_gather does both for all regions. Collective over the DP group.
-void model_gather_start(model* m, real* buf, int region, dist_pending* p);
-void model_gather_finish(model* m, real* buf, dist_pending* p);
+// over dpx_comm (one more in flight), model_gather_finish waits and copies the node's other
+// pieces. model_gather does both for all regions. Collective over the DP group.
+void model_gather_start(model* m, real* buf, int region);
+void model_gather_finish(model* m, real* buf);
 void model_gather(model* m, real* buf);
 // Packs the n weights for the kernel, each member of the node's DP group its share of the
 // panels. Collective over the node's DP group.
