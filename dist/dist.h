@@ -45,6 +45,14 @@ typedef struct dist_grid {
 // err when world size is not a multiple of tp.
 int dist_grid_init(MPI_Comm world, int tp, int share, dist_grid* g, char* err, size_t errlen);
 void dist_grid_free(dist_grid* g);
+// The start and end of the process's MPI life (main): dist_start initialises MPI and makes the
+// grid of the whole job (tp = 1, no sharing), as dist_grid_init; dist_stop frees it and ends MPI.
+int dist_start(int* argc, char*** argv, dist_grid* world, char* err, size_t errlen);
+void dist_stop(dist_grid* world);
+// Wall-clock seconds (for timings: differences only).
+double dist_wtime(void);
+// The nodes of the job (groups of ranks that can share memory). Collective over g->world.
+int dist_node_count(const dist_grid* g);
 void dist_reset_counts(dist_grid* g);
 // For the files of dist/: counts one collective of kind (none for kind < 0) and adds the time
 // since t0 to comm_seconds.
@@ -76,6 +84,8 @@ int dist_any(int flag, dist_grid* g);
 // rank passes failed, and then err on every rank holds the message of the lowest failing rank
 // (with " on rank N" when some ranks did not fail). errlen must be the same on every rank.
 int dist_comm_agree(int failed, char* err, size_t errlen, MPI_Comm comm);
+// The minimum of n ints over comm (not counted: for set-up, before a grid). In place.
+void dist_comm_min_int(int* buf, int n, MPI_Comm comm);
 // Sums n uint64 over comm, modulo 2^64. In place.
 void dist_comm_sum_u64(uint64_t* buf, int n, MPI_Comm comm);
 // Broadcast of raw bytes from world rank 0 (the parsed config, a sampled token).

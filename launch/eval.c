@@ -48,7 +48,7 @@ int cmd_eval(int argc, char** argv, dist_grid* world)
     c.score = score_of_run_config(path, run_config);
     free(run_config);
     snprintf(c.data, sizeof c.data, "%s", data);
-    dataset* d = setup_data(&c);
+    dataset* d = setup_data(&c, world);
     score_check(&c, d, T);
     setup_same_model(path, &mc, &c.model, 0);
     long avail = dataset_windows(d, split, T);

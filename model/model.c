@@ -447,6 +447,30 @@ void model_free(model* m)
 void model_zero_grad(model* m)
 {
     memset(m->grads, 0, m->nparams * sizeof(real));
+    m->grads_partial = 0;
+}
+
+void model_scale_loss_grad(model* m, int T, double factor)
+{
+    const size_t n = (size_t)T * m->B * m->c.O;
+    for (size_t i = 0; i < n; i++) m->dY[i] *= (real)factor;
+}
+
+void model_set_no_grad(model* m, const unsigned char* no_grad)
+{
+    memcpy(m->no_grad, no_grad, (size_t)m->ntensors);
+}
+
+void model_zero_tensor(model* m, const model_tensor* t)
+{
+    for (int i = 0; i < t->lrows; i++)
+        memset(m->params + t->offset + (size_t)i * t->ld, 0, (size_t)t->lcols * sizeof(real));
+}
+
+void model_grads_whole(model* m)
+{
+    if (!m->grads_partial) return;
+    model_gather(m, m->grads);
 }
 
 void model_reset_state(model* m)
@@ -467,6 +491,15 @@ void model_carry_state(model* m)
         if (sHl) memcpy(m->s0s[l], m->sT[l], (size_t)m->B * sHl * sizeof(real));
     }
     memcpy(m->f0, m->fT, (size_t)m->B * m->c.O * sizeof(real));
+}
+
+void model_feed_back_token(model* m, int tok)
+{
+    if (m->c.feedback_source != FBS_TARGET) return;
+    for (int b = 0; b < m->B; b++) {
+        memset(m->f0 + (size_t)b * m->c.O, 0, (size_t)m->c.O * sizeof(real));
+        m->f0[(size_t)b * m->c.O + tok] = 1;
+    }
 }
 
 // Multiply-adds per window, x2: forward a = [u|h|f] W^T and y = h Wo^T; backward twice that

@@ -81,8 +81,12 @@ typedef struct model {
     int ntensors;
     model_tensor tensors[MODEL_MAX_TENSORS];
     // Tensors not trained this step (frozen): backward forms no weight gradient for them and a
-    // region of them all is not reduced over DP. All zero (the default) trains everything.
+    // region of them all is not reduced over DP. All zero (the default) trains everything; set
+    // by model_set_no_grad.
     unsigned char no_grad[MODEL_MAX_TENSORS];
+    // A backward pass over DP replicas left only this rank's sub-pieces of grads summed: the
+    // buffer is whole again after model_grads_whole (what saving the gradients calls).
+    int grads_partial;
 
     // Activations of one window, allocated once. Backpropagation through time keeps those of
     // one segment of `keep` steps (bptt_memory; keep = T: the whole window): forward stores the
@@ -224,6 +228,10 @@ int model_init_params(model* m);
 void model_reset_state(model* m);
 // Make the state after the last window the state before the next one.
 void model_carry_state(model* m);
+// A model fed back its true targets (feedback_source = target) whose window's last target was
+// not known when the window ran (sampling draws it from the output afterwards): the next
+// window's f_0 is the one-hot of token tok on every row. Nothing for other sources.
+void model_feed_back_token(model* m, int tok);
 
 // Forward over one window; fills Y, F, HB, X. Collective over tp_comm (one allgather per layer
 // and step) and over the node's DP group (the per-step products, model_apply): every replica
@@ -241,6 +249,18 @@ double model_loss(model* m, const model_batch* bt, long* acc_correct);
 // optimiser reads just those sub-pieces, model_gather completes the buffer.
 void model_backward(model* m, const model_batch* bt);
 void model_zero_grad(model* m);
+// dY of the window's T steps times factor (rounded to real once): for a loss that is a mean over
+// other than the global batch's rows (model_loss divides by Bglobal), before model_backward.
+void model_scale_loss_grad(model* m, int T, double factor);
+// The tensors that do not train from the next step on: no_grad[k] for tensor k (ntensors of
+// them). Every rank must pass the same set (the DP reduction skips the regions it freezes).
+void model_set_no_grad(model* m, const unsigned char* no_grad);
+// Zeroes this rank's piece of tensor t (one of m->tensors).
+void model_zero_tensor(model* m, const model_tensor* t);
+// Makes grads whole on every rank (the DP sum of every region that trains) when a backward pass
+// left only this rank's sub-pieces summed; nothing otherwise. Collective over the DP group
+// (every rank has the same grads_partial).
+void model_grads_whole(model* m);
 
 // The DP split of the parameter buffers (model/share.c). Region i < L is layer i's [W | b],
 // region L the head [Wo | bo], region L+1 the embedding; member r of the node's DP group owns

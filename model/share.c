@@ -123,6 +123,7 @@ void model_reduce_regions(model* m, int first, int count)
 
 void model_reduce_finish(model* m)
 {
+    m->grads_partial = m->g->dp > 1;
     // The replicas have read each other's gradients: from here each may zero or rewrite its own.
     if (m->g->dp > 1) dist_replicas_wait_grads_reduced(m->rep);
     dist_replicas_wait_exchanges(m->rep);
@@ -160,6 +161,7 @@ void model_gather(model* m, real* buf)
 {
     for (int i = 0; i < model_regions(m); i++) model_gather_start(m, buf, i);
     model_gather_finish(m, buf);
+    if (buf == m->grads) m->grads_partial = 0;
 }
 
 void model_pack(model* m, gemm_w* const* w, int n, int uses)

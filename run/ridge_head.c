@@ -59,12 +59,12 @@ void ridge_fit_head(model* m, const dataset* d, data_batch* db, double lambda)
     // One rank short of memory must not leave the others in the passes' collectives.
     if (dist_any(ridge_acc_init(&a, m, RIDGE_ROWS) != 0, g))
         dist_fail_all("out of memory for the ridge fit of hidden = %d", m->c.H);
-    double t0 = MPI_Wtime();
+    double t0 = dist_wtime();
     accumulate(&a, m, d, db, windows);
-    double t1 = MPI_Wtime();
+    double t1 = dist_wtime();
     long n = 0;
     int info = ridge_acc_solve(&a, m, lambda, &n);
-    double t2 = MPI_Wtime();
+    double t2 = dist_wtime();
     if (info > 0)
         dist_fail_all("head_ridge: G + ridge_lambda n I is not positive definite (leading minor %d "
                       "of %d, n = %ld rows): ridge_lambda = %g is too small for the rank-deficient "
