@@ -155,11 +155,13 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
     startup_print(&su, &g);
     // --freeze-layers N: the embedding and layers below N are frozen (fine-tuning's step).
     double scale[MODEL_MAX_TENSORS];
+    unsigned char no_grad[MODEL_MAX_TENSORS] = {0};
     for (int k = 0; k < m.ntensors; k++) {
         const model_tensor* t = &m.tensors[k];
-        m.no_grad[k] = t->part == PART_EMBED || (t->layer >= 0 && t->layer < frozen);
-        scale[k] = !m.no_grad[k];
+        no_grad[k] = t->part == PART_EMBED || (t->layer >= 0 && t->layer < frozen);
+        scale[k] = !no_grad[k];
     }
+    model_set_no_grad(&m, no_grad);
     optim_config oc = {.kind = OPT_ADAM, .lr = 1e-4, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
                        .steps = steps};
     int32_t* tok = malloc((size_t)T * m.B * sizeof(int32_t));

@@ -493,6 +493,11 @@ void model_carry_state(model* m)
     memcpy(m->f0, m->fT, (size_t)m->B * m->c.O * sizeof(real));
 }
 
+void model_set_feedback_source(model* m, int source)
+{
+    m->c.feedback_source = source;
+}
+
 void model_feed_back_token(model* m, int tok)
 {
     if (m->c.feedback_source != FBS_TARGET) return;

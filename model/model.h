@@ -228,6 +228,9 @@ int model_init_params(model* m);
 void model_reset_state(model* m);
 // Make the state after the last window the state before the next one.
 void model_carry_state(model* m);
+// What the model feeds back from the next forward pass on (enum model_fb_source): the ridge
+// head's passes feed back the true targets while the head is being fitted.
+void model_set_feedback_source(model* m, int source);
 // A model fed back its true targets (feedback_source = target) whose window's last target was
 // not known when the window ran (sampling draws it from the output afterwards): the next
 // window's f_0 is the one-hot of token tok on every row. Nothing for other sources.

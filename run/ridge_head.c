@@ -53,7 +53,7 @@ void ridge_fit_head(model* m, const dataset* d, data_batch* db, double lambda)
                       "fitted reaches the states through a non-zero Wf, and a classifier has no "
                       "per-step target to feed back instead; use feedback = none, or a checkpoint of "
                       "another task or number of outputs (its Wf is new and zero)");
-    if (task != TASK_CLASSIFY) m->c.feedback_source = FBS_TARGET;
+    if (task != TASK_CLASSIFY) model_set_feedback_source(m, FBS_TARGET);
     const long windows = dataset_windows(d, SPLIT_TRAIN, db->T);
     ridge_acc a;
     // One rank short of memory must not leave the others in the passes' collectives.
@@ -72,7 +72,7 @@ void ridge_fit_head(model* m, const dataset* d, data_batch* db, double lambda)
     if (info < 0)
         dist_fail_all("head_ridge: the solve failed (out of memory or ScaLAPACK error) for hidden = %d",
                       m->c.H);
-    m->c.feedback_source = fbs;
+    model_set_feedback_source(m, fbs);
     eval_result e = evaluate(m, d, db, SPLIT_TRAIN, windows, 0);
     if (g->world_rank == 0) {
         printf("ridge head: %ld rows of %ld training windows, ridge_lambda = %g: passes %.2f s "
