@@ -69,8 +69,9 @@ typedef struct model {
     // Parameters and gradients: one buffer each, same layout: per layer
     // W (G Hl x K) then b (G Hl) and bh (G Hl, split_h cells), then Wo (O x Hl), bo (O), E (V x D,
     // token input only). They lie in this rank's segment of the replicas' shared memory, where
-    // the node's other DP replicas read them (model/share.c). m and v (the optimiser's moments: Adam's, or SGD's
-    // momentum in m) hold only this rank's sub-pieces, one after another (model_own).
+    // the node's other DP replicas read them (model/share.c). m and v (the optimiser's moments:
+    // Adam's, or SGD's momentum in m) hold only this rank's sub-pieces, one after another
+    // (model_own).
     dist_replicas* rep; // the DP replicas of this shard: shared memory and exchanges
     size_t nparams;
     real* params;
