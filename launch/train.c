@@ -62,7 +62,7 @@ static void load_start(run* r)
     dist_bcast_bytes(path, sizeof r->resumed, &r->g);
     if (path[0]) {
         if (ckpt_read_meta(path, r->g.world, &ck, &r->st, NULL, 0, err, sizeof err) ||
-            setup_same_model(path, &ck, &r->c.model, 0) ||
+            setup_check_model(path, &ck, &r->c.model, SETUP_SAME) ||
             ckpt_load(path, &r->m, NULL, 1, err, sizeof err) ||
             (r->c.carry_state && ckpt_load_state(path, &r->m, err, sizeof err)))
             dist_fail_all("%s", err);

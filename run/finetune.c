@@ -72,7 +72,7 @@ void finetune_load(finetune* ft, model* m, const fnn_config* c)
     char err[512], why[160];
     model_config ck;
     if (ckpt_read_meta(path, m->g->world, &ck, NULL, NULL, 0, err, sizeof err)) dist_fail_all("%s", err);
-    setup_same_model(path, &ck, &m->c, c->new_head ? SETUP_TRANSFER_NEW_HEAD : SETUP_TRANSFER);
+    setup_check_model(path, &ck, &m->c, c->new_head ? SETUP_TRANSFER_NEW_HEAD : SETUP_TRANSFER);
     model ckm; // the checkpoint's tensor names and full shapes
     model_layout(&ckm, &ck, 1, 0);
     memset(ft, 0, sizeof *ft);

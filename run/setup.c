@@ -191,7 +191,7 @@ static int field(const model_config* c, size_t at)
     return *(const int*)((const char*)c + at);
 }
 
-int setup_same_model(const char* path, const model_config* ck, const model_config* want, int how)
+int setup_check_model(const char* path, const model_config* ck, const model_config* want, int how)
 {
     const int transfer = how != SETUP_SAME, new_head = how == SETUP_TRANSFER_NEW_HEAD;
     // A transfer reports what no new tensor can absorb before what a new head would.

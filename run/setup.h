@@ -31,9 +31,9 @@ dataset* setup_data(fnn_config* c, const dist_grid* world);
 // task and outputs, which SETUP_TRANSFER_NEW_HEAD lets differ. Returns 0, or ends the job with
 // one line naming both values.
 enum { SETUP_SAME, SETUP_TRANSFER, SETUP_TRANSFER_NEW_HEAD };
-// A model's input as setup_same_model names it: "tokens (embed D)" or "dense (D inputs)".
+// A model's input as setup_check_model names it: "tokens (embed D)" or "dense (D inputs)".
 void setup_input_text(const model_config* c, char* buf, size_t len);
-int setup_same_model(const char* path, const model_config* ck, const model_config* want, int how);
+int setup_check_model(const char* path, const model_config* ck, const model_config* want, int how);
 
 // Value of "--name" in argv (the next argument), or def. Ends the job if the value is missing.
 const char* setup_opt(int argc, char** argv, const char* name, const char* def);
