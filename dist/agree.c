@@ -26,6 +26,11 @@ int dist_comm_agree(int failed, char* err, size_t errlen, MPI_Comm comm)
     return 1;
 }
 
+void dist_comm_min_int(int* buf, int n, MPI_Comm comm)
+{
+    MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_INT, MPI_MIN, comm);
+}
+
 void dist_comm_sum_u64(uint64_t* buf, int n, MPI_Comm comm)
 {
     // Wrapping sums: the checkpoint digests are sums modulo 2^64 of per-rank parts.

@@ -45,6 +45,14 @@ typedef struct dist_grid {
 // err when world size is not a multiple of tp.
 int dist_grid_init(MPI_Comm world, int tp, int share, dist_grid* g, char* err, size_t errlen);
 void dist_grid_free(dist_grid* g);
+// The start and end of the process's MPI life (main): dist_start initialises MPI and makes the
+// grid of the whole job (tp = 1, no sharing), as dist_grid_init; dist_stop frees it and ends MPI.
+int dist_start(int* argc, char*** argv, dist_grid* world, char* err, size_t errlen);
+void dist_stop(dist_grid* world);
+// Wall-clock seconds (for timings: differences only).
+double dist_wtime(void);
+// The nodes of the job (groups of ranks that can share memory). Collective over g->world.
+int dist_node_count(const dist_grid* g);
 void dist_reset_counts(dist_grid* g);
 // For the files of dist/: counts one collective of kind (none for kind < 0) and adds the time
 // since t0 to comm_seconds.
@@ -62,9 +70,88 @@ void dist_tp_allreduce_sum(real* buf, int n, dist_grid* g);
 void dist_tp_allreduce_f64(double* buf, int n, dist_grid* g);
 // Same over the DP ranks.
 void dist_dp_allreduce_f64(double* buf, int n, dist_grid* g);
-// Exchanges in flight, finished together by dist_wait_all: at most one per gradient region
-// (a layer, the head, the embedding) of one backward pass or optimiser step. Start from
-// {.n = 0}.
+// Reductions over the whole job, for timings and reports. In place.
+void dist_world_sum_f64(double* buf, int n, dist_grid* g);
+void dist_world_max_f64(double* buf, int n, dist_grid* g);
+// Sums n doubles over the ranks of this node (memory figures are the node's). Collective over
+// world (each node's ranks sum among themselves). In place.
+void dist_node_sum_f64(double* buf, int n, dist_grid* g);
+// All ranks reach this point before any leaves it (the start of a timed region).
+void dist_barrier(dist_grid* g);
+// 1 on every rank if any rank passes a non-zero flag. Collective over world.
+int dist_any(int flag, dist_grid* g);
+// For io/, over the communicator a file is open on. dist_comm_agree: 1 on every rank if any
+// rank passes failed, and then err on every rank holds the message of the lowest failing rank
+// (with " on rank N" when some ranks did not fail). errlen must be the same on every rank.
+int dist_comm_agree(int failed, char* err, size_t errlen, MPI_Comm comm);
+// The minimum of n ints over comm (not counted: for set-up, before a grid). In place.
+void dist_comm_min_int(int* buf, int n, MPI_Comm comm);
+// Sums n uint64 over comm, modulo 2^64. In place.
+void dist_comm_sum_u64(uint64_t* buf, int n, MPI_Comm comm);
+// Broadcast of raw bytes from world rank 0 (the parsed config, a sampled token).
+void dist_bcast_bytes(void* buf, size_t n, dist_grid* g);
+
+// The DP replicas of this rank's shard (dist/shm.c), one object for all their exchanges: memory
+// shared by the node's members (dpn_comm: every member owns a segment of the same size that the
+// others read, and member 0's is followed by one area for all; a window over dpn_comm, plain
+// memory when the group is this rank alone; 64-byte aligned) and the non-blocking exchanges with
+// the ranks holding the same piece on the other nodes (dpx_comm). The model places its buffers
+// in the segments and says, at each point where it must wait for the other members, what it
+// waits for; no caller sees the window or the requests.
+typedef struct dist_replicas dist_replicas;
+
+// Collective over dpn_comm. Memory that cannot be had ends the job with the reason. The object
+// keeps g for its calls.
+dist_replicas* dist_replicas_alloc(size_t seg_bytes, size_t shared_bytes, dist_grid* g);
+// Collective over dpn_comm (frees the window); NULL is a no-op.
+void dist_replicas_free(dist_replicas* r);
+// Member `member`'s segment, the common area; whether every byte reads 0 until written (pages
+// committed at first touch, so what a run never touches takes no memory).
+char* dist_replicas_segment(const dist_replicas* r, int member);
+char* dist_replicas_shared(const dist_replicas* r);
+int dist_replicas_zeroed(const dist_replicas* r);
+
+// The waits: every member's stores before one are seen by every member's loads after it. Each is
+// one barrier of the node's group (counted as DIST_SYNC; nothing without a window) and says
+// what its caller waits for.
+// The members' weight gradients of the regions about to be summed are formed.
+void dist_replicas_wait_grads_formed(dist_replicas* r);
+// Every member has summed the others' gradients: from here each may zero or rewrite its own.
+void dist_replicas_wait_grads_reduced(dist_replicas* r);
+// Every member's own pieces of a buffer being gathered (updated parameters, summed gradients)
+// are final: the others may copy them.
+void dist_replicas_wait_pieces_final(dist_replicas* r);
+// Every member has copied the others' pieces: from here each may rewrite its own.
+void dist_replicas_wait_pieces_copied(dist_replicas* r);
+// No member still reads the packed panels (nor the scratch in the same area), and every member's
+// weights to pack are final.
+void dist_replicas_wait_panels_free(dist_replicas* r);
+// Every member has packed its share of the panels: all may read them.
+void dist_replicas_wait_panels_packed(dist_replicas* r);
+// Every member's inputs of a shared product (A rows, C rows when accumulating) are written.
+void dist_replicas_wait_inputs_written(dist_replicas* r);
+// Every member has computed its columns of the shared product, for every member's rows.
+void dist_replicas_wait_products_done(dist_replicas* r);
+
+// Reals [off, off + n) of this rank's segment = their sum over the members' segments, in member
+// order. Call between the waits that make the inputs visible and keep them until all have summed.
+void dist_replicas_sum(dist_replicas* r, size_t off, size_t n);
+// Reals [off, off + n) of member `member`'s segment copied into this rank's.
+void dist_replicas_copy(dist_replicas* r, int member, size_t off, size_t n);
+
+// Exchanges with the other nodes over dpx_comm, in flight until dist_replicas_wait_exchanges
+// (at most DIST_MAX_PENDING: one per gradient region of a backward pass or optimiser step).
+// start_sum: summing buf[0, n) into its parts: afterwards part dpx_rank (dist_part(n, dpx,
+// dpx_rank)) of buf holds its sum over the dpx ranks and the rest of buf is undefined.
+// start_gather: giving every dpx rank the others' parts of buf[0, n) (each rank's part dpx_rank
+// holds its values).
+void dist_replicas_start_sum(dist_replicas* r, real* buf, size_t n);
+void dist_replicas_start_gather(dist_replicas* r, real* buf, size_t n);
+void dist_replicas_wait_exchanges(dist_replicas* r);
+
+// Inside dist/ (the replicas object's exchanges, dist/collectives.c): exchanges in flight,
+// finished together by dist_wait_all: at most one per gradient region (a layer, the head, the
+// embedding) of one backward pass or optimiser step. Start from {.n = 0}.
 #define DIST_MAX_PENDING 20
 typedef struct dist_pending {
     MPI_Request req[DIST_MAX_PENDING];
@@ -83,49 +170,6 @@ void dist_dpx_ireduce_scatter_sum(real* buf, size_t n, dist_pending* p, dist_gri
 // its values); complete after dist_wait_all. One more in p.
 void dist_dpx_iallgather(real* buf, size_t n, dist_pending* p, dist_grid* g);
 void dist_wait_all(dist_pending* p, dist_grid* g);
-// Reductions over the whole job, for timings and reports. In place.
-void dist_world_sum_f64(double* buf, int n, dist_grid* g);
-void dist_world_max_f64(double* buf, int n, dist_grid* g);
-// Sums n doubles over the ranks of this node (memory figures are the node's). Collective over
-// world (each node's ranks sum among themselves). In place.
-void dist_node_sum_f64(double* buf, int n, dist_grid* g);
-// All ranks reach this point before any leaves it (the start of a timed region).
-void dist_barrier(dist_grid* g);
-// 1 on every rank if any rank passes a non-zero flag. Collective over world.
-int dist_any(int flag, dist_grid* g);
-// For io/, over the communicator a file is open on. dist_comm_agree: 1 on every rank if any
-// rank passes failed, and then err on every rank holds the message of the lowest failing rank
-// (with " on rank N" when some ranks did not fail). errlen must be the same on every rank.
-int dist_comm_agree(int failed, char* err, size_t errlen, MPI_Comm comm);
-// Sums n uint64 over comm, modulo 2^64. In place.
-void dist_comm_sum_u64(uint64_t* buf, int n, MPI_Comm comm);
-// Broadcast of raw bytes from world rank 0 (the parsed config, a sampled token).
-void dist_bcast_bytes(void* buf, size_t n, dist_grid* g);
-
-// Memory shared by the node's DP group: every member owns a segment of the same size that the
-// others can read, and member 0's is followed by one area for all (a window over dpn_comm;
-// plain memory when the group is this rank alone). Segments and the area are 64-byte aligned.
-typedef struct dist_shm {
-    MPI_Win win;  // MPI_WIN_NULL without a window
-    char** seg;   // seg[r]: member r's segment
-    char* shared; // the common area
-    void* alloc;  // what to unmap without a window (alloc_bytes of fresh anonymous pages)
-    size_t alloc_bytes;
-    int zeroed;   // every byte reads 0 until written: pages are committed at first touch, so
-                  // what a run never touches (or not yet) takes no memory
-} dist_shm;
-
-// Collective over dpn_comm. Memory that cannot be had ends the job with the reason.
-void dist_shm_alloc(dist_shm* s, size_t seg_bytes, size_t shared_bytes, dist_grid* g);
-void dist_shm_free(dist_shm* s);
-// Every member's stores before it are seen by every member's loads after it. Collective over
-// dpn_comm (nothing without a window).
-void dist_shm_sync(dist_shm* s, dist_grid* g);
-// Reals [off, off + n) of this rank's segment = their sum over the members' segments, in member
-// order. Call between syncs that make the inputs visible and keep them until all have summed.
-void dist_shm_sum(dist_shm* s, size_t off, size_t n, dist_grid* g);
-// Reals [off, off + n) of member r's segment copied into this rank's.
-void dist_shm_copy(dist_shm* s, int r, size_t off, size_t n, dist_grid* g);
 
 // Rows [tp_rank n/tp, (tp_rank+1) n/tp) of the n x n orthogonal factor Q of the matrix
 // G(r, c) = gen(key, r, c), with R's diagonal made positive (so Q is unique), by ScaLAPACK QR

@@ -58,6 +58,37 @@ int dist_grid_init(MPI_Comm world, int tp, int share, dist_grid* g, char* err, s
     return 0;
 }
 
+int dist_start(int* argc, char*** argv, dist_grid* world, char* err, size_t errlen)
+{
+    MPI_Init(argc, argv);
+    return dist_grid_init(MPI_COMM_WORLD, 1, 1, world, err, errlen);
+}
+
+void dist_stop(dist_grid* world)
+{
+    dist_grid_free(world);
+    MPI_Finalize();
+}
+
+double dist_wtime(void)
+{
+    return MPI_Wtime();
+}
+
+int dist_node_count(const dist_grid* g)
+{
+    MPI_Comm node;
+    int rank, leaders;
+    // Ranks that can share memory are one node; its rank 0 counts it once.
+    MPI_Comm_split_type(g->world, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+    MPI_Comm_rank(node, &rank);
+    int leader = rank == 0;
+    // Every rank learns the count of node leaders.
+    MPI_Allreduce(&leader, &leaders, 1, MPI_INT, MPI_SUM, g->world);
+    MPI_Comm_free(&node);
+    return leaders;
+}
+
 void dist_grid_free(dist_grid* g)
 {
     if (g->tp_comm != MPI_COMM_NULL && g->tp_comm != 0) MPI_Comm_free(&g->tp_comm);

@@ -1,13 +1,26 @@
-// Memory shared by the DP replicas of one node: an MPI-3 shared-memory window over dpn_comm.
-// Replicas hold the same weights, so the node stores their packed copy once, and the DP
-// reduction and the exchange of updated parameters become loads and stores of each other's
-// segments instead of messages through Open MPI's shared-memory transport (which copies twice).
+// The DP replicas of a shard (dist_replicas, dist.h). On one node they share memory: an MPI-3
+// shared-memory window over dpn_comm. Replicas hold the same weights, so the node stores their
+// packed copy once, and the DP reduction and the exchange of updated parameters become loads and
+// stores of each other's segments instead of messages through Open MPI's shared-memory transport
+// (which copies twice). Between nodes they exchange messages over dpx_comm, in flight in the
+// object until waited for.
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/statvfs.h>
 #include "dist/dist.h"
+
+struct dist_replicas {
+    dist_grid* g;
+    MPI_Win win;  // MPI_WIN_NULL without a window
+    char** seg;   // seg[r]: member r's segment
+    char* shared; // the common area
+    void* alloc;  // what to unmap without a window (alloc_bytes of fresh anonymous pages)
+    size_t alloc_bytes;
+    int zeroed;   // every byte reads 0 until written
+    dist_pending pending; // the exchanges over dpx_comm in flight
+};
 
 static size_t round64(size_t n)
 {
@@ -35,9 +48,11 @@ static void check_room(size_t bytes, const dist_grid* g)
                   need >> 20, avail >> 20);
 }
 
-void dist_shm_alloc(dist_shm* s, size_t seg_bytes, size_t shared_bytes, dist_grid* g)
+dist_replicas* dist_replicas_alloc(size_t seg_bytes, size_t shared_bytes, dist_grid* g)
 {
-    memset(s, 0, sizeof *s);
+    dist_replicas* s = calloc(1, sizeof *s);
+    if (!s) dist_fail("out of memory");
+    s->g = g;
     s->win = MPI_WIN_NULL;
     seg_bytes = round64(seg_bytes);
     shared_bytes = round64(shared_bytes);
@@ -52,7 +67,7 @@ void dist_shm_alloc(dist_shm* s, size_t seg_bytes, size_t shared_bytes, dist_gri
         s->zeroed = 1;
         s->seg[0] = s->alloc;
         s->shared = s->seg[0] + seg_bytes;
-        return;
+        return s;
     }
     if (g->dpn_rank == 0) check_room(seg_bytes * (size_t)g->dpn + shared_bytes, g);
     // Non-contiguous: each segment starts on a page of its own, first touched by its owner.
@@ -71,35 +86,62 @@ void dist_shm_alloc(dist_shm* s, size_t seg_bytes, size_t shared_bytes, dist_gri
         s->seg[r] = align64(base);
     }
     s->shared = s->seg[0] + seg_bytes;
-    // One passive epoch for the window's life: loads and stores, ordered by dist_shm_sync.
+    // One passive epoch for the window's life: loads and stores, ordered by the waits.
     MPI_Win_lock_all(MPI_MODE_NOCHECK, s->win);
+    return s;
 }
 
-void dist_shm_free(dist_shm* s)
+void dist_replicas_free(dist_replicas* s)
 {
-    if (!s->seg) return; // never allocated
+    if (!s) return; // never allocated
     if (s->win != MPI_WIN_NULL) {
         MPI_Win_unlock_all(s->win);
         MPI_Win_free(&s->win);
     }
     if (s->alloc) munmap(s->alloc, s->alloc_bytes);
+    free(s->pending.counts);
     free(s->seg);
-    memset(s, 0, sizeof *s);
-    s->win = MPI_WIN_NULL;
+    free(s);
 }
 
-void dist_shm_sync(dist_shm* s, dist_grid* g)
+char* dist_replicas_segment(const dist_replicas* s, int member)
+{
+    return s->seg[member];
+}
+
+char* dist_replicas_shared(const dist_replicas* s)
+{
+    return s->shared;
+}
+
+int dist_replicas_zeroed(const dist_replicas* s)
+{
+    return s->zeroed;
+}
+
+// Every wait is this one barrier; the names at the call sites say what it is for.
+static void sync(dist_replicas* s)
 {
     if (s->win == MPI_WIN_NULL) return;
     double t0 = MPI_Wtime();
     MPI_Win_sync(s->win);
-    MPI_Barrier(g->dpn_comm);
+    MPI_Barrier(s->g->dpn_comm);
     MPI_Win_sync(s->win);
-    dist_counted(g, DIST_SYNC, t0);
+    dist_counted(s->g, DIST_SYNC, t0);
 }
 
-void dist_shm_sum(dist_shm* s, size_t off, size_t n, dist_grid* g)
+void dist_replicas_wait_grads_formed(dist_replicas* s) { sync(s); }
+void dist_replicas_wait_grads_reduced(dist_replicas* s) { sync(s); }
+void dist_replicas_wait_pieces_final(dist_replicas* s) { sync(s); }
+void dist_replicas_wait_pieces_copied(dist_replicas* s) { sync(s); }
+void dist_replicas_wait_panels_free(dist_replicas* s) { sync(s); }
+void dist_replicas_wait_panels_packed(dist_replicas* s) { sync(s); }
+void dist_replicas_wait_inputs_written(dist_replicas* s) { sync(s); }
+void dist_replicas_wait_products_done(dist_replicas* s) { sync(s); }
+
+void dist_replicas_sum(dist_replicas* s, size_t off, size_t n)
 {
+    dist_grid* g = s->g;
     if (g->dpn == 1) return;
     double t0 = MPI_Wtime();
     enum { BLOCK = 1024 };
@@ -118,9 +160,24 @@ void dist_shm_sum(dist_shm* s, size_t off, size_t n, dist_grid* g)
     dist_counted(g, -1, t0);
 }
 
-void dist_shm_copy(dist_shm* s, int r, size_t off, size_t n, dist_grid* g)
+void dist_replicas_copy(dist_replicas* s, int r, size_t off, size_t n)
 {
     double t0 = MPI_Wtime();
-    memcpy((real*)s->seg[g->dpn_rank] + off, (real*)s->seg[r] + off, n * sizeof(real));
-    dist_counted(g, -1, t0);
+    memcpy((real*)s->seg[s->g->dpn_rank] + off, (real*)s->seg[r] + off, n * sizeof(real));
+    dist_counted(s->g, -1, t0);
+}
+
+void dist_replicas_start_sum(dist_replicas* s, real* buf, size_t n)
+{
+    dist_dpx_ireduce_scatter_sum(buf, n, &s->pending, s->g);
+}
+
+void dist_replicas_start_gather(dist_replicas* s, real* buf, size_t n)
+{
+    dist_dpx_iallgather(buf, n, &s->pending, s->g);
+}
+
+void dist_replicas_wait_exchanges(dist_replicas* s)
+{
+    dist_wait_all(&s->pending, s->g);
 }

@@ -342,8 +342,11 @@ int ckpt_save(const char* path, const model* m, const fnn_config* cfg, const ckp
     return commit(tmp, path, bad, m->g, err, errlen);
 }
 
-int ckpt_save_grads(const char* path, const model* m, char* err, size_t errlen)
+int ckpt_save_grads(const char* path, model* m, char* err, size_t errlen)
 {
+    // A backward pass over DP replicas leaves each rank its sub-pieces' sums: the file needs
+    // every piece whole.
+    model_grads_whole(m);
     char tmp[CONFIG_PATH + 16];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     h5file h;

@@ -84,8 +84,10 @@ int ckpt_load_state(const char* path, model* m, char* err, size_t errlen);
 // /config and /train are readable and in range, without building a model.
 int ckpt_verify(const char* path, MPI_Comm comm, char* err, size_t errlen);
 
-// Writes m->grads as /grads/<tensor name>, full logical shapes, same hyperslab rules as params.
-int ckpt_save_grads(const char* path, const model* m, char* err, size_t errlen);
+// Writes m->grads as /grads/<tensor name>, full logical shapes, same hyperslab rules as params;
+// gathers them first if a backward pass over DP replicas left only each rank's sub-pieces summed
+// (model_grads_whole).
+int ckpt_save_grads(const char* path, model* m, char* err, size_t errlen);
 
 // Checkpoint directory management: files "<dir>/step-<8 digits>.h5" and a pointer file
 // "<dir>/latest" holding the newest complete file's name, replaced atomically (write + rename).

@@ -28,9 +28,9 @@ static double sgemm_peak(int n)
     for (size_t i = 0; i < (size_t)n * n; i++) a[i] = (float)init_normal(1, (long)i, 0), c[i] = 0;
     double best = 0;
     for (int r = 0; r < 5; r++) {
-        double t0 = MPI_Wtime();
+        double t0 = dist_wtime();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, a, n, 0, c, n);
-        double gf = 2.0 * n * n * n / (MPI_Wtime() - t0) / 1e9;
+        double gf = 2.0 * n * n * n / (dist_wtime() - t0) / 1e9;
         if (gf > best) best = gf;
     }
     free(a);
@@ -66,9 +66,9 @@ static double kernel_peak(double* by_cpu)
     double best = 0, flops = 2.0 * M * K * N * REPS;
     *by_cpu = 0;
     for (int r = 0; r < 5; r++) {
-        double t0 = MPI_Wtime(), c0 = cpu_seconds();
+        double t0 = dist_wtime(), c0 = cpu_seconds();
         for (int i = 0; i < REPS; i++) gemm_w_apply(c, N, a, K, M, &g, NULL, i > 0);
-        double gf = flops / (MPI_Wtime() - t0) / 1e9, gc = flops / (cpu_seconds() - c0) / 1e9;
+        double gf = flops / (dist_wtime() - t0) / 1e9, gc = flops / (cpu_seconds() - c0) / 1e9;
         if (gf > best) best = gf;
         if (gc > *by_cpu) *by_cpu = gc;
     }
@@ -155,11 +155,13 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
     startup_print(&su, &g);
     // --freeze-layers N: the embedding and layers below N are frozen (fine-tuning's step).
     double scale[MODEL_MAX_TENSORS];
+    unsigned char no_grad[MODEL_MAX_TENSORS] = {0};
     for (int k = 0; k < m.ntensors; k++) {
         const model_tensor* t = &m.tensors[k];
-        m.no_grad[k] = t->part == PART_EMBED || (t->layer >= 0 && t->layer < frozen);
-        scale[k] = !m.no_grad[k];
+        no_grad[k] = t->part == PART_EMBED || (t->layer >= 0 && t->layer < frozen);
+        scale[k] = !no_grad[k];
     }
+    model_set_no_grad(&m, no_grad);
     optim_config oc = {.kind = OPT_ADAM, .lr = 1e-4, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
                        .steps = steps};
     int32_t* tok = malloc((size_t)T * m.B * sizeof(int32_t));
@@ -172,14 +174,14 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
         bt.fb_key = feedback_key(mc.seed, s + 1);
         dist_barrier(&g);
         dist_reset_counts(&g);
-        double t0 = MPI_Wtime(), c0 = cpu_seconds();
+        double t0 = dist_wtime(), c0 = cpu_seconds();
         model_reset_state(&m);
         model_zero_grad(&m);
         model_forward(&m, &bt);
         model_loss(&m, &bt, NULL);
         model_backward(&m, &bt);
         optim_step(&m, &oc, s + 1, optim_grad_norm(&m), frozen ? scale : NULL, NULL);
-        if (s >= 0) elapsed += MPI_Wtime() - t0, comm += g.comm_seconds, cpu += cpu_seconds() - c0;
+        if (s >= 0) elapsed += dist_wtime() - t0, comm += g.comm_seconds, cpu += cpu_seconds() - c0;
     }
     dist_barrier(&g);
     double peaks[3] = {ceilings ? sgemm_peak(2048) : 0, 0, 0};
@@ -190,7 +192,7 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
     dist_world_sum_f64(sum, 7, &g);
     dist_world_max_f64(most, 2, &g);
     elapsed = most[0];
-    int nodes = bench_nodes(g.world);
+    int nodes = dist_node_count(&g);
     if (g.world_rank == 0) {
         int n = g.world_size;
         double step_s = elapsed / steps;

@@ -44,9 +44,9 @@ int cmd_eval(int argc, char** argv, dist_grid* world)
     c.model = mc;
     c.score = st.score;
     snprintf(c.data, sizeof c.data, "%s", data);
-    dataset* d = setup_data(&c);
+    dataset* d = setup_data(&c, world);
     score_check(&c, d, T);
-    setup_same_model(path, &mc, &c.model, 0);
+    setup_check_model(path, &mc, &c.model, SETUP_SAME);
     long avail = dataset_windows(d, split, T);
     long n = (long)setup_long("--windows", setup_opt(argc, argv, "--windows", "0"), 0);
     if (n == 0 || n > avail) n = avail;

@@ -46,10 +46,9 @@ int main(int argc, char** argv)
     // the error, which io/h5_ioerr.c turns into an abort naming the file. A user's choice stands,
     // and then every save is read back (io/h5_ioerr.c).
     const int readback = h5_io_select();
-    MPI_Init(&argc, &argv);
     dist_grid world;
     char err[256];
-    if (dist_grid_init(MPI_COMM_WORLD, 1, 1, &world, err, sizeof err)) dist_fail_all("%s", err);
+    if (dist_start(&argc, &argv, &world, err, sizeof err)) dist_fail_all("%s", err);
     // Each rank's environment names its component: the read-back is a collective, so all or none.
     h5_set_readback(dist_any(readback, &world));
     // FNN_KERNEL is read from each rank's environment against its own CPU: agree on the verdict
@@ -74,7 +73,6 @@ int main(int argc, char** argv)
         if (world.world_rank == 0) usage(argc > 1 && !strcmp(argv[1], "--help") ? stdout : stderr);
         status = argc > 1 && !strcmp(argv[1], "--help") ? 0 : 2;
     }
-    dist_grid_free(&world);
-    MPI_Finalize();
+    dist_stop(&world);
     return status;
 }

@@ -29,7 +29,7 @@ int cmd_plan(int argc, char** argv, dist_grid* world)
     snprintf(def, sizeof def, "%d", np);
     const int node = (int)setup_long("--ranks-per-node", setup_opt(argc, argv, "--ranks-per-node", def), 1);
     const int share = setup_share_dp(world);
-    dataset* d = setup_data(&c);
+    dataset* d = setup_data(&c, world);
     plan_layout lay;
     char err[256];
     if (plan_layout_of(&lay, np, node, share, c.tp, c.model.H, c.batch, err, sizeof err))

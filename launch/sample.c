@@ -29,16 +29,6 @@ static int draw(const real* y, int O, double temperature, uint64_t key, long i)
     return O - 1;
 }
 
-// Teacher-forced models feed back the true next byte: during sampling that is the drawn one.
-static void feed_drawn(model* m, int tok)
-{
-    if (m->c.feedback_source != FBS_TARGET) return;
-    for (int b = 0; b < m->B; b++) {
-        memset(m->f0 + (size_t)b * m->c.O, 0, (size_t)m->c.O * sizeof(real));
-        m->f0[(size_t)b * m->c.O + tok] = 1;
-    }
-}
-
 static void run_window(model* m, int32_t* tokens, int32_t* next, int T)
 {
     model_batch bt = {.T = T, .tokens = tokens, .next = next};
@@ -85,7 +75,8 @@ int cmd_sample(int argc, char** argv, dist_grid* world)
     for (long i = 0; i < length; i++) {
         int tok = draw(y, mc.O, temp, key, i);
         if (g.world_rank == 0) putchar(tok);
-        feed_drawn(&m, tok);
+        // Teacher-forced models feed back the true next byte: during sampling the drawn one.
+        model_feed_back_token(&m, tok);
         tokens[0] = next[0] = tok;
         run_window(&m, tokens, next, 1);
         y = m.Y;

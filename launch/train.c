@@ -62,7 +62,7 @@ static void load_start(run* r)
     dist_bcast_bytes(path, sizeof r->resumed, &r->g);
     if (path[0]) {
         if (ckpt_read_meta(path, r->g.world, &ck, &r->st, NULL, 0, err, sizeof err) ||
-            setup_same_model(path, &ck, &r->c.model, 0) ||
+            setup_check_model(path, &ck, &r->c.model, SETUP_SAME) ||
             ckpt_load(path, &r->m, NULL, 1, err, sizeof err) ||
             (r->c.carry_state && ckpt_load_state(path, &r->m, err, sizeof err)))
             dist_fail_all("%s", err);
@@ -160,14 +160,14 @@ static int train_loop(run* r)
 {
     // The ranks agree on a signal any of them got during the setup.
     if (dist_any(stop_requested, &r->g)) return stop_before_steps(r);
-    double t_start = MPI_Wtime();
+    double t_start = dist_wtime();
     long first = r->st.step;
     for (long s = first; s < r->c.optim.steps; s++) {
         dist_watchdog_arm(s + 1);
-        double t0 = MPI_Wtime(), gnorm, lr;
+        double t0 = dist_wtime(), gnorm, lr;
         dist_reset_counts(&r->g);
         double loss = train_step(r, s, &gnorm, &lr);
-        double now = MPI_Wtime();
+        double now = dist_wtime();
         log_step(r, s, loss, gnorm, lr, now - t0, now - t_start, s + 1 - first);
         int at_end = s + 1 == r->c.optim.steps;
         if (r->c.ckpt_every && (s + 1) % r->c.ckpt_every == 0 && !at_end) save(r, s + 1);
@@ -236,7 +236,7 @@ int cmd_train(int argc, char** argv, dist_grid* world)
     int threads = setup_threads(&r->g, r->c.threads);
     startup_mark(&su, "setup");
     const double baseline = plan_rss(); // before the data and the model
-    r->d = setup_data(&r->c);
+    r->d = setup_data(&r->c, world);
     score_check(&r->c, r->d, r->c.seq_len);
     if (dataset_windows(r->d, SPLIT_TRAIN, r->c.seq_len) <= 0)
         dist_fail_all("%s: the train split is shorter than one window of seq_len = %d", r->c.data, r->c.seq_len);

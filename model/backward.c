@@ -147,9 +147,9 @@ static void head_chunk(model* m, int t, int T)
              chunk_rows(m, t, T), m->atb_work);
 }
 
-// Step t; at step 0 each layer's DP reduction starts as soon as its last chunk is in (p).
+// Step t; at step 0 each layer's DP reduction starts as soon as its last chunk is in.
 static void step_backward(model* m, const model_batch* bt, int t, real* const* cur,
-                          real* const* later, dist_pending* p)
+                          real* const* later)
 {
     const int B = m->B;
     head_chunk(m, t, bt->T);
@@ -157,7 +157,7 @@ static void step_backward(model* m, const model_batch* bt, int t, real* const* c
         hidden_grad(m, l, t, bt->T, cur, later);
         cell_grad(m, l, t);
         layer_chunk(m, l, t, bt->T);
-        if (t == 0) model_reduce_regions(m, l, 1, p);
+        if (t == 0) model_reduce_regions(m, l, 1);
         input_grad(m, l, t, cur[l]);
         if (m->g->tp > 1) dist_tp_allreduce_sum(cur[l], B * m->K[l], m->g);
     }
@@ -167,13 +167,11 @@ static void step_backward(model* m, const model_batch* bt, int t, real* const* c
 
 // After the loop: the output bias (dY is final), the reduction of the head and the embedding,
 // and the end of every region's.
-static void reduce_grads(model* m, int T, dist_pending* p)
+static void reduce_grads(model* m, int T)
 {
     if (!m->no_grad[tensor_at(m, m->bo)]) bias_grad(m->grads + m->bo, m->dY, (size_t)T * m->B, m->c.O);
-    model_reduce_regions(m, m->c.L, 2, p);
-    // The replicas have read each other's gradients: from here each may zero or rewrite its own.
-    if (m->g->dp > 1) dist_shm_sync(&m->shm, m->g);
-    dist_wait_all(p, m->g);
+    model_reduce_regions(m, m->c.L, 2);
+    model_reduce_finish(m);
 }
 
 void model_backward(model* m, const model_batch* bt)
@@ -187,15 +185,14 @@ void model_backward(model* m, const model_batch* bt)
         if (m->cg[l]) memset(m->cg[l], 0, (size_t)m->B * m->cell->carry * m->Hl * sizeof(real));
     }
     model_pack(m, w, n, bt->T);
-    dist_pending p = {.n = 0};
     for (int s0 = (bt->T - 1) / m->keep * m->keep; s0 >= 0; s0 -= m->keep) {
         const int s1 = s0 + m->keep < bt->T ? s0 + m->keep : bt->T;
         if (s0 != m->seg0) model_forward_segment(m, bt, s0, s1);
         for (int t = s1 - 1; t >= s0; t--) {
             real* const* cur = m->dX[t & 1];
             real* const* later = m->dX[(t + 1) & 1];
-            step_backward(m, bt, t, cur, later, &p);
+            step_backward(m, bt, t, cur, later);
         }
     }
-    reduce_grads(m, bt->T, &p);
+    reduce_grads(m, bt->T);
 }

@@ -342,16 +342,17 @@ static void alloc_shared(model* m, size_t lay[][LB_N])
     const dist_grid* g = m->g;
     const size_t seg = lay_segment(m, NULL, g->dpn, g->dpx, lay, &acts);
     const size_t area = describe_weights(m, NULL, g->dpn, 0);
-    dist_shm_alloc(&m->shm, seg * sizeof(real), area * sizeof(real), m->g);
-    real* mine = (real*)m->shm.seg[g->dpn_rank];
+    m->rep = dist_replicas_alloc(seg * sizeof(real), area * sizeof(real), m->g);
+    real* mine = (real*)dist_replicas_segment(m->rep, g->dpn_rank);
+    real* shared = (real*)dist_replicas_shared(m->rep);
     // Zero moments to start from; touching the pages here also places them near their owner.
     // Fresh anonymous pages are zero already, and stay uncommitted until used.
-    if (!m->shm.zeroed) {
+    if (!dist_replicas_zeroed(m->rep)) {
         memset(mine, 0, seg * sizeof(real));
-        if (g->dpn_rank == 0) memset(m->shm.shared, 0, area * sizeof(real));
+        if (g->dpn_rank == 0) memset(shared, 0, area * sizeof(real));
     }
     lay_segment(m, mine, g->dpn, g->dpx, lay, &acts);
-    describe_weights(m, (real*)m->shm.shared, g->dpn, g->dpn_rank);
+    describe_weights(m, shared, g->dpn, g->dpn_rank);
 }
 
 int model_init(model* m, const model_config* c, dist_grid* g, int T, int Bglobal, char* err,
@@ -419,7 +420,7 @@ int model_bptt_keep(const char* setting, int T)
 
 void model_free(model* m)
 {
-    dist_shm_free(&m->shm);
+    dist_replicas_free(m->rep);
     for (int l = 0; l < MODEL_MAX_LAYERS; l++) {
         free(m->hT[l]);
         free(m->h0s[l]);
@@ -446,6 +447,30 @@ void model_free(model* m)
 void model_zero_grad(model* m)
 {
     memset(m->grads, 0, m->nparams * sizeof(real));
+    m->grads_partial = 0;
+}
+
+void model_scale_loss_grad(model* m, int T, double factor)
+{
+    const size_t n = (size_t)T * m->B * m->c.O;
+    for (size_t i = 0; i < n; i++) m->dY[i] *= (real)factor;
+}
+
+void model_set_no_grad(model* m, const unsigned char* no_grad)
+{
+    memcpy(m->no_grad, no_grad, (size_t)m->ntensors);
+}
+
+void model_zero_tensor(model* m, const model_tensor* t)
+{
+    for (int i = 0; i < t->lrows; i++)
+        memset(m->params + t->offset + (size_t)i * t->ld, 0, (size_t)t->lcols * sizeof(real));
+}
+
+void model_grads_whole(model* m)
+{
+    if (!m->grads_partial) return;
+    model_gather(m, m->grads);
 }
 
 void model_reset_state(model* m)
@@ -466,6 +491,20 @@ void model_carry_state(model* m)
         if (sHl) memcpy(m->s0s[l], m->sT[l], (size_t)m->B * sHl * sizeof(real));
     }
     memcpy(m->f0, m->fT, (size_t)m->B * m->c.O * sizeof(real));
+}
+
+void model_set_feedback_source(model* m, int source)
+{
+    m->c.feedback_source = source;
+}
+
+void model_feed_back_token(model* m, int tok)
+{
+    if (m->c.feedback_source != FBS_TARGET) return;
+    for (int b = 0; b < m->B; b++) {
+        memset(m->f0 + (size_t)b * m->c.O, 0, (size_t)m->c.O * sizeof(real));
+        m->f0[(size_t)b * m->c.O + tok] = 1;
+    }
 }
 
 // Multiply-adds per window, x2: forward a = [u|h|f] W^T and y = h Wo^T; backward twice that

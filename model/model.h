@@ -68,10 +68,11 @@ typedef struct model {
 
     // Parameters and gradients: one buffer each, same layout: per layer
     // W (G Hl x K) then b (G Hl) and bh (G Hl, split_h cells), then Wo (O x Hl), bo (O), E (V x D,
-    // token input only). They lie in this rank's segment of shm, where the node's other DP
-    // replicas read them (model/share.c). m and v (the optimiser's moments: Adam's, or SGD's
-    // momentum in m) hold only this rank's sub-pieces, one after another (model_own).
-    dist_shm shm;
+    // token input only). They lie in this rank's segment of the replicas' shared memory, where
+    // the node's other DP replicas read them (model/share.c). m and v (the optimiser's moments:
+    // Adam's, or SGD's momentum in m) hold only this rank's sub-pieces, one after another
+    // (model_own).
+    dist_replicas* rep; // the DP replicas of this shard: shared memory and exchanges
     size_t nparams;
     real* params;
     real* grads;
@@ -81,8 +82,12 @@ typedef struct model {
     int ntensors;
     model_tensor tensors[MODEL_MAX_TENSORS];
     // Tensors not trained this step (frozen): backward forms no weight gradient for them and a
-    // region of them all is not reduced over DP. All zero (the default) trains everything.
+    // region of them all is not reduced over DP. All zero (the default) trains everything; set
+    // by model_set_no_grad.
     unsigned char no_grad[MODEL_MAX_TENSORS];
+    // A backward pass over DP replicas left only this rank's sub-pieces of grads summed: the
+    // buffer is whole again after model_grads_whole (what saving the gradients calls).
+    int grads_partial;
 
     // Activations of one window, allocated once. Backpropagation through time keeps those of
     // one segment of `keep` steps (bptt_memory; keep = T: the whole window): forward stores the
@@ -125,7 +130,7 @@ typedef struct model {
     // The weights of the per-step GEMMs, packed for model/gemm.c at the start of each forward
     // and backward pass: a_t = x_t W^T (layer 0: u W[:, :D]^T for the window, then the rest
     // per step), y_t = h_t Wo^T, dX_t = dA_t W, dh_t = dY_t Wo. The packed copies are one for
-    // the node's DP group, in shm's common area. A split_h cell's layers use fwdW and bwdW for
+    // the node's DP group, in the replicas' common area. A split_h cell's layers use fwdW and bwdW for
     // the [u | f] columns (fwdW: from column D at layer 0, as above) and fwdWh, bwdWh for h.
     gemm_w fwdW[MODEL_MAX_LAYERS], bwdW[MODEL_MAX_LAYERS], fwdWx0, fwdWo, bwdWo;
     gemm_w fwdWh[MODEL_MAX_LAYERS], bwdWh[MODEL_MAX_LAYERS];
@@ -224,6 +229,13 @@ int model_init_params(model* m);
 void model_reset_state(model* m);
 // Make the state after the last window the state before the next one.
 void model_carry_state(model* m);
+// What the model feeds back from the next forward pass on (enum model_fb_source): the ridge
+// head's passes feed back the true targets while the head is being fitted.
+void model_set_feedback_source(model* m, int source);
+// A model fed back its true targets (feedback_source = target) whose window's last target was
+// not known when the window ran (sampling draws it from the output afterwards): the next
+// window's f_0 is the one-hot of token tok on every row. Nothing for other sources.
+void model_feed_back_token(model* m, int tok);
 
 // Forward over one window; fills Y, F, HB, X. Collective over tp_comm (one allgather per layer
 // and step) and over the node's DP group (the per-step products, model_apply): every replica
@@ -241,6 +253,18 @@ double model_loss(model* m, const model_batch* bt, long* acc_correct);
 // optimiser reads just those sub-pieces, model_gather completes the buffer.
 void model_backward(model* m, const model_batch* bt);
 void model_zero_grad(model* m);
+// dY of the window's T steps times factor (rounded to real once): for a loss that is a mean over
+// other than the global batch's rows (model_loss divides by Bglobal), before model_backward.
+void model_scale_loss_grad(model* m, int T, double factor);
+// The tensors that do not train from the next step on: no_grad[k] for tensor k (ntensors of
+// them). Every rank must pass the same set (the DP reduction skips the regions it freezes).
+void model_set_no_grad(model* m, const unsigned char* no_grad);
+// Zeroes this rank's piece of tensor t (one of m->tensors).
+void model_zero_tensor(model* m, const model_tensor* t);
+// Makes grads whole on every rank (the DP sum of every region that trains) when a backward pass
+// left only this rank's sub-pieces summed; nothing otherwise. Collective over the DP group
+// (every rank has the same grads_partial).
+void model_grads_whole(model* m);
 
 // The DP split of the parameter buffers (model/share.c). Region i < L is layer i's [W | b],
 // region L the head [Wo | bo], region L+1 the embedding; member r of the node's DP group owns
@@ -264,9 +288,12 @@ size_t model_own_elems(const model* m);
 size_t model_optim_bytes(const model* m, int dpn, int dpx);
 // Starts the DP sum of regions [first, first + count) of grads once every local replica has
 // them: this rank sums its pieces through shared memory, then starts the sum of each piece's
-// sub-pieces over the other nodes into their owners (one more pending reduction per region, in
-// p; the sums are in place after dist_wait_all).
-void model_reduce_regions(model* m, int first, int count, dist_pending* p);
+// sub-pieces over the other nodes into their owners (one more exchange in flight per region;
+// the sums are in place after model_reduce_finish).
+void model_reduce_regions(model* m, int first, int count);
+// After the last model_reduce_regions of a pass: waits until every replica has read the others'
+// gradients (from here each may zero or rewrite its own) and the exchanges are done.
+void model_reduce_finish(model* m);
 // Whether region i holds a tensor that trains (m->no_grad), i.e. needs its DP reduction.
 int model_region_trains(const model* m, int i);
 // The runs of tensor t's rows (elements [off, off + n) of params and grads, [at, at + n) of
@@ -275,10 +302,10 @@ void model_owned_runs(const model* m, const model_tensor* t,
                       void (*f)(size_t off, size_t n, size_t at, void* arg), void* arg);
 // buf (params or grads of this model), whose sub-pieces this rank holds, takes the other ranks'
 // sub-pieces of every region that trains: model_gather_start for region i starts the exchange
-// over dpx_comm (one more in p), model_gather_finish waits and copies the node's other pieces.
-// model_gather does both for all regions. Collective over the DP group.
-void model_gather_start(model* m, real* buf, int region, dist_pending* p);
-void model_gather_finish(model* m, real* buf, dist_pending* p);
+// over dpx_comm (one more in flight), model_gather_finish waits and copies the node's other
+// pieces. model_gather does both for all regions. Collective over the DP group.
+void model_gather_start(model* m, real* buf, int region);
+void model_gather_finish(model* m, real* buf);
 void model_gather(model* m, real* buf);
 // Packs the n weights for the kernel, each member of the node's DP group its share of the
 // panels. Collective over the node's DP group.

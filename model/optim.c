@@ -101,7 +101,6 @@ double optim_step(model* m, const optim_config* o, long s, double gnorm, const d
     for (int k = 0; start && k < m->ntensors; k++) late |= start[k] != 0;
     // This rank updates its sub-pieces region by region, and each region's exchange with the
     // other replicas starts while the next is updated.
-    dist_pending p = {.n = 0};
     for (int r = 0, k = 0; r < model_regions(m); r++) {
         if (!scale && !late) {
             size_t off, n, at;
@@ -118,8 +117,8 @@ double optim_step(model* m, const optim_config* o, long s, double gnorm, const d
             a.t = s + 1 - (start ? start[k] : 0);
             if (f != 0) model_owned_runs(m, &m->tensors[k], update_run, &a);
         }
-        model_gather_start(m, m->params, r, &p);
+        model_gather_start(m, m->params, r);
     }
-    model_gather_finish(m, m->params, &p);
+    model_gather_finish(m, m->params);
     return lr;
 }

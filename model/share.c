@@ -1,6 +1,6 @@
 // The DP replicas of a tensor shard its gradient reduction, its update and its optimiser state
 // (ZeRO stage 1 over all of DP). The replicas of one node (g->dpn of them) share memory
-// (dist/shm.c): member r owns piece r of every gradient region and sums it over the node's
+// (m->rep, dist/shm.c): member r owns piece r of every gradient region and sums it over the node's
 // replicas by loads and stores; the ranks with the same piece on the other nodes (dpx_comm)
 // split it again, each owning one part (its sub-piece), summed over them by a reduce-scatter.
 // Each rank updates the parameters of its sub-pieces and keeps their moments, compactly; the
@@ -100,7 +100,7 @@ void model_owned_runs(const model* m, const model_tensor* t,
     }
 }
 
-void model_reduce_regions(model* m, int first, int count, dist_pending* p)
+void model_reduce_regions(model* m, int first, int count)
 {
     dist_grid* g = m->g;
     if (g->dp == 1) return;
@@ -108,51 +108,60 @@ void model_reduce_regions(model* m, int first, int count, dist_pending* p)
     int trains = 0;
     for (int i = first; i < first + count; i++) trains |= model_region_trains(m, i);
     if (!trains) return;
-    // The other replicas' gradients of these regions are complete once they reach this sync.
-    dist_shm_sync(&m->shm, g);
+    // The other replicas' gradients of these regions are complete once they reach this wait.
+    dist_replicas_wait_grads_formed(m->rep);
     for (int i = first; i < first + count; i++) {
         size_t off, n;
         model_piece(m, i, g->dpn_rank, &off, &n);
         if (n == 0 || !model_region_trains(m, i)) continue;
-        dist_shm_sum(&m->shm, (size_t)(m->grads - m->params) + off, n, g);
+        dist_replicas_sum(m->rep, (size_t)(m->grads - m->params) + off, n);
         // Every node's member with this dpn_rank holds the same piece, and each of them updates
         // only its sub-piece: the sum of each sub-piece goes to its owner alone.
-        if (g->dpx > 1) dist_dpx_ireduce_scatter_sum(m->grads + off, n, p, g);
+        if (g->dpx > 1) dist_replicas_start_sum(m->rep, m->grads + off, n);
     }
 }
 
-void model_gather_start(model* m, real* buf, int i, dist_pending* p)
+void model_reduce_finish(model* m)
+{
+    m->grads_partial = m->g->dp > 1;
+    // The replicas have read each other's gradients: from here each may zero or rewrite its own.
+    if (m->g->dp > 1) dist_replicas_wait_grads_reduced(m->rep);
+    dist_replicas_wait_exchanges(m->rep);
+}
+
+void model_gather_start(model* m, real* buf, int i)
 {
     dist_grid* g = m->g;
     size_t off, n;
     model_piece(m, i, g->dpn_rank, &off, &n);
     // Each dpx rank holds only its sub-piece of this piece; the other nodes' ranks with this
     // dpn_rank hold the rest.
-    if (g->dpx > 1 && n && model_region_trains(m, i)) dist_dpx_iallgather(buf + off, n, p, g);
+    if (g->dpx > 1 && n && model_region_trains(m, i)) dist_replicas_start_gather(m->rep, buf + off, n);
 }
 
-void model_gather_finish(model* m, real* buf, dist_pending* p)
+void model_gather_finish(model* m, real* buf)
 {
     dist_grid* g = m->g;
-    dist_wait_all(p, g);
+    dist_replicas_wait_exchanges(m->rep);
     if (g->dpn == 1) return;
-    // Before: the owners' pieces are final. After: nobody reads a piece its owner rewrites.
-    dist_shm_sync(&m->shm, g);
+    // Before the copies: the owners' pieces are final. After: nobody reads a piece its owner
+    // rewrites.
+    dist_replicas_wait_pieces_final(m->rep);
     const size_t base = (size_t)(buf - m->params);
     for (int i = 0; i < model_regions(m); i++)
         for (int r = 0; r < g->dpn && model_region_trains(m, i); r++) {
             size_t off, n;
             model_piece(m, i, r, &off, &n);
-            if (r != g->dpn_rank && n) dist_shm_copy(&m->shm, r, base + off, n, g);
+            if (r != g->dpn_rank && n) dist_replicas_copy(m->rep, r, base + off, n);
         }
-    dist_shm_sync(&m->shm, g);
+    dist_replicas_wait_pieces_copied(m->rep);
 }
 
 void model_gather(model* m, real* buf)
 {
-    dist_pending p = {.n = 0};
-    for (int i = 0; i < model_regions(m); i++) model_gather_start(m, buf, i, &p);
-    model_gather_finish(m, buf, &p);
+    for (int i = 0; i < model_regions(m); i++) model_gather_start(m, buf, i);
+    model_gather_finish(m, buf);
+    if (buf == m->grads) m->grads_partial = 0;
 }
 
 void model_pack(model* m, gemm_w* const* w, int n, int uses)
@@ -166,16 +175,17 @@ void model_pack(model* m, gemm_w* const* w, int n, int uses)
             m->fwdW[l].ready = m->bwdW[l].ready = m->fwdWh[l].ready = m->bwdWh[l].ready = 0;
     }
     // Before: no member still reads the old panels (nor its weight-gradient scratch, in the
-    // same area), and all hold the weights to pack.
-    dist_shm_sync(&m->shm, m->g);
+    // same area), and all hold the weights to pack. After: every member's share is packed.
+    dist_replicas_wait_panels_free(m->rep);
     for (int i = 0; i < n; i++) gemm_w_pack(w[i], uses, m->g->dpn_rank, m->g->dpn);
-    dist_shm_sync(&m->shm, m->g);
+    dist_replicas_wait_panels_packed(m->rep);
 }
 
 // The address of p (in this rank's segment) in member r's segment.
 static real* in_member(model* m, int r, const real* p)
 {
-    return (real*)m->shm.seg[r] + (p - (const real*)m->shm.seg[m->g->dpn_rank]);
+    return (real*)dist_replicas_segment(m->rep, r) +
+           (p - (const real*)dist_replicas_segment(m->rep, m->g->dpn_rank));
 }
 
 void model_apply(model* m, real* C, int ldc, const real* A, int lda, const gemm_w* w,
@@ -191,7 +201,7 @@ void model_apply(model* m, real* C, int ldc, const real* A, int lda, const gemm_
     for (int r = 0; r < g->dpn; r++) Cs[r] = in_member(m, r, C), As[r] = in_member(m, r, A);
     // Before: every member's A rows (and C, when accumulating) are written. After: all columns
     // of every member's C are.
-    dist_shm_sync(&m->shm, g);
+    dist_replicas_wait_inputs_written(m->rep);
     gemm_w_apply_part(g->dpn, Cs, ldc, As, lda, m->B, w, bias, accumulate, g->dpn_rank, g->dpn);
-    dist_shm_sync(&m->shm, g);
+    dist_replicas_wait_products_done(m->rep);
 }

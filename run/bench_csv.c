@@ -8,20 +8,6 @@
 static const char header[] =
     "H,L,T,B,nodes,ranks,tp,dp,tok_s,gflops_per_rank,comm_fraction,efficiency,threads,scaling\n";
 
-int bench_nodes(MPI_Comm world)
-{
-    MPI_Comm node;
-    int rank, leaders;
-    // Ranks that can share memory are one node; its rank 0 counts it once.
-    MPI_Comm_split_type(world, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
-    MPI_Comm_rank(node, &rank);
-    int leader = rank == 0;
-    // Every rank learns the count of node leaders.
-    MPI_Allreduce(&leader, &leaders, 1, MPI_INT, MPI_SUM, world);
-    MPI_Comm_free(&node);
-    return leaders;
-}
-
 // Field i (0-based) of a CSV line, up to its comma or the line's end, into out.
 static void field(const char* line, int i, char* out, size_t len)
 {

@@ -1,16 +1,12 @@
 // fnn bench --csv: one row per run for the scaling study (slurm/scaling.sbatch, make bench) and
 // its report (slurm/report).
 #pragma once
-#include <mpi.h>
 
 typedef struct bench_row {
     int H, L, T, B, nodes, ranks, tp, dp, threads;
     double tok_s, gflops_per_rank, comm_fraction;
     const char* scaling; // "strong" (fixed global batch) or "weak" (fixed batch per replica)
 } bench_row;
-
-// Nodes the job spans: the number of shared-memory groups of world. Collective over world.
-int bench_nodes(MPI_Comm world);
 
 // Appends row to the CSV file at path (the header first when the file is new or empty). Its
 // efficiency is tok_s / (ranks x tok_s of the latest one-rank row already in the file with the

@@ -110,14 +110,13 @@ eval_result evaluate(model* m, const dataset* d, data_batch* db, int split, long
         accumulate(m, &db->view, weight, shift, acc);
         if (!grads) continue;
         // model_loss is normalised by Bglobal; the pass's mean is over `windows`.
-        size_t n = (size_t)db->view.T * B * O;
-        for (size_t i = 0; i < n; i++) m->dY[i] *= (real)((double)Bg / windows);
+        model_scale_loss_grad(m, db->view.T, (double)Bg / windows);
         model_backward(m, &db->view);
     }
     db->view.weight = NULL;
     free(weight);
     free(shift);
-    if (grads) model_gather(m, m->grads);
+    if (grads) model_grads_whole(m);
     // Each DP replica scored its own rows: one sum of the loss, the right answers and the task's
     // counts or moments together.
     if (m->g->dp > 1) dist_dp_allreduce_f64(acc, (int)nacc, m->g);

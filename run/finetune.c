@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "run/finetune.h"
+#include "run/setup.h"
 #include "model/optim.h"
 
 void finetune_scratch(finetune* ft, const model* m)
@@ -22,42 +23,9 @@ static const model_tensor* find(const model* m, const char* name)
     return NULL;
 }
 
-static void input_text(const model_config* c, char* buf, size_t len)
-{
-    if (c->V > 0) snprintf(buf, len, "tokens (embed %d)", c->D);
-    else snprintf(buf, len, "dense (%d inputs)", c->D);
-}
-
 static int same_input(const model_config* a, const model_config* b)
 {
     return a->V == b->V && a->D == b->D;
-}
-
-// What no new tensor can absorb: refused in one line naming both values.
-static void check_transferable(const char* path, const model_config* ck, const model_config* c,
-                               int new_head)
-{
-    static const char hint[] = " (set new_head = true to train a new head)";
-    if (ck->cell != c->cell)
-        dist_fail_all("init_from = %s: cell = %s there, %s here", path,
-                      config_enum_name("cell", ck->cell), config_enum_name("cell", c->cell));
-    if (ck->H != c->H) dist_fail_all("init_from = %s: hidden = %d there, %d here", path, ck->H, c->H);
-    if (ck->L != c->L) dist_fail_all("init_from = %s: layers = %d there, %d here", path, ck->L, c->L);
-    if (ck->act != c->act)
-        dist_fail_all("init_from = %s: activation = %s there, %s here", path,
-                      config_enum_name("activation", ck->act), config_enum_name("activation", c->act));
-    if (new_head) return;
-    if (!same_input(ck, c)) {
-        char a[64], b[64];
-        input_text(ck, a, sizeof a);
-        input_text(c, b, sizeof b);
-        dist_fail_all("init_from = %s: input = %s there, %s here%s", path, a, b, hint);
-    }
-    if (ck->task != c->task)
-        dist_fail_all("init_from = %s: task = %s there, %s here%s", path,
-                      config_enum_name("task", ck->task), config_enum_name("task", c->task), hint);
-    if (ck->O != c->O)
-        dist_fail_all("init_from = %s: outputs = %d there, %d here%s", path, ck->O, c->O, hint);
 }
 
 // Why tensor t of this model does not come from the checkpoint (model ckm of config ck), in
@@ -82,8 +50,8 @@ static int why_new(const model_tensor* t, const model* ckm, const model_config* 
     }
     if (((t->part == PART_WX && t->layer == 0) || t->part == PART_EMBED) && (!old || !same_input(ck, c))) {
         char a[64], b[64];
-        input_text(ck, a, sizeof a);
-        input_text(c, b, sizeof b);
+        setup_input_text(ck, a, sizeof a);
+        setup_input_text(c, b, sizeof b);
         snprintf(why, len, "input %s -> %s", a, b);
         return 1;
     }
@@ -97,12 +65,6 @@ static real* alloc_theta0(const model* m)
     return p;
 }
 
-static void zero_piece(model* m, const model_tensor* t)
-{
-    for (int i = 0; i < t->lrows; i++)
-        memset(m->params + t->offset + (size_t)i * t->ld, 0, (size_t)t->lcols * sizeof(real));
-}
-
 void finetune_load(finetune* ft, model* m, const fnn_config* c)
 {
     const char* path = c->init_from;
@@ -110,7 +72,7 @@ void finetune_load(finetune* ft, model* m, const fnn_config* c)
     char err[512], why[160];
     model_config ck;
     if (ckpt_read_meta(path, m->g->world, &ck, NULL, NULL, 0, err, sizeof err)) dist_fail_all("%s", err);
-    check_transferable(path, &ck, &m->c, c->new_head);
+    setup_check_model(path, &ck, &m->c, c->new_head ? SETUP_TRANSFER_NEW_HEAD : SETUP_TRANSFER);
     model ckm; // the checkpoint's tensor names and full shapes
     model_layout(&ckm, &ck, 1, 0);
     memset(ft, 0, sizeof *ft);
@@ -122,7 +84,7 @@ void finetune_load(finetune* ft, model* m, const fnn_config* c)
         // Every new tensor trains in the head stage: a new input projection must not stay random.
         ft->head_only[k] = ft->is_new[k];
         ft->start[k] = -1;
-        if (ft->is_new[k] && t->part == PART_WF) zero_piece(m, t);
+        if (ft->is_new[k] && t->part == PART_WF) model_zero_tensor(m, t);
         if (!root) continue;
         if (ft->is_new[k]) printf("new %s (%s)\n", t->name, why);
         else printf("loaded %s\n", t->name);
@@ -184,14 +146,16 @@ const double* finetune_plan(finetune* ft, const fnn_config* c, long s, model* m)
 {
     const int head_stage = s < c->head_only_steps;
     int all_one = 1;
+    unsigned char no_grad[MODEL_MAX_TENSORS] = {0};
     for (int k = 0; k < m->ntensors; k++) {
         const int trains = !ft->frozen[k] && (ft->head_only[k] || !head_stage);
-        m->no_grad[k] = !trains;
+        no_grad[k] = !trains;
         ft->scale[k] = !trains ? 0 : ft->transferred[k] ? c->body_lr_scale : 1;
         ft->l2[k] = trains && ft->transferred[k];
         if (trains && ft->start[k] < 0) ft->start[k] = s;
         all_one &= ft->scale[k] == 1;
     }
+    model_set_no_grad(m, no_grad);
     if (s == c->head_only_steps && s > 0 && m->g->world_rank == 0)
         printf("step %ld: head_only_steps = %d done, the body trains from here\n", s + 1, c->head_only_steps);
     return all_one ? NULL : ft->scale;

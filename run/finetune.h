@@ -52,10 +52,11 @@ void finetune_resume(finetune* ft, model* m, const fnn_config* c, const char* pa
 // would train.
 void finetune_freeze(finetune* ft, const model* m, const fnn_config* c);
 
-// Staged unfreezing at step s (0-based): m->no_grad marks the tensors that do not train (frozen,
-// and while s < head_only_steps all but the head-only set), ft->scale their lr factors (0 for
-// those, body_lr_scale for transferred tensors, 1 for new ones), ft->start = s for those that
-// train for the first time. Returns ft->scale for optim_step, or NULL when every factor is 1;
+// Staged unfreezing at step s (0-based), before the step's forward: the model's no_grad set
+// (model_set_no_grad) marks the tensors that do not train (frozen, and while s <
+// head_only_steps all but the head-only set), ft->scale their lr factors (0 for those,
+// body_lr_scale for transferred tensors, 1 for new ones), ft->start = s for those that train for
+// the first time. Returns ft->scale for optim_step, or NULL when every factor is 1;
 // ft->start is optim_step's start.
 const double* finetune_plan(finetune* ft, const fnn_config* c, long s, model* m);
 

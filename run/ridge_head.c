@@ -53,18 +53,18 @@ void ridge_fit_head(model* m, const dataset* d, data_batch* db, double lambda)
                       "fitted reaches the states through a non-zero Wf, and a classifier has no "
                       "per-step target to feed back instead; use feedback = none, or a checkpoint of "
                       "another task or number of outputs (its Wf is new and zero)");
-    if (task != TASK_CLASSIFY) m->c.feedback_source = FBS_TARGET;
+    if (task != TASK_CLASSIFY) model_set_feedback_source(m, FBS_TARGET);
     const long windows = dataset_windows(d, SPLIT_TRAIN, db->T);
     ridge_acc a;
     // One rank short of memory must not leave the others in the passes' collectives.
     if (dist_any(ridge_acc_init(&a, m, RIDGE_ROWS) != 0, g))
         dist_fail_all("out of memory for the ridge fit of hidden = %d", m->c.H);
-    double t0 = MPI_Wtime();
+    double t0 = dist_wtime();
     accumulate(&a, m, d, db, windows);
-    double t1 = MPI_Wtime();
+    double t1 = dist_wtime();
     long n = 0;
     int info = ridge_acc_solve(&a, m, lambda, &n);
-    double t2 = MPI_Wtime();
+    double t2 = dist_wtime();
     if (info > 0)
         dist_fail_all("head_ridge: G + ridge_lambda n I is not positive definite (leading minor %d "
                       "of %d, n = %ld rows): ridge_lambda = %g is too small for the rank-deficient "
@@ -72,7 +72,7 @@ void ridge_fit_head(model* m, const dataset* d, data_batch* db, double lambda)
     if (info < 0)
         dist_fail_all("head_ridge: the solve failed (out of memory or ScaLAPACK error) for hidden = %d",
                       m->c.H);
-    m->c.feedback_source = fbs;
+    model_set_feedback_source(m, fbs);
     eval_result e = evaluate(m, d, db, SPLIT_TRAIN, windows, 0);
     if (g->world_rank == 0) {
         printf("ridge head: %ld rows of %ld training windows, ridge_lambda = %g: passes %.2f s "

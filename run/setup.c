@@ -1,6 +1,7 @@
 // Shared set-up of the subcommands. Rank 0 alone reads the command line's files, so ranks never
 // disagree on the config; the result travels in one broadcast.
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cblas.h>
@@ -114,33 +115,33 @@ int setup_threads(const dist_grid* g, int threads)
 }
 
 // 1 if every rank's copy of the data has the same kind, inputs, outputs and sequence length.
-static int same_shape_everywhere(const dataset* d)
+static int same_shape_everywhere(const dataset* d, const dist_grid* world)
 {
     int v[8] = {dataset_kind(d), dataset_inputs(d), dataset_outputs(d), dataset_seq_len(d)};
     for (int i = 0; i < 4; i++) v[i + 4] = -v[i];
     // The minimum and maximum over ranks at once: they differ when ranks read different files,
     // which would build models of different shapes and hang in their first collective.
-    MPI_Allreduce(MPI_IN_PLACE, v, 8, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    dist_comm_min_int(v, 8, world->world);
     return v[0] == -v[4] && v[1] == -v[5] && v[2] == -v[6] && v[3] == -v[7];
 }
 
-dataset* setup_data(fnn_config* c)
+dataset* setup_data(fnn_config* c, const dist_grid* world)
 {
     static const char* task_of_kind[] = {"lm", "classify", "regress"};
     char err[sizeof c->data + 256]; // the path and a line about it
     dataset* d = dataset_open(c->data, err, sizeof err);
     // Every rank reads the file itself: a file some ranks cannot see or read ends all of them.
-    if (dist_comm_agree(!d, err, sizeof err, MPI_COMM_WORLD)) dist_fail_all("%s", err);
+    if (dist_comm_agree(!d, err, sizeof err, world->world)) dist_fail_all("%s", err);
     int task = dataset_task(d), bad = task != c->model.task;
     if (bad)
         snprintf(err, sizeof err, "%s is a dataset for task %s, the config says task = %s",
                  c->data, task >= 0 ? task_of_kind[task] : "(none)",
                  config_enum_name("task", c->model.task));
-    if (!same_shape_everywhere(d) && !bad)
+    if (!same_shape_everywhere(d, world) && !bad)
         bad = snprintf(err, sizeof err, "%s differs between ranks (kind, inputs, outputs or sequence length): "
                        "every rank must read the same file", c->data) > 0;
     // Ranks may see different files under one name: all end if any one refuses its copy.
-    if (dist_comm_agree(bad, err, sizeof err, MPI_COMM_WORLD)) dist_fail_all("%s", err);
+    if (dist_comm_agree(bad, err, sizeof err, world->world)) dist_fail_all("%s", err);
     model_config* mc = &c->model;
     mc->V = dataset_kind(d) == DATA_DENSE ? 0 : BYTE_VOCAB;
     if (dataset_kind(d) == DATA_DENSE) mc->D = dataset_inputs(d);
@@ -154,27 +155,68 @@ static void value_text(char* buf, size_t len, const char* enum_key, int v)
     else snprintf(buf, len, "%d", v);
 }
 
-int setup_same_model(const char* path, const model_config* ck, const model_config* want,
-                     int new_head)
+void setup_input_text(const model_config* c, char* buf, size_t len)
 {
-    // enum_key: the value is an enumeration, named as the config names it.
-    const struct { const char *key, *enum_key; int have, need; } f[] = {
-        {"cell", "cell", ck->cell, want->cell},
-        {"task", "task", ck->task, want->task}, {"hidden", NULL, ck->H, want->H},
-        {"layers", NULL, ck->L, want->L}, {"embed or inputs", NULL, ck->D, want->D},
-        {"vocabulary", NULL, ck->V, want->V}, {"activation", "activation", ck->act, want->act},
-        {"feedback", "feedback", ck->feedback, want->feedback},
-        {"feedback_source", "feedback_source", ck->feedback_source, want->feedback_source},
-        {"outputs", NULL, ck->O, new_head ? ck->O : want->O},
-    };
-    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
-        if (f[i].have == f[i].need) continue;
-        char have[32], need[32];
-        value_text(have, sizeof have, f[i].enum_key, f[i].have);
-        value_text(need, sizeof need, f[i].enum_key, f[i].need);
-        dist_fail_all("%s was made for another model: %s = %s there, %s here%s", path, f[i].key,
-                      have, need,
-                      i + 1 == sizeof f / sizeof f[0] ? " (set new_head = true to replace the head)" : "");
+    if (c->V > 0) snprintf(buf, len, "tokens (embed %d)", c->D);
+    else snprintf(buf, len, "dense (%d inputs)", c->D);
+}
+
+// What must agree between a checkpoint's model and the run's, in the order the first difference
+// is reported. Per use (same: resuming or evaluating it, the whole model; transfer: loading its
+// tensors into a model of another task, init_from, where new tensors absorb the rest): NEED,
+// compared; WAIVED, compared unless new_head (a new head absorbs the task, the input and the
+// outputs); 0, not compared.
+enum { NEED = 1, WAIVED = 2 };
+static const struct model_field {
+    const char *key, *enum_key; // enum_key: the value is an enumeration, named as the config names it
+    size_t at;                  // of the int in model_config; INPUT: V and D, named together
+    int same, transfer;
+} fields[] = {
+#define INPUT ((size_t)-1)
+    {"cell", "cell", offsetof(model_config, cell), NEED, NEED},
+    {"input", NULL, INPUT, 0, WAIVED},
+    {"task", "task", offsetof(model_config, task), NEED, WAIVED},
+    {"hidden", NULL, offsetof(model_config, H), NEED, NEED},
+    {"layers", NULL, offsetof(model_config, L), NEED, NEED},
+    {"embed or inputs", NULL, offsetof(model_config, D), NEED, 0},
+    {"vocabulary", NULL, offsetof(model_config, V), NEED, 0},
+    {"activation", "activation", offsetof(model_config, act), NEED, NEED},
+    {"feedback", "feedback", offsetof(model_config, feedback), NEED, 0},
+    {"feedback_source", "feedback_source", offsetof(model_config, feedback_source), NEED, 0},
+    {"outputs", NULL, offsetof(model_config, O), WAIVED, WAIVED},
+};
+
+static int field(const model_config* c, size_t at)
+{
+    return *(const int*)((const char*)c + at);
+}
+
+int setup_check_model(const char* path, const model_config* ck, const model_config* want, int how)
+{
+    const int transfer = how != SETUP_SAME, new_head = how == SETUP_TRANSFER_NEW_HEAD;
+    // A transfer reports what no new tensor can absorb before what a new head would.
+    for (int pass = transfer ? NEED : 0; pass <= WAIVED; pass += NEED) {
+        for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+            const struct model_field* f = &fields[i];
+            const int use = transfer ? f->transfer : f->same;
+            if (!use || (transfer && use != pass) || (use == WAIVED && new_head)) continue;
+            char have[64], need[64];
+            if (f->at != INPUT) {
+                if (field(ck, f->at) == field(want, f->at)) continue;
+                value_text(have, sizeof have, f->enum_key, field(ck, f->at));
+                value_text(need, sizeof need, f->enum_key, field(want, f->at));
+            } else {
+                if (ck->V == want->V && ck->D == want->D) continue;
+                setup_input_text(ck, have, sizeof have);
+                setup_input_text(want, need, sizeof need);
+            }
+            if (transfer)
+                dist_fail_all("init_from = %s: %s = %s there, %s here%s", path, f->key, have, need,
+                              use == WAIVED ? " (set new_head = true to train a new head)" : "");
+            dist_fail_all("%s was made for another model: %s = %s there, %s here%s", path, f->key,
+                          have, need, use == WAIVED ? " (set new_head = true to replace the head)" : "");
+        }
+        if (!transfer) break;
     }
     return 0;
 }

@@ -22,13 +22,18 @@ void setup_grid(dist_grid* world, dist_grid* g, int tp);
 int setup_threads(const dist_grid* g, int threads);
 
 // Opens c->data and fills the dataset-dependent fields of c->model (V, D, O); refuses a dataset
-// of the wrong kind for the task. The job ends with a message on error.
-dataset* setup_data(fnn_config* c);
+// of the wrong kind for the task. The job ends with a message on error. Collective over world.
+dataset* setup_data(fnn_config* c, const dist_grid* world);
 
-// A checkpoint's model (ck, from path) must be the one the run builds (want): same task, shapes
-// and wiring. With new_head the number of outputs may differ. Returns 0, or ends the job.
-int setup_same_model(const char* path, const model_config* ck, const model_config* want,
-                     int new_head);
+// A checkpoint's model (ck, from path) against the one the run builds (want), the one comparison
+// of models: SETUP_SAME (resume, eval): the same task, shapes and wiring; SETUP_TRANSFER
+// (init_from): what no new tensor can absorb (cell, hidden, layers, activation) and the input,
+// task and outputs, which SETUP_TRANSFER_NEW_HEAD lets differ. Returns 0, or ends the job with
+// one line naming both values.
+enum { SETUP_SAME, SETUP_TRANSFER, SETUP_TRANSFER_NEW_HEAD };
+// A model's input as setup_check_model names it: "tokens (embed D)" or "dense (D inputs)".
+void setup_input_text(const model_config* c, char* buf, size_t len);
+int setup_check_model(const char* path, const model_config* ck, const model_config* want, int how);
 
 // Value of "--name" in argv (the next argument), or def. Ends the job if the value is missing.
 const char* setup_opt(int argc, char** argv, const char* name, const char* def);

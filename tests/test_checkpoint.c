@@ -7,11 +7,13 @@
 // /config/score, and the run config text of files from before it.
 // ranks: 1 2 4
 #include <hdf5.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "io/checkpoint.h"
+#include "io/h5.h"
 #include "model/init.h"
 #include "tests/check.h"
 #include "tests/elements.h"
@@ -28,16 +30,22 @@ static model_config tiny(void)
                           .V = 16, .D = 4, .H = 8, .L = 2, .O = 16, .seed = 9};
 }
 
-static double window_loss(model* m)
+// This replica's rows of one window of the global batch, from counter-based draws by global row.
+static model_batch window_batch(const model* m, int32_t* tok, int32_t* next)
 {
-    int32_t tok[T * BG], next[T * BG];
     for (int t = 0; t < T; t++)
         for (int b = 0; b < m->B; b++) {
             int row = m->g->dp_rank * m->B + b;
             tok[t * m->B + b] = (int32_t)(init_uniform(31, t, row) * m->c.V);
             next[t * m->B + b] = (int32_t)(init_uniform(32, t, row) * m->c.V);
         }
-    model_batch bt = {.T = T, .tokens = tok, .next = next};
+    return (model_batch){.T = T, .tokens = tok, .next = next};
+}
+
+static double window_loss(model* m)
+{
+    int32_t tok[T * BG], next[T * BG];
+    model_batch bt = window_batch(m, tok, next);
     model_forward(m, &bt); // from the carried state
     double loss = model_loss(m, &bt, NULL);
     if (m->g->dp > 1) dist_dp_allreduce_f64(&loss, 1, m->g);
@@ -140,6 +148,64 @@ static void round_trip(dist_grid* g, const layout* ls, int nl, const fnn_config*
         dist_grid_free(&r);
     }
     model_free(&w);
+}
+
+// Saving the gradients gathers them itself: after a backward pass over DP replicas each rank
+// holds only its sub-pieces' sums, and the file must hold the whole DP sum all the same. The
+// reference is the one-rank model's gradient of the same global batch (the sums' order differs).
+static void test_save_grads(dist_grid* g)
+{
+    model_config c = tiny();
+    dist_grid one;
+    model w, r;
+    char err[512], path[128];
+    dist_grid_init(MPI_COMM_SELF, 1, 0, &one, err, sizeof err);
+    CHECK(model_init(&w, &c, g, T, BG, err, sizeof err) == 0, "%s", err);
+    CHECK(model_init(&r, &c, &one, T, BG, err, sizeof err) == 0, "%s", err);
+    model_init_params(&w);
+    model_init_params(&r);
+    model* both[2] = {&w, &r};
+    for (int i = 0; i < 2; i++) {
+        int32_t tok[T * BG], next[T * BG];
+        model_batch bt = window_batch(both[i], tok, next);
+        model_reset_state(both[i]);
+        model_zero_grad(both[i]);
+        model_forward(both[i], &bt);
+        model_loss(both[i], &bt, NULL);
+        model_backward(both[i], &bt);
+    }
+    path_of(path, sizeof path, "grads.h5");
+    CHECK(ckpt_save_grads(path, &w, err, sizeof err) == 0, "save grads: %s", err);
+    real* got = calloc(r.nparams, sizeof(real));
+    h5file h;
+    CHECK(got && h5_open(&h, path, MPI_COMM_SELF, err, sizeof err) == 0, "open %s: %s", path, err);
+    double worst = 0;
+    for (int k = 0; k < r.ntensors; k++) {
+        const model_tensor* t = &r.tensors[k];
+        char name[96];
+        snprintf(name, sizeof name, "/grads/%s", t->name);
+        h5_piece pc = {.rank = t->rank, .rows = t->rows, .cols = t->cols, .nrows = t->lrows,
+                       .ncols = t->lcols, .ld = t->ld, .parts = 1};
+        h5_read_piece(&h, name, &pc, got + t->offset);
+        double d = 0, n = 0;
+        for (int i = 0; i < t->lrows; i++)
+            for (int j = 0; j < t->lcols; j++) {
+                const size_t at = t->offset + (size_t)i * t->ld + j;
+                d += (got[at] - r.grads[at]) * (double)(got[at] - r.grads[at]);
+                n += (double)r.grads[at] * r.grads[at];
+            }
+        if (n > 0 && sqrt(d / n) > worst) worst = sqrt(d / n);
+    }
+    CHECK(h5_close(&h) == 0, "reading %s", path);
+    CHECK(worst < 1e-5, "gradients saved at tp %d x dp %d without a gather: relative error %.3g "
+          "against one rank", g->tp, g->dp, worst);
+    if (g->world_rank == 0)
+        printf("gradients saved at tp %d x dp %d (%d x %d) without the caller's gather: within "
+               "%.2g of one rank's\n", g->tp, g->dp, g->dpn, g->dpx, worst);
+    free(got);
+    model_free(&w);
+    model_free(&r);
+    dist_grid_free(&one);
 }
 
 static int contains(const char* s, const char* part) { return strstr(s, part) != NULL; }
@@ -342,6 +408,12 @@ int main(int argc, char** argv)
         dist_grid g;
         layout_grid(&g, &ls[l]);
         round_trip(&g, ls, nl, &cfg);
+        dist_grid_free(&g);
+    }
+    for (int l = 0; l < nl; l++) {
+        dist_grid g;
+        layout_grid(&g, &ls[l]);
+        test_save_grads(&g);
         dist_grid_free(&g);
     }
     test_refusals(&world, &cfg);
