@@ -16,6 +16,7 @@
 #include "model/optim.h"
 #include "tests/check.h"
 #include "tests/elements.h"
+#include "tests/counts.h"
 #include "tests/layouts.h"
 
 enum { T = 8, BG = 4, STEPS = 20, RESUME_AT = 10 };
@@ -206,20 +207,6 @@ static void test_trajectories(int world_rank, const layout* ls, int nl)
     }
 }
 
-// The per-step products a node's DP group computes together (model_apply), per layer and step,
-// as the cell declares them (model/cell.h). One product (the Elman cell, the LSTM): one forward
-// (a over [h | f]; layer 0's input part is batched over the window) and one backward
-// (dX = dA W). split_h (the GRU): forward, ah = h Wh^T and a over [u | f] (layer 0: over f,
-// where it has feedback); backward, their mirrors dX over [u | f] and h. gated (the MGU): one
-// more each way, the gated gates' ah = q Wh^T and dq = dAH Wh.
-static int products_per_step(const model_config* c, int l)
-{
-    const cell_kind* k = cell_of(c->cell);
-    const int fb = c->feedback == FB_ALL || (c->feedback == FB_FIRST && l == 0);
-    if (!k->split_h) return 2;
-    return (1 + (l > 0 || fb)) + 2 + 2 * (k->gated > 0);
-}
-
 // One step: one allgather per layer and step forward and one allreduce per layer and step
 // backward (TP), two of each for a gated cell (q and dq); over DP, one non-blocking reduction per gradient region (each layer, the head,
 // the embedding if any) between groups that share memory, and within one a sync before and
@@ -248,12 +235,10 @@ static void check_counts(dist_grid* g, const model_config* c)
     model_backward(&m, &bt);
     model_gather(&m, m.grads);
     const int tp = g->tp > 1, L = c->L;
-    long products = 0;
-    for (int l = 0; l < L; l++) products += products_per_step(c, l) * T;
-    const long syncs = g->dpn > 1 ? 4 + 2 * products + L + 2 : 0;
+    const long syncs = g->dpn > 1 ? window_syncs(c, T) : 0;
     const long iall = g->dpx > 1 ? L + 1 + (c->V > 0) : 0;
     const char* name = cell_name(c->cell);
-    const long per = (tp ? T * L : 0) * (1 + (m.cell->gated > 0));
+    const long per = tp ? window_tp_collectives(c, T) : 0;
     CHECK(gathers == per, "%s: %ld allgathers, want %ld", name, gathers, per);
     CHECK(g->count[DIST_ALLREDUCE] == per, "%s: %ld allreduces, want %ld", name,
           g->count[DIST_ALLREDUCE], per);
