@@ -47,7 +47,8 @@ typedef struct cell_kind {
     int gated;                    // split_h: the last `gated` gates' ah multiplies q, not h_prev
     int state;                    // per-unit values carried from step to step besides h (c)
     const char* state_name;       // its checkpoint dataset: /train/state/<state_name><layer>
-    int carry;                    // per-unit gradients carried from step t to t-1 by backward
+    int carry;                    // per-unit gradients backward carries from step t to t-1:
+                                  // of s (a cell with state), else of h_{t-1}
     int any_act;                  // the config's `activation` applies (else only tanh, the default)
 
     // One step, row b of every array at b * (its width): outputs, cached state, inputs, sizes.
@@ -68,8 +69,9 @@ typedef struct cell_kind {
     // With gated > 0, the step's first part: from a and ah of the gates before the gated ones
     // (their products done), q (B x Hl) receives this rank's block of the gated state, and a
     // and ah are left as forward and gated_backward read them. Its mirror runs after backward:
-    // dq (B x Hl, rows ldq apart) is the gradient of q (summed over the TP group); it completes da and dah of
-    // the gates before the gated ones, and adds to carry what goes to step t-1 through q.
+    // dq (B x Hl, rows ldq apart) is the gradient of q (summed over the TP group); it completes
+    // da and dah of the gates before the gated ones, and adds to carry what goes to step t-1
+    // through q.
     void (*gated_forward)(real* q, real* a, const real* ah, const real* hprev, int ldh, int B,
                           int Hl);
     void (*gated_backward)(real* da, real* dah, real* carry, const real* dq, int ldq,
