@@ -32,7 +32,7 @@ typedef struct option {
     const char* def;        // default, in the syntax of the file
     enum opt_range range;
     const enum_name* names; // TY_ENUM: accepted names, ending with {NULL}
-    const char* (*name_of)(int); // or TY_ENUM of values 0, 1, ...: the name of each, NULL past the last
+    const char* (*name_of)(int); // or, values 0, 1, ...: the name of each, NULL past the last
     const char* help;
 } option;
 
@@ -60,7 +60,8 @@ static const enum_name score_names[] = {{"all", SCORE_ALL}, {"last", SCORE_LAST}
     (offsetof(fnn_config, field) +                                                           \
      0 * sizeof(char[_Generic(((fnn_config*)0)->field, ctype: 1, default: -1)]))
 #define OPT(key, type, ctype, field, def, range, names, help)                                \
-    {key, type, FIELD_AS(field, ctype), sizeof(((fnn_config*)0)->field), def, range, names, NULL, help}
+    {key, type, FIELD_AS(field, ctype), sizeof(((fnn_config*)0)->field), def, range, names,     \
+     NULL, help}
 #define KEY_INT(k, f, d, r, h) OPT(k, TY_INT, int, f, d, r, NULL, h)
 #define KEY_DBL(k, f, d, r, h) OPT(k, TY_DOUBLE, double, f, d, r, NULL, h)
 #define KEY_U64(k, f, d, h) OPT(k, TY_U64, uint64_t, f, d, ANY, NULL, h)

@@ -4,9 +4,10 @@
 // from dh_blk (the cell's backward, model/cell.h), and its partial gradient of the layer's whole
 // input, dX = dA W_blk = [du | dh_prev | df_prev] (split_h cells: [du | df_prev] from dA and
 // dh_prev from dAH); one allreduce over the TP group sums the parts. A gated cell's gradient of
-// its gated state, dq = dAH Wh over the gated gates' rows, is summed the same way first. A window kept in segments
-// (bptt_memory) is run back segment by segment, latest first, each recomputed from its stored
-// start (model_forward_segment) unless it is the one forward left in the buffers.
+// its gated state, dq = dAH Wh over the gated gates' rows, is summed the same way first. A
+// window kept in segments (bptt_memory) is run back segment by segment, latest first, each
+// recomputed from its stored start (model_forward_segment) unless it is the one forward left in
+// the buffers.
 //
 // The weight gradients dW += dA^T X are formed per chunk of model_grad_chunk steps as the loop
 // reaches the chunk's first step: the chunks latest first, the rows of one in time order. That
