@@ -140,7 +140,7 @@ adding: deps
 	MPIRUN="$(MPIRUN)" CELL="$(CELL)" ACT="$(ACT)" INIT="$(INIT)" LR="$(LR)" STEPS="$(STEPS)" \
 	  T="$(T)" NP="$(NP)" ADDING_SET="$(ADDING_SET)" sh tools/adding.sh
 
-# The fortunes LM with elman, gru and lstm at equal parameters and equal wall-clock (BUDGET
+# The fortunes LM with every cell at equal parameters and equal wall-clock (BUDGET
 # seconds of training each): one table row per cell.
 cells-lm: deps
 	$(MAKE) build/fnn

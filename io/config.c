@@ -32,13 +32,12 @@ typedef struct option {
     const char* def;        // default, in the syntax of the file
     enum opt_range range;
     const enum_name* names; // TY_ENUM: accepted names, ending with {NULL}
+    const char* (*name_of)(int); // or, values 0, 1, ...: the name of each, NULL past the last
     const char* help;
 } option;
 
 // Names are paired with the enum constants rather than indexed by them, so reordering an enum
-// in model.h cannot silently swap names.
-static const enum_name cell_names[] = {
-    {"elman", CELL_ELMAN}, {"gru", CELL_GRU}, {"lstm", CELL_LSTM}, {NULL, 0}};
+// in model.h cannot silently swap names. The cells' names come from their registry (cell_name).
 static const enum_name task_names[] = {
     {"lm", TASK_LM}, {"classify", TASK_CLASSIFY}, {"regress", TASK_REGRESS}, {NULL, 0}};
 static const enum_name act_names[] = {
@@ -61,7 +60,8 @@ static const enum_name score_names[] = {{"all", SCORE_ALL}, {"last", SCORE_LAST}
     (offsetof(fnn_config, field) +                                                           \
      0 * sizeof(char[_Generic(((fnn_config*)0)->field, ctype: 1, default: -1)]))
 #define OPT(key, type, ctype, field, def, range, names, help)                                \
-    {key, type, FIELD_AS(field, ctype), sizeof(((fnn_config*)0)->field), def, range, names, help}
+    {key, type, FIELD_AS(field, ctype), sizeof(((fnn_config*)0)->field), def, range, names,     \
+     NULL, help}
 #define KEY_INT(k, f, d, r, h) OPT(k, TY_INT, int, f, d, r, NULL, h)
 #define KEY_DBL(k, f, d, r, h) OPT(k, TY_DOUBLE, double, f, d, r, NULL, h)
 #define KEY_U64(k, f, d, h) OPT(k, TY_U64, uint64_t, f, d, ANY, NULL, h)
@@ -69,14 +69,16 @@ static const enum_name score_names[] = {{"all", SCORE_ALL}, {"last", SCORE_LAST}
 #define KEY_BOOL(k, f, d, h) OPT(k, TY_BOOL, int, f, d, ANY, NULL, h)
 #define KEY_STR(k, f, d, h) OPT(k, TY_STRING, char*, f, d, ANY, NULL, h)
 #define KEY_ENUM(k, f, d, n, h) OPT(k, TY_ENUM, int, f, d, ANY, n, h)
+#define KEY_ENUM_OF(k, f, d, name_of, h)                                                     \
+    {k, TY_ENUM, FIELD_AS(f, int), sizeof(((fnn_config*)0)->f), d, ANY, NULL, name_of, h}
 
 static const option options[] = {
     KEY_U64("seed", model.seed, "1", "parameter init and data order"),
     KEY_ENUM("task", model.task, "lm", task_names, "what the outputs are scored against"),
     KEY_INT("hidden", model.H, "64", GT0, "hidden units per layer"),
     KEY_INT("layers", model.L, "1", LAYERS, "stacked recurrent layers"),
-    KEY_ENUM("cell", model.cell, "elman", cell_names, "recurrent cell of every layer"),
-    KEY_DBL("forget_bias", model.forget_bias, "1", ANY, "initial forget-gate bias (cell = lstm)"),
+    KEY_ENUM_OF("cell", model.cell, "elman", cell_name, "recurrent cell of every layer"),
+    KEY_DBL("forget_bias", model.forget_bias, "1", ANY, "initial forget-gate bias (cells with one)"),
     KEY_INT("embed", model.D, "32", GT0, "token embedding size (dense input: from the data)"),
     KEY_ENUM("activation", model.act, "tanh", act_names, "hidden nonlinearity"),
     KEY_ENUM("feedback", model.feedback, "all", feedback_names, "layers that see the fed-back output"),
@@ -146,13 +148,21 @@ static const void* cfield(const fnn_config* c, const option* o) { return (const 
 // The messages name their key and value themselves.
 #define fail(err, errlen, ...) errmsg(err, errlen, NULL, __VA_ARGS__)
 
+// The i-th accepted name of enum option o and its value in *value; NULL past the last.
+static const char* enum_at(const option* o, int i, int* value)
+{
+    if (o->name_of) return *value = i, o->name_of(i);
+    return *value = o->names[i].value, o->names[i].name;
+}
+
 // "tanh|relu|sigmoid", for the message of a bad enum value.
-static void enum_list(const enum_name* n, char* buf, size_t len)
+static void enum_list(const option* o, char* buf, size_t len)
 {
     size_t used = 0;
     buf[0] = '\0';
-    for (; n->name && used < len; n++)
-        used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? "|" : "", n->name);
+    int v;
+    for (int i = 0; enum_at(o, i, &v) && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? "|" : "", enum_at(o, i, &v));
 }
 
 // The number parsers take the whole value or nothing: "32x", "" and out-of-range values are
@@ -223,10 +233,11 @@ static int parse_bool(const char* s, int* out, char* msg, size_t len)
 
 static int parse_enum(const option* o, const char* s, int* out, char* msg, size_t len)
 {
-    for (const enum_name* n = o->names; n->name; n++)
-        if (!strcmp(n->name, s)) return *out = n->value, 0;
+    int v;
+    for (int i = 0; enum_at(o, i, &v); i++)
+        if (!strcmp(enum_at(o, i, &v), s)) return *out = v, 0;
     char list[128];
-    enum_list(o->names, list, sizeof list);
+    enum_list(o, list, sizeof list);
     return fail(msg, len, "'%s' is not one of %s", s, list);
 }
 
@@ -443,7 +454,7 @@ static int check_range(const fnn_config* c, const option* o, char* err, size_t e
 {
     if (o->type == TY_ENUM && !config_enum_name(o->key, int_value(c, o))) {
         char list[128];
-        enum_list(o->names, list, sizeof list);
+        enum_list(o, list, sizeof list);
         return fail(err, errlen, "%s = %d: not one of %s", o->key, int_value(c, o), list);
     }
     if ((o->type != TY_INT && o->type != TY_DOUBLE) || range_ok(o->range, numeric_value(c, o)))
@@ -536,6 +547,38 @@ static int check_feedback(const fnn_config* c, char* err, size_t errlen)
     return 0;
 }
 
+// "elman" or "gru|lstm": the cells of the registry for which has(kind) holds.
+static void cells_with(int (*has)(const cell_kind*), char* buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < CELL_KINDS && used < len; i++)
+        if (has(cell_of(i)))
+            used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? "|" : "", cell_name(i));
+}
+static int has_forget(const cell_kind* k) { return cell_has_init(k, CELL_INIT_FORGET); }
+static int has_act(const cell_kind* k) { return k->any_act; }
+
+// The keys that apply to some cells only, as the cells declare: forget_bias to those with a
+// forget-gate bias, activation (other than its default, tanh) to those with any_act.
+static int check_cell_keys(const fnn_config* c, char* err, size_t errlen)
+{
+    const cell_kind* k = cell_of(c->model.cell);
+    char with[128];
+    if (!has_forget(k) && c->model.forget_bias != 1) {
+        cells_with(has_forget, with, sizeof with);
+        return fail(err, errlen, "forget_bias = %g: applies to cell = %s only (cell = %s)",
+                    c->model.forget_bias, with, k->name);
+    }
+    if (!k->any_act && c->model.act != ACT_TANH) {
+        cells_with(has_act, with, sizeof with);
+        return fail(err, errlen, "activation = %s: the %s cell has its own nonlinearities (activation "
+                    "applies to cell = %s)", config_enum_name("activation", c->model.act), k->name,
+                    with);
+    }
+    return 0;
+}
+
 int config_validate(const fnn_config* c, char* err, size_t errlen)
 {
     for (size_t i = 0; i < NOPTIONS; i++)
@@ -543,13 +586,7 @@ int config_validate(const fnn_config* c, char* err, size_t errlen)
     if (!c->data[0]) return fail(err, errlen, "data = (empty): must name a dataset from fnn prepare");
     if (check_resume(c, err, errlen)) return -1;
     if (check_feedback(c, err, errlen)) return -1;
-    if (c->model.cell != CELL_LSTM && c->model.forget_bias != 1)
-        return fail(err, errlen, "forget_bias = %g: only the lstm cell has a forget gate (cell = %s)",
-                    c->model.forget_bias, config_enum_name("cell", c->model.cell));
-    if (c->model.cell != CELL_ELMAN && c->model.act != ACT_TANH)
-        return fail(err, errlen, "activation = %s: the %s cell has its own nonlinearities (activation "
-                    "applies to cell = elman)", config_enum_name("activation", c->model.act),
-                    config_enum_name("cell", c->model.cell));
+    if (check_cell_keys(c, err, errlen)) return -1;
     if (check_needs_init_from(c, err, errlen)) return -1;
     if (check_score(c, err, errlen)) return -1;
     if (check_bptt_memory(c, err, errlen)) return -1;
@@ -570,18 +607,26 @@ void config_help(FILE* out)
     for (size_t i = 0; i < NOPTIONS; i++) {
         const option* o = &options[i];
         char def[96], names[64] = "";
-        if (o->type == TY_ENUM) enum_list(o->names, names, sizeof names);
+        if (o->type == TY_ENUM) enum_list(o, names, sizeof names);
         snprintf(def, sizeof def, o->type == TY_ENUM ? "%s (%s)" : "%s", o->def[0] ? o->def : "(empty)", names);
         fprintf(out, "  %-16s %-34s %s\n", o->key, def, o->help);
     }
+}
+
+void config_enum_names(const char* key, char* buf, size_t len)
+{
+    const option* o = find_option(key);
+    if (o && o->type == TY_ENUM) enum_list(o, buf, len);
+    else if (len) buf[0] = '\0';
 }
 
 const char* config_enum_name(const char* key, int value)
 {
     const option* o = find_option(key);
     if (!o || o->type != TY_ENUM) return NULL;
-    for (const enum_name* n = o->names; n->name; n++)
-        if (n->value == value) return n->name;
+    int v;
+    for (int i = 0; enum_at(o, i, &v); i++)
+        if (v == value) return enum_at(o, i, &v);
     return NULL;
 }
 
@@ -589,7 +634,8 @@ int config_enum_value(const char* key, const char* name)
 {
     const option* o = find_option(key);
     if (!o || o->type != TY_ENUM) return -1;
-    for (const enum_name* n = o->names; n->name; n++)
-        if (!strcmp(n->name, name)) return n->value;
+    int v;
+    for (int i = 0; enum_at(o, i, &v); i++)
+        if (!strcmp(enum_at(o, i, &v), name)) return v;
     return -1;
 }

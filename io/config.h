@@ -74,5 +74,7 @@ void config_help(FILE* out);
 // Name <-> value of the enumerated keys, for config_print, checkpoints and inspect.
 const char* config_enum_name(const char* key, int value);
 int config_enum_value(const char* key, const char* name); // -1 if unknown
+// The accepted names of an enumerated key, "elman|gru|...", for a message (empty if none).
+void config_enum_names(const char* key, char* buf, size_t len);
 
 #endif

@@ -98,8 +98,11 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
                        .feedback_source = FBS_MODEL, .wh_init = INIT_NORMAL, .V = BYTE_VOCAB, .O = BYTE_VOCAB,
                        .forget_bias = 1, .seed = 1};
     const char* cell = setup_opt(argc, argv, "--cell", "elman");
-    if ((mc.cell = config_enum_value("cell", cell)) < 0)
-        dist_fail_all("--cell %s: expected elman, gru or lstm", cell);
+    if ((mc.cell = config_enum_value("cell", cell)) < 0) {
+        char cells[128];
+        config_enum_names("cell", cells, sizeof cells);
+        dist_fail_all("--cell %s: expected one of %s", cell, cells);
+    }
     // --init orthogonal: the start-up of a run with the QR (startup.h's line).
     const char* init = setup_opt(argc, argv, "--init", "normal");
     if ((mc.wh_init = config_enum_value("init", init)) < 0)

@@ -3,9 +3,11 @@
 // Per step (latest first) and layer (top first) this rank forms the gradient of its block of a
 // from dh_blk (the cell's backward, model/cell.h), and its partial gradient of the layer's whole
 // input, dX = dA W_blk = [du | dh_prev | df_prev] (split_h cells: [du | df_prev] from dA and
-// dh_prev from dAH); one allreduce over the TP group sums the parts. A window kept in segments
-// (bptt_memory) is run back segment by segment, latest first, each recomputed from its stored
-// start (model_forward_segment) unless it is the one forward left in the buffers.
+// dh_prev from dAH); one allreduce over the TP group sums the parts. A gated cell's gradient of
+// its gated state, dq = dAH Wh over the gated gates' rows, is summed the same way first. A
+// window kept in segments (bptt_memory) is run back segment by segment, latest first, each
+// recomputed from its stored start (model_forward_segment) unless it is the one forward left in
+// the buffers.
 //
 // The weight gradients dW += dA^T X are formed per chunk of model_grad_chunk steps as the loop
 // reaches the chunk's first step: the chunks latest first, the rows of one in time order. That
@@ -72,6 +74,14 @@ static void cell_grad(model* m, int l, int t)
     m->cell->backward(m->dA[l] + dat, split ? m->dAH[l] + dat : NULL, m->cg[l], m->dh,
                       m->A[l] + at, split ? m->AH[l] + at : NULL, s, m->HB[l] + r * Hl,
                       hprev, K, model_state_before(m, l, t), B, Hl, m->c.act);
+    if (!m->cell->gated) return;
+    // dq = dAH Wh over the gated gates' rows: each TP rank holds those rows of its own units,
+    // so the sum over the group is the gradient of the whole q, of which the cell takes its block.
+    const int H = m->c.H, hHl = GH - m->cell->gated * Hl;
+    model_apply(m, m->dQ[l], H, m->dAH[l] + dat + hHl, GH, &m->bwdWq[l], NULL, 0);
+    if (m->g->tp > 1) dist_tp_allreduce_sum(m->dQ[l], B * H, m->g);
+    m->cell->gated_backward(m->dA[l] + dat, m->dAH[l] + dat, m->cg[l], m->dQ[l] + m->h0, H,
+                            m->A[l] + at, hprev, K, B, Hl);
 }
 
 // This rank's part of the input gradient dX = dA W of layer l at step t (into out, B x K); a
@@ -96,10 +106,11 @@ static void bias_grad(real* db, const real* dA, size_t rows, int n)
 // dW += dA^T X of layer l over the chunk's rows (dA, dAH, Xs) for the column runs u, h, f of
 // [Wx | Wh | Wf] (split_h: u, f, h) that train (a run trains when any gate's tensor in it
 // does), adjacent runs of the same dA as one: one GEMM when all train (as without freezing;
-// split_h: two, its h columns take dAH), none for a frozen layer.
+// split_h: two, its h columns take dAH; gated: three, the gated gates' h columns dAH^T Q).
 static void layer_weight_grad(model* m, int l, int rows)
 {
     const int GH = m->cell->gates * m->Hl, K = m->K[l], split = m->cell->split_h;
+    const int hHl = GH - m->cell->gated * m->Hl; // rows whose h columns multiply h_prev
     const int hc = m->hc[l], fc = m->fc[l];
     // The runs in column order, and which take dAH (split_h's h, the last).
     const int part[3] = {PART_WX, split ? PART_WF : PART_WH, split ? PART_WH : PART_WF};
@@ -113,9 +124,12 @@ static void layer_weight_grad(model* m, int l, int rows)
             continue;
         const real* dA = ah[p] ? m->dAH[l] : m->dA[l];
         if (trains[part[p]] && c0[q] > c0[p])
-            gemm_atb(dW + c0[p], K, dA, GH, m->Xs[l] + c0[p], K, GH, c0[q] - c0[p], rows,
-                     m->atb_work);
+            gemm_atb(dW + c0[p], K, dA, GH, m->Xs[l] + c0[p], K, ah[p] ? hHl : GH, c0[q] - c0[p],
+                     rows, m->atb_work);
     }
+    if (hHl < GH && trains[PART_WH])
+        gemm_atb(dW + (size_t)hHl * K + hc, K, m->dAH[l] + hHl, GH, m->Qs[l], m->c.H, GH - hHl,
+                 m->c.H, rows, m->atb_work);
     if (trains[PART_B]) bias_grad(m->grads + m->b[l], m->dA[l], (size_t)rows, GH);
     if (trains[PART_BH]) bias_grad(m->grads + m->bh[l], m->dAH[l], (size_t)rows, GH);
 }
@@ -132,6 +146,10 @@ static void layer_chunk(model* m, int l, int t, int T)
     const size_t n = (size_t)m->B * m->K[l];
     memcpy(m->Xs[l] + (size_t)(t % m->chunk) * n, m->X[l] + model_row(m, t) * m->K[l],
            n * sizeof(real));
+    const size_t nq = (size_t)m->B * m->c.H;
+    if (m->cell->gated)
+        memcpy(m->Qs[l] + (size_t)(t % m->chunk) * nq, m->Q[l] + model_row(m, t) * m->c.H,
+               nq * sizeof(real));
     if (t % m->chunk == 0) layer_weight_grad(m, l, chunk_rows(m, t, T));
 }
 
@@ -176,11 +194,12 @@ static void reduce_grads(model* m, int T)
 
 void model_backward(model* m, const model_batch* bt)
 {
-    gemm_w* w[2 * MODEL_MAX_LAYERS + 1] = {&m->bwdWo};
+    gemm_w* w[3 * MODEL_MAX_LAYERS + 1] = {&m->bwdWo};
     int n = 1;
     for (int l = 0; l < m->c.L; l++) {
         w[n++] = &m->bwdW[l];
         if (m->cell->split_h) w[n++] = &m->bwdWh[l];
+        if (m->cell->gated) w[n++] = &m->bwdWq[l];
         // Nothing flows back from past the window's end.
         if (m->cg[l]) memset(m->cg[l], 0, (size_t)m->B * m->cell->carry * m->Hl * sizeof(real));
     }

@@ -76,6 +76,6 @@ static void backward(real* da, real* dah, real* carry, real* dh, const real* a, 
 static const char* const gate_name[GATES] = {"r", "z", "n"};
 
 const cell_kind cell_gru = {
-    .name = "gru", .gates = GATES, .gate_name = gate_name, .split_h = 1, .carry = 1,
+    .name = "gru", .gates = GATES, .gate_name = gate_name, .split_h = 1, .bias_h = 1, .carry = 1,
     .forward = forward, .backward = backward,
 };

@@ -3,7 +3,8 @@
 //
 // Per step and layer this rank computes its block of a = [u | h_prev | f_prev] W^T + b (all
 // gates of its hidden units), the cell turns it into its block of h (model/cell.h), and one
-// allgather over the TP group assembles the full h. The top layer's
+// allgather over the TP group assembles the full h (a gated cell gathers its gated state q
+// first, the same way, for the product that multiplies it). The top layer's
 // partial output h_blk Wo_blk^T rides in the same allgather and every rank sums the parts.
 #include <string.h>
 #include "model/feedback.h"
@@ -58,7 +59,7 @@ static void next_segment(model* m, int s0)
 // The products of layer l at step t from the full input x_t = [u | h_prev | f_prev]: a = x_t W^T + b,
 // where layer 0's a already holds the input projection done for all steps at once; or, for a
 // split_h cell (x_t = [u | f_prev | h_prev]), a = [u | f_prev] [Wx | Wf]^T + b and
-// ah = h_prev Wh^T + bh.
+// ah = h_prev Wh^T (+ bh) of the gates before the gated ones (all of them, gated = 0).
 static void products(model* m, int l, int t)
 {
     const int GH = m->cell->gates * m->Hl, K = m->K[l];
@@ -70,7 +71,28 @@ static void products(model* m, int l, int t)
         model_apply(m, a, GH, x + m->c.D, K, &m->fwdW[0], NULL, 1);
     if (m->cell->split_h)
         model_apply(m, m->AH[l] + model_row(m, t) * GH, GH, x + m->hc[l], K, &m->fwdWh[l],
-                    m->params + m->bh[l], 0);
+                    m->cell->bias_h ? m->params + m->bh[l] : NULL, 0);
+}
+
+// A gated cell's first part of the step: its block of q_t, gathered over the TP group into Q
+// (the gated gates' Wh columns span all H units, as for h), then those gates' ah = q_t Wh^T.
+static void gated_product(model* m, int l, int t)
+{
+    const int B = m->B, H = m->c.H, Hl = m->Hl, GH = m->cell->gates * Hl, K = m->K[l];
+    const int hHl = GH - m->cell->gated * Hl;
+    const size_t r = model_row(m, t);
+    real *a = m->A[l] + r * GH, *ah = m->AH[l] + r * GH, *q = m->Q[l] + r * H;
+    m->cell->gated_forward(m->send, a, ah, m->X[l] + r * K + m->hc[l] + m->h0, K, B, Hl);
+    if (m->g->tp > 1)
+        dist_tp_allgather(m->send, m->recv, B * Hl, m->g);
+    else
+        memcpy(m->recv, m->send, (size_t)B * Hl * sizeof(real));
+    for (int p = 0; p < m->g->tp; p++)
+        for (int b = 0; b < B; b++)
+            memcpy(q + (size_t)b * H + p * Hl, m->recv + ((size_t)p * B + b) * Hl,
+                   (size_t)Hl * sizeof(real));
+    model_apply(m, ah + hHl, GH, q, H, &m->fwdWq[l],
+                m->cell->bias_h ? m->params + m->bh[l] + hHl : NULL, 0);
 }
 
 // The cell's step over this rank's block: h_t (into HB) and its state from the products.
@@ -144,6 +166,7 @@ static void layer_step(model* m, const model_batch* bt, int l, int t, int again)
     const int top = l == m->c.L - 1, head = top && !again;
     real* h = m->HB[l] + model_row(m, t) * Hl;
     products(m, l, t);
+    if (m->cell->gated) gated_product(m, l, t);
     cell_step(m, l, t, bt->T);
     size_t chunk = (size_t)B * Hl + (head ? (size_t)B * O : 0);
     memcpy(m->send, h, (size_t)B * Hl * sizeof(real));
@@ -187,11 +210,12 @@ void model_forward_segment(model* m, const model_batch* bt, int s0, int s1)
 
 void model_forward(model* m, const model_batch* bt)
 {
-    gemm_w* w[2 * MODEL_MAX_LAYERS + 2] = {&m->fwdWx0, &m->fwdWo};
+    gemm_w* w[3 * MODEL_MAX_LAYERS + 2] = {&m->fwdWx0, &m->fwdWo};
     int n = 2;
     for (int l = 0; l < m->c.L; l++) {
         if (m->fwdW[l].k > 0) w[n++] = &m->fwdW[l];
         if (m->cell->split_h) w[n++] = &m->fwdWh[l];
+        if (m->cell->gated) w[n++] = &m->fwdWq[l];
     }
     model_pack(m, w, n, bt->T);
     m->seg0 = 0;

@@ -72,8 +72,8 @@ static void add_layer_bias(model* m, int l, int g, int part, size_t off)
     b->offset = off + (size_t)g * m->Hl;
 }
 
-// Lays out parameters: per layer W (G Hl x K, gate by gate), b (G Hl) and, for a cell with a
-// separate recurrent product, bh (G Hl); then Wo (O x Hl), bo (O), E (V x D).
+// Lays out parameters: per layer W (G Hl x K, gate by gate), b (G Hl) and, for a cell whose
+// recurrent product has its own bias, bh (G Hl); then Wo (O x Hl), bo (O), E (V x D).
 static void layout_params(model* m)
 {
     const model_config* c = &m->c;
@@ -91,14 +91,14 @@ static void layout_params(model* m)
         m->b[l] = off;
         off += (size_t)G * m->Hl;
         m->bh[l] = off;
-        if (m->cell->split_h) off += (size_t)G * m->Hl;
+        if (m->cell->bias_h) off += (size_t)G * m->Hl;
         for (int g = 0; g < G; g++) {
             add_layer_slice(m, l, g, PART_WX, 0, Dl);
             add_layer_slice(m, l, g, PART_WH, m->hc[l], c->H);
             if (m->Of[l]) add_layer_slice(m, l, g, PART_WF, m->fc[l], c->O);
         }
         for (int g = 0; g < G; g++) add_layer_bias(m, l, g, PART_B, m->b[l]);
-        for (int g = 0; m->cell->split_h && g < G; g++) add_layer_bias(m, l, g, PART_BH, m->bh[l]);
+        for (int g = 0; m->cell->bias_h && g < G; g++) add_layer_bias(m, l, g, PART_BH, m->bh[l]);
     }
     m->Wo = off;
     off += (size_t)c->O * m->Hl;
@@ -184,7 +184,9 @@ static size_t atb_elems(const model* m)
 static size_t describe_weights(model* m, real* area, int dpn, int dpn_rank)
 {
     const int Hl = m->Hl, O = m->c.O, GH = m->cell->gates * Hl, H = m->c.H;
-    gemm_w *fwd[2 * MODEL_MAX_LAYERS + 2], *bwd[2 * MODEL_MAX_LAYERS + 1];
+    // The gated gates' rows (a gated cell): the last qHl of the G Hl.
+    const int qHl = m->cell->gated * Hl, hHl = GH - qHl;
+    gemm_w *fwd[3 * MODEL_MAX_LAYERS + 2], *bwd[3 * MODEL_MAX_LAYERS + 1];
     int nf = 0, nb = 0;
     for (int l = 0; l < m->c.L; l++) {
         const real* W = m->params + m->W[l];
@@ -198,10 +200,15 @@ static size_t describe_weights(model* m, real* area, int dpn, int dpn_rank)
         if (end > skip) fwd[nf++] = &m->fwdW[l];
         bwd[nb++] = &m->bwdW[l];
         if (!m->cell->split_h) continue;
-        gemm_w_set(&m->fwdWh[l], W + hc, K, H, GH, 1);
-        gemm_w_set(&m->bwdWh[l], W + hc, K, GH, H, 0);
+        gemm_w_set(&m->fwdWh[l], W + hc, K, H, hHl, 1);
+        gemm_w_set(&m->bwdWh[l], W + hc, K, hHl, H, 0);
         fwd[nf++] = &m->fwdWh[l];
         bwd[nb++] = &m->bwdWh[l];
+        if (!qHl) continue;
+        gemm_w_set(&m->fwdWq[l], W + (size_t)hHl * K + hc, K, H, qHl, 1);
+        gemm_w_set(&m->bwdWq[l], W + (size_t)hHl * K + hc, K, qHl, H, 0);
+        fwd[nf++] = &m->fwdWq[l];
+        bwd[nb++] = &m->bwdWq[l];
     }
     gemm_w_set(&m->fwdWx0, m->params + m->W[0], m->K[0], m->c.D, GH, 1);
     gemm_w_set(&m->fwdWo, m->params + m->Wo, Hl, Hl, O, 1);
@@ -218,8 +225,8 @@ static size_t describe_weights(model* m, real* area, int dpn, int dpn_rank)
 
 // Each layer's activation and state buffers (model.h): those before LB_SHARED are operands of
 // the products the node's DP group computes together, so they lie in the shared segment.
-enum { LB_X, LB_HB, LB_A, LB_AH, LB_DA, LB_DAH, LB_DX0, LB_DX1, LB_SHARED,
-       LB_S = LB_SHARED, LB_S0, LB_ST, LB_CG, LB_HT, LB_H0, LB_CKX, LB_CKS, LB_XS, LB_N };
+enum { LB_X, LB_HB, LB_A, LB_AH, LB_DA, LB_DAH, LB_DX0, LB_DX1, LB_Q, LB_DQ, LB_SHARED,
+       LB_S = LB_SHARED, LB_S0, LB_ST, LB_CG, LB_HT, LB_H0, LB_CKX, LB_CKS, LB_XS, LB_QS, LB_N };
 // The window's: outputs, fed-back signal, their gradient, and the per-step scratch.
 enum { WB_Y, WB_F, WB_DY, WB_FT, WB_F0, WB_SEND, WB_RECV, WB_DH, WB_HS, WB_N };
 
@@ -246,7 +253,7 @@ static void activation_sizes(const model_config* c, int tp, int B, int T, int ke
     keep = segment_steps(keep, T);
     const size_t Hl = (size_t)(c->H / tp), H = (size_t)c->H, O = (size_t)c->O, b = (size_t)B;
     const size_t GH = (size_t)k->gates * Hl, own_a = k->gates > 1 || k->split_h;
-    const size_t split = (size_t)k->split_h, sHl = (size_t)k->state * Hl;
+    const size_t split = (size_t)k->split_h, sHl = (size_t)k->state * Hl, gq = k->gated > 0;
     const size_t seg = (size_t)keep * b, xrows = (keep < T ? keep + 1 : T) * b;
     const size_t cb = (size_t)chunk * b, starts = (size_t)((T + keep - 1) / keep - 1) * b;
     for (int l = 0; l < c->L; l++) {
@@ -256,7 +263,8 @@ static void activation_sizes(const model_config* c, int tp, int B, int T, int ke
             [LB_AH] = seg * GH * split, [LB_DA] = cb * GH, [LB_DAH] = cb * GH * split,
             [LB_DX0] = b * K, [LB_DX1] = b * K, [LB_S] = seg * sHl, [LB_S0] = b * sHl,
             [LB_ST] = b * sHl, [LB_CG] = b * k->carry * Hl, [LB_HT] = b * H, [LB_H0] = b * H,
-            [LB_CKX] = starts * K, [LB_CKS] = starts * sHl, [LB_XS] = cb * K};
+            [LB_CKX] = starts * K, [LB_CKS] = starts * sHl, [LB_XS] = cb * K,
+            [LB_Q] = seg * H * gq, [LB_DQ] = b * H * gq, [LB_QS] = cb * H * gq};
         memcpy(lay[l], n, sizeof n);
     }
     const size_t w[WB_N] = {
@@ -288,8 +296,8 @@ static size_t lay_segment(model* m, real* seg, int dpn, int dpx, size_t lay[][LB
     const size_t start = 2 * np + 2 * nm;
     size_t off = start;
     for (int l = 0; l < m->c.L; l++) {
-        real** at[LB_SHARED] = {&m->X[l], &m->HB[l], &m->A[l], &m->AH[l], &m->dA[l], &m->dAH[l],
-                                &m->dX[0][l], &m->dX[1][l]};
+        real** at[LB_SHARED] = {&m->X[l],     &m->HB[l],    &m->A[l], &m->AH[l], &m->dA[l],
+                                &m->dAH[l],   &m->dX[0][l], &m->dX[1][l], &m->Q[l], &m->dQ[l]};
         for (int i = 0; i < LB_SHARED; i++) {
             if (seg) *at[i] = lay[l][i] ? seg + off : NULL;
             off += round16(lay[l][i]);
@@ -305,7 +313,7 @@ static size_t lay_segment(model* m, real* seg, int dpn, int dpx, size_t lay[][LB
 // than carried state or a per-step buffer.
 static int own_activation(int i)
 {
-    return i == LB_S || i == LB_CKX || i == LB_CKS || i == LB_XS;
+    return i == LB_S || i == LB_CKX || i == LB_CKS || i == LB_XS || i == LB_QS;
 }
 
 void model_size(model* m, const model_config* c, int tp, int T, int B, int keep)
@@ -394,7 +402,7 @@ int model_init_keep(model* m, const model_config* c, dist_grid* g, int T, int Bg
     alloc_shared(m, lay);
     for (int l = 0; l < c->L; l++) {
         real** at[LB_N - LB_SHARED] = {&m->S[l], &m->s0s[l], &m->sT[l], &m->cg[l], &m->hT[l],
-                                       &m->h0s[l], &m->ckX[l], &m->ckS[l], &m->Xs[l]};
+                                       &m->h0s[l], &m->ckX[l], &m->ckS[l], &m->Xs[l], &m->Qs[l]};
         for (int i = LB_SHARED; i < LB_N; i++) *at[i - LB_SHARED] = alloc_real(lay[l][i], &fail);
     }
     real** at[WB_N] = {&m->Y, &m->F, &m->dY, &m->fT, &m->f0, &m->send, &m->recv, &m->dh, &m->Hs};
@@ -431,6 +439,7 @@ void model_free(model* m)
         free(m->ckX[l]);
         free(m->ckS[l]);
         free(m->Xs[l]);
+        free(m->Qs[l]);
     }
     free(m->Hs);
     free(m->Y);

@@ -67,7 +67,7 @@ typedef struct model {
     int hc[MODEL_MAX_LAYERS], fc[MODEL_MAX_LAYERS]; // first column of h_{t-1} and f_{t-1} in it
 
     // Parameters and gradients: one buffer each, same layout: per layer
-    // W (G Hl x K) then b (G Hl) and bh (G Hl, split_h cells), then Wo (O x Hl), bo (O), E (V x D,
+    // W (G Hl x K) then b (G Hl) and bh (G Hl, bias_h cells), then Wo (O x Hl), bo (O), E (V x D,
     // token input only). They lie in this rank's segment of the replicas' shared memory, where
     // the node's other DP replicas read them (model/share.c). m and v (the optimiser's moments:
     // Adam's, or SGD's momentum in m) hold only this rank's sub-pieces, one after another
@@ -104,9 +104,12 @@ typedef struct model {
                                 // leaves it (layer 0: holds the input projection, batched over
                                 // the segment, until step t); HB itself for the Elman cell
     real* AH[MODEL_MAX_LAYERS]; // (keep, B, G Hl): the recurrent product ah_t (split_h cells)
+    real* Q[MODEL_MAX_LAYERS];  // (keep, B, H): the gated state q_t, gathered (gated cells)
+    real* dQ[MODEL_MAX_LAYERS]; // (B, H): gradient of q_t, summed over TP (gated cells)
     real* dA[MODEL_MAX_LAYERS]; // (chunk, B, G Hl): gradient of a_t
     real* dAH[MODEL_MAX_LAYERS];// (chunk, B, G Hl): gradient of ah_t (split_h cells)
     real* Xs[MODEL_MAX_LAYERS]; // (chunk, B, K): X of the chunk's steps, for dW = dA^T X
+    real* Qs[MODEL_MAX_LAYERS]; // (chunk, B, H): Q of the chunk's steps (gated cells)
     real* Hs;                   // (chunk, B, Hl): the top layer's h of the chunk, for dWo
     real* ckX[MODEL_MAX_LAYERS];// (segments - 1, B, K): first row of X of segments 1, 2, ...
     real* ckS[MODEL_MAX_LAYERS];// (segments - 1, B, state Hl): the state before them
@@ -130,10 +133,12 @@ typedef struct model {
     // The weights of the per-step GEMMs, packed for model/gemm.c at the start of each forward
     // and backward pass: a_t = x_t W^T (layer 0: u W[:, :D]^T for the window, then the rest
     // per step), y_t = h_t Wo^T, dX_t = dA_t W, dh_t = dY_t Wo. The packed copies are one for
-    // the node's DP group, in the replicas' common area. A split_h cell's layers use fwdW and bwdW for
-    // the [u | f] columns (fwdW: from column D at layer 0, as above) and fwdWh, bwdWh for h.
+    // the node's DP group, in the replicas' common area. A split_h cell's layers use fwdW and bwdW
+    // for the [u | f] columns (fwdW: from column D at layer 0, as above) and fwdWh, bwdWh for h
+    // (the gates before the gated ones), fwdWq, bwdWq for the gated gates' h columns.
     gemm_w fwdW[MODEL_MAX_LAYERS], bwdW[MODEL_MAX_LAYERS], fwdWx0, fwdWo, bwdWo;
     gemm_w fwdWh[MODEL_MAX_LAYERS], bwdWh[MODEL_MAX_LAYERS];
+    gemm_w fwdWq[MODEL_MAX_LAYERS], bwdWq[MODEL_MAX_LAYERS];
     real* atb_work;             // scratch of the weight-gradient GEMMs (gemm_atb), in the
                                 // same area as the packed copies (model.c: describe_weights)
 } model;

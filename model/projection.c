@@ -49,8 +49,8 @@ static double step_weights(const model* m)
     return w;
 }
 
-// Bytes of one window's activations on a rank (model.h: X, HB, A and dA, the split_h and state
-// buffers, Y, F, dY), approximately: the few (B, H) buffers are left out.
+// Bytes of one window's activations on a rank (model.h: X, HB, A and dA, the split_h, gated
+// and state buffers, Y, F, dY), approximately: the few (B, H) buffers are left out.
 static double activation_bytes(const model* m, int T)
 {
     const double rows = (double)T * m->B;
@@ -58,7 +58,8 @@ static double activation_bytes(const model* m, int T)
     double e = 3.0 * rows * m->c.O;
     for (int l = 0; l < m->c.L; l++)
         e += rows * (m->K[l] + m->Hl * (1.0 + 2 * G + (m->cell->split_h ? 2 * G : 0) +
-                                        m->cell->state));
+                                        m->cell->state) +
+                     (m->cell->gated ? m->c.H : 0));
     return e * sizeof(real);
 }
 

@@ -1,9 +1,10 @@
 #!/bin/sh
 # The documentation stays usable from a clone: every relative link (and #anchor) in README.md,
 # docs/*.md and slurm/README.md (when present) resolves to a file inside the repository, and every
-# config key that `fnn train --help` lists has its row in docs/config.md. The checks first run
-# on a planted broken link, a planted bad anchor and a config page missing a key, and must
-# catch each, so they cannot pass by finding nothing.
+# config key that `fnn train --help` lists has its row in docs/config.md, whose `cell` row lists
+# the cells of the registry (model/cell.h, as --help gives them), in its order. The checks first
+# run on a planted broken link, a planted bad anchor, a config page missing a key and one missing
+# a cell, and must catch each, so they cannot pass by finding nothing.
 set -u
 FNN=build/fnn
 tmp=build/tests/docs
@@ -80,6 +81,14 @@ missing_keys() {
     [ -z "$miss" ] || { say "missing from $1:$miss"; return 1; }
 }
 
+# The cells of the page $1's `cell` row against those `fnn train --help` lists, on one line.
+cells_differ() {
+    want=$($FNN train --help | sed -n 's/^  cell  *[a-z]* (\([a-z|]*\)).*/\1/p' | tr '|' ' ')
+    got=$(awk -F'|' '$2 ~ /^ `cell` $/ { print $4 }' "$1" | tr -d '`,' | xargs)
+    [ -n "$want" ] && [ "$got" = "$want" ] && return 1
+    say "$1 lists the cells '$got', fnn train --help '$want'"
+}
+
 [ -x $FNN ] || { say "FAIL: $FNN is not built"; exit 1; }
 
 # The checks catch what they are for.
@@ -96,6 +105,9 @@ done
 grep -v '^| `seed` |' docs/config.md > $tmp/config.md
 missing_keys $tmp/config.md > $tmp/out.txt && fail "a config page without seed passed"
 grep -q 'missing from .*: seed$' $tmp/out.txt || fail "the missing key is not named: $(cat $tmp/out.txt)"
+sed 's/^\(| `cell` |[^|]*| \)`[a-z]*`, /\1/' docs/config.md > $tmp/config.md
+cmp -s $tmp/config.md docs/config.md && fail "the planted config page has all the cells"
+cells_differ $tmp/config.md > $tmp/out.txt || fail "a config page without the first cell passed"
 
 # The real documentation.
 docs="README.md docs/*.md"
@@ -106,6 +118,8 @@ if check_links $docs > $tmp/out.txt; then say "ok   $n links in $docs resolve"; 
 if missing_keys docs/config.md > $tmp/out.txt; then
     say "ok   docs/config.md has all $(wc -l < $tmp/keys.txt) keys of fnn train --help"
 else fail "$(cat $tmp/out.txt)"; fi
+if cells_differ docs/config.md > $tmp/out.txt; then fail "$(cat $tmp/out.txt)"
+else say "ok   docs/config.md lists the cells of fnn train --help: $want"; fi
 
 [ $fails -eq 0 ] && say "docs: all checks passed" || say "docs: $fails failed"
 exit $((fails != 0))

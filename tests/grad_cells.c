@@ -1,10 +1,11 @@
-// Gradient check of the gated cells in float64 (the model sources built with -DFNN_DOUBLE): the
-// analytic gradient of model_backward against central differences of model_loss for every
-// parameter element of the GRU and the LSTM, for each feedback mode and source and each task,
-// with and without carried state (h, f and the LSTM's c left by a first window), at every
-// TP x DP layout of the world. Also the gradient of the state a window starts from (h_{-1} and
-// c_{-1}), which reaches it only through every step of the window: the cell's carry (the
-// LSTM's f * c_prev, the GRU's z * h_prev) and the products.
+// Gradient check of every cell of the registry (model/cell.h) in float64 (the model sources
+// built with -DFNN_DOUBLE): the analytic gradient of model_backward against central differences
+// of model_loss for every parameter element, for each feedback mode and source and each task,
+// with and without carried state (h, f and a cell's state, the LSTM's c, left by a first
+// window), at every TP x DP layout of the world. Also the gradient of the state a window starts
+// from (h_{-1} and the cell's s_{-1}), which reaches it only through every step of the window:
+// the cell's carry (the LSTM's f * c_prev, the GRU's z * h_prev, the MGU's (1 - f) * h_prev and
+// f * h_prev through its gated product) and the products.
 // ranks: 1 2 4
 #include "model/init.h"
 #include "model/model.h"
@@ -16,30 +17,30 @@ enum { T = 4, BG = 4, H = 4 }; // window, global batch, hidden units
 #include "tests/layouts.h"
 
 typedef struct gcase {
-    const char* what;
+    char what[48];
     int cell, task, feedback, source, L, carry;
 } gcase;
 
 // The gradient of the state the window starts from, as backward leaves it: of h_{-1} of layer
-// l, the h columns of step 0's input gradient (dX, summed over TP) plus, for the GRU, the carry
-// (its z * h_prev term, this rank's block); of the LSTM's c_{-1}, the carry (dc). Rows of this
-// replica: (B, H) and (B, Hl) per layer.
+// l, the h columns of step 0's input gradient (dX, summed over TP) plus, for a cell that
+// carries the gradient of h (a carry and no state), the carry (this rank's block); of a cell's
+// state s_{-1}, the carry. Rows of this replica: (B, H) and (B, Hl) per layer.
 typedef struct state_grad {
     real dh[MODEL_MAX_LAYERS][BG * H], dc[MODEL_MAX_LAYERS][BG * H];
 } state_grad;
 
 static void take_state_grad(const model* m, state_grad* sg)
 {
-    const int B = m->B, Hl = m->Hl, gru = m->c.cell == CELL_GRU;
+    const int B = m->B, Hl = m->Hl, carry_h = m->cell->carry && !m->cell->state;
     for (int l = 0; l < m->c.L; l++) {
         const int K = m->K[l];
         for (int b = 0; b < B; b++)
             for (int j = 0; j < H; j++) {
                 const int own = j >= m->h0 && j < m->h0 + Hl;
                 real d = m->dX[0][l][(size_t)b * K + m->hc[l] + j];
-                if (gru && own) d += m->cg[l][(size_t)b * Hl + j - m->h0];
+                if (carry_h && own) d += m->cg[l][(size_t)b * Hl + j - m->h0];
                 sg->dh[l][b * H + j] = d;
-                if (m->c.cell == CELL_LSTM && own)
+                if (m->cell->state && own)
                     sg->dc[l][b * Hl + j - m->h0] = m->cg[l][(size_t)b * Hl + j - m->h0];
             }
     }
@@ -60,8 +61,8 @@ static double check_state(model* m, const model_batch* bt, const state_grad* sg,
                 snprintf(name, sizeof name, "layer%d h_{-1}", l);
                 double fd = central_difference(m, bt, row ? m->h0s[l] + (size_t)b * H + j : NULL);
                 if (own) compare(fd, sg->dh[l][b * H + j], &worst, what, name, r, j);
-                if (m->c.cell != CELL_LSTM) continue;
-                snprintf(name, sizeof name, "layer%d c_{-1}", l);
+                if (!m->cell->state) continue;
+                snprintf(name, sizeof name, "layer%d %s_{-1}", l, m->cell->state_name);
                 fd = central_difference(m, bt, own ? m->s0s[l] + (size_t)b * Hl + j - m->h0 : NULL);
                 if (own) compare(fd, sg->dc[l][b * Hl + j - m->h0], &worst, what, name, r, j);
             }
@@ -103,19 +104,26 @@ static void run_case(const gcase* gc, dist_grid* g)
     model_free(&m);
 }
 
-#define CASES(cell, name)                                                                   \
-    {name " lm all model", cell, TASK_LM, FB_ALL, FBS_MODEL, 2, 0},                         \
-    {name " lm first model carried", cell, TASK_LM, FB_FIRST, FBS_MODEL, 2, 1},             \
-    {name " lm none carried", cell, TASK_LM, FB_NONE, FBS_MODEL, 2, 1},                     \
-    {name " lm all target carried", cell, TASK_LM, FB_ALL, FBS_TARGET, 2, 1},               \
-    {name " classify all model carried", cell, TASK_CLASSIFY, FB_ALL, FBS_MODEL, 2, 1},     \
-    {name " classify first model", cell, TASK_CLASSIFY, FB_FIRST, FBS_MODEL, 2, 0},         \
-    {name " regress all model carried", cell, TASK_REGRESS, FB_ALL, FBS_MODEL, 2, 1},       \
-    {name " regress first target", cell, TASK_REGRESS, FB_FIRST, FBS_TARGET, 2, 0},         \
-    {name " regress none carried L1", cell, TASK_REGRESS, FB_NONE, FBS_MODEL, 1, 1}
+// The cases of one cell, run for every cell of the registry.
+static const gcase per_cell[] = {
+    {"lm all model", 0, TASK_LM, FB_ALL, FBS_MODEL, 2, 0},
+    {"lm first model carried", 0, TASK_LM, FB_FIRST, FBS_MODEL, 2, 1},
+    {"lm none carried", 0, TASK_LM, FB_NONE, FBS_MODEL, 2, 1},
+    {"lm all target carried", 0, TASK_LM, FB_ALL, FBS_TARGET, 2, 1},
+    {"classify all model carried", 0, TASK_CLASSIFY, FB_ALL, FBS_MODEL, 2, 1},
+    {"classify first model", 0, TASK_CLASSIFY, FB_FIRST, FBS_MODEL, 2, 0},
+    {"regress all model carried", 0, TASK_REGRESS, FB_ALL, FBS_MODEL, 2, 1},
+    {"regress first target", 0, TASK_REGRESS, FB_FIRST, FBS_TARGET, 2, 0},
+    {"regress none carried L1", 0, TASK_REGRESS, FB_NONE, FBS_MODEL, 1, 1}};
+enum { PER_CELL = sizeof per_cell / sizeof per_cell[0], NCASES = CELL_KINDS * PER_CELL };
 
-static const gcase cases[] = {CASES(CELL_GRU, "gru"), CASES(CELL_LSTM, "lstm")};
-enum { NCASES = sizeof cases / sizeof cases[0] };
+static gcase case_of(int i)
+{
+    gcase gc = per_cell[i % PER_CELL];
+    gc.cell = i / PER_CELL;
+    snprintf(gc.what, sizeof gc.what, "%s %s", cell_name(gc.cell), per_cell[i % PER_CELL].what);
+    return gc;
+}
 
 int main(int argc, char** argv)
 {
@@ -124,14 +132,17 @@ int main(int argc, char** argv)
     MPI_Comm_size(MPI_COMM_WORLD, &world);
     // One rank runs every case; 2 ranks a third of them at each of their 3 layouts and 4 ranks a
     // sixth at each of their 6, so that every case runs once at 2 and once at 4 ranks, and each
-    // layout checks both cells.
+    // layout checks every cell.
     layout ls[MAX_LAYOUTS];
     const int nl = layouts(world, ls);
     for (int l = 0; l < nl; l++) {
         dist_grid g;
         layout_grid(&g, &ls[l]);
         for (int i = 0; i < NCASES; i++)
-            if (world == 1 || (i + l) % (world == 2 ? 3 : 6) == 0) run_case(&cases[i], &g);
+            if (world == 1 || (i + l) % (world == 2 ? 3 : 6) == 0) {
+                const gcase gc = case_of(i);
+                run_case(&gc, &g);
+            }
         dist_grid_free(&g);
     }
     int fails = check_failures;

@@ -13,6 +13,7 @@
 enum { T = 5, BG = 4 }; // window, global batch
 
 #include "tests/batch.h"
+#include "tests/counts.h"
 #include "tests/layouts.h"
 
 typedef struct gcase {
@@ -89,18 +90,13 @@ static void check_counts(model* m, const model_batch* bt, const char* what)
     model_loss(m, bt, NULL);
     model_zero_grad(m);
     model_backward(m, bt);
-    if (m->c.cell != CELL_ELMAN) { // the counts below are the Elman cell's (a GRU has more products)
-        model_gather(m, m->grads);
-        return;
-    }
-    int tp = g->tp > 1, L = m->c.L;
-    int regions = L + 1 + (m->c.V > 0);
-    CHECK(gathers == (tp ? T * L : 0), "%s: %ld allgathers", what, gathers);
-    CHECK(g->count[DIST_ALLREDUCE] == (tp ? T * L : 0), "%s: %ld allreduces", what,
-          g->count[DIST_ALLREDUCE]);
+    const int L = m->c.L, regions = L + 1 + (m->c.V > 0);
+    const long per = g->tp > 1 ? window_tp_collectives(&m->c, T) : 0;
+    CHECK(gathers == per, "%s: %ld allgathers", what, gathers);
+    CHECK(g->count[DIST_ALLREDUCE] == per, "%s: %ld allreduces", what, g->count[DIST_ALLREDUCE]);
     CHECK(g->count[DIST_IREDUCE_SCATTER] == (g->dpx > 1 ? regions : 0), "%s: %ld reduce-scatters", what,
           g->count[DIST_IREDUCE_SCATTER]);
-    CHECK(g->count[DIST_SYNC] == (g->dpn > 1 ? 4 + 4 * T * L + L + 2 : 0), "%s: %ld syncs", what,
+    CHECK(g->count[DIST_SYNC] == (g->dpn > 1 ? window_syncs(&m->c, T) : 0), "%s: %ld syncs", what,
           g->count[DIST_SYNC]);
     model_gather(m, m->grads);
 }
@@ -156,27 +152,32 @@ static const gcase cases[] = {
     {"regress tanh all target noise .3", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_TARGET, 2, 0, 0, 0.3},
 };
 
-// A case of a cell other than Elman.
-typedef struct cell_case {
-    int cell;
-    gcase gc;
-} cell_case;
-
-// The draws on the fed-back signal with the gated cells: the feedback path enters every gate.
-static const cell_case gated[] = {
-    {CELL_GRU, {"gru lm all mix .5 noise .3", TASK_LM, ACT_TANH, FB_ALL, FBS_MIX, 2, 0, 0.5, 0.3}},
-    {CELL_LSTM, {"lstm lm first mix .5 noise .3 carried", TASK_LM, ACT_TANH, FB_FIRST, FBS_MIX, 2, 1, 0.5, 0.3}},
-    {CELL_GRU, {"gru regress all mix .4 noise .2 carried", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MIX, 1, 1, 0.4, 0.2}},
-    {CELL_LSTM, {"lstm regress all mix .6", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MIX, 2, 0, 0.6, 0}},
+// The draws on the fed-back signal with every cell: the feedback path enters every gate.
+static const gcase draws[] = {
+    {"lm all mix .5 noise .3", TASK_LM, ACT_TANH, FB_ALL, FBS_MIX, 2, 0, 0.5, 0.3},
+    {"lm first mix .5 noise .3 carried", TASK_LM, ACT_TANH, FB_FIRST, FBS_MIX, 2, 1, 0.5, 0.3},
+    {"regress all mix .4 noise .2 carried", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MIX, 1, 1, 0.4, 0.2},
+    {"regress all mix .6", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MIX, 2, 0, 0.6, 0},
 };
 
-// score = last, every cell at every layout.
-static const cell_case last_cases[] = {
-    {CELL_ELMAN, {"regress tanh all model last", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MODEL, 2, 0, 0, 0}},
-    {CELL_ELMAN, {"regress relu first target last carried", TASK_REGRESS, ACT_RELU, FB_FIRST, FBS_TARGET, 1, 1, 0, 0}},
-    {CELL_GRU, {"gru regress all model last carried", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MODEL, 1, 1, 0, 0}},
-    {CELL_LSTM, {"lstm regress first mix .5 last", TASK_REGRESS, ACT_TANH, FB_FIRST, FBS_MIX, 2, 0, 0.5, 0}},
+// score = last, every cell at every layout (relu where the cell takes the config's activation).
+static const gcase last_cases[] = {
+    {"regress tanh all model last", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MODEL, 2, 0, 0, 0},
+    {"regress first target last carried", TASK_REGRESS, ACT_RELU, FB_FIRST, FBS_TARGET, 1, 1, 0, 0},
+    {"regress all model last carried", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MODEL, 1, 1, 0, 0},
+    {"regress first mix .5 last", TASK_REGRESS, ACT_TANH, FB_FIRST, FBS_MIX, 2, 0, 0.5, 0},
 };
+
+// Case gc with cell: named after it, and with tanh where the cell has its own nonlinearities.
+static void run_cell_case(const gcase* gc, int cell, int last, dist_grid* g)
+{
+    char what[64];
+    snprintf(what, sizeof what, "%s %s", cell_name(cell), gc->what);
+    gcase c = *gc;
+    c.what = what;
+    if (!cell_of(cell)->any_act) c.act = ACT_TANH;
+    run_case(&c, cell, last, g);
+}
 
 int main(int argc, char** argv)
 {
@@ -188,12 +189,16 @@ int main(int argc, char** argv)
     for (int l = 0; l < nl; l++) {
         dist_grid g;
         layout_grid(&g, &ls[l]);
-        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-            if (world == 1 || i % 3 == 0 || cases[i].carry) run_case(&cases[i], CELL_ELMAN, 0, &g);
-        for (size_t i = 0; i < sizeof gated / sizeof gated[0]; i++)
-            if (world == 1 || gated[i].gc.carry) run_case(&gated[i].gc, gated[i].cell, 0, &g);
-        for (size_t i = 0; i < sizeof last_cases / sizeof last_cases[0]; i++)
-            run_case(&last_cases[i].gc, last_cases[i].cell, 1, &g);
+        for (int cell = 0; cell < CELL_KINDS; cell++) {
+            // The activations, tasks, feedback modes and sources: the cells that take the
+            // config's activation (any_act).
+            for (size_t i = 0; cell_of(cell)->any_act && i < sizeof cases / sizeof cases[0]; i++)
+                if (world == 1 || i % 3 == 0 || cases[i].carry) run_cell_case(&cases[i], cell, 0, &g);
+            for (size_t i = 0; i < sizeof draws / sizeof draws[0]; i++)
+                if (world == 1 || draws[i].carry) run_cell_case(&draws[i], cell, 0, &g);
+            for (size_t i = 0; i < sizeof last_cases / sizeof last_cases[0]; i++)
+                run_cell_case(&last_cases[i], cell, 1, &g);
+        }
         dist_grid_free(&g);
     }
     int fails = check_failures;

@@ -120,14 +120,13 @@ static size_t run(dist_grid* g, const bcase* k, int keep, int chunk, real* out, 
 static int cases(bcase* out)
 {
     int n = 0;
-    const int cells[] = {CELL_ELMAN, CELL_GRU, CELL_LSTM};
-    for (int ci = 0; ci < 3; ci++)
+    for (int cell = 0; cell < CELL_KINDS; cell++)
         for (int task = TASK_LM; task <= TASK_REGRESS + 1; task++)
             for (int fb = FB_ALL; fb <= FB_NONE; fb++)
                 for (int src = FBS_MODEL; src <= FBS_MIX; src++) {
                     const int t = task > TASK_REGRESS ? TASK_REGRESS : task;
                     if ((fb == FB_NONE || t == TASK_CLASSIFY) && src != FBS_MODEL) continue;
-                    out[n++] = (bcase){.cell = cells[ci], .task = t, .feedback = fb, .source = src,
+                    out[n++] = (bcase){.cell = cell, .task = t, .feedback = fb, .source = src,
                                        .last = task > TASK_REGRESS, .noise = fb == FB_NONE ? 0 : 0.3,
                                        .teacher_prob = src == FBS_MIX ? 0.5 : 0,
                                        .freeze = fb == FB_FIRST && src == FBS_MODEL};
@@ -139,7 +138,7 @@ static void test_layout(const layout* lay, int which, int nlayouts, int world)
 {
     dist_grid g;
     layout_grid(&g, lay);
-    static bcase all[128];
+    static bcase all[32 * CELL_KINDS]; // 24 per cell
     const int ncases = cases(all);
     const int keeps[] = {1, model_bptt_keep("sqrt", T), T}, chunks[] = {4, 1, T};
     enum { MAXN = 20000 };
@@ -157,9 +156,9 @@ static void test_layout(const layout* lay, int which, int nlayouts, int world)
             size_t diff = 0;
             for (size_t e = 0; e < n; e++) diff += memcmp(&ref[e], &got[e], sizeof(real)) != 0;
             CHECK(diff == 0 && !memcmp(lref, lgot, sizeof lref),
-                  "tp %d share %d, cell %d task %d%s feedback %d source %d%s, keep %d chunk %d: "
+                  "tp %d share %d, cell %s task %d%s feedback %d source %d%s, keep %d chunk %d: "
                   "%zu of %zu values differ from the stored run's, loss %.9g vs %.9g", lay->tp,
-                  lay->share, k->cell, k->task, k->last ? " (last)" : "", k->feedback, k->source,
+                  lay->share, cell_name(k->cell), k->task, k->last ? " (last)" : "", k->feedback, k->source,
                   k->freeze ? " frozen" : "", keeps[j], chunk, diff, n, lgot[1], lref[1]);
             checked++;
         }

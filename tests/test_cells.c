@@ -1,10 +1,11 @@
-// The gated cells in float32: their initialisation (the LSTM's forget-gate bias, zero biases
-// otherwise, each gate's Wh orthogonal, every layout's elements those of one rank), 20-step
-// training trajectories of the GRU and the LSTM at every TP x DP layout of the world against
-// one rank's, the collectives of one step, checkpoints written at one layout and read at every
-// other (parameters, moments and carried state h, f and the LSTM's c, every element
-// bit-identical), and an LSTM run with carried state resumed from its checkpoint continuing the
-// uninterrupted run bit for bit on the writer's layout.
+// Every cell of the registry (model/cell.h) in float32: its initialisation (a forget-gate bias
+// where the cell declares one, zero biases otherwise, each gate's Wh orthogonal, every layout's
+// elements those of one rank), 20-step training trajectories (from zero state each step, and
+// carrying h, f and the cell's state) at every TP x DP layout of the world against one rank's,
+// the collectives of one step as the cell's declared products make them, checkpoints written at
+// one layout and read at every other (parameters, moments and carried state h, f and the cell's
+// state, every element bit-identical), and a run with carried state resumed from its
+// checkpoint continuing the uninterrupted run bit for bit on the writer's layout.
 // ranks: 1 2 4
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "model/optim.h"
 #include "tests/check.h"
 #include "tests/elements.h"
+#include "tests/counts.h"
 #include "tests/layouts.h"
 
 enum { T = 8, BG = 4, STEPS = 20, RESUME_AT = 10 };
@@ -30,11 +32,6 @@ static model_config tiny(int cell, int feedback)
                           .forget_bias = 1, .V = 16, .D = 8, .H = 16, .L = 2, .O = 16, .seed = 5};
 }
 
-static const char* cell_name(int cell)
-{
-    return cell_of(cell)->name;
-}
-
 // Element (i, j) of tensor k as this rank holds it, or NAN if it does not hold it.
 static double element(const model* m, int k, int i, int j)
 {
@@ -44,13 +41,15 @@ static double element(const model* m, int k, int i, int j)
     return m->params[t->offset + (size_t)(i - t->row0) * t->ld + (j - t->col0)];
 }
 
-// The one-rank model: every gate's Wh is orthogonal and its own matrix; the LSTM's forget-gate
-// bias b_f is forget_bias and every other bias is 0.
+// The one-rank model: every gate's Wh is orthogonal and its own matrix; a gate's bias b_<gate>
+// is forget_bias where the cell declares it the forget gate's (b_init), every other bias 0.
 static void test_init_rules(const model* full)
 {
     const int H = full->c.H, G = full->cell->gates;
     double worst = 0, gate_diff = INFINITY;
-    int nwh = 0, nforget = 0, first_wh = -1;
+    int nwh = 0, nforget = 0, first_wh = -1, want_forget = 0;
+    for (int g = 0; full->cell->b_init && g < G; g++)
+        want_forget += full->c.L * (full->cell->b_init[g] == CELL_INIT_FORGET);
     for (int k = 0; k < full->ntensors; k++) {
         const model_tensor* t = &full->tensors[k];
         if (t->part == PART_WH) {
@@ -72,9 +71,12 @@ static void test_init_rules(const model* full)
             }
         }
         if (t->rank != 1) continue;
-        char want_name[32];
-        snprintf(want_name, sizeof want_name, "layer%d/b_f", t->layer);
-        const int forget = full->c.cell == CELL_LSTM && !strcmp(t->name, want_name);
+        int forget = 0;
+        for (int g = 0; full->cell->b_init && g < G; g++) {
+            char name[32];
+            snprintf(name, sizeof name, "layer%d/b_%s", t->layer, full->cell->gate_name[g]);
+            forget |= full->cell->b_init[g] == CELL_INIT_FORGET && !strcmp(t->name, name);
+        }
         nforget += forget;
         const real want = forget ? (real)full->c.forget_bias : 0;
         for (int i = 0; i < t->rows; i++)
@@ -83,9 +85,10 @@ static void test_init_rules(const model* full)
     }
     CHECK(nwh == G * full->c.L && worst < 1e-5, "%s: %d Wh tensors, ||Q^T Q - I|| = %g",
           full->cell->name, nwh, worst);
-    CHECK(gate_diff > 0.1, "%s: two gates' Wh differ by at most %g", full->cell->name, gate_diff);
-    CHECK(nforget == (full->c.cell == CELL_LSTM ? full->c.L : 0), "%s: %d forget-gate biases",
-          full->cell->name, nforget);
+    CHECK(G == 1 || gate_diff > 0.1, "%s: two gates' Wh differ by at most %g", full->cell->name,
+          gate_diff);
+    CHECK(nforget == want_forget, "%s: %d forget-gate biases, want %d", full->cell->name, nforget,
+          want_forget);
 }
 
 // Every element a rank holds at (tp, dp) equals the same element of the one-rank model; Wh
@@ -117,7 +120,7 @@ static void test_init(int world, double forget_bias)
     dist_grid one;
     char err[128];
     dist_grid_init(MPI_COMM_SELF, 1, 0, &one, err, sizeof err);
-    for (int cell = CELL_GRU; cell <= CELL_LSTM; cell++) {
+    for (int cell = 0; cell < CELL_KINDS; cell++) {
         model_config c = tiny(cell, FB_ALL);
         c.forget_bias = forget_bias;
         model full;
@@ -160,12 +163,14 @@ static void trajectory(dist_grid* g, const model_config* c, int carry, double* t
 }
 
 // Every layout of the world follows the one-rank loss and gradient norm trajectories to float
-// rounding: the GRU
-// from zero state each step, the LSTM carrying h, f and c from step to step.
+// rounding, for every cell: with feedback into every layer from zero state each step, and with
+// feedback into the first carrying h, f and the cell's state from step to step.
 static void test_trajectories(int world_rank, const layout* ls, int nl)
 {
-    const struct { int cell, feedback, carry; } runs[] = {{CELL_GRU, FB_ALL, 0},
-                                                          {CELL_LSTM, FB_FIRST, 1}};
+    const struct { int feedback, carry; } ways[] = {{FB_ALL, 0}, {FB_FIRST, 1}};
+    struct { int cell, feedback, carry; } runs[2 * CELL_KINDS];
+    for (int i = 0; i < 2 * CELL_KINDS; i++)
+        runs[i].cell = i / 2, runs[i].feedback = ways[i % 2].feedback, runs[i].carry = ways[i % 2].carry;
     for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
         model_config c = tiny(runs[r].cell, runs[r].feedback);
         double ref[STEPS], got[STEPS], ref_norm[STEPS], norm[STEPS];
@@ -202,20 +207,8 @@ static void test_trajectories(int world_rank, const layout* ls, int nl)
     }
 }
 
-// The per-step products a node's DP group computes together (model_apply), per layer and step.
-// The LSTM, like the Elman cell: one forward (a over [h | f]; layer 0's input part is batched
-// over the window) and one backward (dX = dA W). The GRU keeps the recurrent product apart:
-// forward, ah = h Wh^T and a over [u | f] (layer 0: over f, where it has feedback); backward,
-// their mirrors dX over [u | f] and h.
-static int products_per_step(const model_config* c, int l)
-{
-    const int fb = c->feedback == FB_ALL || (c->feedback == FB_FIRST && l == 0);
-    if (c->cell != CELL_GRU) return 2;
-    return (1 + (l > 0 || fb)) + 2;
-}
-
 // One step: one allgather per layer and step forward and one allreduce per layer and step
-// backward (TP); over DP, one non-blocking reduction per gradient region (each layer, the head,
+// backward (TP), two of each for a gated cell (q and dq); over DP, one non-blocking reduction per gradient region (each layer, the head,
 // the embedding if any) between groups that share memory, and within one a sync before and
 // after each of the two packings and each product, one before the head's and each layer's
 // reduction, and one after the last.
@@ -242,14 +235,13 @@ static void check_counts(dist_grid* g, const model_config* c)
     model_backward(&m, &bt);
     model_gather(&m, m.grads);
     const int tp = g->tp > 1, L = c->L;
-    long products = 0;
-    for (int l = 0; l < L; l++) products += products_per_step(c, l) * T;
-    const long syncs = g->dpn > 1 ? 4 + 2 * products + L + 2 : 0;
+    const long syncs = g->dpn > 1 ? window_syncs(c, T) : 0;
     const long iall = g->dpx > 1 ? L + 1 + (c->V > 0) : 0;
     const char* name = cell_name(c->cell);
-    CHECK(gathers == (tp ? T * L : 0), "%s: %ld allgathers", name, gathers);
-    CHECK(g->count[DIST_ALLREDUCE] == (tp ? T * L : 0), "%s: %ld allreduces", name,
-          g->count[DIST_ALLREDUCE]);
+    const long per = tp ? window_tp_collectives(c, T) : 0;
+    CHECK(gathers == per, "%s: %ld allgathers, want %ld", name, gathers, per);
+    CHECK(g->count[DIST_ALLREDUCE] == per, "%s: %ld allreduces, want %ld", name,
+          g->count[DIST_ALLREDUCE], per);
     CHECK(g->count[DIST_IREDUCE_SCATTER] == iall, "%s: %ld reduce-scatters, want %ld", name,
           g->count[DIST_IREDUCE_SCATTER], iall);
     // model_gather: the sub-pieces of every region over dpx.
@@ -268,13 +260,18 @@ static void check_counts(dist_grid* g, const model_config* c)
 
 static void test_counts(const layout* ls, int nl)
 {
-    model_config cs[5] = {tiny(CELL_GRU, FB_ALL), tiny(CELL_GRU, FB_FIRST), tiny(CELL_GRU, FB_NONE),
-                          tiny(CELL_LSTM, FB_ALL), tiny(CELL_GRU, FB_ALL)};
-    cs[4].task = TASK_REGRESS, cs[4].V = 0, cs[4].O = 3;
+    // Every cell with feedback into all layers, the first and none, and a regression.
+    enum { WAYS = 4 };
+    model_config cs[WAYS * CELL_KINDS];
+    for (int cell = 0; cell < CELL_KINDS; cell++) {
+        model_config* c = &cs[WAYS * cell];
+        c[0] = tiny(cell, FB_ALL), c[1] = tiny(cell, FB_FIRST), c[2] = tiny(cell, FB_NONE);
+        c[3] = tiny(cell, FB_ALL), c[3].task = TASK_REGRESS, c[3].V = 0, c[3].O = 3;
+    }
     for (int i = 0; i < nl; i++) {
         dist_grid g;
         layout_grid(&g, &ls[i]);
-        for (int k = 0; k < 5; k++) check_counts(&g, &cs[k]);
+        for (int k = 0; k < WAYS * CELL_KINDS; k++) check_counts(&g, &cs[k]);
         dist_grid_free(&g);
     }
 }
@@ -306,7 +303,7 @@ static int load(model* m, dist_grid* g, const char* path)
 // dp only, not on how the DP replicas share memory (share 0 stands for them all).
 static void test_checkpoints(int world_rank, const layout* ls, int nl, const fnn_config* cfg)
 {
-    for (int cell = CELL_GRU; cell <= CELL_LSTM; cell++)
+    for (int cell = 0; cell < CELL_KINDS; cell++)
         for (int w = 0; w < nl; w++) {
             if (ls[w].share) continue;
             dist_grid wg;
@@ -341,19 +338,20 @@ static void test_checkpoints(int world_rank, const layout* ls, int nl, const fnn
             }
             if (world_rank == 0)
                 printf("%s written at tp %d x dp %d (%d x %d): read at %d tp, every element of "
-                       "params, m, v, h, f%s equal\n", cell_name(cell), wg.tp, wg.dp, wg.dpn,
-                       wg.dpx, reads, cell == CELL_LSTM ? ", c" : "");
+                       "params, m, v, h, f%s%s equal\n", cell_name(cell), wg.tp, wg.dp, wg.dpn,
+                       wg.dpx, reads, cell_of(cell)->state ? ", " : "",
+                       cell_of(cell)->state ? cell_of(cell)->state_name : "");
             dist_grid_free(&wg);
         }
 }
 
-// An LSTM run carrying its state, saved after RESUME_AT steps as fnn train saves (each rank's
-// own moments, state of the next window) at every layout and resumed on it, where the remaining
-// losses are the uninterrupted run's bit for bit; the first layout's file also at the last
-// layout (the largest tp), where they agree to float rounding.
-static void test_resume(int world_rank, const layout* ls, int nl, const fnn_config* cfg)
+// A run of the cell carrying its state, saved after RESUME_AT steps as fnn train saves (each
+// rank's own moments, state of the next window) at every layout and resumed on it, where the
+// remaining losses are the uninterrupted run's bit for bit; the first layout's file also at the
+// last layout (the largest tp), where they agree to float rounding.
+static void test_resume(int world_rank, const layout* ls, int nl, const fnn_config* cfg, int cell)
 {
-    model_config c = tiny(CELL_LSTM, FB_ALL);
+    model_config c = tiny(cell, FB_ALL);
     char err[512], path[128];
     snprintf(path, sizeof path, "%s/resume.h5", dir);
     for (int w = 0; w < nl; w++) {
@@ -383,14 +381,14 @@ static void test_resume(int world_rank, const layout* ls, int nl, const fnn_conf
                 for (int s = RESUME_AT; s < STEPS; s++) {
                     worst = fmax(worst, fabs(got[s] - whole[s]) / whole[s]);
                     CHECK(same ? got[s] == whole[s] : check_close(got[s], whole[s], 1e-5, 0),
-                          "lstm written at tp %d dp %d (%d x %d), resumed at tp %d dp %d (%d x %d) "
-                          "step %d: loss %.9g, uninterrupted %.9g", wg.tp, wg.dp, wg.dpn, wg.dpx,
+                          "%s written at tp %d dp %d (%d x %d), resumed at tp %d dp %d (%d x %d) "
+                          "step %d: loss %.9g, uninterrupted %.9g", cell_name(cell), wg.tp, wg.dp, wg.dpn, wg.dpx,
                           rg.tp, rg.dp, rg.dpn, rg.dpx, s + 1, got[s], whole[s]);
                 }
                 if (world_rank == 0)
-                    printf("lstm carried, saved at step %d at tp %d x dp %d (%d x %d), resumed at "
+                    printf("%s carried, saved at step %d at tp %d x dp %d (%d x %d), resumed at "
                            "tp %d x dp %d (%d x %d): steps %d-%d worst relative difference %.2e%s\n",
-                           RESUME_AT, wg.tp, wg.dp, wg.dpn, wg.dpx, rg.tp, rg.dp, rg.dpn, rg.dpx,
+                           cell_name(cell), RESUME_AT, wg.tp, wg.dp, wg.dpn, wg.dpx, rg.tp, rg.dp, rg.dpn, rg.dpx,
                            RESUME_AT + 1, STEPS, worst, same ? " (same layout: bit for bit)" : "");
                 model_free(&m);
             }
@@ -420,7 +418,7 @@ int main(int argc, char** argv)
     test_trajectories(rank, ls, nl);
     test_counts(ls, nl);
     test_checkpoints(rank, ls, nl, &cfg);
-    test_resume(rank, ls, nl, &cfg);
+    for (int cell = 0; cell < CELL_KINDS; cell++) test_resume(rank, ls, nl, &cfg, cell);
     int fails = check_failures;
     MPI_Allreduce(MPI_IN_PLACE, &fails, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
     if (rank == 0) printf("test_cells: %s\n", fails ? "FAILED" : "all checks passed");

@@ -343,6 +343,42 @@ static void test_validate(void)
     CHECK(config_validate(&c, err, sizeof err) == -1 && contains(err, "activation"), "bad enum: '%s'", err);
 }
 
+// The cell key from the registry (model/cell.h): every cell parses by its name and prints it, a
+// bad value is refused with all the names in registry order, and the keys that apply to some
+// cells only (forget_bias, activation) are accepted exactly where the cell declares them.
+static void test_cell_keys(void)
+{
+    char err[512], set[64], names[256] = "";
+    for (int i = 0; i < CELL_KINDS; i++) {
+        const cell_kind* k = cell_of(i);
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? "|" : "", k->name);
+        fnn_config c;
+        config_defaults(&c);
+        snprintf(set, sizeof set, "cell=%s", k->name);
+        CHECK(config_set(&c, set, err, sizeof err) == 0 && c.model.cell == i, "--set %s: %s", set, err);
+        CHECK(config_enum_name("cell", i) && !strcmp(config_enum_name("cell", i), k->name),
+              "cell %d prints as %s", i, config_enum_name("cell", i));
+        CHECK(config_set(&c, "data=x.h5", err, sizeof err) == 0, "set data");
+        int forget = 0;
+        for (int g = 0; k->b_init && g < k->gates; g++) forget |= k->b_init[g] == CELL_INIT_FORGET;
+        fnn_config f = c;
+        CHECK(config_set(&f, "forget_bias=0.5", err, sizeof err) == 0, "set forget_bias");
+        const int fok = config_validate(&f, err, sizeof err) == 0;
+        CHECK(fok == forget && (fok || (contains(err, "forget_bias = 0.5") && contains(err, k->name))),
+              "%s with forget_bias = 0.5: %s (forget gate %d)", k->name, fok ? "accepted" : err, forget);
+        fnn_config a = c;
+        CHECK(config_set(&a, "activation=relu", err, sizeof err) == 0, "set activation");
+        const int aok = config_validate(&a, err, sizeof err) == 0;
+        snprintf(set, sizeof set, "the %s cell has its own nonlinearities", k->name);
+        CHECK(aok == k->any_act && (aok || contains(err, set)), "%s with activation = relu: %s",
+              k->name, aok ? "accepted" : err);
+    }
+    char want[300];
+    snprintf(want, sizeof want, "'nocell' is not one of %s", names);
+    set_fails("cell=nocell", want);
+    printf("cells %s: parsed, printed, forget_bias and activation as each declares\n", names);
+}
+
 // memory_limit: bytes or a number with K, M, G, T (powers of 1024), any case; the print is the
 // largest unit that holds the value whole and reads back to the same bytes.
 static void test_memory_limit(void)
@@ -393,6 +429,7 @@ int main(int argc, char** argv)
     test_round_trip();
     test_parse_errors();
     test_validate();
+    test_cell_keys();
     test_memory_limit();
     test_tiny_ini();
     if (!check_failures) printf("test_config: all checks passed\n");

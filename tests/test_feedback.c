@@ -3,7 +3,7 @@
 // p = 0 as model; the noise perturbs f by the same bits at every TP x DP layout, with the mean
 // and variance of sigma times a standard normal, and equals its formula (docs/model.md) computed
 // in double; the teacher draw has probability p; noisy mixed
-// training follows the one-rank trajectory at every layout (Elman, GRU, LSTM); the teacher_prob
+// training follows the one-rank trajectory at every layout (every cell of the registry); the teacher_prob
 // schedule.
 // ranks: 1 2 4
 #include <stdlib.h>
@@ -89,19 +89,16 @@ static double max_rel_diff(const double* a, const double* b)
     return worst;
 }
 
-// The mix at its ends is the plain source, bit for bit (with and without noise, Elman and gated
-// cells); in between it is neither.
+// The mix at its ends is the plain source, bit for bit (with and without noise, every cell, lm
+// and regress); in between it is neither.
 static void test_mix_ends(void)
 {
     dist_grid one;
     char err[128];
     dist_grid_init(MPI_COMM_SELF, 1, 0, &one, err, sizeof err);
-    const struct { int task, cell; const char* name; } runs[] = {
-        {TASK_LM, CELL_ELMAN, "lm"}, {TASK_REGRESS, CELL_ELMAN, "regress"},
-        {TASK_LM, CELL_GRU, "gru lm"}, {TASK_REGRESS, CELL_LSTM, "lstm regress"}};
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 2 * CELL_KINDS; i++)
         for (int k = 0; k < 2; k++) {
-            const int task = runs[i].task, cell = runs[i].cell;
+            const int task = i % 2 ? TASK_REGRESS : TASK_LM, cell = i / 2;
             const double sigma = k ? 0.3 : 0;
             double target[STEPS], model[STEPS], mix1[STEPS], mix0[STEPS], mixh[STEPS];
             trajectory(&one, task, cell, &(draws){FBS_TARGET, 0, sigma}, target);
@@ -109,7 +106,8 @@ static void test_mix_ends(void)
             trajectory(&one, task, cell, &(draws){FBS_MIX, 1, sigma}, mix1);
             trajectory(&one, task, cell, &(draws){FBS_MIX, 0, sigma}, mix0);
             trajectory(&one, task, cell, &(draws){FBS_MIX, 0.5, sigma}, mixh);
-            const char* name = runs[i].name;
+            char name[32];
+            snprintf(name, sizeof name, "%s %s", cell_name(cell), i % 2 ? "regress" : "lm");
             CHECK(same_bits(mix1, target), "%s noise %g: mix p = 1 differs from target by %.2e", name,
                   sigma, max_rel_diff(mix1, target));
             CHECK(same_bits(mix0, model), "%s noise %g: mix p = 0 differs from model by %.2e", name,
@@ -319,9 +317,7 @@ int main(int argc, char** argv)
         test_mix_ends();
     }
     test_noise_bits(world);
-    test_layouts(rank, world, CELL_ELMAN, "elman");
-    test_layouts(rank, world, CELL_GRU, "gru");
-    test_layouts(rank, world, CELL_LSTM, "lstm");
+    for (int cell = 0; cell < CELL_KINDS; cell++) test_layouts(rank, world, cell, cell_name(cell));
     int fails = check_failures;
     MPI_Allreduce(MPI_IN_PLACE, &fails, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
     MPI_Finalize();

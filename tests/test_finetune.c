@@ -19,13 +19,6 @@ static model_config tiny(int cell)
                           .V = 12, .D = 5, .H = 8, .L = 2, .O = 12, .seed = 3};
 }
 
-static int find(const model* m, const char* name)
-{
-    for (int k = 0; k < m->ntensors; k++)
-        if (!strcmp(m->tensors[k].name, name)) return k;
-    return -1;
-}
-
 static void batch(model_batch* bt, int32_t* tok, int32_t* next, const model* m)
 {
     for (int t = 0; t < T; t++)
@@ -58,9 +51,26 @@ static real* at(const model* m, real* buf, int k, int i, int j)
     return buf + m->tensors[k].offset + (size_t)i * m->tensors[k].ld + j;
 }
 
-// Freezing `names` (NULL-terminated): their gradients are zero, the others' equal the unfrozen
-// run's, and the backward pass issues `fewer_regions` fewer reductions between nodes and (with
-// a shared-memory group) one fewer sync per skipped reduction call.
+// Freezes every tensor named by one of `names` (NULL-terminated) as fnn train's `freeze` does: a
+// name, or with a cell of several gates every gate's tensor of that name (layer0/Wh_r, ...).
+// Returns how many.
+static int freeze(model* m, const char* const* names)
+{
+    int n = 0;
+    for (const char* const* item = names; *item; item++)
+        for (int k = 0; k < m->ntensors; k++) {
+            const char* name = m->tensors[k].name;
+            const size_t len = strlen(*item);
+            if (!strncmp(name, *item, len) && (name[len] == 0 || name[len] == '_'))
+                m->no_grad[k] = 1, n++;
+        }
+    return n;
+}
+
+// Freezing `names` (NULL-terminated, as freeze() reads them): their gradients are zero, the
+// others' equal the unfrozen run's, and the backward pass issues `fewer_regions` fewer
+// reductions between nodes and (with a shared-memory group) one fewer sync per skipped
+// reduction call.
 static void test_frozen(dist_grid* g, int cell, const char* const* names, int fewer_regions,
                         int fewer_calls)
 {
@@ -76,7 +86,7 @@ static void test_frozen(dist_grid* g, int cell, const char* const* names, int fe
     grad_step(&m, &bt, &ia0, &sy0);
     real* ref = malloc(m.nparams * sizeof(real));
     memcpy(ref, m.grads, m.nparams * sizeof(real));
-    for (const char* const* n = names; *n; n++) m.no_grad[find(&m, *n)] = 1;
+    freeze(&m, names);
     grad_step(&m, &bt, &ia1, &sy1);
     // fnn's kernel (kernel->atb, one BLAS thread) sums every element of a weight gradient over
     // the rows in order whatever the run's width: splitting a run by freezing changes no bit of
@@ -106,15 +116,16 @@ static void test_frozen(dist_grid* g, int cell, const char* const* names, int fe
     }
     long frozen = 0;
     for (int k = 0; k < m.ntensors; k++) frozen += m.no_grad[k] ? (long)m.tensors[k].lrows * m.tensors[k].lcols : 0;
-    CHECK(zero == frozen && frozen > 0, "%s...: %ld of %ld frozen gradients zero", names[0], zero, frozen);
-    CHECK(worst <= tol, "%s...: trained tensors' gradients differ from the unfrozen run's by %g "
-          "relative in the 2-norm of a tensor (kernel %s, allowed %g)", names[0], worst,
+    const char* cn = m.cell->name;
+    CHECK(zero == frozen && frozen > 0, "%s %s...: %ld of %ld frozen gradients zero", cn, names[0], zero, frozen);
+    CHECK(worst <= tol, "%s %s...: trained tensors' gradients differ from the unfrozen run's by %g "
+          "relative in the 2-norm of a tensor (kernel %s, allowed %g)", cn, names[0], worst,
           kernel->name, tol);
-    CHECK(ia1 == ia0 - (g->dpx > 1 ? fewer_regions : 0), "%s...: %ld reduce-scatters, unfrozen %ld", names[0], ia1, ia0);
-    CHECK(sy1 == sy0 - (g->dpn > 1 ? fewer_calls : 0), "%s...: %ld syncs, unfrozen %ld", names[0], sy1, sy0);
+    CHECK(ia1 == ia0 - (g->dpx > 1 ? fewer_regions : 0), "%s %s...: %ld reduce-scatters, unfrozen %ld", cn, names[0], ia1, ia0);
+    CHECK(sy1 == sy0 - (g->dpn > 1 ? fewer_calls : 0), "%s %s...: %ld syncs, unfrozen %ld", cn, names[0], sy1, sy0);
     if (g->world_rank == 0)
-        printf("freeze %s...: tp %d dp %d (%d x %d): %ld frozen gradients zero, %ld of %ld trained "
-               "bit-identical (worst tensor %.1e); reduce-scatters %ld -> %ld, syncs %ld -> %ld\n", names[0],
+        printf("%s freeze %s...: tp %d dp %d (%d x %d): %ld frozen gradients zero, %ld of %ld trained "
+               "bit-identical (worst tensor %.1e); reduce-scatters %ld -> %ld, syncs %ld -> %ld\n", cn, names[0],
                g->tp, g->dp, g->dpn, g->dpx, zero, same, held - frozen, worst, ia0, ia1, sy0, sy1);
     free(ref);
     model_free(&m);
@@ -183,12 +194,11 @@ int main(int argc, char** argv)
     openblas_set_num_threads(1);
     int world;
     MPI_Comm_size(MPI_COMM_WORLD, &world);
-    static const char* const layer0[] = {"layer0/Wx", "layer0/Wh", "layer0/Wf", "layer0/b", "embed", NULL};
+    static const char* const layer0[] = {"layer0/Wx", "layer0/Wh", "layer0/Wf", "layer0/b",
+                                         "layer0/bh", "embed", NULL};
     static const char* const middle[] = {"layer1/Wh", "layer0/Wx", NULL};
-    static const char* const gru_f_h[] = {"layer0/Wf_r", "layer0/Wf_z", "layer0/Wf_n", "layer1/Wh_r",
-                                          "layer1/Wh_z", "layer1/Wh_n", NULL};
-    static const char* const gru_uf[] = {"layer1/Wx_r", "layer1/Wx_z", "layer1/Wx_n", "layer1/Wf_r",
-                                         "layer1/Wf_z", "layer1/Wf_n", NULL};
+    static const char* const f_h[] = {"layer0/Wf", "layer1/Wh", NULL};
+    static const char* const uf[] = {"layer1/Wx", "layer1/Wf", NULL};
     static const char* const head_stage[] = {"layer0/Wx", "layer0/Wh", "layer0/b", "layer1/Wx",
                                              "layer1/Wh", "layer1/b", "embed", NULL};
     for (int tp = 1; tp <= world; tp *= 2)
@@ -197,18 +207,21 @@ int main(int argc, char** argv)
             dist_grid g;
             char err[128];
             dist_grid_init(MPI_COMM_WORLD, tp, share, &g, err, sizeof err);
-            // Layer 0 and the embedding: two regions, one reduction call fewer (the embedding
-            // shares its call with the head).
-            test_frozen(&g, CELL_ELMAN, layer0, 2, 1);
-            // Parts of layers: every region still trains; the GEMM is split around Wh.
-            test_frozen(&g, CELL_ELMAN, middle, 0, 0);
-            // The head-only stage: only head and Wf train; the embedding's region is skipped.
-            test_frozen(&g, CELL_ELMAN, head_stage, 1, 0);
-            // The GRU's weight gradient is a [u | f] run (dA) and an h run (dAH): freeze the f
-            // columns of layer 0 (u and h train apart), the h columns of layer 1, and then the
-            // merged [u | f] run of layer 1 (its h run alone trains).
-            test_frozen(&g, CELL_GRU, gru_f_h, 0, 0);
-            test_frozen(&g, CELL_GRU, gru_uf, 0, 0);
+            for (int cell = 0; cell < CELL_KINDS; cell++) {
+                // Layer 0 and the embedding: two regions, one reduction call fewer (the
+                // embedding shares its call with the head).
+                test_frozen(&g, cell, layer0, 2, 1);
+                // Parts of layers: every region still trains; the GEMM is split around Wh.
+                test_frozen(&g, cell, middle, 0, 0);
+                // The head-only stage: only head and Wf (and a bh) train; the embedding's
+                // region is skipped.
+                test_frozen(&g, cell, head_stage, 1, 0);
+                // The f columns of layer 0 (u and h train apart) and the h columns of layer 1;
+                // then the [u | f] columns of layer 1, one run where the recurrent product is
+                // apart (split_h: its h run, dAH, alone trains).
+                test_frozen(&g, cell, f_h, 0, 0);
+                test_frozen(&g, cell, uf, 0, 0);
+            }
             test_sgd_formula(&g);
             dist_grid_free(&g);
         }

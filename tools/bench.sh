@@ -1,7 +1,7 @@
 #!/bin/sh
 # make bench: the performance table of README.md. One rank, one thread: the single-rank core at
-# H = 512, 1024, 2048 and L = 1, 2, each Elman row followed by the GRU and LSTM rows at the same H
-# and L (equal H: the same kernel on 3x and 4x the rows); then 1 and 2 ranks at H = 2048, 4096,
+# H = 512, 1024, 2048 and L = 1, 2, each Elman row followed by the other cells' rows (those that
+# fnn train --help lists) at the same H and L (equal H: the same kernel on G times the rows); then 1 and 2 ranks at H = 2048, 4096,
 # L = 2 (tp and dp), Elman.
 # Every Elman run also appends its row to $BENCH_CSV (default build/bench.csv, started afresh),
 # the CSV of the scaling study (slurm/README.md); each one-rank run precedes the runs measured
@@ -21,10 +21,12 @@ echo "cpu extensions: $(grep -m 1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E
 build/fnn inspect --build | sed 's/^/build: /'
 echo "openblas environment: $(env | grep '^OPENBLAS_' | sort | tr '\n' ' ')"
 echo "load average at start: $(cut -d ' ' -f 1-3 /proc/loadavg)"
+gated=$(build/fnn train --help | sed -n 's/^  cell  *[a-z]* (\([a-z|]*\)).*/\1/p' | tr '|' ' ')
+gated=${gated#elman }
 for L in 1 2; do
     for H in 512 1024 2048; do
         build/fnn bench --hidden $H --layers $L --batch 32 --seq-len 64 --steps 3 --threads 1 --csv "$csv"
-        for cell in gru lstm; do
+        for cell in $gated; do
             build/fnn bench --cell $cell --hidden $H --layers $L --batch 32 --seq-len 64 --steps 3 --threads 1
         done
     done

@@ -1,9 +1,9 @@
 #!/bin/sh
 # tools/cellbench.sh [ROUNDS] [BEFORE]: the cells against each other on a machine whose speed
-# drifts from one minute to the next. Each round runs `fnn bench` once per cell (elman, gru,
-# lstm, and BEFORE's cell CELLBENCH_BEFORE_CELL, e.g. an older build), in an order that rotates
-# from round to round, at every "H L B" of CELLBENCH_SHAPES; then per shape the median GFLOP/s of
-# each and its ratio to the Elman median. GFLOP/s are those `fnn bench` prints (model_flops per
+# drifts from one minute to the next. Each round runs `fnn bench` once per cell (every cell that
+# fnn train --help lists, and BEFORE's cell CELLBENCH_BEFORE_CELL, e.g. an older build), in an
+# order that rotates from round to round, at every "H L B" of CELLBENCH_SHAPES; then per shape the
+# median GFLOP/s of each and its ratio to the first cell's (elman) median. GFLOP/s are those `fnn bench` prints (model_flops per
 # wall second), so the ratios compare the fractions of one kernel ceiling.
 #
 #   tools/cellbench.sh 8 /path/to/older/fnn > cellbench.txt
@@ -15,7 +15,7 @@ rounds=${1:-4}
 before=${2:-}
 fnn=${FNN:-build/fnn}
 steps=${CELLBENCH_STEPS:-3}
-runs="elman gru lstm"
+runs=$($fnn train --help | sed -n 's/^  cell  *[a-z]* (\([a-z|]*\)).*/\1/p' | tr '|' ' ')
 [ -n "$before" ] && runs="$runs before"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -37,7 +37,7 @@ while [ $r -le "$rounds" ]; do
     done
     r=$((r + 1))
 done
-echo "medians over $rounds rounds (GFLOP/s, and against elman):"
+echo "medians over $rounds rounds (GFLOP/s, and against ${runs%% *}):"
 # Failed runs ("failed") are left out of the medians; the columns in the order of $runs.
 awk -v runs="$runs" '$7 != "failed" { key = $3 " " $4 " " $5; v[key, $6] = v[key, $6] " " $7; if (!(key in keys)) order[++nk] = key; keys[key] = 1 }
      function median(s,    a, n, i, j, t) {
@@ -48,7 +48,7 @@ awk -v runs="$runs" '$7 != "failed" { key = $3 " " $4 " " $5; v[key, $6] = v[key
      END {
          nr = split(runs, run, " ")
          for (i = 1; i <= nk; i++) {
-             k = order[i]; e = median(v[k, "elman"]); line = k ":"
+             k = order[i]; e = median(v[k, run[1]]); line = k ":"
              for (j = 1; j <= nr; j++) {
                  if (v[k, run[j]] == "") { line = line "  " run[j] " failed"; continue }
                  m = median(v[k, run[j]]); line = line sprintf("  %s %.1f", run[j], m)

@@ -11,10 +11,19 @@ fortunes=/usr/share/games/fortunes
 mkdir -p $out
 files=$(ls $fortunes/* | grep -v -e '\.dat$' -e '\.u8$')
 [ -f $out/fortunes.h5 ] || $FNN prepare --kind text --val-fraction 0.05 --out $out/fortunes.h5 $files > /dev/null
-# Hidden sizes for ~0.54 M parameters each (embed 32, 256 outputs fed back):
-# elman H(32+H+256)+H+257H, gru 3H(32+H+256)+6H+257H, lstm 4H(32+H+256)+4H+257H.
-set -- elman 512 gru 280 lstm 240
 common="--config configs/demo.ini --set data=$out/fortunes.h5 --set log_every=1000000 --set ckpt_every=0 --set eval_windows=0"
+# Every cell that fnn train --help lists, at the smallest hidden size (a multiple of 8) whose
+# parameters (fnn plan) reach those of the first cell at H = 512: ~0.55 M each (embed 32, 256
+# outputs fed back; elman 512, gru 280, lstm 232, mgu 352).
+cells=$($FNN train --help | sed -n 's/^  cell  *[a-z]* (\([a-z|]*\)).*/\1/p' | tr '|' ' ')
+params() { $FNN plan $common --set cell=$1 --set hidden=$2 | sed -n 's/^memory plan: \([0-9.]*\) M parameters.*/\1/p'; }
+target=$(params ${cells%% *} 512)
+set --
+for cell in $cells; do
+    H=8
+    while awk -v p=$(params $cell $H) -v t=$target 'BEGIN { exit !(p < t) }'; do H=$((H + 8)); done
+    set -- "$@" $cell $H
+done
 printf "| cell | hidden | parameters | steps | train s | val bpc |\n|---|---|---|---|---|---|\n"
 while [ $# -gt 0 ]; do
     cell=$1 H=$2
