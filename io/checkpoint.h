@@ -1,5 +1,5 @@
-// Checkpoints: one HDF5 file written collectively with MPI-IO (docs/checkpoints.md). Every tensor is
-// stored in its full logical shape; each rank writes and reads only its piece (model_tensor),
+// Checkpoints: one HDF5 file written collectively with MPI-IO (docs/checkpoints.md). Every tensor
+// is stored in its full logical shape; each rank writes and reads only its piece (model_tensor),
 // so a file written at one TP x DP layout loads at any other whose tp divides H.
 //
 //   /config                attributes: every model_config field by name (task, activation, ... as

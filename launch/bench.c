@@ -47,35 +47,6 @@ static double cpu_seconds(void)
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
-// Best of 5 runs of 20000 products (32 x 128) (128 x 64) on the packed-weight kernel, all in L1;
-// *by_cpu: the same by this process's CPU time.
-static double kernel_peak(double* by_cpu)
-{
-    enum { M = 32, K = 128, N = 64, REPS = 20000 };
-    float* w = malloc((size_t)K * N * sizeof(float));
-    float* a = malloc((size_t)M * K * sizeof(float));
-    float* c = malloc((size_t)M * N * sizeof(float));
-    float* packed = aligned_alloc(64, (gemm_w_size(K, N) + 16) * sizeof(float));
-    if (!w || !a || !c || !packed) dist_fail("out of memory");
-    for (int i = 0; i < K * N; i++) w[i] = (float)init_normal(2, i, 0);
-    for (int i = 0; i < M * K; i++) a[i] = (float)init_normal(3, i, 0);
-    gemm_w g;
-    gemm_w_set(&g, w, N, K, N, 0);
-    g.packed = packed;
-    gemm_w_pack(&g, REPS, 0, 1);
-    double best = 0, flops = 2.0 * M * K * N * REPS;
-    *by_cpu = 0;
-    for (int r = 0; r < 5; r++) {
-        double t0 = dist_wtime(), c0 = cpu_seconds();
-        for (int i = 0; i < REPS; i++) gemm_w_apply(c, N, a, K, M, &g, NULL, i > 0);
-        double gf = flops / (dist_wtime() - t0) / 1e9, gc = flops / (cpu_seconds() - c0) / 1e9;
-        if (gf > best) best = gf;
-        if (gc > *by_cpu) *by_cpu = gc;
-    }
-    free(w), free(a), free(c), free(packed);
-    return best;
-}
-
 static void random_batch(int32_t* tok, int32_t* next, int n, long step)
 {
     for (int i = 0; i < n; i++) {
@@ -188,7 +159,8 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
     }
     dist_barrier(&g);
     double peaks[3] = {ceilings ? sgemm_peak(2048) : 0, 0, 0};
-    if (ceilings) peaks[1] = kernel_peak(&peaks[2]);
+    // The kernel's ceiling: best of 5 runs of 20000 products (32 x 128) (128 x 64), all in L1.
+    if (ceilings) peaks[1] = gemm_kernel_rate(32, 128, 64, 20000, 5, &peaks[2]);
     // Slowest rank sets the pace; the ceilings and communication are averaged over ranks.
     double sum[7] = {elapsed, comm, peaks[0], peaks[1], cpu, peaks[2], plan_hwm()};
     double most[2] = {elapsed, sum[6]};

@@ -242,8 +242,8 @@ int cmd_train(int argc, char** argv, dist_grid* world)
         dist_fail_all("%s: the train split is shorter than one window of seq_len = %d", r->c.data, r->c.seq_len);
     startup_mark(&su, "data");
     plan_memory(r, baseline);
-    if (model_init_keep(&r->m, &r->c.model, &r->g, r->c.seq_len, r->c.batch,
-                        model_bptt_keep(r->c.bptt_memory, r->c.seq_len), 0, err, sizeof err))
+    if (model_init_keep(&r->m, &r->c.model, &r->g, r->c.seq_len, r->c.batch, r->plan.run.keep, 0,
+                        err, sizeof err))
         dist_fail_all("%s", err);
     if (data_batch_init(&r->db, r->d, r->c.seq_len, r->m.B)) dist_fail("out of memory for the batch");
     if (r->c.score == SCORE_LAST) data_batch_score_last(&r->db);

@@ -1,4 +1,4 @@
-// The Elman cell of DESIGN section 1: h_t = act(a), one gate, nothing carried but h.
+// The Elman cell of docs/model.md: h_t = act(a), one gate, nothing carried but h.
 #include <math.h>
 #include <string.h>
 #include "model/cell.h"

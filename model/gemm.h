@@ -47,6 +47,12 @@ void gemm_w_apply(real* C, int ldc, const real* A, int lda, int M, const gemm_w*
 void gemm_w_apply_part(int ns, real* const* C, int ldc, const real* const* A, int lda, int M,
                        const gemm_w* g, const real* bias, int accumulate, int part, int parts);
 
+// GFLOP/s of the kernel (or of cblas, with a variant without it) on C (M x N) = A (M x K) W
+// (K x N), the best of `runs` runs of reps products, by the wall clock; *by_cpu: the best by
+// this thread's CPU time, what a core does when it runs this thread on a shared machine. A
+// weight that stays in cache measures the kernel's own rate, not memory's.
+double gemm_kernel_rate(int M, int K, int N, long reps, int runs, double* by_cpu);
+
 // The weight gradients, summed over the rows of a window: C (M x N, row stride ldc) += A^T B
 // for A (k x M, row stride lda) and B (k x N, row stride ldb). work holds gemm_atb_work(M, N, k)
 // elements, 64-byte aligned (none with a variant without the kernel). The kernel is

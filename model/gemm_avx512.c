@@ -1,45 +1,50 @@
-// The avx512 variant's packing and per-step products (kernel.h) on the micro-kernel of
-// gemm_kernel.h. op(W) is packed whole, panel after panel, so one step streams it once; the k
-// dimension is cut into KC blocks so that a block of a panel (KC x NR floats) stays in L1 while
-// every row tile of A passes over it. Compiled with the Makefile's AVX512 flags.
+// The avx512 variant's packing, per-step products and weight gradients (kernel.h): the blocking
+// of gemm_variants.h on the micro-kernel of gemm_kernel.h. Compiled with the Makefile's AVX512
+// flags.
 #ifndef FNN_DOUBLE
 #include "model/gemm_variants.h"
 #include "model/gemm_kernel.h"
 
-enum { NR = GEMM_NR, KC = GEMM_KC };
+enum { NR = GEMM_NR, MR = GEMM_MR, KC = GEMM_KC, ATB_KC = 2048, MC = 512 };
+
+static void rows(float* C, int ldc, const float* C0, size_t ldc0, const float* A, size_t at,
+                 size_t ars, size_t aks, int M, const float* P, int kc, int nc, int load)
+{
+    gemm_rows(C, ldc, C0, ldc0, A, at, ars, aks, M, P, kc, gemm_mask_lo(nc), gemm_mask_hi(nc),
+              load);
+}
+
+// As gemm_pack_at_fn, by masked loads of MR columns at a time.
+static void pack_at(float* Ap, const float* A, size_t lda, int kc, int mc)
+{
+    for (int i0 = 0; i0 < mc; i0 += MR, Ap += (size_t)kc * MR) {
+        const __mmask8 mask = (__mmask8)(mc - i0 >= MR ? 0xff : (1u << (mc - i0)) - 1);
+        for (int kk = 0; kk < kc; kk++)
+            _mm256_store_ps(Ap + (size_t)kk * MR, _mm256_maskz_loadu_ps(mask, A + kk * lda + i0));
+    }
+}
 
 void gemm_avx512_pack(gemm_w* g, int c0, int c1)
 {
-    const int k = g->k;
-    if (!g->trans) {
-        gemm_pack_rows(g->packed + (size_t)c0 * k, g->w + c0, (size_t)g->ldw, k, c1 - c0);
-        return;
-    }
-    gemm_pack_trans(g, c0, c1, NR);
+    gemm_pack_template(g, c0, c1, NR, gemm_pack_rows);
 }
 
 void gemm_avx512_apply(int ns, real* const* C, int ldc, const real* const* A, int lda, int M,
                        const gemm_w* g, const real* bias, int accumulate, int c0, int c1)
 {
-    const int k = g->k, n = g->n;
-    for (int j0 = c0; j0 < c1; j0 += NR) {
-        const int nc = n - j0 < NR ? n - j0 : NR;
-        const __mmask16 m0 = gemm_mask_lo(nc), m1 = gemm_mask_hi(nc);
-        const float* P = g->packed + (size_t)j0 * k;
-        int k0 = 0;
-        do { // once even for k = 0, which still has to set C
-            const int kc = k - k0 < KC ? k - k0 : KC;
-            // The first KC block starts from the bias, C or zero, the later ones from C.
-            const int first = k0 == 0, load = !first || bias || accumulate;
-            for (int s = 0; s < ns; s++) {
-                float* Cs = C[s] + j0;
-                const float* C0 = first && bias ? bias + j0 : Cs;
-                const size_t ldc0 = first && bias ? 0 : (size_t)ldc;
-                gemm_rows(Cs, ldc, C0, ldc0, A[s] + k0, (size_t)GEMM_MR * lda, (size_t)lda, 1,
-                          M, P + (size_t)k0 * NR, kc, m0, m1, load);
-            }
-            k0 += KC;
-        } while (k0 < k);
-    }
+    gemm_apply_template(ns, C, ldc, A, lda, M, g, bias, accumulate, c0, c1, NR, MR, KC, rows);
+}
+
+size_t gemm_avx512_atb_work(int M, int N, int k)
+{
+    (void)M;
+    return gemm_atb_work_template(N, k, NR, MR, ATB_KC, MC);
+}
+
+void gemm_avx512_atb(real* C, int ldc, const real* A, int lda, const real* B, int ldb, int M,
+                     int N, int k, real* work)
+{
+    gemm_atb_template(C, ldc, A, lda, B, ldb, M, N, k, work, NR, MR, ATB_KC, MC, gemm_pack_rows,
+                      pack_at, rows);
 }
 #endif

@@ -1,4 +1,4 @@
-// The AVX-512 micro-kernel shared by gemm.c and gemm_atb.c (float build, GEMM_KERNEL): internal.
+// The AVX-512 micro-kernel of model/gemm_avx512.c (float build): internal.
 //
 // B is packed into panels of NR = 32 columns, the last one zero-padded: P[kk][c] is column c of
 // the panel at row kk, so consecutive panels of one KC block form one contiguous stream. A tile

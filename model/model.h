@@ -1,4 +1,4 @@
-// The feedback RNN of DESIGN section 1, sharded over the hidden units of a TP group.
+// The feedback RNN of docs/model.md, sharded over the hidden units of a TP group.
 //
 // Legend: T = steps in a window, B = local batch (rows of this DP replica), L = layers,
 // H = hidden units, Hl = H / tp (this rank's block, rows h0 .. h0+Hl of every layer),

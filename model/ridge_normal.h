@@ -1,7 +1,7 @@
 // The closed-form output head: ridge regression of the targets on the top layer's hidden states
-// (DESIGN section 2). Over the n scored steps of a pass (lm, regress: every step; classify: the
-// last step of each sequence), with h the full top-layer state and y the one-hot class or
-// token, or the dense target:
+// (docs/model.md, Closed-form head). Over the n scored steps of a pass (lm, regress: every
+// step; classify: the last step of each sequence), with h the full top-layer state and y the
+// one-hot class or token, or the dense target:
 //   mean m = sum h / n, ybar = sum y / n
 //   G = sum (h - m)(h - m)^T   (H x H),   C = sum (h - m) y^T   (H x O)
 //   (G + lambda n I) W = C,    Wo = W^T,  bo = ybar - W^T m

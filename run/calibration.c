@@ -6,7 +6,6 @@
 #include "run/calibration.h"
 #include "run/setup.h"
 #include "model/gemm.h"
-#include "model/init.h"
 
 const char* const projection_opts[] = {"--net-gbps", "--net-us", "--ranks-per-node",
                                        "--cores-per-node", "--node-gib", "--node-mem-gbps",
@@ -48,34 +47,6 @@ static double cpu_seconds(void)
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
-// GFLOP/s of the packed kernel on M rows against a 256 x 256 weight (256 KiB: in this core's
-// cache, so the kernel's own rate, not memory's), best of 3 runs of about 2 GFLOP, per CPU second.
-static double kernel_rate(int M)
-{
-    enum { K = 256, N = 256 };
-    float* w = malloc((size_t)K * N * sizeof(float));
-    float* a = malloc((size_t)M * K * sizeof(float));
-    float* c = malloc((size_t)M * N * sizeof(float));
-    float* packed = aligned_alloc(64, (gemm_w_size(K, N) + 16) * sizeof(float));
-    if (!w || !a || !c || !packed) dist_fail("out of memory");
-    for (int i = 0; i < K * N; i++) w[i] = (float)init_normal(2, i, 0);
-    for (int i = 0; i < M * K; i++) a[i] = (float)init_normal(3, i, 0);
-    gemm_w g;
-    gemm_w_set(&g, w, N, K, N, 0);
-    g.packed = packed;
-    const int reps = 1 + (int)(2e9 / (2.0 * M * K * N));
-    gemm_w_pack(&g, reps, 0, 1);
-    double best = 0;
-    for (int r = 0; r < 3; r++) {
-        double t0 = cpu_seconds();
-        for (int i = 0; i < reps; i++) gemm_w_apply(c, N, a, K, M, &g, NULL, i > 0);
-        double gf = 2.0 * M * K * N * reps / (cpu_seconds() - t0) / 1e9;
-        if (gf > best) best = gf;
-    }
-    free(w), free(a), free(c), free(packed);
-    return best;
 }
 
 // GB/s of memcpy over 64 MiB, counting the read and the write, best of 3, per CPU second.
@@ -120,7 +91,13 @@ static double collective_time(int allreduce, int n, int reps, dist_grid* g)
 void projection_measure(projection_calibration* cal, const model_config* c, int batch,
                         dist_grid* world)
 {
-    for (int i = 0; i < PROJECTION_ROWS; i++) cal->kernel_gflops[i] = kernel_rate(1 << i);
+    // The packed kernel on 1, 2, 4, ... rows against a 256 x 256 weight (256 KiB: in this
+    // core's cache, so the kernel's own rate, not memory's), best of 3 runs of about 2 GFLOP,
+    // per CPU second.
+    for (int i = 0; i < PROJECTION_ROWS; i++) {
+        const int M = 1 << i;
+        gemm_kernel_rate(M, 256, 256, 1 + (long)(2e9 / (2.0 * M * 256 * 256)), 3, &cal->kernel_gflops[i]);
+    }
     cal->mem_gbps = copy_rate();
     const int p = world->world_size;
     if (p > 1) {

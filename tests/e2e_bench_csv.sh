@@ -2,15 +2,15 @@
 # fnn bench --csv at 2 ranks: the row's efficiency is measured against the latest one-rank row
 # of the same H, L, T, B, threads and kind of scaling, not against a later one-rank row that
 # shares only the shapes (another thread count, weak scaling).
-set -u
 dir=build/e2e_bench_csv
-rm -rf $dir && mkdir -p $dir
+bound=120
+. tests/lib.sh
 csv=$dir/scaling.csv
 printf 'H,L,T,B,nodes,ranks,tp,dp,tok_s,gflops_per_rank,comm_fraction,efficiency,threads,scaling\n' > $csv
 printf '32,1,8,4,1,1,1,1,1000.0,1.00,0.0000,1.0000,1,strong\n' >> $csv
 printf '32,1,8,4,1,1,1,1,1000000000000.0,1.00,0.0000,1.0000,2,strong\n' >> $csv
 printf '32,1,8,4,1,1,1,1,2000000000000.0,1.00,0.0000,1.0000,1,weak\n' >> $csv
-timeout 120 $MPIRUN -np 2 build/fnn bench --hidden 32 --layers 1 --embed 8 --batch 4 --seq-len 8 --steps 2 \
+mpi 2 $FNN bench --hidden 32 --layers 1 --embed 8 --batch 4 --seq-len 8 --steps 2 \
     --threads 1 --ceilings no --csv $csv > $dir/out.txt 2>&1 || { echo "FAIL: bench: $(tail -2 $dir/out.txt)"; exit 1; }
 row=$(tail -n 1 $csv)
 if echo "$row" | awk -F, '{ want = $9 / (2 * 1000); d = $12 - want; if (d < 0) d = -d

@@ -2,34 +2,14 @@
 # End to end through build/fnn: prepare, train, checkpoints, eval, sample, inspect at 1, 2 and 4
 # ranks; layouts agree with one rank; resume continues bit for bit; SIGTERM checkpoints; bad
 # input gets one line and a non-zero exit, never a hang.
-set -u
-FNN=build/fnn
 dir=build/tiny
-fails=0
-rm -rf $dir && mkdir -p $dir
-say() { printf '%s\n' "$*"; }
-fail() { say "FAIL: $*"; fails=$((fails + 1)); }
-run() { timeout 120 "$@"; }
-mpi() { np=$1; shift; run $MPIRUN -np "$np" "$@"; }
+bound=120
+. tests/lib.sh
 # Mean loss printed by fnn eval.
 loss_of() { sed -n 's/^loss \([^ ]*\) .*/\1/p' "$1"; }
-# |a - b| <= tol * max(|a|, |b|)
-close() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; m = a < 0 ? -a : a; n = b < 0 ? -b : b; if (n > m) m = n; exit !(a != "" && d <= t * m) }'; }
 # Every /grads dataset of two files agrees to 1e-5 relative in the 2-norm of the difference.
 . tests/h5close.sh
 grads_close() { sets_close "$1" "$2" "" 1e-5; }
-# A command that must fail with one "fnn: error:" line naming $2, within the timeout.
-refuse() {
-    what=$1; shift; name=$1; shift
-    run "$@" > $dir/out.txt 2> $dir/err.txt; rc=$?
-    if [ $rc -eq 0 ] || [ $rc -eq 124 ]; then fail "$what: exit $rc"; return; fi
-    n=$(grep -c 'fnn: error:' $dir/err.txt)
-    if [ "$n" -ne 1 ] || ! grep 'fnn: error:' $dir/err.txt | grep -q -- "$name"; then
-        fail "$what: expected one error naming '$name', got: $(cat $dir/err.txt | head -3)"
-    else
-        say "ok   refused: $what: $(grep 'fnn: error:' $dir/err.txt)"
-    fi
-}
 
 text=/usr/share/games/fortunes/computers
 $FNN prepare --kind text --val-fraction 0.1 --out $dir/data.h5 $text > /dev/null || fail prepare
@@ -168,23 +148,23 @@ mpi 4 $FNN inspect $ck | grep -q '/params/layer1/Wh *32 x 32' || fail "inspect"
 
 # Bad input.
 printf 'hidden = 32\nbogus = 1\n' > $dir/bad.ini
-refuse "missing config" "nope.ini" $FNN train --config $dir/nope.ini
-refuse "unknown key" "bogus" $FNN train --config $dir/bad.ini
-refuse "hidden = 0" "hidden" $FNN train --config configs/tiny.ini --set hidden=0
-refuse "seq_len = 0" "seq_len" $FNN train --config configs/tiny.ini --set seq_len=0
-refuse "lr < 0" "lr" $FNN train --config configs/tiny.ini --set lr=-1
-refuse "bad enum" "activation" $FNN train --config configs/tiny.ini --set activation=gelu
-refuse "missing data" "nothere.h5" $FNN train --config configs/tiny.ini --set data=$dir/nothere.h5
-refuse "dataset of another kind" "recs.h5" $FNN train --config configs/tiny.ini --set data=$dir/recs.h5
-refuse "tp not dividing world" "tp = 3" $MPIRUN -np 2 $FNN train --config configs/tiny.ini --set tp=3
-refuse "H not divisible by tp" "hidden = 32" $MPIRUN -np 3 $FNN train --config configs/tiny.ini --set tp=3
-refuse "bad FNN_SHARE_DP" "FNN_SHARE_DP = two" env FNN_SHARE_DP=two $MPIRUN -np 2 $FNN train --config configs/tiny.ini
-refuse "init_from another model" "hidden" $FNN train --config configs/tiny.ini --set hidden=16 --set init_from=$ck
-refuse "missing checkpoint" "nockpt.h5" $MPIRUN -np 2 $FNN eval --checkpoint $dir/nockpt.h5 --data $dir/data.h5
+refuse "missing config" "nope.ini" run $FNN train --config $dir/nope.ini
+refuse "unknown key" "bogus" run $FNN train --config $dir/bad.ini
+refuse "hidden = 0" "hidden" run $FNN train --config configs/tiny.ini --set hidden=0
+refuse "seq_len = 0" "seq_len" run $FNN train --config configs/tiny.ini --set seq_len=0
+refuse "lr < 0" "lr" run $FNN train --config configs/tiny.ini --set lr=-1
+refuse "bad enum" "activation" run $FNN train --config configs/tiny.ini --set activation=gelu
+refuse "missing data" "nothere.h5" run $FNN train --config configs/tiny.ini --set data=$dir/nothere.h5
+refuse "dataset of another kind" "recs.h5" run $FNN train --config configs/tiny.ini --set data=$dir/recs.h5
+refuse "tp not dividing world" "tp = 3" mpi 2 $FNN train --config configs/tiny.ini --set tp=3
+refuse "H not divisible by tp" "hidden = 32" mpi 3 $FNN train --config configs/tiny.ini --set tp=3
+refuse "bad FNN_SHARE_DP" "FNN_SHARE_DP = two" run env FNN_SHARE_DP=two $MPIRUN -np 2 $FNN train --config configs/tiny.ini
+refuse "init_from another model" "hidden" run $FNN train --config configs/tiny.ini --set hidden=16 --set init_from=$ck
+refuse "missing checkpoint" "nockpt.h5" mpi 2 $FNN eval --checkpoint $dir/nockpt.h5 --data $dir/data.h5
 head -c 3000 $ck > $dir/trunc.h5
-refuse "truncated checkpoint" "trunc.h5" $MPIRUN -np 2 $FNN eval --checkpoint $dir/trunc.h5 --data $dir/data.h5
-refuse "checkpoint on the wrong data" "recs.h5" $FNN eval --checkpoint $ck --data $dir/recs.h5
-refuse "prepare a missing file" "missing.txt" $FNN prepare --kind text --out $dir/x.h5 $dir/missing.txt
+refuse "truncated checkpoint" "trunc.h5" mpi 2 $FNN eval --checkpoint $dir/trunc.h5 --data $dir/data.h5
+refuse "checkpoint on the wrong data" "recs.h5" run $FNN eval --checkpoint $ck --data $dir/recs.h5
+refuse "prepare a missing file" "missing.txt" run $FNN prepare --kind text --out $dir/x.h5 $dir/missing.txt
 [ ! -e $dir/x.h5 ] || fail "failed prepare left $dir/x.h5"
 
 [ $fails -eq 0 ] && say "e2e: all checks passed" || say "e2e: $fails failed"

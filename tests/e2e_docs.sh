@@ -5,14 +5,10 @@
 # the cells of the registry (model/cell.h, as --help gives them), in its order. The checks first
 # run on a planted broken link, a planted bad anchor, a config page missing a key and one missing
 # a cell, and must catch each, so they cannot pass by finding nothing.
-set -u
-FNN=build/fnn
-tmp=build/tests/docs
-fails=0
-say() { printf '%s\n' "$*"; }
-fail() { say "FAIL: $*"; fails=$((fails + 1)); }
+dir=build/tests/docs
+. tests/lib.sh
+tmp=$dir
 root=$(pwd -P)
-rm -rf $tmp && mkdir -p $tmp
 
 # "line<TAB>target" of every inline link [text](target) of a Markdown file, outside fenced code
 # blocks and code spans.

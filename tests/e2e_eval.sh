@@ -3,17 +3,11 @@
 # loss / ln 2, the confusion matrix sums to the windows evaluated, R^2 and MSE are printed for a
 # regression, and np = 4 (tp 2 x dp 2) prints the measures of one rank; train's last line
 # prints the same measures.
-set -u
-FNN=build/fnn
 dir=build/evale2e
-fails=0
-rm -rf $dir && mkdir -p $dir
-say() { printf '%s\n' "$*"; }
-fail() { say "FAIL: $*"; fails=$((fails + 1)); }
-mpi() { np=$1; shift; timeout 120 $MPIRUN -np "$np" "$@"; }
+bound=120
+. tests/lib.sh
 # Field of the JSON object in file $1: python3 -c "json.load" both parses and reads it.
 field() { python3 -c "import json, sys; print(repr(json.load(open(sys.argv[1]))$2))" "$1"; }
-close() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; m = a < 0 ? -a : a; n = b < 0 ? -b : b; if (n > m) m = n; exit !(a != "" && d <= t * m) }'; }
 
 fortunes=/usr/share/games/fortunes
 $FNN prepare --kind text --val-fraction 0.1 --out $dir/text.h5 $fortunes/computers > /dev/null || fail "prepare text"

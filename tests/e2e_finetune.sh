@@ -3,15 +3,9 @@
 # regressor at np=1 (every transferred tensor bit-identical to the checkpoint's, new Wf zero, the
 # head of the new shape); frozen tensors stay bit-identical while training; head_only_steps
 # switches at exactly step N; what cannot transfer is refused in one line.
-set -u
-FNN=build/fnn
 dir=build/tiny_ft
-fails=0
-rm -rf $dir && mkdir -p $dir
-say() { printf '%s\n' "$*"; }
-fail() { say "FAIL: $*"; fails=$((fails + 1)); }
-run() { timeout 120 "$@"; }
-mpi() { np=$1; shift; run $MPIRUN -np "$np" "$@"; }
+bound=120
+. tests/lib.sh
 # The values of a /params dataset, one a line.
 vals() { h5dump -A 0 -d "/params/$2" -y -w 0 -m '%.9g' "$1" | sed -n '/DATA {/,$p' | grep -o -- '-\?[0-9][0-9.e+-]*'; }
 # Datasets of /params that two checkpoints hold with equal values (h5diff compares exactly).
@@ -19,17 +13,6 @@ same() { h5diff -q "$1" "$2" "/params/$3" "/params/$3" > /dev/null 2>&1; }
 shape() { h5ls "$1/params/$2" | sed -n 's/.*Dataset {\(.*\)}.*/\1/p'; }
 # Every element of a dataset is zero.
 zero() { h5dump -A 0 -d "/params/$2" -y -w 0 "$1" | sed -n '/DATA {/,$p' | grep -o -- '-\?[0-9][0-9.e+-]*' | awk '$1 != 0 { bad = 1 } END { exit bad }'; }
-refuse() {
-    what=$1; shift; name=$1; shift
-    run "$@" > $dir/out.txt 2> $dir/err.txt; rc=$?
-    if [ $rc -eq 0 ] || [ $rc -eq 124 ]; then fail "$what: exit $rc"; return; fi
-    n=$(grep -c 'fnn: error:' $dir/err.txt)
-    if [ "$n" -ne 1 ] || ! grep 'fnn: error:' $dir/err.txt | grep -q -- "$name"; then
-        fail "$what: expected one error naming '$name', got: $(head -3 $dir/err.txt)"
-    else
-        say "ok   refused: $what: $(grep 'fnn: error:' $dir/err.txt)"
-    fi
-}
 
 $FNN prepare --kind text --val-fraction 0.1 --out $dir/text.h5 /usr/share/games/fortunes/computers > /dev/null || fail prepare
 $FNN prepare --kind records --val-fraction 0.2 --out $dir/recs.h5 /usr/share/games/fortunes/science /usr/share/games/fortunes/love /usr/share/games/fortunes/art > /dev/null || fail "prepare records"
@@ -145,30 +128,30 @@ awk -v a="$(dist $dir/l2a/step-00000006.h5)" -v b="$(dist $dir/l20/step-00000006
     && say "ok   l2_init = 0.5 keeps layer1/Wh nearer the checkpoint ($(dist $dir/l2a/step-00000006.h5) < $(dist $dir/l20/step-00000006.h5))" || fail "l2_init does not pull towards theta0"
 
 # Refusals: one line naming both values by name.
-refuse "init_from other hidden" "hidden = 32 there, 16 here" $FNN train $cfg --set hidden=16 --set data=$dir/text.h5 --set init_from=$ck
-refuse "init_from other layers" "layers = 2 there, 1 here" $FNN train $cfg --set layers=1 --set data=$dir/text.h5 --set init_from=$ck
-refuse "init_from other activation" "activation = tanh there, relu here" $FNN train $cfg --set activation=relu --set data=$dir/text.h5 --set init_from=$ck
-refuse "task change without new_head" "task = lm there, classify here" $FNN train $cfg --set task=classify --set data=$dir/recs.h5 --set init_from=$ck
-refuse "token -> dense without new_head" "input = tokens (embed 16) there, dense (1 inputs) here" \
+refuse "init_from other hidden" "hidden = 32 there, 16 here" run $FNN train $cfg --set hidden=16 --set data=$dir/text.h5 --set init_from=$ck
+refuse "init_from other layers" "layers = 2 there, 1 here" run $FNN train $cfg --set layers=1 --set data=$dir/text.h5 --set init_from=$ck
+refuse "init_from other activation" "activation = tanh there, relu here" run $FNN train $cfg --set activation=relu --set data=$dir/text.h5 --set init_from=$ck
+refuse "task change without new_head" "task = lm there, classify here" run $FNN train $cfg --set task=classify --set data=$dir/recs.h5 --set init_from=$ck
+refuse "token -> dense without new_head" "input = tokens (embed 16) there, dense (1 inputs) here" run \
     $FNN train $cfg --set task=regress --set data=$dir/map.h5 --set init_from=$ck
-refuse "other embedding without new_head" "input = tokens (embed 16) there, tokens (embed 8) here" \
+refuse "other embedding without new_head" "input = tokens (embed 16) there, tokens (embed 8) here" run \
     $FNN train $cfg --set embed=8 --set data=$dir/text.h5 --set init_from=$ck
-refuse "init_from other layers at np=2" "layers = 2 there, 3 here" $MPIRUN -np 2 $FNN train $cfg --set tp=2 --set layers=3 --set data=$dir/text.h5 --set init_from=$ck
+refuse "init_from other layers at np=2" "layers = 2 there, 3 here" mpi 2 $FNN train $cfg --set tp=2 --set layers=3 --set data=$dir/text.h5 --set init_from=$ck
 
-refuse "head_only_steps without new_head" "head_only_steps = 3: no new head, Wf or input to train (set new_head = true)" \
+refuse "head_only_steps without new_head" "head_only_steps = 3: no new head, Wf or input to train (set new_head = true)" run \
     $FNN train $cfg --set data=$dir/text.h5 --set init_from=$ck --set head_only_steps=3
-refuse "head_only_steps with the head frozen" "head_only_steps = 3: no new head, Wf or input to train (freeze names them)" \
+refuse "head_only_steps with the head frozen" "head_only_steps = 3: no new head, Wf or input to train (freeze names them)" run \
     $MPIRUN -np 2 $FNN train $cfg $cls --set head_only_steps=3 --set freeze=head,layer0/Wf,layer1/Wf
-refuse "freeze of everything" "freeze = layer0,layer1,head,embed: leaves nothing to train" \
+refuse "freeze of everything" "freeze = layer0,layer1,head,embed: leaves nothing to train" run \
     $MPIRUN -np 2 $FNN train $cfg $cls --set freeze=layer0,layer1,head,embed
-refuse "freeze of nothing there" "freeze = layer2: no tensor or layer 'layer2'" $FNN train $cfg $cls --set freeze=layer2
-refuse "body_lr_scale = 0" "body_lr_scale = 0: must be in (0, 1]" $FNN train $cfg $cls --set body_lr_scale=0
-refuse "body_lr_scale > 1" "body_lr_scale = 1.5: must be in (0, 1]" $FNN train $cfg $cls --set body_lr_scale=1.5
-refuse "l2_init < 0" "l2_init = -1: must be >= 0" $FNN train $cfg $cls --set l2_init=-1
-refuse "l2_init without init_from" "l2_init = 0.5 needs init_from" $FNN train $cfg --set data=$dir/text.h5 --set l2_init=0.5
-refuse "head_only_steps without init_from" "head_only_steps = 2 needs init_from" $FNN train $cfg --set data=$dir/text.h5 --set head_only_steps=2
+refuse "freeze of nothing there" "freeze = layer2: no tensor or layer 'layer2'" run $FNN train $cfg $cls --set freeze=layer2
+refuse "body_lr_scale = 0" "body_lr_scale = 0: must be in (0, 1]" run $FNN train $cfg $cls --set body_lr_scale=0
+refuse "body_lr_scale > 1" "body_lr_scale = 1.5: must be in (0, 1]" run $FNN train $cfg $cls --set body_lr_scale=1.5
+refuse "l2_init < 0" "l2_init = -1: must be >= 0" run $FNN train $cfg $cls --set l2_init=-1
+refuse "l2_init without init_from" "l2_init = 0.5 needs init_from" run $FNN train $cfg --set data=$dir/text.h5 --set l2_init=0.5
+refuse "head_only_steps without init_from" "head_only_steps = 2 needs init_from" run $FNN train $cfg --set data=$dir/text.h5 --set head_only_steps=2
 # finetune_ckpt writes /finetune/optim_state (no moments for frozen tensors) only with init_from.
-refuse "freeze without init_from" "freeze = layer0 needs init_from" $FNN train $cfg --set data=$dir/text.h5 --set freeze=layer0
+refuse "freeze without init_from" "freeze = layer0 needs init_from" run $FNN train $cfg --set data=$dir/text.h5 --set freeze=layer0
 
 [ $fails -eq 0 ] && say "e2e_finetune: all checks passed" || say "e2e_finetune: $fails failed"
 exit $((fails != 0))

@@ -5,26 +5,10 @@
 # CPU below the baseline gets one line, not SIGILL; -march=native's extensions are read as this
 # CPU has them; the model trajectory test passes under the
 # avx2 variant; make deps says what is missing where it cannot install.
-set -u
-FNN=build/fnn
 dir=build/e2e_kernel
-fails=0
-rm -rf $dir && mkdir -p $dir
-say() { printf '%s\n' "$*"; }
-fail() { say "FAIL: $*"; fails=$((fails + 1)); }
-run() { timeout 120 "$@"; }
+bound=120
+. tests/lib.sh
 kernel_of() { "$@" $FNN inspect --build | sed -n 's/^kernel \([a-z0-9]*\) .*/\1/p'; }
-# A command that must fail with one "fnn: error:" line containing $2, within the timeout.
-refuse() {
-    what=$1; shift; text=$1; shift
-    run "$@" > $dir/out.txt 2> $dir/err.txt; rc=$?
-    n=$(grep -c 'fnn: error:' $dir/err.txt)
-    if [ $rc -eq 0 ] || [ $rc -eq 124 ] || [ "$n" -ne 1 ] || ! grep -q -- "$text" $dir/err.txt; then
-        fail "$what: exit $rc, expected one error with '$text', got: $(head -3 $dir/err.txt)"
-    else
-        say "ok   refused: $what: $(cat $dir/err.txt)"
-    fi
-}
 
 $FNN inspect --build > $dir/build.txt
 for key in version compiler flags kernel; do
@@ -40,11 +24,11 @@ done
 [ "$(kernel_of env FNN_CPU_HIDE=avx512f)" = avx2 ] || fail "without avx512f the kernel is $(kernel_of env FNN_CPU_HIDE=avx512f)"
 say "ok   inspect --build: $(grep kernel $dir/build.txt); FNN_KERNEL and FNN_CPU_HIDE choose"
 
-refuse "unknown FNN_KERNEL" "FNN_KERNEL = avx9" env FNN_KERNEL=avx9 $FNN inspect --build
-refuse "unknown FNN_KERNEL at 2 ranks" "FNN_KERNEL = avx9" env FNN_KERNEL=avx9 $MPIRUN -x FNN_KERNEL -np 2 $FNN inspect --build
-refuse "avx512 on a CPU without it" "lacks avx512f" env FNN_KERNEL=avx512 FNN_CPU_HIDE=avx512f $FNN inspect --build
-refuse "avx512 on 2 ranks without it" "lacks avx512f" env FNN_KERNEL=avx512 FNN_CPU_HIDE=avx512f $MPIRUN -x FNN_KERNEL -x FNN_CPU_HIDE -np 2 $FNN inspect --build
-refuse "CPU below the baseline" "this CPU lacks [a-z0-9 ]*avx2.*lower OPT" env FNN_CPU_HIDE=avx2,fma $FNN inspect --build
+refuse "unknown FNN_KERNEL" "FNN_KERNEL = avx9" run env FNN_KERNEL=avx9 $FNN inspect --build
+refuse "unknown FNN_KERNEL at 2 ranks" "FNN_KERNEL = avx9" run env FNN_KERNEL=avx9 $MPIRUN -x FNN_KERNEL -np 2 $FNN inspect --build
+refuse "avx512 on a CPU without it" "lacks avx512f" run env FNN_KERNEL=avx512 FNN_CPU_HIDE=avx512f $FNN inspect --build
+refuse "avx512 on 2 ranks without it" "lacks avx512f" run env FNN_KERNEL=avx512 FNN_CPU_HIDE=avx512f $MPIRUN -x FNN_KERNEL -x FNN_CPU_HIDE -np 2 $FNN inspect --build
+refuse "CPU below the baseline" "this CPU lacks [a-z0-9 ]*avx2.*lower OPT" run env FNN_CPU_HIDE=avx2,fma $FNN inspect --build
 
 # The extensions of a -march=native build (the Makefile's isa_of), which GCC read from this CPU,
 # are all known to model/cpu.c's table and read as present (Zen 5's avx512vp2intersect and

@@ -4,29 +4,10 @@
 # loss; gradient steps start from it; lm -> classify and regress fit; and every bad input (no
 # new_head, a classifier whose Wf feeds back the head, a system that is not positive definite at
 # np = 1, 2, 4) ends with one line, a non-zero exit and no hang.
-set -u
-FNN=build/fnn
 dir=build/ridge_e2e
-fails=0
-rm -rf $dir && mkdir -p $dir
-say() { printf '%s\n' "$*"; }
-fail() { say "FAIL: $*"; fails=$((fails + 1)); }
-mpi() { np=$1; shift; timeout 120 $MPIRUN -np "$np" "$@"; }
-# |a - b| <= tol * max(|a|, |b|)
-close() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; m = a < 0 ? -a : a; n = b < 0 ? -b : b; if (n > m) m = n; exit !(a != "" && d <= t * m) }'; }
+bound=120
+. tests/lib.sh
 ridge_loss() { sed -n 's/^ridge head: train \(loss\|mse\) \([^ ]*\).*/\2/p' "$1"; }
-# A command that must fail within 60 s with one "fnn: error:" line naming $2.
-refuse() {
-    what=$1; shift; name=$1; shift
-    timeout 60 "$@" > $dir/out.txt 2> $dir/err.txt; rc=$?
-    if [ $rc -eq 0 ] || [ $rc -eq 124 ]; then fail "$what: exit $rc"; return; fi
-    n=$(grep -c 'fnn: error:' $dir/err.txt)
-    if [ "$n" -ne 1 ] || ! grep 'fnn: error:' $dir/err.txt | grep -q -- "$name"; then
-        fail "$what: expected one error naming '$name', got: $(head -3 $dir/err.txt)"
-    else
-        say "ok   refused: $what: $(grep 'fnn: error:' $dir/err.txt)"
-    fi
-}
 
 # A small text (about 300 windows of 16 steps) and a tiny language model trained on it.
 head -c 6000 /usr/share/games/fortunes/computers > $dir/text.txt
@@ -75,15 +56,15 @@ mpi 1 $FNN train $reg --set ckpt_dir=$dir/reg > /dev/null 2>&1 || fail "pretrain
 mpi 2 $FNN train $reg --set init_from=$dir/reg/step-00000020.h5 --set new_head=true --set head_ridge=true --set steps=0 > $dir/reg.txt 2>&1 && grep -q "ridge head: train mse" $dir/reg.txt && say "ok   regress: $(grep 'mse' $dir/reg.txt)" || fail "regress fit: $(tail -2 $dir/reg.txt)"
 
 # Bad input.
-refuse "head_ridge without new_head" "new_head" $FNN train $tiny --set init_from=$pre --set head_ridge=true
+refuse "head_ridge without new_head" "new_head" run $FNN train $tiny --set init_from=$pre --set head_ridge=true
 mpi 1 $FNN train --config configs/tiny.ini --set data=$dir/recs.h5 --set task=classify --set ckpt_dir=$dir/clsfb > /dev/null 2>&1 || fail "pretrain classify with feedback"
-refuse "classifier whose Wf feeds back the head" "task = classify" $FNN train --config configs/tiny.ini --set data=$dir/recs.h5 --set task=classify --set init_from=$dir/clsfb/step-00000020.h5 --set new_head=true --set head_ridge=true
+refuse "classifier whose Wf feeds back the head" "task = classify" run $FNN train --config configs/tiny.ini --set data=$dir/recs.h5 --set task=classify --set init_from=$dir/clsfb/step-00000020.h5 --set new_head=true --set head_ridge=true
 # One window of 16 steps: 16 rows for 32 hidden units, a singular Gram matrix.
 head -c 30 $dir/text.txt > $dir/short.txt
 printf '0123456789' >> $dir/short.txt
 $FNN prepare --kind text --val-fraction 0.25 --out $dir/short.h5 $dir/short.txt > /dev/null || fail "prepare short"
 for np in 1 2 4; do
-    refuse "not positive definite at np=$np" "ridge_lambda = 1e-30" $MPIRUN -np $np $FNN train $ft --set data=$dir/short.h5 --set ridge_lambda=1e-30
+    refuse "not positive definite at np=$np" "ridge_lambda = 1e-30" mpi $np $FNN train $ft --set data=$dir/short.h5 --set ridge_lambda=1e-30
 done
 
 [ $fails -eq 0 ] && say "e2e_ridge: all checks passed" || say "e2e_ridge: $fails failed"

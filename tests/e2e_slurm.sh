@@ -14,15 +14,10 @@
 # own hostnames (two clusters at once must not share Open MPI's shared-memory files). Where Slurm
 # cannot run, one line says what was skipped and why.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
-set -u
 cd "$(dirname "$0")/.."
-FNN=build/fnn
 MPIRUN=${MPIRUN:-mpirun --oversubscribe}
 dir=build/slurm-test
-fails=0
-say() { printf '%s\n' "$*"; }
-fail() { say "FAIL: $*"; fails=$((fails + 1)); }
-rm -rf $dir && mkdir -p $dir
+. tests/lib.sh
 [ -x $FNN ] || { say "FAIL: $FNN not built"; exit 1; }
 mkdir -p build/tiny && [ -f build/tiny/data.h5 ] || $FNN prepare --kind text --val-fraction 0.1 --out build/tiny/data.h5 /usr/share/games/fortunes/computers > /dev/null
 

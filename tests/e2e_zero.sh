@@ -76,17 +76,25 @@ h5diff -q $(ck $dir/s2 20) $(ck $dir/u2 20) /optim /optim > /dev/null 2>&1 && sa
 # costs at 4 ranks. The smallest rank counts: Open MPI's non-blocking reduce-scatter (libnbc)
 # reduces onto one rank of dpx_comm, which holds temporaries beside (docs/parallel.md).
 big="--set hidden=2048 --set init=normal --set steps=1 --set threads=1"
-# In one full suite the np = 4 run left no time-peak-kib line to read (cause not found: it passed
-# alone and in every other suite), so a run without one is made once more, and a missing value
-# reads 0 (the check then fails) rather than shifting the fields.
+# In one full suite the np = 4 run left no time-peak-kib line to read. A run that fails (an fnn
+# error, MPI_Abort) still leaves rank 0's line, so every /usr/bin/time of that job was killed
+# from outside (the time bound or the job's teardown); its output was not kept. A run without
+# the line is now shown (on stderr, in the log) and made once more, and a missing value reads 0
+# (the check then fails) rather than shifting the fields.
 bound=300
 peak() { # np, hidden options: the smallest VmHWM of the ranks, KiB
-    got=$(peak_once "$@"); [ "${got%% *}" != 0 ] || got=$(peak_once "$@"); echo "$got"
+    got=$(peak_once "$@")
+    if [ "${got%% *}" = 0 ]; then
+        say "note: np=$1 $2 $3 left no time-peak-kib line (exit $(cat $dir/peak.rc)): $(tail -n 3 $dir/peak.txt)" >&2
+        got=$(peak_once "$@")
+    fi
+    echo "$got"
 }
 peak_once() {
     np=$1; shift
-    unshared mpi $np /usr/bin/time -f 'time-peak-kib %M' $FNN train --config configs/tiny.ini --set data=$dir/$data "$@" 2>&1 |
-        awk '$1 == "time-peak-kib" { if (m == "" || $2 < m) m = $2 } /parameters per rank/ { for (i = 1; i < NF; i++) if ($(i + 1) == "parameters") p = $i } END { print (m == "" ? 0 : m), (p == "" ? 0 : p) }'
+    unshared mpi $np /usr/bin/time -f 'time-peak-kib %M' $FNN train --config configs/tiny.ini --set data=$dir/$data "$@" > $dir/peak.txt 2>&1
+    echo $? > $dir/peak.rc
+    awk '$1 == "time-peak-kib" { if (m == "" || $2 < m) m = $2 } /parameters per rank/ { for (i = 1; i < NF; i++) if ($(i + 1) == "parameters") p = $i } END { print (m == "" ? 0 : m), (p == "" ? 0 : p) }' $dir/peak.txt
 }
 set -- $(peak 1 $big) $(peak 4 $big) $(peak 1 --set steps=1) $(peak 4 --set steps=1)
 one=$1 params=$2 four=$3 base1=$5 base4=$7

@@ -33,4 +33,19 @@ static inline void layout_grid(dist_grid* g, const layout* l)
     CHECK(dist_grid_init(MPI_COMM_WORLD, l->tp, l->share, g, err, sizeof err) == 0, "%s", err);
 }
 
+// fn(g, ctx) at every layout of MPI_COMM_WORLD in turn, g its grid (made before, freed after).
+static inline void each_layout(void (*fn)(dist_grid* g, void* ctx), void* ctx)
+{
+    int world;
+    MPI_Comm_size(MPI_COMM_WORLD, &world);
+    layout ls[MAX_LAYOUTS];
+    const int n = layouts(world, ls);
+    for (int l = 0; l < n; l++) {
+        dist_grid g;
+        layout_grid(&g, &ls[l]);
+        fn(&g, ctx);
+        dist_grid_free(&g);
+    }
+}
+
 #endif
