@@ -243,12 +243,14 @@ static void test_atb(int M, int N, int k, unsigned seed)
 int main(void)
 {
     // The refusal's line names the feature on every CPU, this one included: FNN_CPU_HIDE is the
-    // tests' stand-in for one without it.
+    // tests' stand-in for one without it (set from outside, it makes this test skip).
+    char* outer = getenv("FNN_CPU_HIDE") ? strdup(getenv("FNN_CPU_HIDE")) : NULL;
     setenv("FNN_CPU_HIDE", "avx512bf16", 1);
     const char* hidden = kernel_bf16_missing();
     CHECK(hidden && strstr(hidden, "avx512bf16"), "kernel_bf16_missing() with avx512bf16 hidden: %s",
           hidden ? hidden : "NULL");
-    unsetenv("FNN_CPU_HIDE");
+    if (outer) setenv("FNN_CPU_HIDE", outer, 1), free(outer);
+    else unsetenv("FNN_CPU_HIDE");
     const char* missing = kernel_bf16_missing();
     if (missing) {
         printf("SKIPPED: the bf16 kernels: this CPU lacks %s\n", missing);
