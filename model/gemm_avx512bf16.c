@@ -14,7 +14,8 @@ void gemm_bf16_round(bf16* dst, size_t ldd, const float* src, size_t lds, int ro
     for (int i = 0; i < rows; i++, dst += ldd, src += lds) {
         for (int j = 0; j < k; j += 16) {
             const __mmask16 m = (__mmask16)(k - j >= 16 ? 0xffff : (1u << (k - j)) - 1);
-            const __m512i r = _mm512_srli_epi32(bf16_round16(_mm512_maskz_loadu_ps(m, src + j)), 16);
+            const __m512 f = _mm512_maskz_loadu_ps(m, src + j);
+            const __m512i r = _mm512_srli_epi32(bf16_round16(f), 16);
             _mm256_mask_storeu_epi16(dst + j, m, _mm512_cvtepi32_epi16(r));
         }
         if (k & 1) dst[k] = 0;

@@ -9,7 +9,10 @@
 // range), ties to the even one, as IEEE 754's conversion between binary formats rounds: a
 // float32 denormal becomes the nearest bf16 denormal or zero, a value past the largest bf16
 // becomes infinity, infinities stay, and a NaN stays a NaN (quiet, with its sign and the top of
-// its payload). The kernels' products of two bf16 are exact in float32; the sums are float32.
+// its payload). The kernels' products of two bf16 are exact in float32, and VDPBF16PS adds the
+// two of a pair to the float32 sum one after the other, each addition rounded to nearest even,
+// whatever MXCSR says; it also counts bf16 denormals as zero and flushes a denormal sum to zero
+// (Intel SDM; the same on Zen 5): magnitudes below 2^-126 drop out of the products.
 //
 // Layouts (NR = 32 columns, k padded to the even kp = gemm_bf16_kpad(k) with zeros): VDPBF16PS
 // multiplies pairs of bf16 in each 32-bit lane, so both operands hold their k dimension in

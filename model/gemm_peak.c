@@ -21,7 +21,8 @@ double gemm_peak(int use_bf16, double* by_cpu)
     float* c = malloc((size_t)M * N * sizeof(float));
     bf16* a16 = aligned_alloc(64, (size_t)M * K * sizeof(bf16));
     // Room for either packing, in whole cache lines.
-    const size_t f32 = gemm_w_size(K, N) * sizeof(float), b16 = gemm_bf16_w_size(K, N) * sizeof(bf16);
+    const size_t f32 = gemm_w_size(K, N) * sizeof(float);
+    const size_t b16 = gemm_bf16_w_size(K, N) * sizeof(bf16);
     const size_t bytes = ((f32 > b16 ? f32 : b16) + 63) / 64 * 64;
     void* packed = aligned_alloc(64, bytes);
     if (!w || !a || !c || !a16 || !packed) abort();
