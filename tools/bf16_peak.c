@@ -1,8 +1,9 @@
 // The bf16 kernels (model/gemm_bf16.h) against the float32 ones on one thread: the in-L1 ceiling
 // of fnn bench (gemm_peak), a per-step product whose packed weight streams from beyond L2 (M = 32
-// rows, k = n = 2048: 16 MB of float32 panels, 8 MB of bf16), and a weight-gradient GEMM (C
-// 1024 x 1024 += A^T B over k = 2048 rows), best of 5 by CPU time (the ceiling also by wall
-// time). Build and run from the repository root after make (one command):
+// rows, k = n = 2048: 16 MB of float32 panels, 8 MB of bf16), a weight-gradient GEMM (C 1024 x
+// 1024 += A^T B over k = 2048 rows) and the packing of a 2048 x 2048 weight (either form of
+// op(W)), best of 5 by CPU time (the ceiling also by wall time). Build and run from the
+// repository root after make (one command):
 //   mpicc -O3 -march=x86-64-v3 -std=c11 -D_GNU_SOURCE -I. $(pkg-config --cflags openblas) tools/bf16_peak.c
 //     build/libfnn.a $(pkg-config --libs ompi hdf5-openmpi scalapack-openmpi openblas inih) -lmvec -lm -o build/bf16_peak
 //   build/bf16_peak
@@ -59,6 +60,29 @@ static void streamed(int M, int k, int n, int reps, double* f32, double* b16)
     free(w), free(a), free(c), free(p32), free(p16), free(a16);
 }
 
+// Milliseconds to pack op(W) of k x n (trans: from an n x k W), best of 5, float32 and bf16.
+static void pack(int k, int n, int trans, double* f32, double* b16)
+{
+    float* w = filled((size_t)k * n, 1);
+    float* p32 = aligned_alloc(64, (gemm_w_size(k, n) * sizeof(float) + 63) / 64 * 64);
+    bf16* p16 = aligned_alloc(64, (gemm_bf16_w_size(k, n) * sizeof(bf16) + 63) / 64 * 64);
+    gemm_w g;
+    gemm_w_set(&g, w, trans ? k : n, k, n, trans);
+    g.packed = p32;
+    *f32 = *b16 = 1e9;
+    for (int r = 0; r < 5; r++) {
+        double t = now();
+        gemm_w_pack(&g, 100, 0, 1);
+        t = 1e3 * (now() - t);
+        if (t < *f32) *f32 = t;
+        t = now();
+        gemm_bf16_pack(&g, p16, 0, n);
+        t = 1e3 * (now() - t);
+        if (t < *b16) *b16 = t;
+    }
+    free(w), free(p32), free(p16);
+}
+
 static void atb(int M, int N, int k, double* f32, double* b16)
 {
     float *A = filled((size_t)k * M, 1), *B = filled((size_t)k * N, 1);
@@ -97,5 +121,10 @@ int main(void)
            cpu32, cpu16, cpu16 / cpu32, l1_32, l1_16);
     printf("streamed (32x2048 by 2048x2048)     %7.1f %7.1f   %.2f\n", s32, s16, s16 / s32);
     printf("weight gradient (1024^2, k 2048)    %7.1f %7.1f   %.2f\n", a32, a16, a16 / a32);
+    for (int trans = 0; trans < 2; trans++) {
+        double p32, p16;
+        pack(2048, 2048, trans, &p32, &p16);
+        printf("ms to pack op(W) 2048^2, trans %d    %7.2f %7.2f\n", trans, p32, p16);
+    }
     return 0;
 }
