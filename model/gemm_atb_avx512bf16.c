@@ -27,8 +27,9 @@ static void pack_at(bf16* Ap, const float* A, size_t lda, int kc, int mc)
         const __mmask16 m = (__mmask16)(mc - i0 >= MR ? 0xff : (1u << (mc - i0)) - 1);
         for (int kk = 0; kk < kc; kk += 2) {
             const float* e = A + kk * lda + i0;
+            const int full = kk + 1 < kc; // past an odd kc the high halves are zero
             const __m512 lo = _mm512_maskz_loadu_ps(m, e);
-            const __m512 hi = _mm512_maskz_loadu_ps(kk + 1 < kc ? m : 0, e + lda);
+            const __m512 hi = _mm512_maskz_loadu_ps(full ? m : 0, full ? e + lda : e);
             _mm256_store_si256((__m256i*)(Ap + (size_t)kk * MR),
                                _mm512_castsi512_si256(bf16_pairs16(lo, hi)));
         }

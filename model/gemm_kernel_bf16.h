@@ -62,9 +62,11 @@ static inline void bf16_pack_rows(bf16* P, const float* B, size_t ldb, int kc, i
         const int nc = n - j0 < GEMM_NR ? n - j0 : GEMM_NR;
         const __mmask16 m0 = gemm_mask_lo(nc), m1 = gemm_mask_hi(nc);
         for (int kk = 0; kk < kc; kk += 2) {
+            // Past an odd kc the high halves are zero, read from no row.
+            const int full = kk + 1 < kc;
             const float* e = B + kk * ldb + j0;
-            const float* o = e + ldb;
-            const __mmask16 o0 = kk + 1 < kc ? m0 : 0, o1 = kk + 1 < kc ? m1 : 0;
+            const float* o = full ? e + ldb : e;
+            const __mmask16 o0 = full ? m0 : 0, o1 = full ? m1 : 0;
             bf16* p = P + (size_t)kk * GEMM_NR;
             _mm512_store_si512(p, bf16_pairs16(_mm512_maskz_loadu_ps(m0, e),
                                                _mm512_maskz_loadu_ps(o0, o)));
