@@ -194,12 +194,13 @@ static void test_apply(int M, int k, int n, int trans, int init, unsigned seed)
         r[s] = reference_of(init == 1 ? C[s] : init == 2 ? bias : NULL, init == 1 ? ldc : 0, A[s],
                             lda, 1, W, trans ? 1 : ldw, trans ? ldw : 1, M, n, k);
     }
-    // The row stride's two columns past n, which the masked stores must leave alone.
-    float* pad[NS];
+    // C as it was: the row stride's two columns past n must stay so (masked stores), and one
+    // product over all columns at once must give the shares' bits (the order of the sums is
+    // fixed).
+    float *old[NS], *whole = malloc((size_t)M * ldc * sizeof(float));
     for (int s = 0; s < NS; s++) {
-        pad[s] = malloc((size_t)M * 2 * sizeof(float));
-        for (int i = 0; i < M; i++)
-            for (int j = n; j < ldc; j++) pad[s][i * 2 + j - n] = C[s][(size_t)i * ldc + j];
+        old[s] = malloc((size_t)M * ldc * sizeof(float));
+        memcpy(old[s], C[s], (size_t)M * ldc * sizeof(float));
     }
     for (int part = 0; part < parts; part++) {
         const int c0 = panels * part / parts * 32, c1 = panels * (part + 1) / parts * 32;
@@ -213,16 +214,24 @@ static void test_apply(int M, int k, int n, int trans, int init, unsigned seed)
         CHECK(tight == 0 && loose == 0, "gemm_bf16_apply M=%d k=%d n=%d trans=%d init=%d "
               "parts=%d product %d: %d elements off the bf16-operand sum, %d off the float32 one",
               M, k, n, trans, init, parts, s, tight, loose);
-        int over = 0;
+        memcpy(whole, old[s], (size_t)M * ldc * sizeof(float));
+        const bf16* a16 = A16[s];
+        gemm_bf16_apply(1, &whole, ldc, &a16, lda16, M, &g, packed, init == 2 ? bias : NULL,
+                        init == 1, 0, n);
+        int over = 0, differ = 0;
         for (int i = 0; i < M; i++)
-            for (int j = n; j < ldc; j++)
-                over += C[s][(size_t)i * ldc + j] != pad[s][i * 2 + j - n];
+            for (int j = 0; j < ldc; j++) {
+                const size_t e = (size_t)i * ldc + j;
+                if (j >= n) over += C[s][e] != old[s][e];
+                else differ += memcmp(&C[s][e], &whole[e], sizeof(float)) != 0;
+            }
         CHECK(over == 0, "gemm_bf16_apply M=%d k=%d n=%d: %d elements past column n written", M,
               k, n, over);
-        free(pad[s]);
-        free(A[s]), free(C[s]), free(A16[s]), reference_free(&r[s]);
+        CHECK(differ == 0, "gemm_bf16_apply M=%d k=%d n=%d in %d shares of 2 products: %d "
+              "elements not the bits of one product over all columns", M, k, n, parts, differ);
+        free(old[s]), free(A[s]), free(C[s]), free(A16[s]), reference_free(&r[s]);
     }
-    free(W), free(bias), free(packed);
+    free(W), free(bias), free(packed), free(whole);
 }
 
 // C += A^T B for A (k x M), B (k x N), with padded row strides.
