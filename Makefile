@@ -3,7 +3,8 @@
 # the compiler (CC), the pkg-config modules (PKGS; empty to give the flags by hand), extra
 # CFLAGS, LDFLAGS and LDLIBS, and the code generation: every file for OPT, whose -march is the
 # oldest CPU the binary runs on, the hot loops' variants (model/*_avx512.c, model/*_avx2.c) also
-# for AVX512 / AVX2, chosen at start-up by the CPU (model/kernel.h), and model/kernel.c for plain
+# for AVX512 / AVX2, chosen at start-up by the CPU (model/kernel.h), the bf16 kernels
+# (model/*_avx512bf16.c) for AVX512 and BF16, run only where the CPU has them, and model/kernel.c for plain
 # x86-64 so that a CPU below OPT gets a line saying so instead of SIGILL.
 CC       = mpicc
 PKGS    ?= ompi hdf5-openmpi scalapack-openmpi openblas inih
@@ -11,6 +12,7 @@ TUNE    ?= -mtune=native
 OPT     ?= -O3 -march=x86-64-v3 $(TUNE)
 AVX512  ?= -march=x86-64-v4 $(TUNE)
 AVX2    ?= -march=x86-64-v3 $(TUNE)
+BF16    ?= -mavx512bf16
 PKG_CFLAGS := $(if $(PKGS),$(shell pkg-config --cflags $(PKGS) 2>/dev/null))
 PKG_LIBS   := $(if $(PKGS),$(shell pkg-config --libs $(PKGS) 2>/dev/null))
 FNN_CFLAGS = $(OPT) $(ISA) $(DEFS) -std=c11 -D_GNU_SOURCE -fno-math-errno -Wall -Wextra -Werror -I. -MMD -MP \
@@ -57,8 +59,10 @@ isa_of = $(shell base="$$($(call isa_macros,$(filter-out -march=% -m%,$(1)) -mar
 build/io/build_info.o: DEFS = -DFNN_VERSION='"$(VERSION)"' -DFNN_FLAGS='"$(FLAGS_TEXT)"'
 build/model/kernel.o build/f64/model/kernel.o build/model/cpu.o build/f64/model/cpu.o: ISA = -march=x86-64 -mtune=generic
 build/model/kernel.o build/f64/model/kernel.o: DEFS = -DFNN_ISA_BASE='"$(call isa_of,$(OPT))"' -DFNN_ISA_AVX2='"$(call isa_of,$(OPT) $(AVX2))"' \
-    -DFNN_ISA_AVX512='"$(call isa_of,$(OPT) $(AVX512))"' -DFNN_BASE_FLAGS='"$(OPT)"'
+    -DFNN_ISA_AVX512='"$(call isa_of,$(OPT) $(AVX512))"' -DFNN_ISA_BF16='"$(call isa_of,$(OPT) $(AVX512) $(BF16))"' \
+    -DFNN_BASE_FLAGS='"$(OPT)"'
 build/%_avx512.o: ISA = $(AVX512)
+build/%_avx512bf16.o: ISA = $(AVX512) $(BF16)
 build/%_avx2.o: ISA = $(AVX2)
 build/io/build_info.o build/model/kernel.o build/f64/model/kernel.o: build/version.txt
 build/version.txt: FORCE

@@ -1,8 +1,9 @@
 // Chooses the kernel variant (kernel.h) before main. The Makefile compiles this file for plain
 // x86-64, so that on a CPU older than the build's baseline it still runs and can say in one line
 // which extensions are missing, where the first instruction of the baseline code would stop the
-// program with SIGILL. FNN_ISA_BASE, FNN_ISA_AVX2 and FNN_ISA_AVX512 (from the Makefile) list
-// the extensions that the baseline's and each variant's compile flags enable.
+// program with SIGILL. FNN_ISA_BASE, FNN_ISA_AVX2, FNN_ISA_AVX512 and FNN_ISA_BF16 (from the
+// Makefile) list the extensions that the baseline's, each variant's and the bf16 kernels' compile
+// flags enable.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #define FNN_ISA_BASE ""
 #define FNN_ISA_AVX2 "avx2 fma"
 #define FNN_ISA_AVX512 "avx512f avx512vl"
+#define FNN_ISA_BF16 "avx512f avx512vl avx512bf16"
 #endif
 #ifndef FNN_BASE_FLAGS
 #define FNN_BASE_FLAGS "unknown"
@@ -92,6 +94,16 @@ int kernel_use(const char* name, char* err, size_t n)
                  variants[i].ops->name);
     snprintf(err, n, "FNN_KERNEL = %s: not a kernel of this build (%s)", name, names);
     return -1;
+}
+
+const char* kernel_bf16_missing(void)
+{
+#ifdef FNN_DOUBLE
+    return "a float32 build (this float64 one has no bf16 kernels)";
+#else
+    static char lack[256];
+    return lacking(FNN_ISA_BF16, lack, sizeof lack) ? lack : NULL;
+#endif
 }
 
 // Priority 101: before every other constructor of the program, which may be baseline code.

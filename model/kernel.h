@@ -51,6 +51,12 @@ int kernel_use(const char* name, char* err, size_t n);
 // The names of the variants this build holds, best first, NULL-terminated.
 extern const char* const kernel_names[];
 
+// The bf16 kernels (gemm_bf16.h), a capability beside the variant: NULL where this CPU runs
+// them, else the extensions it lacks for them, space-separated as the Makefile names them
+// ("avx512bf16"; FNN_CPU_HIDE counts), or why this build has none, for a one-line refusal.
+const char* kernel_bf16_missing(void);
+static inline int kernel_has_bf16(void) { return !kernel_bf16_missing(); }
+
 // The compiled variants (model/kernel_*.c), for model/kernel.c.
 extern const kernel_ops kernel_avx512, kernel_avx2, kernel_generic;
 
