@@ -3,6 +3,7 @@
 // its line and _exits; the launcher (mpirun, srun) sees a rank end without MPI_Finalize and kills
 // every other process of the job (SIGKILL ends a stopped process too).
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,10 +22,15 @@ typedef struct peer {
 static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int on, armed;
+    int on, armed;  // armed: the current step has a deadline
+    int running;    // a step is in progress since `started` (timed, armed or not)
     long step;
-    struct timespec deadline;
-    double seconds;
+    struct timespec started, deadline;
+    double seconds; // > 0: fixed; < 0: automatic
+    double floor;   // automatic: the least limit
+    double slowest; // automatic: the slowest step timed so far, seconds
+    long timed;     // steps timed so far
+    double limit;   // of the current step, for the message
     int rank, size;
     peer* peers; // every rank's host and pid, by world rank
 } wd = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -43,7 +49,7 @@ static int is_stopped(long pid)
     return p && p[1] == ' ' && (p[2] == 'T' || p[2] == 't');
 }
 
-static void __attribute__((noreturn)) fire(long step)
+static void __attribute__((noreturn)) fire(long step, double limit)
 {
     const peer* me = &wd.peers[wd.rank];
     char stopped[1024] = "";
@@ -63,8 +69,14 @@ static void __attribute__((noreturn)) fire(long step)
     // The ranks of one host see the same stopped peers: the lowest running one reports at once,
     // the others a moment later, in case it cannot.
     if (lowest_running != wd.rank) sleep(2);
-    fprintf(stderr, "fnn: error: step_timeout = %g s: step %ld has not finished on rank %d (host %s) "
-                    "after %g s; %s%s\n", wd.seconds, step, wd.rank, me->host, wd.seconds,
+    char rule[160];
+    if (wd.seconds > 0)
+        snprintf(rule, sizeof rule, "%g s", wd.seconds);
+    else
+        snprintf(rule, sizeof rule, "auto (%d x the slowest step so far, %.3g s, at least %g s)",
+                 DIST_WATCHDOG_FACTOR, wd.slowest, wd.floor);
+    fprintf(stderr, "fnn: error: step_timeout = %s: step %ld has not finished on rank %d (host %s) "
+                    "after %.3g s; %s%s\n", rule, step, wd.rank, me->host, limit,
             used ? "stopped: " : "no rank of this host is stopped (a rank elsewhere, or this one, is stuck)",
             stopped);
     fflush(stderr);
@@ -81,22 +93,40 @@ static void* watch(void* arg)
             continue;
         }
         long step = wd.step;
+        double limit = wd.limit;
         struct timespec deadline = wd.deadline;
         int r = pthread_cond_timedwait(&wd.cv, &wd.mu, &deadline);
         // Re-armed for a later step or disarmed meanwhile: start over with the new state.
         if (r == ETIMEDOUT && wd.armed && wd.step == step &&
             wd.deadline.tv_sec == deadline.tv_sec && wd.deadline.tv_nsec == deadline.tv_nsec) {
             pthread_mutex_unlock(&wd.mu);
-            fire(step);
+            fire(step, limit);
         }
     }
     return NULL;
 }
 
+// Rank 0's FNN_STEP_TIMEOUT_FLOOR, else DIST_WATCHDOG_FLOOR.
+static double auto_floor(dist_grid* g)
+{
+    double least = DIST_WATCHDOG_FLOOR;
+    const char* v = getenv("FNN_STEP_TIMEOUT_FLOOR");
+    if (g->world_rank == 0 && v && *v) {
+        char* end;
+        least = strtod(v, &end);
+        if (*end || !isfinite(least) || least <= 0)
+            dist_fail("FNN_STEP_TIMEOUT_FLOOR = %s: must be a number of seconds > 0", v);
+    }
+    // One floor for the job: a rank launched with another environment must not fire first.
+    dist_bcast_bytes(&least, sizeof least, g);
+    return least;
+}
+
 void dist_watchdog_start(dist_grid* g, double seconds)
 {
-    if (seconds <= 0) return;
+    if (seconds == 0) return;
     wd.seconds = seconds;
+    if (seconds < 0) wd.floor = auto_floor(g);
     wd.rank = g->world_rank;
     wd.size = g->world_size;
     wd.peers = calloc((size_t)wd.size, sizeof *wd.peers);
@@ -118,17 +148,35 @@ void dist_watchdog_start(dist_grid* g, double seconds)
     wd.on = 1;
 }
 
+static double seconds_between(const struct timespec* a, const struct timespec* b)
+{
+    return (double)(b->tv_sec - a->tv_sec) + 1e-9 * (double)(b->tv_nsec - a->tv_nsec);
+}
+
 void dist_watchdog_arm(long step)
 {
     if (!wd.on) return;
     pthread_mutex_lock(&wd.mu);
-    clock_gettime(CLOCK_MONOTONIC, &wd.deadline);
-    double whole = (double)(long)wd.seconds;
-    wd.deadline.tv_sec += (time_t)whole;
-    wd.deadline.tv_nsec += (long)((wd.seconds - whole) * 1e9);
-    if (wd.deadline.tv_nsec >= 1000000000L) wd.deadline.tv_sec++, wd.deadline.tv_nsec -= 1000000000L;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (wd.running) {
+        wd.slowest = fmax(wd.slowest, seconds_between(&wd.started, &now));
+        wd.timed++;
+    }
+    wd.started = now;
+    wd.running = 1;
     wd.step = step;
-    wd.armed = 1;
+    wd.limit = wd.seconds > 0 ? wd.seconds
+             : wd.timed < DIST_WATCHDOG_WARMUP ? 0
+             : fmax(wd.floor, DIST_WATCHDOG_FACTOR * wd.slowest);
+    wd.armed = wd.limit > 0;
+    if (wd.armed) {
+        double whole = floor(wd.limit);
+        wd.deadline = now;
+        wd.deadline.tv_sec += (time_t)whole;
+        wd.deadline.tv_nsec += (long)((wd.limit - whole) * 1e9);
+        if (wd.deadline.tv_nsec >= 1000000000L) wd.deadline.tv_sec++, wd.deadline.tv_nsec -= 1000000000L;
+    }
     pthread_cond_signal(&wd.cv);
     pthread_mutex_unlock(&wd.mu);
 }
@@ -137,7 +185,7 @@ void dist_watchdog_disarm(void)
 {
     if (!wd.on) return;
     pthread_mutex_lock(&wd.mu);
-    wd.armed = 0;
+    wd.armed = wd.running = 0;
     pthread_cond_signal(&wd.cv);
     pthread_mutex_unlock(&wd.mu);
 }
