@@ -37,6 +37,8 @@ expect_line "mpirun line" "^mpirun -np 4 .*--bind-to core .*OPENBLAS_NUM_THREADS
     env -u SLURM_JOB_ID launch/fnn-run --dry-run -n 4 --tp 2 --threads 1 -- train --config configs/tiny.ini
 expect_line "srun line" "^srun --mpi=pmix -n 2 .*-c 3 --cpu-bind=cores .*build/fnn bench --hidden 64 --threads 3" \
     env SLURM_JOB_ID=1 SLURM_NTASKS=2 SLURM_CPUS_PER_TASK=3 launch/fnn-run --dry-run --launcher srun -- bench --hidden 64
+expect_line "one rank on a two-node allocation: srun -N 1" "^srun --mpi=pmix -n 1 .* -N 1 .*build/fnn bench" \
+    env SLURM_JOB_ID=1 SLURM_NTASKS=4 SLURM_JOB_NUM_NODES=2 launch/fnn-run --dry-run --launcher srun -n 1 -- bench --hidden 64
 expect_line "oversubscribed" "^mpirun -np 8 .*--oversubscribe --bind-to none" \
     env -u SLURM_JOB_ID launch/fnn-run --dry-run -n 8 --oversubscribe -- eval --checkpoint x
 expect_line "SLURM_CPUS_PER_TASK unset" "SLURM_CPUS_PER_TASK is unset: 1 BLAS thread per rank" \
