@@ -13,6 +13,10 @@
 #include "dist/watchdog.h"
 
 #define HOST_LEN 64
+// The watchdog thread's longest sleep, and how late past it a wake-up means that the process was
+// stopped meanwhile (seconds).
+#define DIST_WATCHDOG_TICK 1.0
+#define DIST_WATCHDOG_LATE 1.0
 
 typedef struct peer {
     char host[HOST_LEN];
@@ -83,6 +87,31 @@ static void __attribute__((noreturn)) fire(long step, double limit)
     _exit(1);
 }
 
+static double seconds_between(const struct timespec* a, const struct timespec* b)
+{
+    return (double)(b->tv_sec - a->tv_sec) + 1e-9 * (double)(b->tv_nsec - a->tv_nsec);
+}
+
+static struct timespec seconds_after(const struct timespec* t, double seconds)
+{
+    struct timespec d = *t;
+    double whole = floor(seconds);
+    d.tv_sec += (time_t)whole;
+    d.tv_nsec += (long)((seconds - whole) * 1e9);
+    if (d.tv_nsec >= 1000000000L) d.tv_sec++, d.tv_nsec -= 1000000000L;
+    return d;
+}
+
+static int before(const struct timespec* a, const struct timespec* b)
+{
+    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+// Wakes at least every DIST_WATCHDOG_TICK seconds (a quarter of the limit, if less): a wake-up
+// much later than asked means this process was stopped meanwhile (SIGSTOP, a job suspended by
+// the scheduler). The step then gets the time it was away and at least a whole limit from the
+// resume, so that a job suspended and resumed as a whole goes on, and a stopped rank that the
+// launcher continues in order to kill it does not report itself.
 static void* watch(void* arg)
 {
     (void)arg;
@@ -94,11 +123,24 @@ static void* watch(void* arg)
         }
         long step = wd.step;
         double limit = wd.limit;
-        struct timespec deadline = wd.deadline;
-        int r = pthread_cond_timedwait(&wd.cv, &wd.mu, &deadline);
+        struct timespec deadline = wd.deadline, now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        struct timespec wake = seconds_after(&now, fmin(DIST_WATCHDOG_TICK, limit / 4));
+        if (before(&deadline, &wake)) wake = deadline;
+        int r = pthread_cond_timedwait(&wd.cv, &wd.mu, &wake);
         // Re-armed for a later step or disarmed meanwhile: start over with the new state.
-        if (r == ETIMEDOUT && wd.armed && wd.step == step &&
-            wd.deadline.tv_sec == deadline.tv_sec && wd.deadline.tv_nsec == deadline.tv_nsec) {
+        if (r != ETIMEDOUT || !wd.armed || wd.step != step || wd.deadline.tv_sec != deadline.tv_sec ||
+            wd.deadline.tv_nsec != deadline.tv_nsec)
+            continue;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double away = seconds_between(&wake, &now);
+        if (away > DIST_WATCHDOG_LATE) {
+            wd.deadline = seconds_after(&deadline, away);
+            struct timespec whole = seconds_after(&now, limit);
+            if (before(&wd.deadline, &whole)) wd.deadline = whole;
+            continue;
+        }
+        if (!before(&now, &deadline)) {
             pthread_mutex_unlock(&wd.mu);
             fire(step, limit);
         }
@@ -148,9 +190,13 @@ void dist_watchdog_start(dist_grid* g, double seconds)
     wd.on = 1;
 }
 
-static double seconds_between(const struct timespec* a, const struct timespec* b)
+// The step in progress, if any, ends at `now` (the caller holds wd.mu).
+static void end_step(const struct timespec* now)
 {
-    return (double)(b->tv_sec - a->tv_sec) + 1e-9 * (double)(b->tv_nsec - a->tv_nsec);
+    if (!wd.running) return;
+    wd.slowest = fmax(wd.slowest, seconds_between(&wd.started, now));
+    wd.timed++;
+    wd.running = 0;
 }
 
 void dist_watchdog_arm(long step)
@@ -159,10 +205,7 @@ void dist_watchdog_arm(long step)
     pthread_mutex_lock(&wd.mu);
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    if (wd.running) {
-        wd.slowest = fmax(wd.slowest, seconds_between(&wd.started, &now));
-        wd.timed++;
-    }
+    end_step(&now);
     wd.started = now;
     wd.running = 1;
     wd.step = step;
@@ -170,13 +213,7 @@ void dist_watchdog_arm(long step)
              : wd.timed < DIST_WATCHDOG_WARMUP ? 0
              : fmax(wd.floor, DIST_WATCHDOG_FACTOR * wd.slowest);
     wd.armed = wd.limit > 0;
-    if (wd.armed) {
-        double whole = floor(wd.limit);
-        wd.deadline = now;
-        wd.deadline.tv_sec += (time_t)whole;
-        wd.deadline.tv_nsec += (long)((wd.limit - whole) * 1e9);
-        if (wd.deadline.tv_nsec >= 1000000000L) wd.deadline.tv_sec++, wd.deadline.tv_nsec -= 1000000000L;
-    }
+    if (wd.armed) wd.deadline = seconds_after(&now, wd.limit);
     pthread_cond_signal(&wd.cv);
     pthread_mutex_unlock(&wd.mu);
 }
@@ -185,7 +222,10 @@ void dist_watchdog_disarm(void)
 {
     if (!wd.on) return;
     pthread_mutex_lock(&wd.mu);
-    wd.armed = wd.running = 0;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    end_step(&now);
+    wd.armed = 0;
     pthread_cond_signal(&wd.cv);
     pthread_mutex_unlock(&wd.mu);
 }

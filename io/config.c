@@ -114,7 +114,8 @@ static const option options[] = {
              "a step with a non-finite loss or gradient norm stops the run, or is skipped"),
     KEY_INT("nonfinite_max", nonfinite_max, "10", GE1, "with skip: most such steps in a row"),
     KEY_SECONDS("step_timeout", step_timeout, "auto",
-                "seconds a rank may spend in one step before the job ends; 0 = off; auto = 10 x its slowest step, at least 300"),
+                "seconds a rank may spend in one step before the job ends; 0 = off; "
+                "auto = 10 x its slowest step, at least 300"),
     KEY_BOOL("new_head", new_head, "false", "with init_from: fresh output head"),
     KEY_BOOL("head_ridge", head_ridge, "false", "with new_head: fit the head by ridge first"),
     KEY_DBL("ridge_lambda", ridge_lambda, "1e-3", GT0, "ridge fit: (G + ridge_lambda n I) W = C"),
@@ -263,7 +264,8 @@ static int parse_value(fnn_config* c, const option* o, const char* value, char* 
     case TY_STRING: return parse_string(o, value, p, msg, len);
     case TY_SECONDS:
         if (!strcmp(value, "auto")) return *(double*)p = CONFIG_AUTO, 0;
-        if (parse_double(value, p, msg, len)) return fail(msg, len, "'%s' is not a number of seconds or auto", value);
+        if (parse_double(value, p, msg, len))
+            return fail(msg, len, "'%s' is not a number of seconds or auto", value);
         return 0;
     }
     return fail(msg, len, "internal error: key type %d", (int)o->type);
@@ -463,12 +465,14 @@ static int check_range(const fnn_config* c, const option* o, char* err, size_t e
         return fail(err, errlen, "%s = %d: not one of %s", o->key, int_value(c, o), list);
     }
     if ((o->type != TY_INT && o->type != TY_DOUBLE && o->type != TY_SECONDS) ||
-        range_ok(o->range, numeric_value(c, o)) || (o->type == TY_SECONDS && numeric_value(c, o) == CONFIG_AUTO))
+        range_ok(o->range, numeric_value(c, o)) ||
+        (o->type == TY_SECONDS && numeric_value(c, o) == CONFIG_AUTO))
         return 0;
     char value[64], range[32];
     format_value(c, o, value, sizeof value);
     range_text(o->range, range, sizeof range);
-    return fail(err, errlen, "%s = %s: must be %s%s", o->key, value, range, o->type == TY_SECONDS ? " or auto" : "");
+    return fail(err, errlen, "%s = %s: must be %s%s", o->key, value, range,
+                o->type == TY_SECONDS ? " or auto" : "");
 }
 
 // Fine-tuning options only make sense on top of loaded parameters.

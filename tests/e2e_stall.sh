@@ -1,14 +1,14 @@
 #!/bin/sh
 # The step watchdog's default (step_timeout = auto, docs/config.md) against a stalled rank, at 2
 # ranks: a rank stopped by SIGSTOP in mid-run ends the job within the automatic limit (10 x the
-# slowest step so far, at least the floor, scaled down here to 2 s by FNN_STEP_TIMEOUT_FLOOR),
-# with one line naming the step and the stopped rank, exit non-zero, and no rank left behind;
-# step_timeout = 0 stays off (a rank stopped for longer than the floor resumes and the run goes
+# slowest step so far, at least the floor, scaled down here to 3 s by FNN_STEP_TIMEOUT_FLOOR),
+# with one line naming the step and the stopped rank, exit non-zero, and no rank left behind; a
+# job suspended and resumed as a whole goes on; step_timeout = 0 stays off (a rank stopped for longer than the floor resumes and the run goes
 # on); malformed values are refused with one line.
 dir=build/stall
 data=data.h5
 . tests/lib.sh
-floor=2
+floor=3
 # Every process started here, killed by pid whatever happens (a stopped rank never ends alone).
 pids=
 trap 'for p in $pids; do kill -KILL $p 2> /dev/null; done' EXIT
@@ -85,6 +85,24 @@ else
     else
         fail "np=2 default step_timeout: exit $rc after ${t} ms, $n error lines, ranks left:${left:- none}, stopped after step $stopped_after: $msg"
     fi
+fi
+
+# The whole job suspended and resumed (SIGSTOP, then SIGCONT, to every rank: what Slurm's
+# `scontrol suspend` and gang scheduling do) for longer than the automatic limit (10 x steps of
+# well under 1 s, floor 1 s): the watchdogs wake late, give the step a new limit, and the run goes
+# on; SIGUSR1 then stops it (exit 75).
+env FNN_STEP_TIMEOUT_FLOOR=1 $MPIRUN -np 2 $run --set ckpt_dir=$dir/cks > $dir/susp.txt 2>&1 &
+mpid=$!; pids="$pids $mpid"
+if ! wait_for_step $dir/susp.txt 10; then
+    fail "suspend: no step 10 within 120 s: $(grep -m 2 'error' $dir/susp.txt)"
+else
+    rpids=$(ranks_of $mpid | cut -d' ' -f1); pids="$pids $rpids"
+    kill -STOP $rpids; sleep 15; k=$(last_step $dir/susp.txt); kill -CONT $rpids
+    wait_for_step $dir/susp.txt $((k + 5)) || fail "suspend: no step after the job resumed: $(grep -m 1 'fnn: error' $dir/susp.txt)"
+    kill -USR1 $mpid; wait $mpid; rc=$?
+    [ $rc -eq 75 ] && ! grep -q 'fnn: error' $dir/susp.txt &&
+        say "ok   np=2 default step_timeout: the whole job suspended for 15 s at step $k resumed (then $(last_step $dir/susp.txt)); SIGUSR1: exit 75" ||
+        fail "np=2 suspended job: exit $rc: $(grep -m 1 'fnn: error' $dir/susp.txt)"
 fi
 
 # step_timeout = 0: off. A rank stopped for twice the floor resumes, the run goes on, and a
