@@ -3,6 +3,7 @@
 // its line and _exits; the launcher (mpirun, srun) sees a rank end without MPI_Finalize and kills
 // every other process of the job (SIGKILL ends a stopped process too).
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,10 @@
 #include "dist/watchdog.h"
 
 #define HOST_LEN 64
+// The watchdog thread's longest sleep, and how late past it a wake-up means that the process was
+// stopped meanwhile (seconds).
+#define DIST_WATCHDOG_TICK 1.0
+#define DIST_WATCHDOG_LATE 1.0
 
 typedef struct peer {
     char host[HOST_LEN];
@@ -21,10 +26,15 @@ typedef struct peer {
 static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int on, armed;
+    int on, armed;  // armed: the current step has a deadline
+    int running;    // a step is in progress since `started` (timed, armed or not)
     long step;
-    struct timespec deadline;
-    double seconds;
+    struct timespec started, deadline;
+    double seconds; // > 0: fixed; < 0: automatic
+    double floor;   // automatic: the least limit
+    double slowest; // automatic: the slowest step timed so far, seconds
+    long timed;     // steps timed so far
+    double limit;   // of the current step, for the message
     int rank, size;
     peer* peers; // every rank's host and pid, by world rank
 } wd = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -43,7 +53,7 @@ static int is_stopped(long pid)
     return p && p[1] == ' ' && (p[2] == 'T' || p[2] == 't');
 }
 
-static void __attribute__((noreturn)) fire(long step)
+static void __attribute__((noreturn)) fire(long step, double limit)
 {
     const peer* me = &wd.peers[wd.rank];
     char stopped[1024] = "";
@@ -63,14 +73,45 @@ static void __attribute__((noreturn)) fire(long step)
     // The ranks of one host see the same stopped peers: the lowest running one reports at once,
     // the others a moment later, in case it cannot.
     if (lowest_running != wd.rank) sleep(2);
-    fprintf(stderr, "fnn: error: step_timeout = %g s: step %ld has not finished on rank %d (host %s) "
-                    "after %g s; %s%s\n", wd.seconds, step, wd.rank, me->host, wd.seconds,
+    char rule[160];
+    if (wd.seconds > 0)
+        snprintf(rule, sizeof rule, "%g s", wd.seconds);
+    else
+        snprintf(rule, sizeof rule, "auto (%d x the slowest step so far, %.3g s, at least %g s)",
+                 DIST_WATCHDOG_FACTOR, wd.slowest, wd.floor);
+    fprintf(stderr, "fnn: error: step_timeout = %s: step %ld has not finished on rank %d (host %s) "
+                    "after %.3g s; %s%s\n", rule, step, wd.rank, me->host, limit,
             used ? "stopped: " : "no rank of this host is stopped (a rank elsewhere, or this one, is stuck)",
             stopped);
     fflush(stderr);
     _exit(1);
 }
 
+static double seconds_between(const struct timespec* a, const struct timespec* b)
+{
+    return (double)(b->tv_sec - a->tv_sec) + 1e-9 * (double)(b->tv_nsec - a->tv_nsec);
+}
+
+static struct timespec seconds_after(const struct timespec* t, double seconds)
+{
+    struct timespec d = *t;
+    double whole = floor(seconds);
+    d.tv_sec += (time_t)whole;
+    d.tv_nsec += (long)((seconds - whole) * 1e9);
+    if (d.tv_nsec >= 1000000000L) d.tv_sec++, d.tv_nsec -= 1000000000L;
+    return d;
+}
+
+static int before(const struct timespec* a, const struct timespec* b)
+{
+    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+// Wakes at least every DIST_WATCHDOG_TICK seconds (a quarter of the limit, if less): a wake-up
+// much later than asked means this process was stopped meanwhile (SIGSTOP, a job suspended by
+// the scheduler). The step then gets the time it was away and at least a whole limit from the
+// resume, so that a job suspended and resumed as a whole goes on, and a stopped rank that the
+// launcher continues in order to kill it does not report itself.
 static void* watch(void* arg)
 {
     (void)arg;
@@ -81,22 +122,53 @@ static void* watch(void* arg)
             continue;
         }
         long step = wd.step;
-        struct timespec deadline = wd.deadline;
-        int r = pthread_cond_timedwait(&wd.cv, &wd.mu, &deadline);
+        double limit = wd.limit;
+        struct timespec deadline = wd.deadline, now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        struct timespec wake = seconds_after(&now, fmin(DIST_WATCHDOG_TICK, limit / 4));
+        if (before(&deadline, &wake)) wake = deadline;
+        int r = pthread_cond_timedwait(&wd.cv, &wd.mu, &wake);
         // Re-armed for a later step or disarmed meanwhile: start over with the new state.
-        if (r == ETIMEDOUT && wd.armed && wd.step == step &&
-            wd.deadline.tv_sec == deadline.tv_sec && wd.deadline.tv_nsec == deadline.tv_nsec) {
+        if (r != ETIMEDOUT || !wd.armed || wd.step != step || wd.deadline.tv_sec != deadline.tv_sec ||
+            wd.deadline.tv_nsec != deadline.tv_nsec)
+            continue;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double away = seconds_between(&wake, &now);
+        if (away > DIST_WATCHDOG_LATE) {
+            wd.deadline = seconds_after(&deadline, away);
+            struct timespec whole = seconds_after(&now, limit);
+            if (before(&wd.deadline, &whole)) wd.deadline = whole;
+            continue;
+        }
+        if (!before(&now, &deadline)) {
             pthread_mutex_unlock(&wd.mu);
-            fire(step);
+            fire(step, limit);
         }
     }
     return NULL;
 }
 
+// Rank 0's FNN_STEP_TIMEOUT_FLOOR, else DIST_WATCHDOG_FLOOR.
+static double auto_floor(dist_grid* g)
+{
+    double least = DIST_WATCHDOG_FLOOR;
+    const char* v = getenv("FNN_STEP_TIMEOUT_FLOOR");
+    if (g->world_rank == 0 && v && *v) {
+        char* end;
+        least = strtod(v, &end);
+        if (*end || !isfinite(least) || least <= 0)
+            dist_fail("FNN_STEP_TIMEOUT_FLOOR = %s: must be a number of seconds > 0", v);
+    }
+    // One floor for the job: a rank launched with another environment must not fire first.
+    dist_bcast_bytes(&least, sizeof least, g);
+    return least;
+}
+
 void dist_watchdog_start(dist_grid* g, double seconds)
 {
-    if (seconds <= 0) return;
+    if (seconds == 0) return;
     wd.seconds = seconds;
+    if (seconds < 0) wd.floor = auto_floor(g);
     wd.rank = g->world_rank;
     wd.size = g->world_size;
     wd.peers = calloc((size_t)wd.size, sizeof *wd.peers);
@@ -118,17 +190,30 @@ void dist_watchdog_start(dist_grid* g, double seconds)
     wd.on = 1;
 }
 
+// The step in progress, if any, ends at `now` (the caller holds wd.mu).
+static void end_step(const struct timespec* now)
+{
+    if (!wd.running) return;
+    wd.slowest = fmax(wd.slowest, seconds_between(&wd.started, now));
+    wd.timed++;
+    wd.running = 0;
+}
+
 void dist_watchdog_arm(long step)
 {
     if (!wd.on) return;
     pthread_mutex_lock(&wd.mu);
-    clock_gettime(CLOCK_MONOTONIC, &wd.deadline);
-    double whole = (double)(long)wd.seconds;
-    wd.deadline.tv_sec += (time_t)whole;
-    wd.deadline.tv_nsec += (long)((wd.seconds - whole) * 1e9);
-    if (wd.deadline.tv_nsec >= 1000000000L) wd.deadline.tv_sec++, wd.deadline.tv_nsec -= 1000000000L;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    end_step(&now);
+    wd.started = now;
+    wd.running = 1;
     wd.step = step;
-    wd.armed = 1;
+    wd.limit = wd.seconds > 0 ? wd.seconds
+             : wd.timed < DIST_WATCHDOG_WARMUP ? 0
+             : fmax(wd.floor, DIST_WATCHDOG_FACTOR * wd.slowest);
+    wd.armed = wd.limit > 0;
+    if (wd.armed) wd.deadline = seconds_after(&now, wd.limit);
     pthread_cond_signal(&wd.cv);
     pthread_mutex_unlock(&wd.mu);
 }
@@ -137,6 +222,9 @@ void dist_watchdog_disarm(void)
 {
     if (!wd.on) return;
     pthread_mutex_lock(&wd.mu);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    end_step(&now);
     wd.armed = 0;
     pthread_cond_signal(&wd.cv);
     pthread_mutex_unlock(&wd.mu);

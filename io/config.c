@@ -15,7 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
-enum opt_type { TY_INT, TY_DOUBLE, TY_U64, TY_BOOL, TY_STRING, TY_ENUM, TY_BYTES };
+enum opt_type { TY_INT, TY_DOUBLE, TY_U64, TY_BOOL, TY_STRING, TY_ENUM, TY_BYTES, TY_SECONDS };
 
 // What config_validate demands of a number; range_text() words it for the message.
 enum opt_range { ANY, GT0, GE0, GE1, UNIT, FRAC, PROB, LAYERS };
@@ -64,6 +64,7 @@ static const enum_name score_names[] = {{"all", SCORE_ALL}, {"last", SCORE_LAST}
      NULL, help}
 #define KEY_INT(k, f, d, r, h) OPT(k, TY_INT, int, f, d, r, NULL, h)
 #define KEY_DBL(k, f, d, r, h) OPT(k, TY_DOUBLE, double, f, d, r, NULL, h)
+#define KEY_SECONDS(k, f, d, h) OPT(k, TY_SECONDS, double, f, d, GE0, NULL, h)
 #define KEY_U64(k, f, d, h) OPT(k, TY_U64, uint64_t, f, d, ANY, NULL, h)
 #define KEY_BYTES(k, f, d, h) OPT(k, TY_BYTES, uint64_t, f, d, ANY, NULL, h)
 #define KEY_BOOL(k, f, d, h) OPT(k, TY_BOOL, int, f, d, ANY, NULL, h)
@@ -114,8 +115,9 @@ static const option options[] = {
     KEY_ENUM("nonfinite", nonfinite, "stop", nonfinite_names,
              "a step with a non-finite loss or gradient norm stops the run, or is skipped"),
     KEY_INT("nonfinite_max", nonfinite_max, "10", GE1, "with skip: most such steps in a row"),
-    KEY_DBL("step_timeout", step_timeout, "0", GE0,
-            "seconds a rank may spend in one step before the job ends, 0 = off"),
+    KEY_SECONDS("step_timeout", step_timeout, "auto",
+                "seconds a rank may spend in one step before the job ends; 0 = off; "
+                "auto = 10 x its slowest step, at least 300"),
     KEY_BOOL("new_head", new_head, "false", "with init_from: fresh output head"),
     KEY_BOOL("head_ridge", head_ridge, "false", "with new_head: fit the head by ridge first"),
     KEY_DBL("ridge_lambda", ridge_lambda, "1e-3", GT0, "ridge fit: (G + ridge_lambda n I) W = C"),
@@ -265,6 +267,11 @@ static int parse_value(fnn_config* c, const option* o, const char* value, char* 
     case TY_U64: return parse_u64(value, p, msg, len);
     case TY_BYTES: return parse_bytes(value, p, msg, len);
     case TY_STRING: return parse_string(o, value, p, msg, len);
+    case TY_SECONDS:
+        if (!strcmp(value, "auto")) return *(double*)p = CONFIG_AUTO, 0;
+        if (parse_double(value, p, msg, len))
+            return fail(msg, len, "'%s' is not a number of seconds or auto", value);
+        return 0;
     }
     return fail(msg, len, "internal error: key type %d", (int)o->type);
 }
@@ -390,7 +397,7 @@ static int int_value(const fnn_config* c, const option* o) { return *(const int*
 
 static double numeric_value(const fnn_config* c, const option* o)
 {
-    return o->type == TY_DOUBLE ? *(const double*)cfield(c, o) : int_value(c, o);
+    return o->type == TY_DOUBLE || o->type == TY_SECONDS ? *(const double*)cfield(c, o) : int_value(c, o);
 }
 
 static int range_ok(enum opt_range r, double v)
@@ -422,6 +429,10 @@ static void range_text(enum opt_range r, char* buf, size_t len)
 static void format_value(const fnn_config* c, const option* o, char* buf, size_t len)
 {
     const void* p = cfield(c, o);
+    if (o->type == TY_SECONDS && *(const double*)p == CONFIG_AUTO) {
+        snprintf(buf, len, "auto");
+        return;
+    }
     switch (o->type) {
     case TY_INT: snprintf(buf, len, "%d", int_value(c, o)); return;
     case TY_BOOL: snprintf(buf, len, "%s", int_value(c, o) ? "true" : "false"); return;
@@ -441,6 +452,7 @@ static void format_value(const fnn_config* c, const option* o, char* buf, size_t
         else snprintf(buf, len, "%d", int_value(c, o));
         return;
     }
+    case TY_SECONDS:
     case TY_DOUBLE:
         for (int prec = 15; prec <= 17; prec++) {
             snprintf(buf, len, "%.*g", prec, *(const double*)p);
@@ -457,12 +469,15 @@ static int check_range(const fnn_config* c, const option* o, char* err, size_t e
         enum_list(o, list, sizeof list);
         return fail(err, errlen, "%s = %d: not one of %s", o->key, int_value(c, o), list);
     }
-    if ((o->type != TY_INT && o->type != TY_DOUBLE) || range_ok(o->range, numeric_value(c, o)))
+    if ((o->type != TY_INT && o->type != TY_DOUBLE && o->type != TY_SECONDS) ||
+        range_ok(o->range, numeric_value(c, o)) ||
+        (o->type == TY_SECONDS && numeric_value(c, o) == CONFIG_AUTO))
         return 0;
     char value[64], range[32];
     format_value(c, o, value, sizeof value);
     range_text(o->range, range, sizeof range);
-    return fail(err, errlen, "%s = %s: must be %s", o->key, value, range);
+    return fail(err, errlen, "%s = %s: must be %s%s", o->key, value, range,
+                o->type == TY_SECONDS ? " or auto" : "");
 }
 
 // Fine-tuning options only make sense on top of loaded parameters.

@@ -3,6 +3,7 @@
 #ifndef IO_CONFIG_H
 #define IO_CONFIG_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -10,6 +11,9 @@
 #include "model/optim.h"
 
 #define CONFIG_PATH 1024
+// A seconds key set to `auto` (step_timeout): no number a user can write (the parser refuses
+// infinities).
+#define CONFIG_AUTO (-INFINITY)
 
 typedef struct fnn_config {
     model_config model;  // V, D (dense input) and O come from the dataset, not the file
@@ -38,7 +42,8 @@ typedef struct fnn_config {
     int ckpt_overwrite;          // a fresh run may remove other runs' checkpoints from ckpt_dir
     int nonfinite;               // enum nonfinite_mode: a non-finite loss or gradient norm
     int nonfinite_max;           // with skip: the most such steps in a row before stopping
-    double step_timeout;         // seconds a rank may spend in one step, 0 = no watchdog
+    double step_timeout;         // seconds a rank may spend in one step, 0 = no watchdog,
+                                 // CONFIG_AUTO = from the steps' times (dist/watchdog.h)
     double feedback_noise;       // training: sigma of the Gaussian noise on the fed-back signal
     double teacher_prob;         // feedback_source = mix: chance of feeding back the target
     double teacher_prob_end;     // teacher_prob at the last step (linear), -1 = constant

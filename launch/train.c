@@ -170,14 +170,17 @@ static int train_loop(run* r)
         double now = dist_wtime();
         log_step(r, s, loss, gnorm, lr, now - t0, now - t_start, s + 1 - first);
         int at_end = s + 1 == r->c.optim.steps;
-        if (r->c.ckpt_every && (s + 1) % r->c.ckpt_every == 0 && !at_end) save(r, s + 1);
+        int saved = r->c.ckpt_every && (s + 1) % r->c.ckpt_every == 0 && !at_end;
+        if (saved) save(r, s + 1);
         // A signal reaches the ranks at different moments; they agree on one step boundary.
         if (!at_end && dist_any(stop_requested, &r->g)) {
             if (!r->c.ckpt_dir[0])
                 dist_fail_all("stopped by a signal at step %ld with no ckpt_dir: nothing saved", s + 1);
             if (r->g.world_rank == 0) printf("signal received: checkpoint at step %ld and stop\n", s + 1);
             dist_watchdog_disarm();
-            save(r, s + 1);
+            // On a ckpt_every step the checkpoint is written already: once is enough (a large
+            // model's second write would eat the lead time before the kill).
+            if (!saved) save(r, s + 1);
             return 1;
         }
     }

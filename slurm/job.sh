@@ -34,10 +34,10 @@ cfg_value() {
 # while SLURM_RESTART_COUNT < FNN_MAX_RESTARTS; anything else is a failure, never requeued.
 job_run() {
     launch/fnn-run -- "$@" &
-    local pid=$! rc seen
-    signals=0
+    local pid=$! rc seen out
+    signals=0 term=0
     trap 'signals=$((signals + 1)); job_log "SIGUSR1: forwarding to the job"; kill -USR1 $pid' USR1
-    trap 'signals=$((signals + 1)); job_log "SIGTERM: forwarding to the job as SIGUSR1"; kill -USR1 $pid' TERM
+    trap 'signals=$((signals + 1)) term=1; job_log "SIGTERM: forwarding to the job as SIGUSR1"; kill -USR1 $pid' TERM
     # wait returns early when a trapped signal arrives; wait again for the job's own status.
     while :; do
         seen=$signals
@@ -49,7 +49,9 @@ job_run() {
         0) job_log "finished" ;;
         75) if [ "$restart" -lt "$max_restarts" ]; then
                 job_log "stopped by a signal, checkpoint written: requeueing (requeue $((restart + 1)) of at most $max_restarts)"
-                scontrol requeue "$SLURM_JOB_ID" || job_log "scontrol requeue $SLURM_JOB_ID failed"
+                # A preemption (PreemptMode=REQUEUE, scontrol requeue) has requeued the job
+                # already, and it sent the SIGTERM: this requeue then fails, harmlessly.
+                out=$(scontrol requeue "$SLURM_JOB_ID" 2>&1) || job_log "scontrol requeue $SLURM_JOB_ID failed: $out$([ $term = 1 ] && echo " (after a SIGTERM: a preemption requeues the job itself)")"
             else
                 job_log "stopped by a signal, checkpoint written; not requeued: SLURM_RESTART_COUNT = $restart reached FNN_MAX_RESTARTS = $max_restarts"
             fi ;;

@@ -57,14 +57,18 @@ done
 
 # Preemption: SIGUSR1 to mpirun (forwarded to every rank, as a Slurm batch script forwards it),
 # SIGTERM and SIGINT to the ranks themselves (Slurm at the time limit), and SIGTERM to the
-# launcher launch/fnn-run (it forwards USR1 to mpirun) each make the job checkpoint at the next
-# step boundary and exit 75 (stopped by a signal, checkpoint written); resume = auto picks the
-# checkpoint up.
+# launcher launch/fnn-run (it forwards USR1 to mpirun), or to a script that does the same, each
+# make the job checkpoint at the next step boundary and exit 75 (stopped by a signal, checkpoint
+# written); resume = auto picks the checkpoint up.
 preempt() {
     sig=$1; target=$2
     rm -rf $dir/cks
     train="$FNN train --config configs/tiny.ini --set steps=100000 --set ckpt_dir=$dir/cks --set log_every=1"
     if [ "$target" = launcher ]; then launch/fnn-run -n 2 --oversubscribe -- $train > $dir/sig.txt 2>&1 &
+    elif [ "$target" = script ]; then
+        # docs/cli.md's recipe for plain mpirun in a batch script: the shell takes the signal.
+        sh -c "$MPIRUN -np 2 $train & pid=\$!; trap 'kill -USR1 \$pid' TERM INT
+               wait \$pid; rc=\$?; while kill -0 \$pid 2> /dev/null; do wait \$pid; rc=\$?; done; exit \$rc" > $dir/sig.txt 2>&1 &
     else $MPIRUN -np 2 $train > $dir/sig.txt 2>&1 & fi
     pid=$!
     # Up to 5 minutes for the job to start: a signal that lands before mpirun or the launcher has
@@ -80,8 +84,11 @@ preempt USR1 mpirun
 preempt TERM ranks
 preempt INT ranks
 preempt TERM launcher
+preempt TERM script
 # SIGTERM or SIGINT to mpirun itself: mpirun sends the ranks SIGCONT at once, SIGTERM after
-# odls_base_sigkill_timeout seconds, SIGKILL after as many more, and exits 1 (its abort path);
+# odls_base_sigkill_timeout seconds, SIGKILL after as many more, and exits 1 (its abort path sets
+# its status to 1 before any rank has its signal: ranks that exit 75 do not change it; checked
+# here on both signals, TERM with plain mpirun, INT with mpirun under fnn-run);
 # with the timeout set in the environment (as a user of plain mpirun is told to), or by
 # launch/fnn-run (FNN_SIGKILL_TIMEOUT), the ranks checkpoint in between (then wait in
 # MPI_Finalize for the SIGKILL) and resume = auto continues from it. From mpirun's TERM on, it
@@ -97,7 +104,7 @@ wait_steps() {
     return 1
 }
 term_mpirun() {
-    how=$1; tmo=8
+    how=$1; sig=$2; tmo=8
     rm -rf $dir/cks $dir/sigm.jsonl
     train="$FNN train --config configs/tiny.ini --set steps=100000000 --set ckpt_dir=$dir/cks --set log_every=1000000000 --set metrics=$dir/sigm.jsonl"
     if [ "$how" = env ]; then
@@ -108,28 +115,28 @@ term_mpirun() {
         pid=$!; mp=
     fi
     if ! wait_steps $dir/sigm.jsonl; then
-        fail "TERM to mpirun ($how): no step within 300 s: $(head -3 $dir/sig.txt)"; kill -TERM $pid; wait $pid; return
+        fail "$sig to mpirun ($how): no step within 300 s: $(head -3 $dir/sig.txt)"; kill -TERM $pid; wait $pid; return
     fi
     # fnn-run's child is mpirun (setsid execs it in place), started before the ranks it launched.
     [ -n "$mp" ] || mp=$(pgrep -P $pid -x mpirun)
     if [ -z "$mp" ]; then
-        fail "TERM to mpirun ($how): fnn-run (pid $pid) has no mpirun child: $(ps -o pid,comm --ppid $pid | tr '\n' ' ')"; kill -TERM $pid; wait $pid; return
+        fail "$sig to mpirun ($how): fnn-run (pid $pid) has no mpirun child: $(ps -o pid,comm --ppid $pid | tr '\n' ' ')"; kill -TERM $pid; wait $pid; return
     fi
-    t0=$(date +%s%N); kill -TERM $mp; wait $pid; rc=$?; took=$(( ($(date +%s%N) - t0) / 1000000000 ))
+    t0=$(date +%s%N); kill -$sig $mp; wait $pid; rc=$?; took=$(( ($(date +%s%N) - t0) / 1000000000 ))
     got=$(cat $dir/cks/latest 2> /dev/null)
     # Open MPI's own 1 s would end it in about 2 s: at least the timeout shows it took effect.
     if [ $rc -ne 1 ] || [ $took -lt $tmo ] || [ -z "$got" ] || ! grep -q "^checkpoint $dir/cks/$got" $dir/sig.txt; then
-        fail "TERM to mpirun ($how): exit $rc after ${took}s, latest '$got', $(grep -m 2 'signal\|error' $dir/sig.txt)"; return
+        fail "$sig to mpirun ($how): exit $rc after ${took}s, latest '$got', $(grep -m 2 'signal\|error' $dir/sig.txt)"; return
     fi
-    mpi 1 $FNN inspect --verify $dir/cks/$got > /dev/null 2>&1 || fail "TERM to mpirun ($how): $got does not verify"
+    mpi 1 $FNN inspect --verify $dir/cks/$got > /dev/null 2>&1 || fail "$sig to mpirun ($how): $got does not verify"
     if [ "$how" = env ]; then
         mpi 2 $FNN train --config configs/tiny.ini --set ckpt_dir=$dir/cks --set resume=auto --set steps=1 > $dir/sig2.txt 2>&1
-        grep -q "resumed from $dir/cks/$got at step $(echo $got | sed 's/step-0*\([0-9]\)/\1/; s/.h5//')" $dir/sig2.txt || fail "TERM to mpirun: resume = auto did not continue from $got: $(grep -m 1 'resumed\|error' $dir/sig2.txt)"
+        grep -q "resumed from $dir/cks/$got at step $(echo $got | sed 's/step-0*\([0-9]\)/\1/; s/.h5//')" $dir/sig2.txt || fail "$sig to mpirun: resume = auto did not continue from $got: $(grep -m 1 'resumed\|error' $dir/sig2.txt)"
     fi
-    say "ok   TERM to mpirun ($how): exit 1 after ${took}s, $got verified and latest, $(grep 'signal received' $dir/sig.txt)"
+    say "ok   $sig to mpirun ($how): exit 1 after ${took}s, $got verified and latest, $(grep 'signal received' $dir/sig.txt)"
 }
-term_mpirun env
-term_mpirun fnn-run
+term_mpirun env TERM
+term_mpirun fnn-run INT
 # Without ckpt_dir a signal stops the run with a failure: nothing could be saved.
 $MPIRUN -np 2 $FNN train --config configs/tiny.ini --set steps=100000 --set log_every=1 > $dir/sig.txt 2>&1 &
 pid=$!

@@ -32,6 +32,8 @@ expect_line "mpirun line" "^mpirun -np 4 .*--bind-to core .*OPENBLAS_NUM_THREADS
     env -u SLURM_JOB_ID launch/fnn-run --dry-run -n 4 --tp 2 --threads 1 -- train --config configs/tiny.ini
 expect_line "srun line" "^srun --mpi=pmix -n 2 .*-c 3 --cpu-bind=cores .*build/fnn bench --hidden 64 --threads 3" \
     env SLURM_JOB_ID=1 SLURM_NTASKS=2 SLURM_CPUS_PER_TASK=3 launch/fnn-run --dry-run --launcher srun -- bench --hidden 64
+expect_line "one rank on a two-node allocation: srun -N 1" "^srun --mpi=pmix -n 1 .* -N 1 .*build/fnn bench" \
+    env SLURM_JOB_ID=1 SLURM_NTASKS=4 SLURM_JOB_NUM_NODES=2 launch/fnn-run --dry-run --launcher srun -n 1 -- bench --hidden 64
 expect_line "oversubscribed" "^mpirun -np 8 .*--oversubscribe --bind-to none" \
     env -u SLURM_JOB_ID launch/fnn-run --dry-run -n 8 --oversubscribe -- eval --checkpoint x
 expect_line "SLURM_CPUS_PER_TASK unset" "SLURM_CPUS_PER_TASK is unset: 1 BLAS thread per rank" \
@@ -82,7 +84,8 @@ ja=$(submit -N1 --ntasks-per-node=2 slurm/pretrain.sbatch $tiny --set ckpt_dir=$
 jb=$(submit -N2 --ntasks-per-node=1 slurm/pretrain.sbatch $tiny --set ckpt_dir=$dir/ckb --set metrics=$dir/b.jsonl)
 jt=$(submit -N2 --ntasks-per-node=1 slurm/pretrain.sbatch $tiny --set ckpt_dir=$dir/ckt --set metrics=$dir/t.jsonl --set tp=2)
 # Bad input: a missing config and a tp that does not fit, refused in the job log.
-jm=$(submit -N1 -n1 slurm/pretrain.sbatch configs/nope.ini)
+# (Without -o, in $dir: the script's own log name, fnn-pretrain-JOBID.log.)
+jm=$(sbatch --parsable -D $PWD/$dir -N1 -n1 slurm/pretrain.sbatch configs/nope.ini | cut -d';' -f1)
 jp=$(submit -N1 -n2 slurm/pretrain.sbatch $tiny --set tp=4 --set ckpt_dir=$dir/ckp)
 for j in $ja $jb $jt $jm $jp; do cluster_wait_job $j 300 > $dir/state.$j; done
 loga=$dir/fnn-pretrain-$ja.log
@@ -123,12 +126,17 @@ grep -q "fnn job: error: finetune needs init_from" $dir/fnn-finetune-$jg.log && 
 long="$tiny --set hidden=128 --set steps=800 --set log_every=100"
 $MPIRUN -np 1 $FNN train --config $long --set threads=1 --set metrics=$dir/refc.jsonl > $dir/refc.txt 2>&1 || fail "c. uninterrupted reference run"
 jc=$(submit -N1 -n1 slurm/pretrain.sbatch $long --set ckpt_dir=$dir/ckc --set metrics=$dir/c.jsonl)
-jn=$(FNN_MAX_RESTARTS=0 submit -N1 -n1 slurm/pretrain.sbatch $long --set ckpt_dir=$dir/ckn --set metrics=$dir/n.jsonl)
-for j in $jc $jn; do
-    for i in $(seq 600); do [ -s $dir/$([ $j = $jc ] && echo c || echo n).jsonl ] && [ $(wc -l < $dir/$([ $j = $jc ] && echo c || echo n).jsonl) -ge 50 ] && break; sleep 0.1; done
-    scancel --signal=USR1 --batch $j
+# ckpt_every = 1: the signal lands on a checkpoint step, whose checkpoint must be written once.
+jn=$(FNN_MAX_RESTARTS=0 submit -N1 -n1 slurm/pretrain.sbatch $long --set ckpt_dir=$dir/ckn --set metrics=$dir/n.jsonl --set ckpt_every=1)
+# The scheduler's preemption: `scontrol requeue` of the running job (what PreemptMode=REQUEUE
+# does) sends SIGTERM to every step and the batch shell, SIGKILL after KillWait (10 s here).
+jq=$(submit -N1 -n1 slurm/pretrain.sbatch $long --set ckpt_dir=$dir/ckq --set metrics=$dir/q.jsonl --set ckpt_every=100)
+for j in $jc $jn $jq; do
+    m=$dir/$([ $j = $jc ] && echo c || { [ $j = $jn ] && echo n || echo q; }).jsonl
+    for i in $(seq 600); do [ -s $m ] && [ $(wc -l < $m) -ge 50 ] && break; sleep 0.1; done
+    if [ $j = $jq ]; then scontrol requeue $j; else scancel --signal=USR1 --batch $j; fi
 done
-sc=$(cluster_wait_job $jc 300); sn=$(cluster_wait_job $jn 120)
+sc=$(cluster_wait_job $jc 300); sn=$(cluster_wait_job $jn 120); sq=$(cluster_wait_job $jq 300)
 logc=$dir/fnn-pretrain-$jc.log
 stop=$(sed -n 's/^signal received: checkpoint at step \([0-9]*\) and stop/\1/p' $logc)
 if [ "$sc" = COMPLETED ] && [ -n "$stop" ] && grep -q "requeueing (requeue 1 of at most 5)" $logc &&
@@ -144,6 +152,22 @@ fi
 logn=$dir/fnn-pretrain-$jn.log
 grep -q "not requeued: SLURM_RESTART_COUNT = 0 reached FNN_MAX_RESTARTS = 0" $logn && [ "$sn" = FAILED ] &&
     scontrol show job $jn | grep -q "ExitCode=75:0" && say "ok   c. FNN_MAX_RESTARTS = 0: stopped with exit 75, not requeued" || fail "c. max restarts: $sn: $(grep 'fnn job' $logn | tail -n 3)"
+stopn=$(sed -n 's/^signal received: checkpoint at step \([0-9]*\) and stop/\1/p' $logn)
+twice=$(grep '^checkpoint ' $logn | sort | uniq -d | tr '\n' ' ')
+[ -n "$stopn" ] && [ -z "$twice" ] && [ "$(grep -c "^checkpoint $dir/ckn/step-$(printf %08d $stopn).h5$" $logn)" = 1 ] &&
+    say "ok   c. a signal on a checkpoint step (ckpt_every = 1, stop at $stopn): each of $(grep -c '^checkpoint ' $logn) checkpoints written once" ||
+    fail "c. checkpoints written twice: ${twice:-none}, stop at '$stopn'"
+# The preemption: the ranks checkpoint at the next step boundary within KillWait and exit 75; the
+# job, requeued by the scheduler, resumes from that checkpoint: no step lost or repeated.
+logq=$dir/fnn-pretrain-$jq.log
+stopq=$(sed -n 's/^signal received: checkpoint at step \([0-9]*\) and stop/\1/p' $logq)
+if [ "$sq" = COMPLETED ] && [ -n "$stopq" ] && grep -q "CANCELLED AT .* DUE TO JOB REQUEUE" $logq &&
+    grep -q "run 2 (SLURM_RESTART_COUNT = 1" $logq && grep -q "resumed from $dir/ckq/step-$(printf %08d $stopq).h5 at step $stopq" $logq &&
+    [ "$(losses $dir/q.jsonl | md5sum)" = "$(losses $dir/refc.jsonl | md5sum)" ]; then
+    say "ok   c. scheduler preemption (scontrol requeue): checkpoint at step $stopq before KillWait, requeued, resumed from it; 800 per-step losses equal the uninterrupted run's"
+else
+    fail "c. scheduler preemption: state $sq, stop at '$stopq': $(grep -E 'fnn job|signal|resumed|error|CANCELLED' $logq | tail -n 8)"
+fi
 
 # d. The scaling study over 1, 2 and 4 ranks on the two nodes, and its report.
 js=$(FNN_SCALING_H=64 FNN_SCALING_L=1 FNN_SCALING_STEPS=1 FNN_SCALING_TP=1 FNN_SCALING_BATCH=16 FNN_SCALING_BATCH_WEAK=4 \
@@ -156,6 +180,7 @@ if [ "$ss" = COMPLETED ] && [ "$rows" = "$want" ]; then
 else
     fail "d. scaling study: $ss, rows '$rows': $(tail -n 5 $dir/fnn-scaling-$js.log)"
 fi
+grep -q "can't run" $dir/fnn-scaling-$js.log && fail "d. srun warned: $(grep -m 1 "can't run" $dir/fnn-scaling-$js.log)"
 # Efficiency recomputed here: tok/s over ranks x the one-rank tok/s of the same kind of scaling.
 awk -F, 'NR > 1 && $6 == 1 { base[$14] = $9 } NR > 1 { e = $9 / ($6 * base[$14]); d = e - $12; if (d < 0) d = -d; if (d > 6e-5 + 1e-4 * e) bad++ }
          END { exit !(NR == 7 && bad == 0) }' $dir/scaling.csv && say "ok   d. the efficiency column equals tok/s / (ranks x one-rank tok/s)" || fail "d. efficiency column"
