@@ -533,8 +533,6 @@ static int check_eval_every(const fnn_config* c, char* err, size_t errlen)
 {
     if (c->eval_every && !c->eval_windows)
         return fail(err, errlen, "eval_every = %d needs eval_windows > 0 (the validation windows scored)", c->eval_every);
-    if (c->eval_every && c->carry_state)
-        return fail(err, errlen, "eval_every = %d: not with carry_state = true (scoring would reset the carried state)", c->eval_every);
     if (c->early_stop && !c->eval_every)
         return fail(err, errlen, "early_stop = %d needs eval_every (the scores it follows)", c->early_stop);
     if (c->ckpt_keep_best && !c->eval_every)

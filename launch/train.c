@@ -107,6 +107,24 @@ static long val_windows(const run* r)
     return r->c.eval_windows < n ? r->c.eval_windows : n;
 }
 
+// Copies the carried state, every layer's h0s (B x H) and s0s (B x state Hl) and f0 (B x O) of
+// this rank, into held (back = 0) or back from it (back = 1). Returns the count of values; held
+// NULL: only that.
+static size_t move_state(model* m, real* held, int back)
+{
+    const int L = m->c.L;
+    real* part[2 * MODEL_MAX_LAYERS + 1];
+    size_t n[2 * MODEL_MAX_LAYERS + 1], at = 0;
+    for (int l = 0; l < L; l++) {
+        part[2 * l] = m->h0s[l], n[2 * l] = (size_t)m->B * m->c.H;
+        part[2 * l + 1] = m->s0s[l], n[2 * l + 1] = (size_t)m->B * m->cell->state * m->Hl;
+    }
+    part[2 * L] = m->f0, n[2 * L] = (size_t)m->B * m->c.O;
+    for (int k = 0; k <= 2 * L; at += n[k], k++)
+        if (held && n[k]) memcpy(back ? part[k] : held + at, back ? held + at : part[k], n[k] * sizeof(real));
+    return at;
+}
+
 // Scores the validation windows after `step` (as `fnn eval` does), prints and logs the score, and
 // follows the best one. Returns 1 when early_stop ends the run here.
 static int eval_during(run* r, long step)
@@ -114,7 +132,13 @@ static int eval_during(run* r, long step)
     // Scoring is not a step: the step watchdog does not time it.
     dist_watchdog_disarm();
     const long n = val_windows(r);
+    // Scoring resets the state before each window; carried rows go on from theirs.
+    real* held = r->c.carry_state ? malloc(move_state(&r->m, NULL, 0) * sizeof(real)) : NULL;
+    if (r->c.carry_state && !held) dist_fail("out of memory");
+    if (held) move_state(&r->m, held, 0);
     eval_result e = evaluate(&r->m, r->d, &r->db, SPLIT_VAL, n, 0);
+    if (held) move_state(&r->m, held, 1);
+    free(held);
     double loss = e.loss;
     // The decisions below (save, stop) must be the same on every rank: rank 0's score decides.
     dist_bcast_bytes(&loss, sizeof loss, &r->g);
