@@ -46,14 +46,19 @@ print('\n'.join('%d %.9g %s' % (r['step'], r['val_loss'], 'val_bpc' in r and 'va
     mpi $np $FNN eval --checkpoint $ck/$name --data $dir/$data --windows 8 --batch 4 > $dir/eb$np.txt || fail "np $np: eval best"
     want=$(sed -n 's/^loss \([^ ]*\) .*/\1/p' $dir/eb$np.txt); got=$(awk -v b=$b '$1 == b { print $2 }' $dir/s$np.txt)
     [ -n "$want" ] && [ "$want" = "$got" ] && say "ok   np $np: the best checkpoint evaluates to its logged score $got" || fail "np $np: best scored $got, fnn eval $want"
-    # Resumed, the best score is known: later (worse) scores do not replace the best.
-    train $np --set lr=1e-2 --set lr_min=1e-2 --set eval_windows=8 --set eval_every=2 --set steps=16 --set ckpt_dir=$ck --set ckpt_every=2 \
-        --set ckpt_keep=1 --set ckpt_keep_best=true --set resume=auto > $dir/r$np.txt 2>&1 || fail "np $np: resume"
+    # Resumed, the best score is known: later (worse) scores do not replace the best, and early_stop
+    # = 4 counts the 3 scores since the best before the resume (it stops at the first one after).
+    train $np --set lr=1e-2 --set lr_min=1e-2 --set eval_windows=8 --set eval_every=2 --set steps=20 --set ckpt_dir=$ck --set ckpt_every=2 \
+        --set ckpt_keep=1 --set ckpt_keep_best=true --set early_stop=4 --set resume=auto > $dir/r$np.txt 2>&1 || fail "np $np: resume"
     cat $dir/s$np.txt > $dir/all$np.txt; scores $dir/r$np.txt >> $dir/all$np.txt
     b2=$(best_of < $dir/all$np.txt); name2=$(printf 'step-%08d.h5' $b2)
     # Otherwise a resumed run that forgot the best score would pass.
     [ "$b2" = "$b" ] || fail "np $np: construction: a resumed score improved on step $b's"
-    [ "$(wc -l < $dir/all$np.txt)" -eq 8 ] && [ "$(head -n 1 $ck/best)" = "$name2" ] && [ -f $ck/$name2 ] && say "ok   np $np: after resume best names $name2, the lowest of all 8 scores" || fail "np $np: after resume best '$(head -n 1 $ck/best)', expected $name2 (present: $(ls $ck | tr '\n' ' '))"
+    [ "$(head -n 1 $ck/best)" = "$name2" ] && [ -f $ck/$name2 ] && say "ok   np $np: after resume best names $name2, the lowest of all scores" || fail "np $np: after resume best '$(head -n 1 $ck/best)', expected $name2 (present: $(ls $ck | tr '\n' ' '))"
+    stop=$(awk -v p=4 'BEGIN { b = "" } { if (b == "" || $2 < b) { b = $2; k = 0 } else if (++k == p) { print $1; exit } }' $dir/all$np.txt)
+    [ -n "$stop" ] && [ "$(tail -n 1 $dir/all$np.txt | cut -d' ' -f1)" = "$stop" ] && [ "$stop" -lt 20 ] &&
+        grep -q "^early stop at step $stop: no improvement in 4 evaluations" $dir/r$np.txt && say "ok   np $np: resumed, early_stop = 4 stopped at step $stop" ||
+        fail "np $np: resumed early stop: expected at '$stop', scores $(tr '\n' ';' < $dir/all$np.txt)"
 
     # With carried state (an LSTM's h and c, and f), scoring leaves the training rows' state as it
     # was: the training losses are those of a run that scores nothing.
