@@ -98,6 +98,14 @@ int ckpt_dir_save(const char* dir, int keep, const model* m, const fnn_config* c
 // a valid pointer, the newest file if all are of one run; -2 with a one-line message in err if
 // they are of several. Not collective (serial HDF5 without the pointer).
 int ckpt_dir_latest(const char* dir, char* out, size_t outlen, char* err, size_t errlen);
+// Points the file "best" of dir at the checkpoint of step (which must be saved) and records its
+// validation loss score: rank 0 writes it durably as "latest" is; 0, or -1 on every rank with rank
+// 0's one-line message in err. Collective over g's world.
+int ckpt_dir_point_best(const char* dir, long step, double score, dist_grid* g, char* err,
+                        size_t errlen);
+// The step and score "best" names into step and score: 0, or -1 when there is none, its file is
+// gone or it is of another run than run_id. Not collective (serial HDF5).
+int ckpt_dir_best(const char* dir, const char* run_id, long* step, double* score);
 // Names of the complete checkpoints in dir, oldest first: the count, or -1 if dir cannot be
 // read; free *names with ckpt_dir_list_free. Not collective.
 int ckpt_dir_list(const char* dir, char*** names);

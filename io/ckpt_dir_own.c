@@ -118,7 +118,8 @@ static void remove_stale(const char* dir)
     for (struct dirent* e; (e = readdir(d));) {
         size_t n = strlen(e->d_name);
         int tmp = n > 4 && !strcmp(e->d_name + n - 4, ".tmp");
-        if (!tmp || (strncmp(e->d_name, "step-", 5) && strcmp(e->d_name, "latest.tmp"))) continue;
+        if (!tmp || (strncmp(e->d_name, "step-", 5) && strcmp(e->d_name, "latest.tmp") &&
+                     strcmp(e->d_name, "best.tmp"))) continue;
         char path[CONFIG_PATH + 300];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         if (!unlink(path)) printf("removed %s, left by an interrupted save\n", path);
@@ -198,11 +199,12 @@ static int foreign(const char* dir, const char* run_id, int overwrite, const cha
         }
     }
     if (n >= 0) ckpt_dir_list_free(names, n);
-    if (!bad && overwrite) {
-        char latest[CONFIG_PATH + 16];
-        snprintf(latest, sizeof latest, "%s/latest", dir);
-        if (unlink(latest) && errno != ENOENT) {
-            snprintf(err, errlen, "%s: cannot remove (%s)", latest, strerror(errno));
+    // The pointers named the removed files.
+    for (int i = 0; i < 2 && !bad && overwrite; i++) {
+        char pointer[CONFIG_PATH + 16];
+        snprintf(pointer, sizeof pointer, "%s/%s", dir, i ? "best" : "latest");
+        if (unlink(pointer) && errno != ENOENT) {
+            snprintf(err, errlen, "%s: cannot remove (%s)", pointer, strerror(errno));
             bad = 1;
         }
     }

@@ -130,6 +130,9 @@ static const option options[] = {
     KEY_INT("tp", tp, "1", GE1, "tensor-parallel ranks per replica"),
     KEY_BYTES("memory_limit", memory_limit, "0", "bytes per node the run may use (K, M, G, T: 1024^n), 0 = what the node has"),
     KEY_INT("eval_windows", eval_windows, "0", GE0, "validation windows scored at the end"),
+    KEY_INT("eval_every", eval_every, "0", GE0, "steps between scores of the eval_windows (and at the end), 0 = off"),
+    KEY_BOOL("ckpt_keep_best", ckpt_keep_best, "false", "with eval_every: keep the best-scored checkpoint, named by <ckpt_dir>/best"),
+    KEY_INT("early_stop", early_stop, "0", GE0, "with eval_every: stop after this many scores without improvement, 0 = off"),
     KEY_ENUM("score", score, "all", score_names,
              "regress: score every step, or only each window's last (per-sequence targets)"),
     KEY_STR("bptt_memory", bptt_memory, "all",
@@ -539,6 +542,21 @@ static int check_resume(const fnn_config* c, char* err, size_t errlen)
     return 0;
 }
 
+// Validation during training scores the eval_windows; the best checkpoint and early stopping
+// follow those scores.
+static int check_eval_every(const fnn_config* c, char* err, size_t errlen)
+{
+    if (c->eval_every && !c->eval_windows)
+        return fail(err, errlen, "eval_every = %d needs eval_windows > 0 (the validation windows scored)", c->eval_every);
+    if (c->early_stop && !c->eval_every)
+        return fail(err, errlen, "early_stop = %d needs eval_every (the scores it follows)", c->early_stop);
+    if (c->ckpt_keep_best && !c->eval_every)
+        return fail(err, errlen, "ckpt_keep_best = true needs eval_every (the scores it follows)");
+    if (c->ckpt_keep_best && !c->ckpt_dir[0])
+        return fail(err, errlen, "ckpt_keep_best = true needs ckpt_dir (where the best checkpoint is kept)");
+    return 0;
+}
+
 // What is fed back: a target needs one per step, the draws need something fed back, and the
 // teacher keys belong to the mix (elsewhere they would be parsed and do nothing).
 static int check_feedback(const fnn_config* c, char* err, size_t errlen)
@@ -600,6 +618,7 @@ int config_validate(const fnn_config* c, char* err, size_t errlen)
         if (check_range(c, &options[i], err, errlen)) return -1;
     if (!c->data[0]) return fail(err, errlen, "data = (empty): must name a dataset from fnn prepare");
     if (check_resume(c, err, errlen)) return -1;
+    if (check_eval_every(c, err, errlen)) return -1;
     if (check_feedback(c, err, errlen)) return -1;
     if (check_cell_keys(c, err, errlen)) return -1;
     if (check_needs_init_from(c, err, errlen)) return -1;

@@ -39,6 +39,9 @@ typedef struct fnn_config {
     int threads;                 // BLAS threads per rank, 0 = cores / ranks on this node
     int tp;                      // tensor-parallel ranks per replica (dp = world / tp)
     int eval_windows;            // windows of the validation split scored at the end, 0 = none
+    int eval_every;              // steps between scores of those windows during training, 0 = off
+    int ckpt_keep_best;          // keep the best-scored checkpoint, named by <ckpt_dir>/best
+    int early_stop;              // scores without improvement that end training, 0 = off
     int ckpt_overwrite;          // a fresh run may remove other runs' checkpoints from ckpt_dir
     int nonfinite;               // enum nonfinite_mode: a non-finite loss or gradient norm
     int nonfinite_max;           // with skip: the most such steps in a row before stopping

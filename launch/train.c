@@ -43,6 +43,10 @@ typedef struct run {
     plan plan;
     char resumed[CONFIG_PATH + 32]; // the checkpoint resumed from, "" = a fresh start
     init_seconds init;              // a fresh start's initialisation by kind
+    double best;                    // eval_every: the lowest validation loss so far (or INFINITY)
+    long best_step;                 // the step it was scored at
+    int since_best;                 // evaluations since then without improvement
+    long best_pending;              // ckpt_keep_best: the step whose save "best" names, -1 = none
 } run;
 
 static void load_start(run* r)
@@ -90,6 +94,96 @@ static void save(run* r, long step)
     if (ckpt_dir_save(r->c.ckpt_dir, r->c.ckpt_keep, &r->m, &r->c, &r->st, err, sizeof err))
         dist_fail_all("%s", err);
     if (r->g.world_rank == 0) printf("checkpoint %s/step-%08ld.h5\n", r->c.ckpt_dir, step);
+    if (r->best_pending != step) return;
+    if (ckpt_dir_point_best(r->c.ckpt_dir, step, r->best, &r->g, err, sizeof err)) dist_fail_all("%s", err);
+    if (r->g.world_rank == 0) printf("best checkpoint %s/step-%08ld.h5 (val loss %.9g)\n", r->c.ckpt_dir, step, r->best);
+    r->best_pending = -1;
+}
+
+// The validation windows scored: eval_windows of them, at most all the split has.
+static long val_windows(const run* r)
+{
+    long n = dataset_windows(r->d, SPLIT_VAL, r->c.seq_len);
+    return r->c.eval_windows < n ? r->c.eval_windows : n;
+}
+
+// Copies the carried state, every layer's h0s (B x H) and s0s (B x state Hl) and f0 (B x O) of
+// this rank, into held (back = 0) or back from it (back = 1). Returns the count of values; held
+// NULL: only that.
+static size_t move_state(model* m, real* held, int back)
+{
+    const int L = m->c.L;
+    real* part[2 * MODEL_MAX_LAYERS + 1];
+    size_t n[2 * MODEL_MAX_LAYERS + 1], at = 0;
+    for (int l = 0; l < L; l++) {
+        part[2 * l] = m->h0s[l], n[2 * l] = (size_t)m->B * m->c.H;
+        part[2 * l + 1] = m->s0s[l], n[2 * l + 1] = (size_t)m->B * m->cell->state * m->Hl;
+    }
+    part[2 * L] = m->f0, n[2 * L] = (size_t)m->B * m->c.O;
+    for (int k = 0; k <= 2 * L; at += n[k], k++)
+        if (held && n[k]) memcpy(back ? part[k] : held + at, back ? held + at : part[k], n[k] * sizeof(real));
+    return at;
+}
+
+// Scores the validation windows after `step` (as `fnn eval` does), prints and logs the score, and
+// follows the best one. Returns 1 when early_stop ends the run here.
+static int eval_during(run* r, long step)
+{
+    // Scoring is not a step: the step watchdog does not time it.
+    dist_watchdog_disarm();
+    const long n = val_windows(r);
+    // Scoring resets the state before each window; carried rows go on from theirs.
+    real* held = r->c.carry_state ? malloc(move_state(&r->m, NULL, 0) * sizeof(real)) : NULL;
+    if (r->c.carry_state && !held) dist_fail("out of memory");
+    if (held) move_state(&r->m, held, 0);
+    eval_result e = evaluate(&r->m, r->d, &r->db, SPLIT_VAL, n, 0);
+    if (held) move_state(&r->m, held, 1);
+    free(held);
+    double loss = e.loss;
+    // The decisions below (save, stop) must be the same on every rank: rank 0's score decides.
+    dist_bcast_bytes(&loss, sizeof loss, &r->g);
+    if (r->g.world_rank == 0) {
+        printf("eval step %ld: val loss %.9g over %ld windows", step, e.loss, n);
+        eval_print_measures(stdout, &e);
+        printf("\n");
+        fflush(stdout);
+    }
+    if (r->metrics) {
+        char fields[512];
+        FILE* f = fmemopen(fields, sizeof fields, "w");
+        if (!f) dist_fail("out of memory");
+        eval_print_json_fields(f, &e, "val_");
+        fclose(f);
+        metrics_line(r->metrics, r->c.metrics, "{\"step\": %ld, \"val_windows\": %ld, %s}\n", step, n, fields);
+    }
+    eval_result_free(&e);
+    if (loss < r->best) {
+        r->best = loss, r->best_step = step, r->since_best = 0;
+        if (r->c.ckpt_keep_best) r->best_pending = step;
+        return 0;
+    }
+    if (!r->c.early_stop || ++r->since_best < r->c.early_stop) return 0;
+    if (r->g.world_rank == 0)
+        printf("early stop at step %ld: no improvement in %d evaluations (best val loss %.9g at step %ld)\n",
+               step, r->since_best, r->best, r->best_step);
+    return 1;
+}
+
+// The best score so far of a resumed run with ckpt_keep_best, from the directory's "best"; the
+// evaluations since, from the steps (every eval_every-th).
+static void resume_best(run* r)
+{
+    struct { double score; long step; int found; } b = {INFINITY, 0, 0};
+    if (r->g.world_rank == 0 && r->resumed[0] && r->c.ckpt_keep_best)
+        b.found = !ckpt_dir_best(r->c.ckpt_dir, r->st.run_id, &b.step, &b.score);
+    // Rank 0 alone read the directory.
+    dist_bcast_bytes(&b, sizeof b, &r->g);
+    r->best_pending = -1;
+    r->best = b.found ? b.score : INFINITY;
+    r->best_step = b.step;
+    r->since_best = b.found ? (int)(r->st.step / r->c.eval_every - b.step / r->c.eval_every) : 0;
+    if (b.found && r->g.world_rank == 0)
+        printf("best so far: val loss %.9g at step %ld, %d evaluations ago\n", r->best, r->best_step, r->since_best);
 }
 
 static void log_step(run* r, long s, double loss, double gnorm, double lr, double step_s,
@@ -170,8 +264,12 @@ static int train_loop(run* r)
         double now = dist_wtime();
         log_step(r, s, loss, gnorm, lr, now - t0, now - t_start, s + 1 - first);
         int at_end = s + 1 == r->c.optim.steps;
-        int saved = r->c.ckpt_every && (s + 1) % r->c.ckpt_every == 0 && !at_end;
+        int early = r->c.eval_every && ((s + 1) % r->c.eval_every == 0 || at_end) && eval_during(r, s + 1);
+        // The best score's checkpoint and the last one before an early stop are saved now.
+        int saved = !at_end && ((r->c.ckpt_every && (s + 1) % r->c.ckpt_every == 0) ||
+                                r->best_pending == s + 1 || early);
         if (saved) save(r, s + 1);
+        if (early && !at_end) return 0;
         // A signal reaches the ranks at different moments; they agree on one step boundary.
         if (!at_end && dist_any(stop_requested, &r->g)) {
             if (!r->c.ckpt_dir[0])
@@ -192,8 +290,7 @@ static int train_loop(run* r)
 
 static void final_eval(run* r)
 {
-    long n = dataset_windows(r->d, SPLIT_VAL, r->c.seq_len);
-    if (r->c.eval_windows < n) n = r->c.eval_windows;
+    long n = val_windows(r);
     if (n <= 0) return;
     model_reset_state(&r->m);
     eval_result e = evaluate(&r->m, r->d, &r->db, SPLIT_VAL, n, 0);
@@ -243,6 +340,8 @@ int cmd_train(int argc, char** argv, dist_grid* world)
     score_check(&r->c, r->d, r->c.seq_len);
     if (dataset_windows(r->d, SPLIT_TRAIN, r->c.seq_len) <= 0)
         dist_fail_all("%s: the train split is shorter than one window of seq_len = %d", r->c.data, r->c.seq_len);
+    if (r->c.eval_every && dataset_windows(r->d, SPLIT_VAL, r->c.seq_len) <= 0)
+        dist_fail_all("eval_every = %d: %s has no validation window of seq_len = %d", r->c.eval_every, r->c.data, r->c.seq_len);
     startup_mark(&su, "data");
     plan_memory(r, baseline);
     if (model_init_keep(&r->m, &r->c.model, &r->g, r->c.seq_len, r->c.batch, r->plan.run.keep, 0,
@@ -262,6 +361,7 @@ int cmd_train(int argc, char** argv, dist_grid* world)
                                            r->c.init_from[0] ? r->c.init_from : NULL,
                                            r->st.run_id, &r->g, err, sizeof err))
         dist_fail_all("%s", err);
+    resume_best(r);
     r->guard = (guard){.mode = r->c.nonfinite, .max = r->c.nonfinite_max};
     finetune_freeze(&r->ft, &r->m, &r->c);
     if (r->g.world_rank == 0) {

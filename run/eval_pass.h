@@ -34,6 +34,9 @@ void eval_result_free(eval_result* e);
 
 // The task's measures after the loss, e.g. "  bpc 1.9 accuracy 0.45", for a line of text.
 void eval_print_measures(FILE* f, const eval_result* e);
+// The loss and the task's scalar measures as JSON members ("<prefix>loss": X, ...), for a line
+// of the metrics file.
+void eval_print_json_fields(FILE* f, const eval_result* e, const char* prefix);
 // classify: the confusion matrix with the dataset's class names, one row per true class.
 void eval_print_confusion(FILE* f, const eval_result* e, const dataset* d);
 // Everything above as one JSON object on one line; checkpoint, data and split say what was

@@ -72,17 +72,9 @@ void eval_print_json(FILE* f, const eval_result* e, const dataset* d, const char
     json_string(f, data);
     fprintf(f, ", \"split\": ");
     json_string(f, split);
-    fprintf(f, ", \"task\": \"%s\", \"windows\": %ld, \"steps\": %d, \"scored\": %ld, \"loss\": ",
+    fprintf(f, ", \"task\": \"%s\", \"windows\": %ld, \"steps\": %d, \"scored\": %ld, ",
             task_names[e->task], e->windows, e->T, e->scored);
-    json_number(f, e->loss);
-    if (e->task == TASK_LM) {
-        fprintf(f, ", \"bpc\": ");
-        json_number(f, e->bpc);
-    }
-    if (e->task != TASK_REGRESS) {
-        fprintf(f, ", \"accuracy\": ");
-        json_number(f, e->accuracy);
-    }
+    eval_print_json_fields(f, e, "");
     if (e->task == TASK_CLASSIFY) {
         int cls = 0;
         double maj = majority(e, &cls);
@@ -104,10 +96,6 @@ void eval_print_json(FILE* f, const eval_result* e, const dataset* d, const char
         fprintf(f, "]");
     }
     if (e->task == TASK_REGRESS) {
-        fprintf(f, ", \"mse\": ");
-        json_number(f, e->mse);
-        fprintf(f, ", \"r2\": ");
-        json_number(f, e->r2);
         fprintf(f, ", \"r2_per_output\": [");
         for (int o = 0; o < e->O; o++) {
             fprintf(f, o ? ", " : "");
@@ -116,4 +104,24 @@ void eval_print_json(FILE* f, const eval_result* e, const dataset* d, const char
         fprintf(f, "], \"r2_sst\": \"about each output's mean target over the evaluated windows\"");
     }
     fprintf(f, "}\n");
+}
+
+void eval_print_json_fields(FILE* f, const eval_result* e, const char* prefix)
+{
+    fprintf(f, "\"%sloss\": ", prefix);
+    json_number(f, e->loss);
+    if (e->task == TASK_LM) {
+        fprintf(f, ", \"%sbpc\": ", prefix);
+        json_number(f, e->bpc);
+    }
+    if (e->task != TASK_REGRESS) {
+        fprintf(f, ", \"%saccuracy\": ", prefix);
+        json_number(f, e->accuracy);
+    }
+    if (e->task == TASK_REGRESS) {
+        fprintf(f, ", \"%smse\": ", prefix);
+        json_number(f, e->mse);
+        fprintf(f, ", \"%sr2\": ", prefix);
+        json_number(f, e->r2);
+    }
 }
