@@ -79,7 +79,7 @@ def main():
         elif how == "dtype":
             a["dtype"] = "Q7"
         elif how == "missing":
-            del header["rnn.weight_hh_l1"]
+            del header["rnn.weight_ih_l1"]
         elif how == "hugelen":  # a header length larger than the file
             text = json.dumps(dict(header, __metadata__=meta)).encode()
             with open(out, "wb") as f:
