@@ -256,8 +256,9 @@ int st_read(const char* path, st_file* f, char* err, size_t errlen)
     for (int i = 7; i >= 0; i--) n = n << 8 | b[i];
     if (n > (uint64_t)size - 8 || n > ST_MAX_HEADER) {
         fclose(fp);
-        return errmsg(err, errlen, path, "safetensors header length %llu is larger than the file (%ld bytes)",
-                      (unsigned long long)n, size);
+        return errmsg(err, errlen, path, "safetensors header length %llu is larger than %s (%ld bytes)",
+                      (unsigned long long)n, n > (uint64_t)size - 8 ? "the file" : "the format allows",
+                      n > (uint64_t)size - 8 ? size : (long)ST_MAX_HEADER);
     }
     char* text = malloc(n + 1);
     f->data_len = (size_t)size - 8 - n;

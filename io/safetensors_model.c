@@ -1,5 +1,6 @@
 // fnn's tensors as a safetensors file's (io/safetensors.h): PyTorch's stacked names and layouts
 // for the Elman (torch.nn.RNN), GRU and LSTM cells, fnn's own names for the rest.
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,7 +199,10 @@ static int write_file(const char* path, const out_tensor* o, int n, const char* 
     while (len % 8) h[len++] = ' '; // the data starts 8-byte aligned, as the format advises
     unsigned char b[8];
     put_le64(b, len);
-    FILE* fp = fopen(path, "wb");
+    // Written whole under "<path>.tmp", then renamed: an existing file is never left half-written.
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE* fp = fopen(tmp, "wb");
     int ok = fp && fwrite(b, 1, 8, fp) == 8 && fwrite(h, 1, len, fp) == len;
     for (int i = 0; ok && i < n; i++) {
         const size_t e = (size_t)o[i].rows * (o[i].cols ? o[i].cols : 1);
@@ -212,7 +216,10 @@ static int write_file(const char* path, const out_tensor* o, int n, const char* 
     }
     if (fp && fclose(fp)) ok = 0;
     free(h);
-    return ok ? 0 : errmsg(err, errlen, path, "cannot write (disk full?)");
+    if (ok && !rename(tmp, path)) return 0;
+    if (!fp) return errmsg(err, errlen, path, "cannot create %s (%s)", tmp, strerror(errno));
+    remove(tmp);
+    return errmsg(err, errlen, path, "cannot write (disk full?)");
 }
 
 int st_save(const char* path, const model* m, const char* const* meta, int nmeta, char* err,

@@ -75,7 +75,9 @@ void finetune_load(finetune* ft, model* m, const fnn_config* c)
     // A safetensors file (by content) holds no run config: its shapes and metadata give what
     // they can of the model, the run's config the rest (io/safetensors.h).
     st_file sf = {0};
-    const int st = st_is_safetensors(path);
+    // One collective so that every rank takes the same branch (a rank that cannot read the file
+    // then fails in st_read, and all agree on that below).
+    const int st = dist_any(st_is_safetensors(path), m->g);
     if (dist_comm_agree(st && st_read(path, &sf, err, sizeof err), err, sizeof err, m->g->world))
         dist_fail_all("init_from = %s", err);
     if (st) st_model_config(&sf, &m->c, &ck);

@@ -100,4 +100,8 @@ refuse "missing tensor" "missing.st: no tensor rnn.weight_ih_l1 (fnn.s layer1/Wx
 refuse "header length > file" "hugelen.st: safetensors header length .* larger than the file" mpi 2 $FNN train $ft --set init_from=$dir/hugelen.st
 refuse "another cell" "gru.st: .*cell = gru there, lstm here" mpi 2 $FNN train $cfg --set cell=lstm --set steps=1 --set init_from=$st
 
+refuse "export: another format" "format onnx: the only format is safetensors" mpi 2 $FNN export --checkpoint $dir/gru/step-00000003.h5 --format onnx --out $dir/x.onnx
+refuse "export: no such checkpoint" "nothere.h5: cannot open" mpi 2 $FNN export --checkpoint $dir/nothere.h5 --out $dir/x.st
+refuse "export: unwritable" "no/x.st: cannot create" mpi 2 $FNN export --checkpoint $dir/gru/step-00000003.h5 --out $dir/no/x.st
+
 [ $fails -eq 0 ] && say "PASS e2e_export" || { say "FAIL e2e_export ($fails)"; exit 1; }
