@@ -95,11 +95,11 @@ static real f32_at(const unsigned char* p)
 
 // The file's tensor of that name with the given full shape (cols 0: a vector), or NULL with
 // the reason in err.
-static const st_tensor* need(const char* path, const st_file* f, const char* name, const char* for_,
+static const st_tensor* need(const char* path, const st_file* f, const char* name, const char* fnn_name,
                              int rows, int cols, char* err, size_t errlen)
 {
     const st_tensor* s = st_find(f, name);
-    if (!s) return errmsg(err, errlen, path, "no tensor %s (fnn's %s)", name, for_), NULL;
+    if (!s) return errmsg(err, errlen, path, "no tensor %s (fnn's %s)", name, fnn_name), NULL;
     const int rank = cols ? 2 : 1;
     if (s->rank != rank || s->shape[0] != rows || (rank == 2 && s->shape[1] != cols)) {
         if (rank == 2)
@@ -133,8 +133,10 @@ int st_load(const char* path, const st_file* f, model* m, const unsigned char* o
             if (only && !only[k]) continue;
             st_name(m, t, name, sizeof name, &row0, &rows, &cols);
             const st_tensor* s = need(path, f, name, t->name, rows, cols, err, errlen);
-            const st_tensor* sh = hh_into_b(m, t, hh, sizeof hh) ? need(path, f, hh, t->name, rows, 0, err, errlen) : NULL;
-            if (!s || (hh_into_b(m, t, hh, sizeof hh) && !sh)) return -1;
+            if (!s) return -1;
+            const int two = hh_into_b(m, t, hh, sizeof hh);
+            const st_tensor* sh = two ? need(path, f, hh, t->name, rows, 0, err, errlen) : NULL;
+            if (two && !sh) return -1;
             if (!pass) continue;
             const int w = cols ? cols : 1;
             real* p = m->params + t->offset;
