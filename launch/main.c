@@ -21,6 +21,7 @@ static const command commands[] = {
     {"sample", cmd_sample, "generate text from a language-model checkpoint"},
     {"inspect", cmd_inspect, "[--verify] C: a checkpoint's config, shapes, step and writer layout; --verify checks every checksum; --build: this build and its kernel"},
     {"bench", cmd_bench, "throughput, GFLOP/s, fraction of SGEMM peak, time in collectives"},
+    {"export", cmd_export, "--checkpoint C --format safetensors --out FILE: the parameters under PyTorch's names"},
     {"plan", cmd_plan, "--config F [--set key=value ...] [--np N] [--ranks-per-node R]: the memory plan, without running"},
 };
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "io/safetensors.h"
 #include "run/finetune.h"
 #include "run/setup.h"
 #include "model/optim.h"
@@ -71,7 +72,16 @@ void finetune_load(finetune* ft, model* m, const fnn_config* c)
     const int root = m->g->world_rank == 0;
     char err[512], why[160];
     model_config ck;
-    if (ckpt_read_meta(path, m->g->world, &ck, NULL, NULL, 0, err, sizeof err)) dist_fail_all("%s", err);
+    // A safetensors file (by content) holds no run config: its shapes and metadata give what
+    // they can of the model, the run's config the rest (io/safetensors.h).
+    st_file sf = {0};
+    // One collective so that every rank takes the same branch (a rank that cannot read the file
+    // then fails in st_read, and all agree on that below).
+    const int st = dist_any(st_is_safetensors(path), m->g);
+    if (dist_comm_agree(st && st_read(path, &sf, err, sizeof err), err, sizeof err, m->g->world))
+        dist_fail_all("init_from = %s", err);
+    if (st) st_model_config(&sf, &m->c, &ck);
+    else if (ckpt_read_meta(path, m->g->world, &ck, NULL, NULL, 0, err, sizeof err)) dist_fail_all("%s", err);
     setup_check_model(path, &ck, &m->c, c->new_head ? SETUP_TRANSFER_NEW_HEAD : SETUP_TRANSFER);
     model ckm; // the checkpoint's tensor names and full shapes
     model_layout(&ckm, &ck, 1, 0);
@@ -91,7 +101,11 @@ void finetune_load(finetune* ft, model* m, const fnn_config* c)
     }
     for (int k = 0; k < ckm.ntensors && root; k++)
         if (!find(m, ckm.tensors[k].name)) printf("dropped %s (not in this model)\n", ckm.tensors[k].name);
-    if (ckpt_load(path, m, ft->transferred, 0, err, sizeof err)) dist_fail_all("%s", err);
+    // Every rank reads the same bytes, so st_load's verdict is the same on every rank.
+    if (st ? st_load(path, &sf, m, ft->transferred, err, sizeof err)
+           : ckpt_load(path, m, ft->transferred, 0, err, sizeof err))
+        dist_fail_all("%s", err);
+    st_free(&sf);
     if (root) printf("parameters from %s%s\n", path, c->new_head ? " (new head)" : "");
     if (c->l2_init > 0) {
         ft->theta0 = alloc_theta0(m);
