@@ -323,10 +323,11 @@ static size_t lay_segment(model* m, real* seg, int dpn, int dpx, size_t lay[][LB
         }
         if (seg && !lay[l][LB_A]) m->A[l] = m->HB[l];
     }
-    *acts = off - start;
     const size_t op16 = round16(operand16_elems(m));
     if (seg) m->op16 = op16 ? (uint16_t*)(seg + off) : NULL;
-    return off + op16;
+    off += op16;
+    *acts = off - start;
+    return off;
 }
 
 // Whether a buffer outside the shared segment (LB_SHARED .. LB_N) holds activations of the

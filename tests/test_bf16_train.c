@@ -80,6 +80,48 @@ static void compare_gradients(dist_grid* g, void* ctx)
     model_free(&m32);
 }
 
+// The memory of the packed weights (model_memory, which the memory plan prints): at bf16 each
+// per-step product's copy takes 2 bytes per element of its panels (k rounded up to even, n to
+// the panel width 32) instead of 4 per element of k x n rounded to 32 columns, each copy
+// rounded to 64 bytes. Segments of 2 steps keep the forward and backward copies apart, so the
+// area is their sum.
+static void test_memory(void)
+{
+    dist_grid one;
+    char err[256];
+    dist_grid_init(MPI_COMM_SELF, 1, 0, &one, err, sizeof err);
+    for (int cell = 0; cell < CELL_KINDS; cell++) {
+        model_config c32 = config(cell, PRECISION_FP32), c16 = config(cell, PRECISION_BF16);
+        model m32, m16;
+        CHECK(model_init_keep(&m32, &c32, &one, T, BG, 2, 0, err, sizeof err) == 0, "%s", err);
+        CHECK(model_init_keep(&m16, &c16, &one, T, BG, 2, 0, err, sizeof err) == 0, "%s", err);
+        const gemm_w* w[] = {m16.fwdW, m16.bwdW, m16.fwdWh, m16.bwdWh, m16.fwdWq, m16.bwdWq};
+        double saved = 0;
+        int copies = 0;
+        for (int i = 0; i < 6; i++)
+            for (int l = 0; l < c16.L; l++) {
+                const gemm_w* g = &w[i][l];
+                if (!g->packed16) continue;
+                const double cols = (g->n + 31) / 32 * 32;
+                saved += 4.0 * g->k * cols - 2.0 * (g->k + g->k % 2) * cols;
+                copies++;
+            }
+        model_bytes b32, b16;
+        model_memory(&m32, 1, 1, &b32);
+        model_memory(&m16, 1, 1, &b16);
+        const double got = (double)b32.shared - (double)b16.shared;
+        CHECK(copies > 0 && fabs(got - saved) <= 64.0 * copies,
+              "%s: bf16 packs %.0f bytes fewer than fp32, want %.0f (%d copies)", cell_name(cell),
+              got, saved, copies);
+        if (one.world_rank == 0 && cell == CELL_LSTM)
+            printf("packed weights of an lstm H %d L %d (segments of 2 steps): %zu bytes at fp32, "
+                   "%zu at bf16\n", c16.H, c16.L, b32.shared, b16.shared);
+        model_free(&m16);
+        model_free(&m32);
+    }
+    dist_grid_free(&one);
+}
+
 // STEPS Adam steps at bf16 on fresh batches: the global loss and gradient norm of each.
 static void trajectory(dist_grid* g, double* traj, double* norms)
 {
@@ -144,6 +186,7 @@ int main(int argc, char** argv)
         MPI_Finalize();
         return 0;
     }
+    if (world == 1) test_memory();
     for (int cell = 0; cell < CELL_KINDS; cell++) each_layout(compare_gradients, &cell);
     test_layouts(world);
     int fails = check_failures;
