@@ -158,18 +158,7 @@ static void test_layouts(int world)
         dist_grid g;
         layout_grid(&g, &ls[l]);
         trajectory(&g, got, norm);
-        double worst = 0, worst_norm = 0;
-        for (int s = 0; s < STEPS; s++) {
-            worst = fmax(worst, fabs(got[s] - ref[s]) / ref[s]);
-            worst_norm = fmax(worst_norm, fabs(norm[s] - ref_norm[s]) / ref_norm[s]);
-            CHECK(check_close(got[s], ref[s], 1e-3, 0) && check_close(norm[s], ref_norm[s], 1e-3, 0),
-                  "bf16 tp %d dp %d step %d: loss %.9g, grad norm %.9g; one rank %.9g, %.9g",
-                  g.tp, g.dp, s + 1, got[s], norm[s], ref[s], ref_norm[s]);
-        }
-        if (g.world_rank == 0)
-            printf("bf16 lstm tp %d x dp %d (%d sharing x %d): %d steps, worst relative difference "
-                   "from one rank: loss %.2e, grad norm %.2e\n", g.tp, g.dp, g.dpn, g.dpx, STEPS,
-                   worst, worst_norm);
+        check_trajectory(&g, "bf16 lstm ", got, norm, ref, ref_norm, 1e-3);
         dist_grid_free(&g);
     }
 }
