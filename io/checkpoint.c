@@ -193,6 +193,8 @@ static void write_config(h5file* h, const model_config* c, const fnn_config* cfg
     h5_put_str(h, "/config", "build_compiler", build_compiler());
     h5_put_str(h, "/config", "build_flags", build_flags());
     h5_put_str(h, "/config", "gemm_kernel", gemm_kernel_name());
+    // The run's, for the record: the parameters are the float32 masters at either precision.
+    h5_put_str(h, "/config", "precision", config_enum_name("precision", c->precision));
 }
 
 static void write_train(h5file* h, const ckpt_train* st)

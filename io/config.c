@@ -52,6 +52,8 @@ static const enum_name optim_names[] = {
     {"sgd", OPT_SGD}, {"adam", OPT_ADAM}, {"adamw", OPT_ADAMW}, {NULL, 0}};
 static const enum_name nonfinite_names[] = {
     {"stop", NONFINITE_STOP}, {"skip", NONFINITE_SKIP}, {NULL, 0}};
+static const enum_name precision_names[] = {
+    {"fp32", PRECISION_FP32}, {"bf16", PRECISION_BF16}, {NULL, 0}};
 static const enum_name score_names[] = {{"all", SCORE_ALL}, {"last", SCORE_LAST}, {NULL, 0}};
 
 // The table writes through byte offsets, so an entry whose type does not match its field would
@@ -88,6 +90,8 @@ static const option options[] = {
     KEY_DBL("teacher_prob", teacher_prob, "1", PROB, "with mix: chance per row and step of feeding back the target"),
     KEY_DBL("teacher_prob_end", teacher_prob_end, "-1", ANY, "with mix: teacher_prob at the last step (linear), -1 = constant"),
     KEY_DBL("feedback_noise", feedback_noise, "0", GE0, "training only: sigma of Gaussian noise on the fed-back signal"),
+    KEY_ENUM("precision", model.precision, "fp32", precision_names,
+             "operands of the per-step recurrent products: float32, or bfloat16 (float32 sums and masters)"),
     KEY_ENUM("init", model.wh_init, "orthogonal", init_names, "initialisation of Wh"),
     KEY_ENUM("optimizer", optim.kind, "adam", optim_names, "update rule"),
     KEY_DBL("lr", optim.lr, "1e-3", GE0, "peak learning rate"),

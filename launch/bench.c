@@ -1,7 +1,8 @@
 // fnn bench: training throughput of a language model on random bytes, the GFLOP/s it achieves
 // against two ceilings measured in the same run, and the time in collectives. The ceilings:
 // OpenBLAS's SGEMM on large squares (Debian's build runs AVX2 kernels), and fnn's own AVX-512
-// kernel (model/gemm.h) on a block that stays in L1, which no real product can beat.
+// kernel (model/gemm.h) on a block that stays in L1, which no real product can beat; with
+// --precision bf16, also the bf16 kernel's (model/gemm_bf16.h) on the same block.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,8 @@
 #include "io/config.h"
 #include "model/feedback.h"
 #include "model/gemm.h"
+#include "model/gemm_bf16.h"
+#include "model/kernel.h"
 #include "model/init.h"
 #include "model/optim.h"
 
@@ -60,7 +63,7 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
     static const char* const known[] = {"--hidden", "--layers", "--batch", "--seq-len", "--embed",
                                         "--steps", "--tp", "--threads", "--freeze-layers", "--csv",
                                         "--scaling", "--ceilings", "--cell", "--feedback-noise",
-                                        "--bptt-memory", "--init", NULL};
+                                        "--bptt-memory", "--init", "--precision", NULL};
     if (setup_flag(argc, argv, "--ckpt")) return bench_ckpt(argc, argv, world);
     setup_check_opts(argc, argv, "bench", known);
     startup su;
@@ -78,6 +81,10 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
     const char* init = setup_opt(argc, argv, "--init", "normal");
     if ((mc.wh_init = config_enum_value("init", init)) < 0)
         dist_fail_all("--init %s: expected orthogonal, identity or normal", init);
+    // --precision bf16: the per-step products on the bf16 kernels (config precision).
+    const char* precision = setup_opt(argc, argv, "--precision", "fp32");
+    if ((mc.precision = config_enum_value("precision", precision)) < 0)
+        dist_fail_all("--precision %s: expected fp32 or bf16", precision);
     mc.H = (int)setup_long("--hidden", setup_opt(argc, argv, "--hidden", "1024"), 1);
     mc.L = (int)setup_long("--layers", setup_opt(argc, argv, "--layers", "1"), 1);
     mc.D = (int)setup_long("--embed", setup_opt(argc, argv, "--embed", "128"), 1);
@@ -96,6 +103,7 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
     // The scaling study's CSV has no cell or noise column: its rows stay comparable Elman rows.
     if (csv && mc.cell != CELL_ELMAN) dist_fail_all("--csv with --cell %s: the CSV records elman rows only", cell);
     if (csv && noise > 0) dist_fail_all("--csv with --feedback-noise %g: the CSV records rows without noise", noise);
+    if (csv && mc.precision != PRECISION_FP32) dist_fail_all("--csv with --precision %s: the CSV records fp32 rows only", precision);
     if (csv && keep < T) dist_fail_all("--csv with --bptt-memory %s: the CSV records rows that keep all steps", bptt);
     const char* scaling = setup_opt(argc, argv, "--scaling", "strong");
     if (strcmp(scaling, "strong") && strcmp(scaling, "weak"))
@@ -158,13 +166,16 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
         if (s >= 0) elapsed += dist_wtime() - t0, comm += g.comm_seconds, cpu += cpu_seconds() - c0;
     }
     dist_barrier(&g);
-    double peaks[3] = {ceilings ? sgemm_peak(2048) : 0, 0, 0};
-    // The kernel's ceiling: best of 5 runs of 20000 products (32 x 128) (128 x 64), all in L1.
+    double peaks[5] = {ceilings ? sgemm_peak(2048) : 0, 0, 0, 0, 0};
+    // The kernel's ceiling: best of 5 runs of 20000 products (32 x 128) (128 x 64), all in L1;
+    // a bf16 run's also the bf16 kernel's (model_init has refused bf16 without it).
     if (ceilings) peaks[1] = gemm_kernel_rate(32, 128, 64, 20000, 5, &peaks[2]);
+    if (ceilings && mc.precision == PRECISION_BF16)
+        peaks[3] = gemm_bf16_kernel_rate(32, 128, 64, 20000, 5, &peaks[4]);
     // Slowest rank sets the pace; the ceilings and communication are averaged over ranks.
-    double sum[7] = {elapsed, comm, peaks[0], peaks[1], cpu, peaks[2], plan_hwm()};
+    double sum[9] = {elapsed, comm, peaks[0], peaks[1], cpu, peaks[2], plan_hwm(), peaks[3], peaks[4]};
     double most[2] = {elapsed, sum[6]};
-    dist_world_sum_f64(sum, 7, &g);
+    dist_world_sum_f64(sum, 9, &g);
     dist_world_max_f64(most, 2, &g);
     elapsed = most[0];
     int nodes = dist_node_count(&g);
@@ -178,9 +189,9 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
                "peak resident %.1f MB per rank (most), %.1f MB over the %d ranks; %.3f s/step of CPU time\n",
                bptt, m.keep, model_activation_bytes(&mc, g.tp, m.B, T, keep) / 1e6, most[1] / 1e6,
                sum[6] / 1e6, g.world_size, sum[4] / g.world_size / steps);
-        printf("bench %s H=%d L=%d T=%d B=%d ranks=%d (tp %d x dp %d) threads=%d: %.3f s/step, "
+        printf("bench %s%s H=%d L=%d T=%d B=%d ranks=%d (tp %d x dp %d) threads=%d: %.3f s/step, "
                "%.0f tok/s, %.1f GFLOP/s per rank",
-               cell, mc.H, mc.L, T, Bg, n, g.tp, g.dp, threads, step_s, Bg * T / step_s, gflops);
+               cell, mc.precision == PRECISION_BF16 ? " bf16" : "", mc.H, mc.L, T, Bg, n, g.tp, g.dp, threads, step_s, Bg * T / step_s, gflops);
         if (ceilings)
             printf(" = %.0f%% of OpenBLAS SGEMM %.1f, %.0f%% of kernel in L1 %.1f",
                    100 * gflops / (sum[2] / n), sum[2] / n, 100 * gflops / (sum[3] / n), sum[3] / n);
@@ -190,6 +201,9 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
         if (ceilings)
             printf(", by CPU time %.1f GFLOP/s = %.0f%% of kernel in L1 %.1f", gf_cpu,
                    100 * gf_cpu / (sum[5] / n), sum[5] / n);
+        if (ceilings && mc.precision == PRECISION_BF16)
+            printf("; bf16 kernel in L1 %.1f (by CPU time %.1f): %.0f%% of it", sum[7] / n,
+                   sum[8] / n, 100 * gflops / (sum[7] / n));
         printf("\n");
         bench_row row = {.H = mc.H, .L = mc.L, .T = T, .B = Bg, .nodes = nodes, .ranks = n,
                          .tp = g.tp, .dp = g.dp, .threads = threads, .tok_s = Bg * T / step_s,

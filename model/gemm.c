@@ -38,8 +38,7 @@ static void apply_cblas(real* C, int ldc, const real* A, int lda, int M, const g
               1, A, lda, w, g->ldw, bias || accumulate ? 1 : 0, C + j0, ldc);
 }
 
-// The columns of panel share part of parts: [*j0, *j1).
-static void share_columns(const gemm_w* g, int part, int parts, int* j0, int* j1)
+void gemm_w_share(const gemm_w* g, int part, int parts, int* j0, int* j1)
 {
     const long panels = (g->n + NR - 1) / NR;
     *j0 = (int)(panels * part / parts) * NR;
@@ -53,7 +52,7 @@ void gemm_w_pack(gemm_w* g, int uses, int part, int parts)
     g->ready = kernel->panel && uses >= MIN_USES;
     if (!g->ready) return;
     int c0, c1;
-    share_columns(g, part, parts, &c0, &c1);
+    gemm_w_share(g, part, parts, &c0, &c1);
     if (c1 > c0) kernel->pack(g, c0, c1);
 }
 
@@ -67,7 +66,7 @@ void gemm_w_apply_part(int ns, real* const* C, int ldc, const real* const* A, in
                        const gemm_w* g, const real* bias, int accumulate, int part, int parts)
 {
     int c0, c1;
-    share_columns(g, part, parts, &c0, &c1);
+    gemm_w_share(g, part, parts, &c0, &c1);
     if (g->ready) {
         kernel->apply(ns, C, ldc, A, lda, M, g, bias, accumulate, c0, c1);
         return;

@@ -11,6 +11,7 @@
 #define MODEL_GEMM_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "dist/real.h"
 
 // op(W) is k x n: W itself (k x n, row stride ldw) or, with trans, the transpose of an n x k W.
@@ -19,6 +20,7 @@ typedef struct gemm_w {
     int ldw, k, n, trans;
     real* packed; // the caller's gemm_w_size(k, n) elements, 64-byte aligned, for the panels
     int ready;    // the panels hold W: gemm_w_apply runs the kernel, else cblas
+    uint16_t* packed16; // instead of packed, a bf16 model's panels (gemm_bf16.h; model_apply)
 } gemm_w;
 
 // The kernel variant chosen at start-up (kernel.h): "avx512", "avx2" or "generic".
@@ -29,6 +31,9 @@ size_t gemm_w_size(int k, int n);
 
 // Describes op(W), with packed = NULL until the caller gives it storage.
 void gemm_w_set(gemm_w* g, const real* w, int ldw, int k, int n, int trans);
+
+// The columns of panel share part of parts (as gemm_w_pack cuts them): [*j0, *j1).
+void gemm_w_share(const gemm_w* g, int part, int parts, int* j0, int* j1);
 
 // Call after W changes and before the next gemm_w_apply, with the number of products that
 // will use this W: copies W into the panels when that repays the copy. The panels are cut into

@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "model/kernel.h"
 #include "model/model.h"
+#include "model/precision.h"
 
 static int has_feedback(const model_config* c, int l)
 {
@@ -151,14 +153,16 @@ static size_t moment_elems(const model* m, int dpn, int dpx)
     return model_optim_bytes(m, dpn, dpx) / sizeof(real);
 }
 
-// Gives the packed copies in w[0 .. n) consecutive pieces of packs (with packs NULL, none).
-// Returns the elements they take.
-static size_t place_packs(gemm_w* const* w, int n, real* packs)
+// Gives the packed copies in w[0 .. n) consecutive pieces of packs (with packs NULL, none),
+// the first n16 of them bf16 (half the bytes). Returns the elements they take.
+static size_t place_packs(gemm_w* const* w, int n, int n16, real* packs)
 {
     size_t total = 0;
     for (int i = 0; i < n; i++) {
-        if (packs) w[i]->packed = packs + total;
-        total += round16(gemm_w_size(w[i]->k, w[i]->n));
+        if (packs && i < n16) w[i]->packed16 = (uint16_t*)(packs + total);
+        else if (packs) w[i]->packed = packs + total;
+        total += round16(i < n16 ? precision_panel_elems(w[i]->k, w[i]->n)
+                                 : gemm_w_size(w[i]->k, w[i]->n));
     }
     return total;
 }
@@ -216,8 +220,12 @@ static size_t describe_weights(model* m, real* area, int dpn, int dpn_rank)
     fwd[nf++] = &m->fwdWx0;
     fwd[nf++] = &m->fwdWo;
     bwd[nb++] = &m->bwdWo;
-    const size_t f = place_packs(fwd, nf, area), b0 = m->keep < m->T ? f : 0;
-    const size_t b = place_packs(bwd, nb, area ? area + b0 : NULL), work = atb_elems(m);
+    // The per-step recurrent products are all but the last two fwd (the batched input projection,
+    // the head) and the last bwd (the head): docs/model.md, Precision.
+    const int bf16 = m->c.precision == PRECISION_BF16;
+    const size_t f = place_packs(fwd, nf, bf16 ? nf - 2 : 0, area), b0 = m->keep < m->T ? f : 0;
+    const size_t b = place_packs(bwd, nb, bf16 ? nb - 1 : 0, area ? area + b0 : NULL);
+    const size_t work = atb_elems(m);
     if (area) m->atb_work = work ? area + b0 + b + (size_t)dpn_rank * work : NULL;
     const size_t total = b0 + b + (size_t)dpn * work;
     return total > f ? total : f;
@@ -284,6 +292,17 @@ size_t model_activation_bytes(const model_config* c, int tp, int B, int T, int k
     return n * sizeof(real);
 }
 
+// precision = bf16: the rounded operand of the widest per-step product (k: the layers' inputs
+// K, or G Hl for dX = dA W), for the local batch; none at fp32.
+static size_t operand16_elems(const model* m)
+{
+    if (m->c.precision != PRECISION_BF16) return 0;
+    int k = m->cell->gates * m->Hl;
+    for (int l = 0; l < m->c.L; l++)
+        if (m->K[l] > k) k = m->K[l];
+    return precision_operand_elems(m->B, k);
+}
+
 // Lays out this rank's segment of the memory shared with the node's DP group (model/share.c
 // reads the others'): parameters, gradients, optimiser moments, and the operands of the
 // per-step products that the group computes together, sized by lay (activation_sizes); the
@@ -304,6 +323,9 @@ static size_t lay_segment(model* m, real* seg, int dpn, int dpx, size_t lay[][LB
         }
         if (seg && !lay[l][LB_A]) m->A[l] = m->HB[l];
     }
+    const size_t op16 = round16(operand16_elems(m));
+    if (seg) m->op16 = op16 ? (uint16_t*)(seg + off) : NULL;
+    off += op16;
     *acts = off - start;
     return off;
 }
@@ -381,6 +403,11 @@ int model_init_keep(model* m, const model_config* c, dist_grid* g, int T, int Bg
     }
     if (c->H % g->tp != 0) {
         snprintf(err, errlen, "hidden = %d is not divisible by tp = %d", c->H, g->tp);
+        return -1;
+    }
+    const char* lack = c->precision == PRECISION_BF16 ? kernel_bf16_missing() : NULL;
+    if (lack) {
+        snprintf(err, errlen, "precision = bf16: not available here, it needs %s", lack);
         return -1;
     }
     if (Bglobal % g->dp != 0) {

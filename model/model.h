@@ -27,6 +27,8 @@ enum model_task { TASK_LM, TASK_CLASSIFY, TASK_REGRESS };
 enum model_feedback { FB_ALL, FB_FIRST, FB_NONE };
 enum model_fb_source { FBS_MODEL, FBS_TARGET, FBS_MIX };
 enum model_wh_init { INIT_ORTHOGONAL, INIT_IDENTITY, INIT_NORMAL };
+// The operands of the per-step recurrent products (docs/model.md, Precision).
+enum model_precision { PRECISION_FP32, PRECISION_BF16 };
 
 typedef struct model_config {
     int cell; // enum model_cell
@@ -36,6 +38,7 @@ typedef struct model_config {
     int D; // embedding size (token input) or input size (dense input)
     int H, L, O;
     uint64_t seed;
+    int precision; // enum model_precision: a run's choice, not the model's (masters are float32)
 } model_config;
 
 // What part of the model a tensor is: a gate's column run of a layer's block (u, h or f), a
@@ -139,6 +142,9 @@ typedef struct model {
     gemm_w fwdW[MODEL_MAX_LAYERS], bwdW[MODEL_MAX_LAYERS], fwdWx0, fwdWo, bwdWo;
     gemm_w fwdWh[MODEL_MAX_LAYERS], bwdWh[MODEL_MAX_LAYERS];
     gemm_w fwdWq[MODEL_MAX_LAYERS], bwdWq[MODEL_MAX_LAYERS];
+    // precision = bf16: the per-step products' operand, rounded (B rows of the widest k, bf16),
+    // in the shared segment like the operands it copies (model_apply); NULL at fp32.
+    uint16_t* op16;
     real* atb_work;             // scratch of the weight-gradient GEMMs (gemm_atb), in the
                                 // same area as the packed copies (model.c: describe_weights)
 } model;

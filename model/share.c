@@ -8,6 +8,7 @@
 // the order in which backward forms the weight gradients, so each one's reduction starts as soon
 // as it is ready: one per layer (its weights and biases, all gates), the head, the embedding.
 #include "model/model.h"
+#include "model/precision.h"
 
 int model_regions(const model* m)
 {
@@ -177,21 +178,57 @@ void model_pack(model* m, gemm_w* const* w, int n, int uses)
     // Before: no member still reads the old panels (nor its weight-gradient scratch, in the
     // same area), and all hold the weights to pack. After: every member's share is packed.
     dist_replicas_wait_panels_free(m->rep);
-    for (int i = 0; i < n; i++) gemm_w_pack(w[i], uses, m->g->dpn_rank, m->g->dpn);
+    for (int i = 0; i < n; i++) {
+        if (!w[i]->packed16) {
+            gemm_w_pack(w[i], uses, m->g->dpn_rank, m->g->dpn);
+            continue;
+        }
+        int c0, c1;
+        gemm_w_share(w[i], m->g->dpn_rank, m->g->dpn, &c0, &c1);
+        precision_pack(w[i], c0, c1);
+    }
     dist_replicas_wait_panels_packed(m->rep);
 }
 
 // The address of p (in this rank's segment) in member r's segment.
-static real* in_member(model* m, int r, const real* p)
+static void* in_member(model* m, int r, const void* p)
 {
-    return (real*)dist_replicas_segment(m->rep, r) +
-           (p - (const real*)dist_replicas_segment(m->rep, m->g->dpn_rank));
+    return (char*)dist_replicas_segment(m->rep, r) +
+           ((const char*)p - (const char*)dist_replicas_segment(m->rep, m->g->dpn_rank));
+}
+
+// A bf16 model's product (w->packed16): this rank rounds its rows of A into op16, which lies at
+// the same place in every member's segment, and the members share the columns as in float32.
+static void apply_bf16(model* m, real* C, int ldc, const real* A, int lda, const gemm_w* w,
+                       const real* bias, int accumulate)
+{
+    dist_grid* g = m->g;
+    precision_round(m->op16, A, lda, m->B, w->k);
+    if (g->dpn == 1) {
+        const uint16_t* A16 = m->op16;
+        precision_apply(1, &C, ldc, &A16, m->B, w, bias, accumulate, 0, w->n);
+        return;
+    }
+    real* Cs[g->dpn];
+    const uint16_t* As[g->dpn];
+    for (int r = 0; r < g->dpn; r++) Cs[r] = in_member(m, r, C), As[r] = in_member(m, r, m->op16);
+    // Before: every member's rounded rows (and C, when accumulating) are written. After: all
+    // columns of every member's C are, and op16 may take the next product's rows.
+    dist_replicas_wait_inputs_written(m->rep);
+    int c0, c1;
+    gemm_w_share(w, g->dpn_rank, g->dpn, &c0, &c1);
+    precision_apply(g->dpn, Cs, ldc, As, m->B, w, bias, accumulate, c0, c1);
+    dist_replicas_wait_products_done(m->rep);
 }
 
 void model_apply(model* m, real* C, int ldc, const real* A, int lda, const gemm_w* w,
                  const real* bias, int accumulate)
 {
     dist_grid* g = m->g;
+    if (w->packed16) {
+        apply_bf16(m, C, ldc, A, lda, w, bias, accumulate);
+        return;
+    }
     if (g->dpn == 1) {
         gemm_w_apply(C, ldc, A, lda, m->B, w, bias, accumulate);
         return;

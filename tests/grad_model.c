@@ -3,7 +3,8 @@
 // each activation, feedback mode, feedback source (mix too, and with noise on the fed-back
 // signal: the differences of the same noisy forward) and task (regress also with score = last),
 // with and without carried state, at every TP x DP layout of the world. Also counts the
-// collectives of one step, and checks the score = last loss against its definition.
+// collectives of one step, and checks the score = last loss against its definition, and that
+// this build refuses precision = bf16 (it has no bf16 kernels) in one line saying why.
 // ranks: 1 2 4
 #include "model/feedback.h"
 #include "model/init.h"
@@ -179,11 +180,26 @@ static void run_cell_case(const gcase* gc, int cell, int last, dist_grid* g)
     run_case(&c, cell, last, g);
 }
 
+static void test_no_bf16(void)
+{
+    dist_grid one;
+    char err[256] = "";
+    dist_grid_init(MPI_COMM_SELF, 1, 0, &one, err, sizeof err);
+    model_config c = {.task = TASK_LM, .act = ACT_TANH, .feedback = FB_ALL, .V = 8, .D = 4,
+                      .H = 8, .L = 1, .O = 8, .seed = 1, .precision = PRECISION_BF16};
+    model m;
+    CHECK(model_init(&m, &c, &one, T, BG, err, sizeof err) == -1 &&
+              strstr(err, "precision = bf16") && strstr(err, "float32 build"),
+          "float64 build with precision = bf16: '%s'", err);
+    dist_grid_free(&one);
+}
+
 int main(int argc, char** argv)
 {
     MPI_Init(&argc, &argv);
     int world;
     MPI_Comm_size(MPI_COMM_WORLD, &world);
+    test_no_bf16();
     layout ls[MAX_LAYOUTS];
     const int nl = layouts(world, ls);
     for (int l = 0; l < nl; l++) {

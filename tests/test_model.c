@@ -161,7 +161,7 @@ static void test_overfit(void)
 
 // Every layout of the world follows the one-rank loss and gradient norm trajectories to float
 // rounding.
-static void test_layouts(int world_rank, int world)
+static void test_layouts(int world)
 {
     double ref[STEPS], got[STEPS], ref_norm[STEPS], norm[STEPS];
     dist_grid one;
@@ -175,18 +175,7 @@ static void test_layouts(int world_rank, int world)
         dist_grid g;
         layout_grid(&g, &ls[l]);
         trajectory(&g, got, norm, -1);
-        double worst = 0, worst_norm = 0;
-        for (int s = 0; s < STEPS; s++) {
-            worst = fmax(worst, fabs(got[s] - ref[s]) / ref[s]);
-            worst_norm = fmax(worst_norm, fabs(norm[s] - ref_norm[s]) / ref_norm[s]);
-            CHECK(check_close(got[s], ref[s], 1e-5, 0) && check_close(norm[s], ref_norm[s], 1e-5, 0),
-                  "tp %d dp %d (%d x %d) step %d: loss %.9g, grad norm %.9g; one rank %.9g, %.9g",
-                  g.tp, g.dp, g.dpn, g.dpx, s + 1, got[s], norm[s], ref[s], ref_norm[s]);
-        }
-        if (world_rank == 0)
-            printf("tp %d x dp %d (%d sharing x %d): %d steps, worst relative difference from one "
-                   "rank: loss %.2e, grad norm %.2e\n", g.tp, g.dp, g.dpn, g.dpx, STEPS, worst,
-                   worst_norm);
+        check_trajectory(&g, "", got, norm, ref, ref_norm, 1e-5);
         dist_grid_free(&g);
     }
 }
@@ -194,8 +183,7 @@ static void test_layouts(int world_rank, int world)
 int main(int argc, char** argv)
 {
     MPI_Init(&argc, &argv);
-    int rank, world;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    int world;
     MPI_Comm_size(MPI_COMM_WORLD, &world);
     dist_grid one;
     char err[128];
@@ -215,7 +203,7 @@ int main(int argc, char** argv)
     model_free(&full);
     dist_grid_free(&one);
     if (world == 1) test_overfit();
-    test_layouts(rank, world);
+    test_layouts(world);
     int fails = check_failures;
     MPI_Allreduce(MPI_IN_PLACE, &fails, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
     MPI_Finalize();

@@ -38,4 +38,24 @@ static inline double train_step(model* m, const model_batch* bt, long s, int car
     return loss;
 }
 
+// A layout's loss and gradient-norm trajectory (got, norm) against one rank's (ref, ref_norm),
+// each step within relative tol; prints the worst differences (world rank 0), what first.
+static inline void check_trajectory(const dist_grid* g, const char* what, const double* got,
+                                    const double* norm, const double* ref,
+                                    const double* ref_norm, double tol)
+{
+    double worst = 0, worst_norm = 0;
+    for (int s = 0; s < STEPS; s++) {
+        worst = fmax(worst, fabs(got[s] - ref[s]) / ref[s]);
+        worst_norm = fmax(worst_norm, fabs(norm[s] - ref_norm[s]) / ref_norm[s]);
+        CHECK(check_close(got[s], ref[s], tol, 0) && check_close(norm[s], ref_norm[s], tol, 0),
+              "%stp %d dp %d (%d x %d) step %d: loss %.9g, grad norm %.9g; one rank %.9g, %.9g",
+              what, g->tp, g->dp, g->dpn, g->dpx, s + 1, got[s], norm[s], ref[s], ref_norm[s]);
+    }
+    if (g->world_rank == 0)
+        printf("%stp %d x dp %d (%d sharing x %d): %d steps, worst relative difference from one "
+               "rank: loss %.2e, grad norm %.2e\n", what, g->tp, g->dp, g->dpn, g->dpx, STEPS,
+               worst, worst_norm);
+}
+
 #endif
