@@ -54,24 +54,27 @@ for np in 1 2; do
     same $dir/$data $dir/data.orig
 
     # Files that are not files.
-    for f in $dir/fifo /dev/null; do
+    # Every path a user gives, as a FIFO (an open would block); a device where each kind of open
+    # happens (HDF5, the config reader, prepare's reader and writer, metrics, ckpt_dir).
+    f=$dir/fifo kind=fifo
+    refuse "np=$np inspect $f" "$f: is a $kind, not a regular file" mpi $np $FNN inspect $f
+    refuse "np=$np eval --checkpoint $f" "$f: is a $kind" mpi $np $FNN eval --checkpoint $f --data $dir/$data
+    refuse "np=$np eval --data $f" "$f: is a $kind" mpi $np $FNN eval --checkpoint $ck --data $f
+    refuse "np=$np sample --checkpoint $f" "$f: is a $kind" mpi $np $FNN sample --checkpoint $f
+    refuse "np=$np train init_from = $f" "$f: is a $kind" train $np --set init_from=$f --set steps=2
+    refuse "np=$np train resume = $f" "$f: is a $kind" train $np --set resume=$f --set steps=2
+    for f in $dir/fifo /dev/zero; do
         kind=$( [ -p $f ] && echo fifo || echo 'character device')
-        refuse "np=$np inspect $f" "$f: is a $kind, not a regular file" mpi $np $FNN inspect $f
-        refuse "np=$np eval --checkpoint $f" "$f: is a $kind" \
-            mpi $np $FNN eval --checkpoint $f --data $dir/$data
-        refuse "np=$np eval --data $f" "$f: is a $kind" mpi $np $FNN eval --checkpoint $ck --data $f
-        refuse "np=$np sample --checkpoint $f" "$f: is a $kind" mpi $np $FNN sample --checkpoint $f
         refuse "np=$np train --config $f" "$f: is a $kind" mpi $np $FNN train --config $f
         refuse "np=$np train data = $f" "$f: is a $kind" train $np --set data=$f --set steps=2
-        refuse "np=$np train init_from = $f" "$f: is a $kind" train $np --set init_from=$f --set steps=2
-        refuse "np=$np train resume = $f" "$f: is a $kind" train $np --set resume=$f --set steps=2
         refuse "np=$np train metrics = $f" "metrics = $f: is a $kind" train $np --set metrics=$f --set steps=2
-        refuse "np=$np train ckpt_dir = $f" "ckpt_dir = $f: is a $kind, not a directory" \
-            train $np --set ckpt_dir=$f --set steps=2
         refuse "np=$np prepare input $f" "$f: is a $kind" mpi $np $FNN prepare --kind text --out $dir/p.h5 $f
-        refuse "np=$np prepare --out $f" "--out $f: is a $kind" \
-            mpi $np $FNN prepare --kind text --out $f $text
+        refuse "np=$np prepare --out $f" "--out $f: is a $kind" mpi $np $FNN prepare --kind text --out $f $text
     done
+    refuse "np=$np inspect /dev/null" "/dev/null: is a character device, not a regular file" \
+        mpi $np $FNN inspect /dev/null
+    refuse "np=$np train ckpt_dir = /dev/null" "ckpt_dir = /dev/null: is a character device, not a directory" \
+        train $np --set ckpt_dir=/dev/null --set steps=2
     same $text $dir/text.orig
 
     # Numbers as written: no wrap into int, no clamping, no infinity.
@@ -87,8 +90,6 @@ for np in 1 2; do
         mpi $np $FNN sample --checkpoint $ck --temperature 1e999
     refuse "np=$np bench --hidden 4294967297" "option --hidden: '4294967297' is out of range" \
         mpi $np $FNN bench --hidden 4294967297
-    refuse "np=$np plan --ranks 4294967298" "option --ranks: '4294967298' is out of range" \
-        mpi $np $FNN plan --config $dir/cfg.ini --ranks 4294967298
     refuse "np=$np prepare --seq-len 4294967312" "--seq-len '4294967312'" \
         mpi $np $FNN prepare --kind csv --seq-len 4294967312 --out $dir/p.h5 $text
     refuse "np=$np train --set tp=4294967297" "key 'tp': '4294967297' is out of range for an integer" \
@@ -98,4 +99,7 @@ for np in 1 2; do
         mpi $np $FNN train --config $dir/wrap.ini
     refuse "np=$np train --set lr=1e999" "key 'lr': '1e999' is not a finite number" train $np --set lr=1e999
 done
+# plan runs as one process.
+refuse "plan --np 4294967297" "option --np: '4294967297' is out of range" \
+    mpi 1 $FNN plan --config $dir/cfg.ini --set data=$dir/$data --np 4294967297
 [ $fails -eq 0 ] && say "all passed" || { say "$fails failed"; exit 1; }
