@@ -25,6 +25,9 @@
 
 static char current[4096];
 static int current_created; // current is a file h5_create made: the temporary file of a save
+// The job is ending over a failed write. Alone, dist_fail finalizes MPI, which closes the file
+// and writes again: a disk still full must not report a second error.
+static int ending;
 
 // Ends the job over a failed write. The rank that saw it removes the save's partial temporary
 // file first (the abort leaves no one to remove it, and a full disk would stay full); the other
@@ -37,6 +40,7 @@ static void fail_write(const char* fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    ending = 1;
     if (current_created) unlink(current);
     dist_fail("%s", msg);
 }
@@ -44,7 +48,7 @@ static void fail_write(const char* fmt, ...)
 static void on_error(MPI_File* fh, int* code, ...)
 {
     // A failed open has no file yet: h5_create and h5_open report it, agreed across ranks.
-    if (*fh == MPI_FILE_NULL) return;
+    if (*fh == MPI_FILE_NULL || ending) return;
     char msg[MPI_MAX_ERROR_STRING];
     int len = 0;
     MPI_Error_string(*code, msg, &len);
@@ -66,7 +70,7 @@ static void check_count(const MPI_Status* st, int count, MPI_Datatype type)
 {
     int n = MPI_UNDEFINED, size = 0;
     PMPI_Get_count(st, type, &n);
-    if (n == count) return;
+    if (n == count || ending) return;
     PMPI_Type_size(type, &size);
     const long long want = (long long)count * size;
     if (n == MPI_UNDEFINED)
