@@ -26,9 +26,10 @@ ln -s $data $dir/data.sym
 ln $dir/$data $dir/data.hard
 ln -s ck/step-00000002.h5 $dir/ck.sym
 
-# same FILE ORIG: FILE is still byte for byte its copy ORIG.
+# same FILE ORIG: FILE is still byte for byte its copy ORIG (else it is restored in place, links
+# kept, so that the next case starts from it).
 same() {
-    if cmp -s $1 $2; then say "ok   $1 unchanged"; else fail "$1 changed"; fi
+    if cmp -s $1 $2; then say "ok   $1 unchanged"; else fail "$1 changed"; cat $2 > $1; fi
 }
 
 for np in 1 2; do
@@ -41,13 +42,15 @@ for np in 1 2; do
     for m in $dir/cfg.ini $dir/data.sym $dir/data.hard; do
         refuse "np=$np train metrics = $m" "metrics $m is the input" \
             mpi $np $FNN train --config $dir/cfg.ini --set data=$dir/$data --set metrics=$m --set steps=2
+        same $dir/cfg.ini configs/tiny.ini
+        same $dir/$data $dir/data.orig
     done
-    same $dir/cfg.ini configs/tiny.ini
-    same $dir/$data $dir/data.orig
     refuse "np=$np train metrics = init_from" "metrics $dir/ck.sym is the input" \
         train $np --set init_from=$ck --set metrics=$dir/ck.sym --set steps=2
-    refuse "np=$np eval --grads over the checkpoint" "--grads $dir/ck.sym is the input $ck" \
-        mpi $np $FNN eval --checkpoint $ck --data $dir/$data --grads $dir/ck.sym
+    same $ck $dir/ck.orig
+    refuse "np=$np eval --grads over the checkpoint" "--grads ./$ck is the input $ck" \
+        mpi $np $FNN eval --checkpoint $ck --data $dir/$data --grads ./$ck
+    same $ck $dir/ck.orig
     refuse "np=$np eval --grads over the data" "--grads $dir/data.hard is the input" \
         mpi $np $FNN eval --checkpoint $ck --data $dir/$data --grads $dir/data.hard
     same $ck $dir/ck.orig
