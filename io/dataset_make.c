@@ -71,7 +71,7 @@ static int read_whole(prep* p, const char* path, grow* g)
 {
     char why[256];
     // A FIFO would block the open, a device feed it without end.
-    if (paths_check_kind(path, 0, 0, why, sizeof why)) return fail(p, "%s: %s", path, why);
+    if (paths_check_kind(path, PATHS_FILE, 0, why, sizeof why)) return fail(p, "%s: %s", path, why);
     FILE* fp = fopen(path, "rb");
     if (!fp) return fail(p, "%s: cannot open (%s)", path, strerror(errno));
     char chunk[65536];
@@ -388,7 +388,7 @@ int dataset_prepare_steps(const char* kind, const char* const* inputs, int ninpu
     char why[256];
     // Before reading anything: the output is created with truncation, which would destroy an
     // input it names (through any path or link), and must be a regular file to be one.
-    if (paths_check_kind(out, 0, 1, why, sizeof why)) return fail(&p, "--out %s: %s", out, why);
+    if (paths_check_kind(out, PATHS_FILE, 1, why, sizeof why)) return fail(&p, "--out %s: %s", out, why);
     if (paths_refuse_overwrite("--out", out, inputs, ninputs, err, errlen)) return -1;
     int k = prep_kind(&p, kind, ninputs, csv_inputs);
     p.classes = calloc(ninputs > 0 ? ninputs : 1, sizeof *p.classes);

@@ -120,7 +120,7 @@ static void check_openable(h5file* h, const char* path)
 {
     char why[256];
     // A FIFO or a device would block the open below or feed it endless bytes.
-    if (paths_check_kind(path, 0, 0, why, sizeof why)) {
+    if (paths_check_kind(path, PATHS_FILE, 0, why, sizeof why)) {
         h5_fail(h, "%s", why);
         return;
     }

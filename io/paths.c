@@ -16,17 +16,20 @@ static const char* kind_name(mode_t m)
     return "special file";
 }
 
-int paths_check_kind(const char* path, int want_dir, int missing_ok, char* why, size_t len)
+int paths_check_kind(const char* path, int want, int missing_ok, char* why, size_t len)
 {
     struct stat sb;
     // stat, not open: it follows a symlink to what it names without blocking on a FIFO.
-    if (stat(path, &sb)) {
-        if (missing_ok && errno == ENOENT) return 0;
-        return errmsg(why, len, NULL, "cannot open (%s)", strerror(errno));
-    }
-    if (want_dir ? S_ISDIR(sb.st_mode) : S_ISREG(sb.st_mode)) return 0;
+    // Nothing there (a missing parent, or a file where a parent should be): the writer that
+    // creates it reports why it cannot.
+    if (stat(path, &sb)) return missing_ok ? 0 : errmsg(why, len, NULL, "cannot open (%s)", strerror(errno));
+    if (want == PATHS_DIR ? S_ISDIR(sb.st_mode)
+                          : S_ISREG(sb.st_mode) || (want == PATHS_STREAM && S_ISCHR(sb.st_mode)))
+        return 0;
     return errmsg(why, len, NULL, "is a %s, not a %s", kind_name(sb.st_mode),
-                  want_dir ? "directory" : "regular file");
+                  want == PATHS_DIR      ? "directory"
+                  : want == PATHS_STREAM ? "regular file or character device"
+                                         : "regular file");
 }
 
 int paths_same(const char* out, const char* in)

@@ -6,10 +6,16 @@
 
 #include <stddef.h>
 
-// 0 if path names a regular file (a directory when want_dir) or, when missing_ok, nothing yet;
-// else -1 with why, for the caller to prefix with the path: "is a fifo, not a regular file" (or
-// character device, socket, ...) or "cannot open (<reason>)".
-int paths_check_kind(const char* path, int want_dir, int missing_ok, char* why, size_t len);
+// What a path must name: a regular file (read, or written through a temporary file renamed onto
+// it, which would replace a device node), a directory, or a stream written in place (metrics:
+// a regular file or a character device such as /dev/null, never a FIFO, whose open blocks).
+enum { PATHS_FILE, PATHS_DIR, PATHS_STREAM };
+
+// 0 if path names what want says or, when missing_ok, nothing (an output not there yet: its
+// creator reports any reason it cannot be made); else -1 with why, for the caller to prefix
+// with the path: "is a fifo, not a regular file" (or character device, socket, ...) or "cannot
+// open (<reason>)".
+int paths_check_kind(const char* path, int want, int missing_ok, char* why, size_t len);
 
 // 1 if out names the same file as in: one inode, whether through another path, a symlink or a
 // hard link.

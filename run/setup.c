@@ -98,7 +98,7 @@ void setup_config(int argc, char** argv, fnn_config* c, dist_grid* world)
         const char* path = setup_opt(argc, argv, "--config", NULL);
         char why[256];
         // Before the open: a FIFO would block it.
-        if (path && paths_check_kind(path, 0, 0, why, sizeof why))
+        if (path && paths_check_kind(path, PATHS_FILE, 0, why, sizeof why))
             status = errmsg(err, sizeof err, path, "%s", why);
         if (path && !status) status = config_load(c, path, err, sizeof err);
         for (int i = 1; i < argc && !status; i++)
@@ -127,9 +127,9 @@ void setup_check_outputs(int argc, char** argv, const fnn_config* c, dist_grid* 
     const int n = sizeof inputs / sizeof inputs[0];
     char err[2 * CONFIG_PATH + 128] = "", why[256];
     // A FIFO as metrics would block its open for writing until something reads it.
-    if (world->world_rank == 0 && c->metrics[0] && paths_check_kind(c->metrics, 0, 1, why, sizeof why))
+    if (world->world_rank == 0 && c->metrics[0] && paths_check_kind(c->metrics, PATHS_STREAM, 1, why, sizeof why))
         errmsg(err, sizeof err, NULL, "metrics = %s: %s", c->metrics, why);
-    if (world->world_rank == 0 && !err[0] && c->ckpt_dir[0] && paths_check_kind(c->ckpt_dir, 1, 1, why, sizeof why))
+    if (world->world_rank == 0 && !err[0] && c->ckpt_dir[0] && paths_check_kind(c->ckpt_dir, PATHS_DIR, 1, why, sizeof why))
         errmsg(err, sizeof err, NULL, "ckpt_dir = %s: %s", c->ckpt_dir, why);
     if (world->world_rank == 0 && !err[0] && c->metrics[0])
         paths_refuse_overwrite("metrics", c->metrics, inputs, n, err, sizeof err);
