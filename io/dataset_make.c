@@ -14,6 +14,7 @@
 #include "io/dataset.h"
 #include "io/errmsg.h"
 #include "io/h5.h"
+#include "io/paths.h"
 
 // A growable byte buffer. Allocation failures are sticky: check oom once after a file.
 typedef struct grow {
@@ -68,6 +69,9 @@ typedef struct prep {
 
 static int read_whole(prep* p, const char* path, grow* g)
 {
+    char why[256];
+    // A FIFO would block the open, a device feed it without end.
+    if (paths_check_kind(path, PATHS_FILE, 0, why, sizeof why)) return fail(p, "%s: %s", path, why);
     FILE* fp = fopen(path, "rb");
     if (!fp) return fail(p, "%s: cannot open (%s)", path, strerror(errno));
     char chunk[65536];
@@ -381,6 +385,11 @@ int dataset_prepare_steps(const char* kind, const char* const* inputs, int ninpu
 {
     prep p = {.val_fraction = val_fraction, .inputs = csv_inputs, .steps = csv_steps, .err = err,
               .errlen = errlen};
+    char why[256];
+    // Before reading anything: the output is created with truncation, which would destroy an
+    // input it names (through any path or link), and must be a regular file to be one.
+    if (paths_check_kind(out, PATHS_FILE, 1, why, sizeof why)) return fail(&p, "--out %s: %s", out, why);
+    if (paths_refuse_overwrite("--out", out, inputs, ninputs, err, errlen)) return -1;
     int k = prep_kind(&p, kind, ninputs, csv_inputs);
     p.classes = calloc(ninputs > 0 ? ninputs : 1, sizeof *p.classes);
     int st = k < 0 ? -1 : p.classes ? 0 : fail(&p, "out of memory");

@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include "dist/dist.h"
 #include "io/errmsg.h"
+#include "io/paths.h"
 #include "io/h5.h"
 
 _Static_assert(sizeof(real) == 4, "checkpoint digests are defined on float32 elements");
@@ -85,7 +86,7 @@ static void begin(h5file* h, const char* path, MPI_Comm comm, int writing, char*
         h->dxpl = H5P_DEFAULT;
         return;
     }
-    h5_ioerr_install(path);
+    h5_ioerr_install(path, writing);
     // Reads are independent: a rank that finds a damaged dataset must not leave the others
     // inside a collective read.
     h->dxpl = H5Pcreate(H5P_DATASET_XFER);
@@ -117,6 +118,12 @@ int h5_create_local(h5file* h, const char* path, char* err, size_t errlen)
 // Whether path is there and an HDF5 file, before HDF5 tries to open it and says less.
 static void check_openable(h5file* h, const char* path)
 {
+    char why[256];
+    // A FIFO or a device would block the open below or feed it endless bytes.
+    if (paths_check_kind(path, PATHS_FILE, 0, why, sizeof why)) {
+        h5_fail(h, "%s", why);
+        return;
+    }
     FILE* fp = fopen(path, "rb");
     if (!fp) h5_fail(h, "cannot open (%s)", strerror(errno));
     if (fp) fclose(fp);

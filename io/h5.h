@@ -66,8 +66,9 @@ int h5_close(h5file* h);
 int h5_fail(h5file* h, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 
 // Makes any MPI-IO error on a file opened from now on end the whole job with one line naming
-// path (see io/h5_ioerr.c). h5_create and h5_open call it with each file's path.
-void h5_ioerr_install(const char* path);
+// path (see io/h5_ioerr.c). h5_create and h5_open call it with each file's path; created (from
+// h5_create: a save's temporary file) has a failed write remove the file before the job ends.
+void h5_ioerr_install(const char* path, int created);
 // Before MPI_Init: chooses ROMIO (OMPI_MCA_io = romio321) unless the environment names an io
 // component, and returns 1 when the component in effect may lose a write without an error.
 int h5_io_select(void);

@@ -15,28 +15,51 @@
 // on another rank (a collective buffering aggregator) cannot be seen here: under such an MPI-IO
 // every saved file is read back and its digests checked before it is renamed into place
 // (h5_readback, io/checkpoint.c).
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "dist/dist.h"
 #include "io/h5.h"
 
 static char current[4096];
+static int current_created; // current is a file h5_create made: the temporary file of a save
+// The job is ending over a failed write. Alone, dist_fail finalizes MPI, which closes the file
+// and writes again: a disk still full must not report a second error.
+static int ending;
+
+// Ends the job over a failed write. The rank that saw it removes the save's partial temporary
+// file first (the abort leaves no one to remove it, and a full disk would stay full); the other
+// ranks may still hold it open, which unlinking allows.
+static void fail_write(const char* fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void fail_write(const char* fmt, ...)
+{
+    char msg[4096 + MPI_MAX_ERROR_STRING + 128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    ending = 1;
+    if (current_created) unlink(current);
+    dist_fail("%s", msg);
+}
 
 static void on_error(MPI_File* fh, int* code, ...)
 {
     // A failed open has no file yet: h5_create and h5_open report it, agreed across ranks.
-    if (*fh == MPI_FILE_NULL) return;
+    if (*fh == MPI_FILE_NULL || ending) return;
     char msg[MPI_MAX_ERROR_STRING];
     int len = 0;
     MPI_Error_string(*code, msg, &len);
-    dist_fail("%s: %s (MPI-IO)", current, msg);
+    fail_write("%s: %s (MPI-IO)", current, msg);
 }
 
-void h5_ioerr_install(const char* path)
+void h5_ioerr_install(const char* path, int created)
 {
     static MPI_Errhandler eh = MPI_ERRHANDLER_NULL;
     snprintf(current, sizeof current, "%s", path);
+    current_created = created;
     if (eh != MPI_ERRHANDLER_NULL) return;
     MPI_File_create_errhandler(on_error, &eh);
     MPI_File_set_errhandler(MPI_FILE_NULL, eh);
@@ -47,13 +70,13 @@ static void check_count(const MPI_Status* st, int count, MPI_Datatype type)
 {
     int n = MPI_UNDEFINED, size = 0;
     PMPI_Get_count(st, type, &n);
-    if (n == count) return;
+    if (n == count || ending) return;
     PMPI_Type_size(type, &size);
     const long long want = (long long)count * size;
     if (n == MPI_UNDEFINED)
-        dist_fail("%s: the MPI-IO layer wrote part of %lld bytes and reported success (short "
+        fail_write("%s: the MPI-IO layer wrote part of %lld bytes and reported success (short "
                   "write)", current, want);
-    dist_fail("%s: the MPI-IO layer wrote %lld of %lld bytes and reported success (short write)",
+    fail_write("%s: the MPI-IO layer wrote %lld of %lld bytes and reported success (short write)",
               current, (long long)n * size, want);
 }
 

@@ -85,14 +85,14 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
     const char* precision = setup_opt(argc, argv, "--precision", "fp32");
     if ((mc.precision = config_enum_value("precision", precision)) < 0)
         dist_fail_all("--precision %s: expected fp32 or bf16", precision);
-    mc.H = (int)setup_long("--hidden", setup_opt(argc, argv, "--hidden", "1024"), 1);
-    mc.L = (int)setup_long("--layers", setup_opt(argc, argv, "--layers", "1"), 1);
-    mc.D = (int)setup_long("--embed", setup_opt(argc, argv, "--embed", "128"), 1);
-    int Bg = (int)setup_long("--batch", setup_opt(argc, argv, "--batch", "32"), 1);
-    int T = (int)setup_long("--seq-len", setup_opt(argc, argv, "--seq-len", "64"), 1);
-    int steps = (int)setup_long("--steps", setup_opt(argc, argv, "--steps", "5"), 1);
-    int tp = (int)setup_long("--tp", setup_opt(argc, argv, "--tp", "1"), 1);
-    int frozen = (int)setup_long("--freeze-layers", setup_opt(argc, argv, "--freeze-layers", "0"), 0);
+    mc.H = setup_int("--hidden", setup_opt(argc, argv, "--hidden", "1024"), 1);
+    mc.L = setup_int("--layers", setup_opt(argc, argv, "--layers", "1"), 1);
+    mc.D = setup_int("--embed", setup_opt(argc, argv, "--embed", "128"), 1);
+    int Bg = setup_int("--batch", setup_opt(argc, argv, "--batch", "32"), 1);
+    int T = setup_int("--seq-len", setup_opt(argc, argv, "--seq-len", "64"), 1);
+    int steps = setup_int("--steps", setup_opt(argc, argv, "--steps", "5"), 1);
+    int tp = setup_int("--tp", setup_opt(argc, argv, "--tp", "1"), 1);
+    int frozen = setup_int("--freeze-layers", setup_opt(argc, argv, "--freeze-layers", "0"), 0);
     // --feedback-noise SIGMA: the training draw of feedback_noise on every fed-back f (its cost).
     const double noise = setup_double("--feedback-noise", setup_opt(argc, argv, "--feedback-noise", "0"), 0);
     // --bptt-memory all|sqrt|N: the steps whose activations backward keeps (config bptt_memory).
@@ -115,7 +115,7 @@ int cmd_bench(int argc, char** argv, dist_grid* world)
     int ceilings = !strcmp(ceil_opt, "yes");
     dist_grid g;
     setup_grid(world, &g, tp);
-    int threads = setup_threads(&g, (int)setup_long("--threads", setup_opt(argc, argv, "--threads", "1"), 0));
+    int threads = setup_threads(&g, setup_int("--threads", setup_opt(argc, argv, "--threads", "1"), 0));
     startup_mark(&su, "setup");
     // The memory plan before the model: random bytes need no dataset.
     plan pl;

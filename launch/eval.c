@@ -25,11 +25,13 @@ int cmd_eval(int argc, char** argv, dist_grid* world)
     if (strcmp(split_name, "val") && strcmp(split_name, "train"))
         dist_fail_all("--split %s: must be val or train", split_name);
     int split = strcmp(split_name, "val") ? SPLIT_TRAIN : SPLIT_VAL;
-    int tp = (int)setup_long("--tp", setup_opt(argc, argv, "--tp", "1"), 1);
-    int batch = (int)setup_long("--batch", setup_opt(argc, argv, "--batch", "0"), 0);
-    int T = (int)setup_long("--seq-len", setup_opt(argc, argv, "--seq-len", "0"), 0);
+    int tp = setup_int("--tp", setup_opt(argc, argv, "--tp", "1"), 1);
+    int batch = setup_int("--batch", setup_opt(argc, argv, "--batch", "0"), 0);
+    int T = setup_int("--seq-len", setup_opt(argc, argv, "--seq-len", "0"), 0);
     const char* grads = setup_opt(argc, argv, "--grads", NULL);
     const int json = setup_flag(argc, argv, "--json");
+    const char* inputs[] = {path, data};
+    if (grads) setup_refuse_overwrite("--grads", grads, inputs, 2, world);
 
     // The checkpoint's window length and the dataset decide how many windows there are; the
     // checkpoint says which steps a regression scores.
@@ -60,7 +62,7 @@ int cmd_eval(int argc, char** argv, dist_grid* world)
     dist_grid g;
     model m;
     setup_open_checkpoint(path, world, &g, tp, T, batch, &m, &mc, &st);
-    setup_threads(&g, (int)setup_long("--threads", setup_opt(argc, argv, "--threads", "0"), 0));
+    setup_threads(&g, setup_int("--threads", setup_opt(argc, argv, "--threads", "0"), 0));
     data_batch db;
     if (data_batch_init(&db, d, m.T, m.B)) dist_fail("out of memory for the batch");
     if (c.score == SCORE_LAST) data_batch_score_last(&db);

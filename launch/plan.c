@@ -25,9 +25,9 @@ int cmd_plan(int argc, char** argv, dist_grid* world)
     const double baseline = plan_rss();
     char def[16];
     snprintf(def, sizeof def, "%d", c.tp);
-    const int np = (int)setup_long("--np", setup_opt(argc, argv, "--np", def), 1);
+    const int np = setup_int("--np", setup_opt(argc, argv, "--np", def), 1);
     snprintf(def, sizeof def, "%d", np);
-    const int node = (int)setup_long("--ranks-per-node", setup_opt(argc, argv, "--ranks-per-node", def), 1);
+    const int node = setup_int("--ranks-per-node", setup_opt(argc, argv, "--ranks-per-node", def), 1);
     const int share = setup_share_dp(world);
     dataset* d = setup_data(&c, world);
     plan_layout lay;
@@ -44,7 +44,7 @@ int cmd_plan(int argc, char** argv, dist_grid* world)
         projection_defaults(&cal);
         projection_options(argc, argv, &cal);
         projection_measure(&cal, &c.model, c.batch, world);
-        projection_print(stdout, &c.model, c.batch, c.seq_len, (int)setup_long("--ranks", ranks, 1), &cal);
+        projection_print(stdout, &c.model, c.batch, c.seq_len, setup_int("--ranks", ranks, 1), &cal);
     }
     // The verdict a run would get on this node: the same line, and a failure.
     plan_check(&p, (double)c.memory_limit, world);

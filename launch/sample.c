@@ -48,7 +48,7 @@ int cmd_sample(int argc, char** argv, dist_grid* world)
     long length = setup_long("--length", setup_opt(argc, argv, "--length", "200"), 0);
     double temp = setup_double("--temperature", setup_opt(argc, argv, "--temperature", "0.8"), 0);
     uint64_t key = init_key((uint64_t)setup_long("--seed", setup_opt(argc, argv, "--seed", "1"), 0), "sample");
-    int tp = (int)setup_long("--tp", setup_opt(argc, argv, "--tp", "1"), 1);
+    int tp = setup_int("--tp", setup_opt(argc, argv, "--tp", "1"), 1);
     int P = (int)strlen(prompt);
     if (P == 0) dist_fail_all("--prompt: must not be empty");
     dist_grid g;
@@ -57,7 +57,7 @@ int cmd_sample(int argc, char** argv, dist_grid* world)
     ckpt_train st;
     // Every DP replica runs the same one-row batch; rank 0 prints.
     setup_open_checkpoint(path, world, &g, tp, P, world->world_size / tp, &m, &mc, &st);
-    setup_threads(&g, (int)setup_long("--threads", setup_opt(argc, argv, "--threads", "0"), 0));
+    setup_threads(&g, setup_int("--threads", setup_opt(argc, argv, "--threads", "0"), 0));
     if (mc.task != TASK_LM) dist_fail_all("%s: sampling needs a language model (task lm)", path);
     // Prompt bytes index the embedding and drawn outputs are printed as bytes.
     if (mc.V != BYTE_VOCAB || mc.O != BYTE_VOCAB)

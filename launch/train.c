@@ -331,6 +331,7 @@ int cmd_train(int argc, char** argv, dist_grid* world)
     startup_begin(&su);
     setup_config(argc, argv, &r->c, world);
     setup_grid(world, &r->g, r->c.tp);
+    setup_check_outputs(argc, argv, &r->c, world);
     char err[512];
     if (r->c.ckpt_dir[0] && ckpt_dir_claim(r->c.ckpt_dir, &r->g, err, sizeof err)) dist_fail_all("%s", err);
     int threads = setup_threads(&r->g, r->c.threads);

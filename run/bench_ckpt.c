@@ -89,7 +89,7 @@ int bench_ckpt(int argc, char** argv, dist_grid* world)
     setup_check_opts(argc, argv, "bench", known);
     const double gib = setup_double("--gib", setup_opt(argc, argv, "--gib", "1"), 0.001);
     const char* dir = setup_opt(argc, argv, "--dir", "build");
-    const int reps = (int)setup_long("--reps", setup_opt(argc, argv, "--reps", "3"), 1);
+    const int reps = setup_int("--reps", setup_opt(argc, argv, "--reps", "3"), 1);
     model_config mc = {.task = TASK_LM, .act = ACT_TANH, .feedback = FB_ALL,
                        .feedback_source = FBS_MODEL, .wh_init = INIT_NORMAL, .V = BYTE_VOCAB, .O = BYTE_VOCAB,
                        .D = 128, .L = 2, .seed = 1};

@@ -28,9 +28,9 @@ void projection_options(int argc, char** argv, projection_calibration* cal)
     if ((v = setup_opt(argc, argv, "--net-gbps", NULL))) cal->net_gbps = setup_double("--net-gbps", v, 1e-3);
     if ((v = setup_opt(argc, argv, "--net-us", NULL))) cal->net_alpha = 1e-6 * setup_double("--net-us", v, 0);
     if ((v = setup_opt(argc, argv, "--ranks-per-node", NULL)))
-        cal->ranks_per_node = (int)setup_long("--ranks-per-node", v, 1);
+        cal->ranks_per_node = setup_int("--ranks-per-node", v, 1);
     if ((v = setup_opt(argc, argv, "--cores-per-node", NULL)))
-        cal->cores_per_node = (int)setup_long("--cores-per-node", v, 1);
+        cal->cores_per_node = setup_int("--cores-per-node", v, 1);
     if ((v = setup_opt(argc, argv, "--node-gib", NULL))) cal->node_gib = setup_double("--node-gib", v, 1e-3);
     if ((v = setup_opt(argc, argv, "--node-mem-gbps", NULL)))
         cal->node_mem_gbps = setup_double("--node-mem-gbps", v, 1e-3);

@@ -1,10 +1,14 @@
 // Shared set-up of the subcommands. Rank 0 alone reads the command line's files, so ranks never
 // disagree on the config; the result travels in one broadcast.
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cblas.h>
+#include "io/errmsg.h"
+#include "io/paths.h"
 #include "run/setup.h"
 
 const char* setup_opt(int argc, char** argv, const char* name, const char* def)
@@ -48,14 +52,29 @@ void setup_check_opts(int argc, char** argv, const char* cmd, const char* const*
     }
 }
 
-long setup_long(const char* name, const char* value, long min)
+// The number as the user wrote it, or the job ends with one line worded as a config key's: a
+// value strtol clamps, or one a cast to int would wrap (4294967297 -> 1), is out of range
+// rather than silently another number.
+static long setup_range(const char* name, const char* value, long min, long max)
 {
     char* end;
     errno = 0;
     long v = strtol(value, &end, 10);
-    if (errno || end == value || *end || v < min)
-        dist_fail_all("%s = '%s': must be an integer >= %ld", name, value, min);
+    if (end == value || *end) dist_fail_all("option %s: '%s' is not an integer", name, value);
+    if (errno == ERANGE || v > max)
+        dist_fail_all("option %s: '%s' is out of range for an integer", name, value);
+    if (v < min) dist_fail_all("option %s: '%s' must be an integer >= %ld", name, value, min);
     return v;
+}
+
+long setup_long(const char* name, const char* value, long min)
+{
+    return setup_range(name, value, min, LONG_MAX);
+}
+
+int setup_int(const char* name, const char* value, int min)
+{
+    return (int)setup_range(name, value, min, INT_MAX);
 }
 
 double setup_double(const char* name, const char* value, double min)
@@ -63,8 +82,10 @@ double setup_double(const char* name, const char* value, double min)
     char* end;
     errno = 0;
     double v = strtod(value, &end);
-    if (errno || end == value || *end || !(v >= min))
-        dist_fail_all("%s = '%s': must be a number >= %g", name, value, min);
+    if (end == value || *end) dist_fail_all("option %s: '%s' is not a number", name, value);
+    if (errno == ERANGE || !isfinite(v))
+        dist_fail_all("option %s: '%s' is not a finite number", name, value);
+    if (!(v >= min)) dist_fail_all("option %s: '%s' must be a number >= %g", name, value, min);
     return v;
 }
 
@@ -75,13 +96,48 @@ void setup_config(int argc, char** argv, fnn_config* c, dist_grid* world)
     config_defaults(c);
     if (world->world_rank == 0) {
         const char* path = setup_opt(argc, argv, "--config", NULL);
-        if (path) status = config_load(c, path, err, sizeof err);
+        char why[256];
+        // Before the open: a FIFO would block it.
+        if (path && paths_check_kind(path, PATHS_FILE, 0, why, sizeof why))
+            status = errmsg(err, sizeof err, path, "%s", why);
+        if (path && !status) status = config_load(c, path, err, sizeof err);
         for (int i = 1; i < argc && !status; i++)
             if (!strcmp(argv[i], "--set") && i + 1 < argc) status = config_set(c, argv[++i], err, sizeof err);
         if (!status) status = config_validate(c, err, sizeof err);
         if (status) dist_fail("%s", err);
     }
     dist_bcast_bytes(c, sizeof *c, world);
+}
+
+void setup_refuse_overwrite(const char* what, const char* out, const char* const* inputs, int n,
+                            dist_grid* world)
+{
+    char err[2 * CONFIG_PATH + 128] = "";
+    if (world->world_rank == 0) paths_refuse_overwrite(what, out, inputs, n, err, sizeof err);
+    // Rank 0 looks, as it reads the command line's files; all ranks share its verdict (a message
+    // or none) before any of them writes.
+    dist_bcast_bytes(err, sizeof err, world);
+    if (err[0]) dist_fail_all("%s", err);
+}
+
+void setup_check_outputs(int argc, char** argv, const fnn_config* c, dist_grid* world)
+{
+    const char* inputs[] = {setup_opt(argc, argv, "--config", NULL), c->data, c->init_from,
+                            strcmp(c->resume, "auto") ? c->resume : NULL};
+    const int n = sizeof inputs / sizeof inputs[0];
+    char err[2 * CONFIG_PATH + 128] = "", why[256];
+    // A FIFO as metrics would block its open for writing until something reads it.
+    if (world->world_rank == 0 && c->metrics[0] && paths_check_kind(c->metrics, PATHS_STREAM, 1, why, sizeof why))
+        errmsg(err, sizeof err, NULL, "metrics = %s: %s", c->metrics, why);
+    if (world->world_rank == 0 && !err[0] && c->ckpt_dir[0] && paths_check_kind(c->ckpt_dir, PATHS_DIR, 1, why, sizeof why))
+        errmsg(err, sizeof err, NULL, "ckpt_dir = %s: %s", c->ckpt_dir, why);
+    if (world->world_rank == 0 && !err[0] && c->metrics[0])
+        paths_refuse_overwrite("metrics", c->metrics, inputs, n, err, sizeof err);
+    if (world->world_rank == 0 && !err[0] && c->ckpt_dir[0])
+        paths_refuse_overwrite("ckpt_dir", c->ckpt_dir, inputs, n, err, sizeof err);
+    // As setup_refuse_overwrite: rank 0's verdict for all.
+    dist_bcast_bytes(err, sizeof err, world);
+    if (err[0]) dist_fail_all("%s", err);
 }
 
 // FNN_SHARE_DP (rank 0's environment): the most DP replicas of one node that share memory;

@@ -11,6 +11,15 @@
 // result; any error ends the job with one message.
 void setup_config(int argc, char** argv, fnn_config* c, dist_grid* world);
 
+// What train writes (metrics, ckpt_dir) checked on rank 0 before anything is opened: each of
+// the right kind (a regular file, a directory) or not there yet, and none the same file as an
+// input (--config, data, init_from, resume). Every rank gets the verdict; a refusal ends the
+// job with one line. Collective over world.
+void setup_check_outputs(int argc, char** argv, const fnn_config* c, dist_grid* world);
+// The same for one output out (named what) against n inputs (NULL entries skipped).
+void setup_refuse_overwrite(const char* what, const char* out, const char* const* inputs, int n,
+                            dist_grid* world);
+
 // FNN_SHARE_DP of rank 0's environment (every rank gets it): the most DP replicas of a node
 // that share memory, 0 = all. Collective over world.
 int setup_share_dp(dist_grid* world);
@@ -42,7 +51,10 @@ int setup_flag(int argc, char** argv, const char* name);
 // other than a flag (--json, --ckpt) without its value, and any argument that is not an option
 // or its value.
 void setup_check_opts(int argc, char** argv, const char* cmd, const char* const* known);
+// The number value of option name, checked whole as written: not a number, out of range for the
+// type (no clamping, no wrap into int) or below min ends the job with one line.
 long setup_long(const char* name, const char* value, long min);
+int setup_int(const char* name, const char* value, int min);
 double setup_double(const char* name, const char* value, double min);
 
 // Reads the checkpoint at path, makes the grid (tp over the world) and a model of its config for

@@ -1,9 +1,10 @@
 #!/bin/sh
 # A write error inside a collective save on one rank only (EIO from tests/failwrite.so, an
-# LD_PRELOAD shim, for the temporary checkpoint file on the last rank) at np = 2 and 4: every
+# LD_PRELOAD shim, for the temporary checkpoint file on the last rank) at np = 1, 2 and 4: every
 # rank ends within the time bound (this used to hang with the others in the next collective),
 # with one "fnn: error:" line naming the file, and the last good checkpoint stays latest and
-# verifies; a restart then removes the temporary file and resumes. The shim logs each write it
+# verifies; the failed save leaves no temporary file behind (the rank that saw the error removes
+# it before the job ends); a restart removes a stale one (a save killed outright) and resumes. The shim logs each write it
 # failed: the test checks that it intercepted what Open MPI's MPI-IO calls, so that a pass does
 # not come from a write that never failed.
 # The same under OMPI_MCA_io=ompio, the user's choice, which reports a failed write as a short
@@ -43,6 +44,12 @@ case_() {
     else
         say "ok   $what: exit $rc after ${took}s, $(wc -l < $dir/shim.log) writes failed: $(grep 'fnn: error:' $dir/err.txt)"
     fi
+    # The failed save removed its partial temporary file: a full disk must not stay full.
+    if ls $ck | grep -q 'h5.tmp$'; then
+        fail "$what: the failed save left $(ls $ck | grep 'h5.tmp$')"
+    else
+        say "ok   $what: no temporary file left"
+    fi
     if [ "$(cat $ck/latest 2> /dev/null)" = step-00000010.h5 ] &&
        timeout $bound $MPIRUN -np 1 $FNN inspect --verify $ck/step-00000010.h5 > /dev/null 2>&1; then
         say "ok   $what: latest is still the verified step-00000010.h5"
@@ -50,23 +57,25 @@ case_() {
         fail "$what: latest = $(cat $ck/latest 2> /dev/null), files: $(ls $ck)"
     fi
 }
-# restart NP IO: the job can go on, under the same component: a restart removes a temporary file
-# left (an abort leaves it) and resumes from step 10, and saves step 20 again (OMPIO's default
+# restart NP IO: the job can go on, under the same component: a restart removes the stale
+# temporary file planted and resumes from step 10, and saves step 20 again (OMPIO's default
 # shared file pointer component hung in that open, on a semaphore the abort left taken).
 restart() {
     np=$1 io=$2 mode=$3
     ck=$dir/ck$np$io$mode
+    head -c 65536 /dev/zero > $ck/step-00000015.h5.tmp # what a save killed outright leaves
     if env $( [ $io = default ] || echo OMPI_MCA_io=$io ) timeout $bound $MPIRUN -np $np $FNN train \
            --config configs/tiny.ini --set data=$data --set ckpt_dir=$ck --set ckpt_every=10 \
            --set steps=30 --set resume=auto > $dir/out.txt 2>&1 &&
        grep -q "resumed from $ck/step-00000010.h5" $dir/out.txt &&
+       grep -q "removed $ck/step-00000015.h5.tmp" $dir/out.txt &&
        [ "$(cat $ck/latest)" = step-00000030.h5 ] && ! ls $ck | grep -q 'h5.tmp$'; then
-        say "ok   np=$np io=$io: the restart resumed from step 10 and reached step 30$(grep -q removed $dir/out.txt && echo ', removing the temporary file')"
+        say "ok   np=$np io=$io: the restart removed the stale temporary file, resumed from step 10 and reached step 30"
     else
         fail "np=$np io=$io: restart: exit $?, $(grep -m 3 'error\|removed' $dir/out.txt), files: $(ls $ck)"
     fi
 }
-for np in 2 4; do case_ $np default eio 'MPI_ERR_IO'; restart $np default eio; done
+for np in 1 2 4; do case_ $np default eio 'MPI_ERR_IO'; restart $np default eio; done
 case_ 2 ompio eio 'short write'; restart 2 ompio eio
 case_ 2 ompio drop 'read back after the save'
 case_ 4 ompio drop 'read back after the save'
