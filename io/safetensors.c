@@ -6,12 +6,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include "io/errmsg.h"
+#include "io/paths.h"
 #include "io/safetensors.h"
 
 #define ST_MAX_HEADER (100u << 20) // the format's own limit on the header
 
 int st_is_safetensors(const char* path)
 {
+    // Only a regular file is opened to look: a FIFO's open would block (the HDF5 open that
+    // follows refuses what is not a regular file, naming its kind).
+    char why[128];
+    if (paths_check_kind(path, PATHS_FILE, 0, why, sizeof why)) return 0;
     unsigned char b[9];
     FILE* fp = fopen(path, "rb");
     if (!fp) return 0;

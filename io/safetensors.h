@@ -38,7 +38,7 @@ typedef struct st_file {
 } st_file;
 
 // Whether the file at path is a safetensors file, by its first bytes (a length, then '{'),
-// whatever its name: 1, or 0 (also when it cannot be read).
+// whatever its name: 1, or 0 (also when it cannot be read or is not a regular file).
 int st_is_safetensors(const char* path);
 
 // Reads and checks the whole file: the header length against the file's size, the JSON, every
