@@ -503,6 +503,20 @@ void model_zero_tensor(model* m, const model_tensor* t)
         memset(m->params + t->offset + (size_t)i * t->ld, 0, (size_t)t->lcols * sizeof(real));
 }
 
+void model_state_pattern(model* m)
+{
+    if (m->g->dp != 1) dist_fail("internal error: model_state_pattern with dp = %d", m->g->dp);
+    for (size_t i = 0; i < model_own_elems(m); i++)
+        m->m[i] = (real)0.5 * m->params[i], m->v[i] = m->params[i] * m->params[i];
+}
+
+void model_state_clear(model* m)
+{
+    memset(m->params, 0, m->nparams * sizeof(real));
+    memset(m->m, 0, model_own_elems(m) * sizeof(real));
+    memset(m->v, 0, model_own_elems(m) * sizeof(real));
+}
+
 void model_grads_whole(model* m)
 {
     if (!m->grads_partial) return;

@@ -272,6 +272,12 @@ void model_scale_loss_grad(model* m, int T, double factor);
 void model_set_no_grad(model* m, const unsigned char* no_grad);
 // Zeroes this rank's piece of tensor t (one of m->tensors).
 void model_zero_tensor(model* m, const model_tensor* t);
+// A state for timing and checking a save and its load (fnn bench --ckpt): moments that differ
+// from the parameters (m = p / 2, v = p^2), so that a load swapping them is caught. With dp = 1
+// only, where a rank's moments are those of all its parameters, in order.
+void model_state_pattern(model* m);
+// Zeroes the parameters and the moments, which a load must then restore.
+void model_state_clear(model* m);
 // Makes grads whole on every rank (the DP sum of every region that trains) when a backward pass
 // left only this rank's sub-pieces summed; nothing otherwise. Collective over the DP group
 // (every rank has the same grads_partial).

@@ -101,10 +101,7 @@ int bench_ckpt(int argc, char** argv, dist_grid* world)
     char err[CONFIG_PATH + 128];
     if (model_init(&m, &mc, &g, 1, 1, err, sizeof err)) dist_fail_all("%s", err);
     model_init_params(&m);
-    // Moments that differ from the parameters, so that a load swapping them is caught.
-    // (tp = ranks, so dp = 1: every rank holds the moments of all its parameters, in order.)
-    for (size_t i = 0; i < model_own_elems(&m); i++)
-        m.m[i] = 0.5f * m.params[i], m.v[i] = m.params[i] * m.params[i];
+    model_state_pattern(&m); // tp = ranks, so dp = 1
     const double sum = state_sum(&m);
     char path[CONFIG_PATH], raw[CONFIG_PATH];
     if ((size_t)snprintf(path, sizeof path, "%s/bench-ckpt.h5", dir) >= sizeof path)
@@ -145,9 +142,7 @@ int bench_ckpt(int argc, char** argv, dist_grid* world)
         t[2] = since(t0, &g);
         // As for the write: agreed before the load's collectives.
         if (dist_any(bad, &g)) dist_fail_all("%s", bad ? err : "raw read failed on another rank");
-        memset(m.params, 0, m.nparams * sizeof(real));
-        memset(m.m, 0, model_own_elems(&m) * sizeof(real));
-        memset(m.v, 0, model_own_elems(&m) * sizeof(real));
+        model_state_clear(&m);
         t0 = dist_wtime();
         bad = ckpt_load(path, &m, NULL, 1, err, sizeof err);
         t[3] = since(t0, &g);
