@@ -1,5 +1,6 @@
 // The bf16 weight-gradient GEMM C += A^T B (gemm_bf16.h) on the micro-kernel of
-// gemm_kernel_bf16.h, blocked as gemm_atb_avx512.c: per KC block of the k rows, B is rounded
+// gemm_kernel_bf16.h, blocked as the float32 one (gemm_variants.h's gemm_atb_template): per KC
+// block of the k rows, B is rounded
 // into panels of pairs (KC x N) and, per MC columns of A, A^T into tiles of MR rows of pairs
 // (MC x KC); each KC x NR block of a panel (in L2) then serves all MC / MR tiles. KC is twice the
 // float32 one, 4096: the same bytes of scratch and of a panel block (256 KB), and half as many
