@@ -39,23 +39,24 @@ for cell in elman gru lstm mgu; do
     ck=$dir/$cell/step-00000003.h5
     mpi 2 $FNN export --checkpoint $ck --format safetensors --out $dir/$cell.st > $dir/$cell.exp 2>&1 || fail "$cell: export $(cat $dir/$cell.exp)"
     # Names and shapes: every fnn tensor's stacked home, plus the zero bias_hh of cells with one bias.
-    datasets $ck | while read name rows cols; do
+    datasets $ck > $dir/$cell.sets
+    while read name rows cols; do
         set -- $(st_of $cell $name)
         rows=${rows%,}
         case $cell/$name in mgu/*) ;; */layer*) rows=$((G * H)) ;; esac
         echo "$1 $rows${cols:+ x $cols} F32"
         case $cell/$name in elman/*/b|lstm/*/b_i) l=${name#layer}; echo "rnn.bias_hh_l${l%%/*} $((G * H)) F32" ;; esac
-    done | sort -u > $dir/$cell.want
+    done < $dir/$cell.sets | sort -u > $dir/$cell.want
     $PY $dir/$cell.st list > $dir/$cell.got
     cmp -s $dir/$cell.want $dir/$cell.got || fail "$cell: names and shapes: $(diff $dir/$cell.want $dir/$cell.got | head -4)"
     n=0; bad=0
-    for name in $(datasets $ck | cut -d' ' -f1); do
+    while read name rows cols; do
         set -- $(st_of $cell $name)
-        rows=$(datasets $ck | awk -v n=$name '$1 == n { sub(",", "", $2); print $2 }')
-        vals $ck $name > $dir/a.txt
-        $PY $dir/$cell.st dump $1 $2 $rows > $dir/b.txt
+        rows=${rows%,}
+        vals $ck $name > $dir/a.txt < /dev/null
+        $PY $dir/$cell.st dump $1 $2 $rows > $dir/b.txt < /dev/null
         if cmp -s $dir/a.txt $dir/b.txt && [ -s $dir/a.txt ]; then n=$((n + 1)); else bad=$((bad + 1)); fail "$cell: $name differs from $1 rows $2.."; fi
-    done
+    done < $dir/$cell.sets
     zeros=0
     for l in 0 1; do
         case $cell in elman|lstm) $PY $dir/$cell.st dump rnn.bias_hh_l$l 0 $((G * H)) | awk '$1 != 0 { b = 1 } END { exit b }' && zeros=$((zeros + 1)) ;; esac
