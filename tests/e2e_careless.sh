@@ -1,11 +1,12 @@
 #!/bin/sh
 # Careless input, end to end, at np = 2 (one case of each kind at np = 1 too): an output that
-# names an input (the same path, ./, a symlink, a hard link) is refused before anything is written and the input stays byte for
-# byte; a FIFO or a device where fnn expects a file (inspect, eval, sample, train's config, data,
-# init_from, metrics and ckpt_dir, prepare's inputs and output) is refused with one line naming
-# its kind, within the time bound (a hang would be killed by it and fail); integers and numbers
-# out of range on the command line or in a config are refused rather than wrapped (tp 4294967297
-# used to run as tp 1). The disk-full half (no .tmp left) is in tests/e2e_ioerror.sh.
+# names an input (the same path, ./, a symlink, a hard link) is refused before anything is written
+# and the input stays byte for byte; a FIFO or a device where fnn expects a file (inspect, eval,
+# sample, train's config, data, init_from, metrics and ckpt_dir, prepare's inputs and output) is
+# refused with one line naming its kind, within the time bound (a hang would be killed by it and
+# fail); integers and numbers out of range on the command line or in a config are refused rather
+# than wrapped (tp 4294967297 used to run as tp 1). The disk-full half (no .tmp left) is in
+# tests/e2e_ioerror.sh.
 dir=build/careless
 bound=${CARELESS_TIMEOUT:-10}
 . tests/lib.sh
