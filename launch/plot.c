@@ -11,11 +11,12 @@
 #include "launch/commands.h"
 #include "run/metrics_read.h"
 
-#define PLOT_USAGE "usage: fnn plot --out FILE.png [--table FILE] [--size WxH] METRICS..."
+#define PLOT_USAGE "usage: fnn plot --out FILE.png [--names A,B,...] [--table FILE] [--size WxH] METRICS..."
 
 typedef struct plot_args {
     const char* out;    // the PNG
     const char* table;  // where to write the data blocks gnuplot is given, or NULL
+    const char* names;  // the runs' names in the legend, comma-separated, or NULL: the files'
     long width, height; // pixels
     const char** files; // (nfiles) the metrics files
     int nfiles;
@@ -54,6 +55,7 @@ static int parse_args(int argc, char** argv, plot_args* a)
         if (!strcmp(o, "--help")) return 1;
         if (!strcmp(o, "--out")) a->out = option_value(argc, argv, &i);
         else if (!strcmp(o, "--table")) a->table = option_value(argc, argv, &i);
+        else if (!strcmp(o, "--names")) a->names = option_value(argc, argv, &i);
         else if (!strcmp(o, "--size")) parse_size(option_value(argc, argv, &i), a);
         else if (!strncmp(o, "--", 2)) dist_fail("fnn plot: unknown option %s; %s", o, PLOT_USAGE);
         else a->files[a->nfiles++] = o;
@@ -85,6 +87,29 @@ static char* run_name(const char* path, int whole)
     char* dot = strrchr(name, '.');
     if (dot && dot != name && !strchr(dot, '/')) *dot = 0;
     return name;
+}
+
+static void file_names(const plot_args* a, char** name)
+{
+    int whole = 0;
+    for (int k = 0; k < a->nfiles; k++) name[k] = run_name(a->files[k], 0);
+    for (int k = 0; k < a->nfiles; k++)
+        for (int j = 0; j < k; j++) whole |= !strcmp(name[j], name[k]);
+    for (int k = 0; whole && k < a->nfiles; k++) free(name[k]), name[k] = run_name(a->files[k], 1);
+}
+
+// --names: one non-empty name per file, in their order.
+static void given_names(const plot_args* a, char** name)
+{
+    const char* p = a->names;
+    for (int k = 0; k < a->nfiles; k++) {
+        size_t n = strcspn(p, ",");
+        if (!n || (k + 1 < a->nfiles && !p[n]) || (k + 1 == a->nfiles && p[n]))
+            dist_fail("fnn plot: --names '%s': needs %d non-empty names separated by commas, one per metrics file", a->names, a->nfiles);
+        name[k] = strndup(p, n);
+        if (!name[k]) dist_fail("out of memory");
+        p += n + (p[n] == ',');
+    }
 }
 
 // s as a gnuplot single-quoted string's body: ' doubled.
@@ -221,11 +246,8 @@ static void plot_on_root(const plot_args* a)
         if (paths_check_kind(a->files[k], PATHS_FILE, 0, why, sizeof why)) dist_fail("%s: %s", a->files[k], why);
         if (metrics_read(a->files[k], &s[k], why, sizeof why)) dist_fail("%s", why);
     }
-    int whole = 0;
-    for (int k = 0; k < a->nfiles; k++) name[k] = run_name(a->files[k], 0);
-    for (int k = 0; k < a->nfiles; k++)
-        for (int j = 0; j < k; j++) whole |= !strcmp(name[j], name[k]);
-    for (int k = 0; whole && k < a->nfiles; k++) free(name[k]), name[k] = run_name(a->files[k], 1);
+    if (a->names) given_names(a, name);
+    else file_names(a, name);
     char* blocks = NULL;
     size_t nblocks = 0;
     FILE* b = open_memstream(&blocks, &nblocks);

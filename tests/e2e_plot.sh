@@ -54,7 +54,12 @@ g, w = rows('$dir/got.txt'), rows('$dir/want.txt')
 ok = len(g) == len(w) and all(a[:3] == b[:3] and len(a) == len(b) and all(float(x) == float(y) for x, y in zip(a[3:], b[3:])) for a, b in zip(g, w))
 sys.exit(0 if ok else 1)" && say "ok   the plotted data are the files' values (resumed rows replaced, skipped and null rows left out)" || fail "plotted data: $(diff $dir/want.txt $dir/got.txt | tr '\n' ' ')"
 
+run $FNN plot --out $dir/n.png --names "run one,run 'two'" --table $dir/n.txt $dir/a.jsonl $dir/b.json > $dir/out.txt 2>&1 &&
+    [ "$(sed -n 's/^# \(.*\): step .*/\1/p' $dir/n.txt | sort -u | tr '\n' ';')" = "run 'two';run one;" ] &&
+    say "ok   --names names the runs" || fail "--names: $(sed -n 's/^# //p' $dir/n.txt | tr '\n' ';') $(tail -n 1 $dir/out.txt)"
+
 # Bad input, one line each.
+refuse "names, one short" "needs 2 non-empty names" run $FNN plot --out $dir/x.png --names a $dir/a.jsonl $dir/b.json
 printf 'step,loss\n1,5.5\n' > $dir/c.csv
 printf '{"step": 3, "skipped": true, "lr": 0.003}\n' > $dir/skipped.jsonl
 refuse "missing file" "$dir/none.jsonl: cannot open" run $FNN plot --out $dir/x.png $dir/a.jsonl $dir/none.jsonl

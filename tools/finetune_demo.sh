@@ -8,9 +8,14 @@
 #      pretrained features, head-only steps then full fine-tuning, from scratch, majority class;
 #   d. a noisy driven Duffing oscillator (tools/duffing.sh): feedback of the previous observed
 #      output vs none.
+#   c', the rows of c again with nothing chosen on the reported validation split: the last 15% of
+#      each category's training records are held out (select.h5) to choose ridge_lambda and, with
+#      eval_every and early_stop, the checkpoint of the staged fine-tuning and of scratch, which
+#      train on the rest.
 # Every row is the validation split's measure as the run's last line (`val: ...`) prints it. A run
 # that fails leaves its row saying why, and the script exits 1 after the table. KEEP_PRETRAIN=1
 # reuses the pretrained checkpoint of an earlier run (and its log for row a) when there is one.
+# The training runs write metrics (NAME.jsonl); fnn plot draws lm.png (a, b) and classify.png (c').
 set -u
 out=build/finetune-demo
 fortunes=/usr/share/games/fortunes
@@ -50,6 +55,14 @@ for c in people politics science work; do
 done
 $FNN prepare --kind records --val-fraction 0.15 --out $out/categories.h5 \
     $out/categories/people $out/categories/politics $out/categories/science $out/categories/work
+# The training records of categories.h5 (the first 600 - floor(600 x 0.15) = 510 of each file),
+# their last 15% held out for the choices of c'.
+mkdir -p $out/select
+for c in people politics science work; do
+    awk '{ print } /^%$/ { if (++k == 510) exit }' $out/categories/$c > $out/select/$c
+done
+$FNN prepare --kind records --val-fraction 0.15 --out $out/select.h5 \
+    $out/select/people $out/select/politics $out/select/science $out/select/work
 sh tools/duffing.sh 20000 1 > $out/duffing.csv
 $FNN prepare --kind csv --inputs 1 --val-fraction 0.2 --out $out/duffing.h5 $out/duffing.csv
 
@@ -61,7 +74,7 @@ if [ "${KEEP_PRETRAIN:-0}" = 1 ] && [ -f $out/pretrain/latest ] && [ -f $out/pre
 else
     rm -rf $out/pretrain
     row a pretrain bpc "pretrained LM, val split of the pretraining text" 2 \
-        $MPIRUN -np 2 $FNN train --config configs/pretrain.ini
+        $MPIRUN -np 2 $FNN train --config configs/pretrain.ini --set eval_every=250 --set metrics=$out/pretrain.jsonl
 fi
 ckpt=$out/pretrain/$(cat $out/pretrain/latest 2>/dev/null)
 
@@ -69,9 +82,9 @@ ckpt=$out/pretrain/$(cat $out/pretrain/latest 2>/dev/null)
 row b lm-pretrained bpc "songs-poems: pretrained LM as it is (no step on songs-poems)" 1 \
     $FNN eval --checkpoint $ckpt --data $out/songs.h5
 row b lm-finetune bpc "songs-poems: pretrained LM fine-tuned, 400 steps" 1 \
-    $FNN train --config configs/finetune-lm.ini --set init_from=$ckpt
+    $FNN train --config configs/finetune-lm.ini --set init_from=$ckpt --set eval_every=50 --set metrics=$out/lm-finetune.jsonl
 row b lm-scratch bpc "songs-poems: same model from scratch, 400 steps" 1 \
-    $FNN train --config configs/finetune-lm.ini --set init_from= --set ckpt_dir=
+    $FNN train --config configs/finetune-lm.ini --set init_from= --set ckpt_dir= --set eval_every=50 --set metrics=$out/lm-scratch.jsonl
 
 # c. Category of a record.
 row "c (i)" cls-ridge accuracy "ridge head on frozen pretrained features (no gradient step; ridge_lambda 1e-3)" 2 \
@@ -92,6 +105,35 @@ row "c (iii)" cls-scratch accuracy "same architecture from scratch, 400 steps" 2
 maj=$(grep '^val:' $out/cls-scratch.log | sed -n 's/.*  majority \([^ ]*\).*/\1/p')
 echo "| c (iv) | majority class of the val split (classes balanced) | - | accuracy | ${maj:-not run} | 0 |" >> $rows
 
+# c'. ridge_lambda: the most accurate on the held-out training records of a fit on the others
+# (the lowest loss among equals; the first of equal losses).
+best_lambda=
+for lambda in 1e-3 1e-2 1e-1 1 10 100; do
+    $MPIRUN -np 2 $FNN train --config configs/finetune-classify.ini --set init_from=$ckpt --set head_ridge=true \
+        --set steps=0 --set data=$out/select.h5 --set ridge_lambda=$lambda > $out/select-ridge-$lambda.log 2>&1 &&
+        grep '^val:' $out/select-ridge-$lambda.log | sed -n "s/.*  loss \([^ ]*\)  accuracy \([^ ]*\).*/$lambda \2 \1/p"
+done > $out/select-ridge.txt
+best_lambda=$(sort -k2,2gr -k3,3g $out/select-ridge.txt | head -n 1 | cut -d' ' -f1)
+echo "ridge_lambda on the held-out training records (lambda accuracy loss):"; cat $out/select-ridge.txt
+row "c (i')" cls-ridge-select accuracy "ridge head, ridge_lambda ${best_lambda:-(none)} chosen on held-out training records" 2 \
+    $MPIRUN -np 2 $FNN train --config configs/finetune-classify.ini --set init_from=$ckpt \
+    --set head_ridge=true --set steps=0 --set ridge_lambda=${best_lambda:-none}
+# Trains on select.h5 (the training records less the held-out ones), scoring those every 20 steps,
+# stopping after 5 scores without a better one, and scores the best checkpoint on the reported
+# validation split.
+early() {
+    name=$1; shift
+    rm -rf $out/$name
+    $MPIRUN -np 2 $FNN train --config configs/finetune-classify.ini --set data=$out/select.h5 \
+        --set eval_every=20 --set early_stop=5 --set ckpt_dir=$out/$name --set ckpt_keep_best=true \
+        --set metrics=$out/$name.jsonl "$@" &&
+        $FNN eval --checkpoint $out/$name/$(head -n 1 $out/$name/best) --data $out/categories.h5
+}
+row "c (ii')" cls-finetune-select accuracy "as (ii), the checkpoint of the best held-out score (eval_every 20, early_stop 5)" 2 \
+    early cls-finetune-select --set init_from=$ckpt
+row "c (iii')" cls-scratch-select accuracy "as (iii), the checkpoint of the best held-out score (eval_every 20, early_stop 5)" 2 \
+    early cls-scratch-select --set init_from= --set new_head=false --set head_only_steps=0 --set body_lr_scale=1 --set l2_init=0
+
 # d. Dense regression: the fed-back previous position, or none.
 row d duffing-target mse "feedback = all, feedback_source = target (previous observed x)" 1 \
     $FNN train --config configs/regress-duffing.ini
@@ -107,6 +149,11 @@ awk -F, -v cut=16000 -v T=64 '
       p = i % T ? prev : m; e += ($2 - p)^2; f += ($2 - m)^2; k++; prev = $2 }
     END { printf "| d | baseline: previous observed x (mean at a window'"'"'s first row) | - | mse | %.6g | 0 |\n", e / k
           printf "| d | baseline: the training mean | - | mse | %.6g | 0 |\n", f / k }' $out/duffing.csv >> $rows
+
+# The curves: losses and tokens/s against the step.
+[ -f $out/pretrain.jsonl ] && pre_metrics=$out/pretrain.jsonl || pre_metrics=
+$FNN plot --out $out/lm.png $pre_metrics $out/lm-finetune.jsonl $out/lm-scratch.jsonl || failed=$((failed + 1))
+$FNN plot --out $out/classify.png $out/cls-finetune-select.jsonl $out/cls-scratch-select.jsonl || failed=$((failed + 1))
 
 {
     echo "| row | run | ranks | measure (val) | value | s |"
