@@ -105,7 +105,7 @@ static void given_names(const plot_args* a, char** name)
     for (int k = 0; k < a->nfiles; k++) {
         size_t n = strcspn(p, ",");
         if (!n || (k + 1 < a->nfiles && !p[n]) || (k + 1 == a->nfiles && p[n]))
-            dist_fail("fnn plot: --names '%s': needs %d non-empty names separated by commas, one per metrics file", a->names, a->nfiles);
+            dist_fail("fnn plot: --names '%s': needs %d names (non-empty, separated by commas), one per metrics file", a->names, a->nfiles);
         name[k] = strndup(p, n);
         if (!name[k]) dist_fail("out of memory");
         p += n + (p[n] == ',');

@@ -59,7 +59,7 @@ run $FNN plot --out $dir/n.png --names "run one,run 'two'" --table $dir/n.txt $d
     say "ok   --names names the runs" || fail "--names: $(sed -n 's/^# //p' $dir/n.txt | tr '\n' ';') $(tail -n 1 $dir/out.txt)"
 
 # Bad input, one line each.
-refuse "names, one short" "needs 2 non-empty names" run $FNN plot --out $dir/x.png --names a $dir/a.jsonl $dir/b.json
+refuse "names, one short" "needs 2 names" run $FNN plot --out $dir/x.png --names a $dir/a.jsonl $dir/b.json
 printf 'step,loss\n1,5.5\n' > $dir/c.csv
 printf '{"step": 3, "skipped": true, "lr": 0.003}\n' > $dir/skipped.jsonl
 refuse "missing file" "$dir/none.jsonl: cannot open" run $FNN plot --out $dir/x.png $dir/a.jsonl $dir/none.jsonl
