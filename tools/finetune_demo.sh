@@ -106,8 +106,7 @@ maj=$(grep '^val:' $out/cls-scratch.log | sed -n 's/.*  majority \([^ ]*\).*/\1/
 echo "| c (iv) | majority class of the val split (classes balanced) | - | accuracy | ${maj:-not run} | 0 |" >> $rows
 
 # c'. ridge_lambda: the most accurate on the held-out training records of a fit on the others
-# (the lowest loss among equals; the first of equal losses).
-best_lambda=
+# (among equals, the lowest loss).
 for lambda in 1e-3 1e-2 1e-1 1 10 100; do
     $MPIRUN -np 2 $FNN train --config configs/finetune-classify.ini --set init_from=$ckpt --set head_ridge=true \
         --set steps=0 --set data=$out/select.h5 --set ridge_lambda=$lambda > $out/select-ridge-$lambda.log 2>&1 &&
@@ -122,12 +121,12 @@ row "c (i')" cls-ridge-select accuracy "ridge head, ridge_lambda ${best_lambda:-
 # stopping after 5 scores without a better one, and scores the best checkpoint on the reported
 # validation split.
 early() {
-    name=$1; shift
-    rm -rf $out/$name
+    run=$out/$1; shift
+    rm -rf $run
     $MPIRUN -np 2 $FNN train --config configs/finetune-classify.ini --set data=$out/select.h5 \
-        --set eval_every=20 --set early_stop=5 --set ckpt_dir=$out/$name --set ckpt_keep_best=true \
-        --set metrics=$out/$name.jsonl "$@" &&
-        $FNN eval --checkpoint $out/$name/$(head -n 1 $out/$name/best) --data $out/categories.h5
+        --set eval_every=20 --set early_stop=5 --set ckpt_dir=$run --set ckpt_keep_best=true \
+        --set metrics=$run.jsonl "$@" &&
+        $FNN eval --checkpoint $run/$(head -n 1 $run/best) --data $out/categories.h5
 }
 row "c (ii')" cls-finetune-select accuracy "as (ii), the checkpoint of the best held-out score (eval_every 20, early_stop 5)" 2 \
     early cls-finetune-select --set init_from=$ckpt
