@@ -16,6 +16,7 @@
 # that fails leaves its row saying why, and the script exits 1 after the table. KEEP_PRETRAIN=1
 # reuses the pretrained checkpoint of an earlier run (and its log for row a) when there is one.
 # The training runs write metrics (NAME.jsonl); fnn plot draws lm.png (a, b) and classify.png (c').
+# ONLY="b c sel d" (any of them) runs those rows alone after a (sel: the rows c').
 set -u
 out=build/finetune-demo
 fortunes=/usr/share/games/fortunes
@@ -24,6 +25,7 @@ mkdir -p $out
 rows=$out/rows.md
 : > $rows
 failed=0
+want() { case " ${ONLY:-b c sel d} " in *" $1 "*) return 0 ;; esac; return 1; }
 
 # One table row: run the command (log in $out/$2.log), then take measure $3 from its last
 # "val:" line (or from the eval line for fnn eval). Columns: row, what, ranks, measure, value, s.
@@ -79,80 +81,92 @@ fi
 ckpt=$out/pretrain/$(cat $out/pretrain/latest 2>/dev/null)
 
 # b. Held-out category: songs-poems.
-row b lm-pretrained bpc "songs-poems: pretrained LM as it is (no step on songs-poems)" 1 \
-    $FNN eval --checkpoint $ckpt --data $out/songs.h5
-row b lm-finetune bpc "songs-poems: pretrained LM fine-tuned, 400 steps" 1 \
-    $FNN train --config configs/finetune-lm.ini --set init_from=$ckpt --set eval_every=50 --set metrics=$out/lm-finetune.jsonl
-row b lm-scratch bpc "songs-poems: same model from scratch, 400 steps" 1 \
-    $FNN train --config configs/finetune-lm.ini --set init_from= --set ckpt_dir= --set eval_every=50 --set metrics=$out/lm-scratch.jsonl
+if want b; then
+    row b lm-pretrained bpc "songs-poems: pretrained LM as it is (no step on songs-poems)" 1 \
+        $FNN eval --checkpoint $ckpt --data $out/songs.h5
+    row b lm-finetune bpc "songs-poems: pretrained LM fine-tuned, 400 steps" 1 \
+        $FNN train --config configs/finetune-lm.ini --set init_from=$ckpt --set eval_every=50 --set metrics=$out/lm-finetune.jsonl
+    row b lm-scratch bpc "songs-poems: same model from scratch, 400 steps" 1 \
+        $FNN train --config configs/finetune-lm.ini --set init_from= --set ckpt_dir= --set eval_every=50 --set metrics=$out/lm-scratch.jsonl
+fi
 
 # c. Category of a record.
-row "c (i)" cls-ridge accuracy "ridge head on frozen pretrained features (no gradient step; ridge_lambda 1e-3)" 2 \
-    $MPIRUN -np 2 $FNN train --config configs/finetune-classify.ini --set init_from=$ckpt \
-    --set head_ridge=true --set steps=0
-# A build without the closed-form head accepts head_ridge and trains nothing: no row then.
-if [ -f $out/cls-ridge.log ] && ! grep -q '^ridge head:' $out/cls-ridge.log; then
-    sed -i '$ d' $rows
-    echo "| c (i) | ridge head on frozen pretrained features | 2 | accuracy | not run: no ridge fit in this build | - |" >> $rows
-    failed=$((failed + 1))
+if want c; then
+    row "c (i)" cls-ridge accuracy "ridge head on frozen pretrained features (no gradient step; ridge_lambda 1e-3)" 2 \
+        $MPIRUN -np 2 $FNN train --config configs/finetune-classify.ini --set init_from=$ckpt \
+        --set head_ridge=true --set steps=0
+    # A build without the closed-form head accepts head_ridge and trains nothing: no row then.
+    if [ -f $out/cls-ridge.log ] && ! grep -q '^ridge head:' $out/cls-ridge.log; then
+        sed -i '$ d' $rows
+        echo "| c (i) | ridge head on frozen pretrained features | 2 | accuracy | not run: no ridge fit in this build | - |" >> $rows
+        failed=$((failed + 1))
+    fi
+    row "c (ii)" cls-finetune accuracy "new head alone 100 steps, then everything, 400 steps in all" 2 \
+        $MPIRUN -np 2 $FNN train --config configs/finetune-classify.ini --set init_from=$ckpt
+    row "c (iii)" cls-scratch accuracy "same architecture from scratch, 400 steps" 2 \
+        $MPIRUN -np 2 $FNN train --config configs/finetune-classify.ini --set init_from= \
+        --set new_head=false --set head_only_steps=0 --set body_lr_scale=1 --set l2_init=0
+    # The majority class of the val split, as the run of row (iii) counts it (its confusion rows).
+    maj=$(grep '^val:' $out/cls-scratch.log | sed -n 's/.*  majority \([^ ]*\).*/\1/p')
+    echo "| c (iv) | majority class of the val split (classes balanced) | - | accuracy | ${maj:-not run} | 0 |" >> $rows
 fi
-row "c (ii)" cls-finetune accuracy "new head alone 100 steps, then everything, 400 steps in all" 2 \
-    $MPIRUN -np 2 $FNN train --config configs/finetune-classify.ini --set init_from=$ckpt
-row "c (iii)" cls-scratch accuracy "same architecture from scratch, 400 steps" 2 \
-    $MPIRUN -np 2 $FNN train --config configs/finetune-classify.ini --set init_from= \
-    --set new_head=false --set head_only_steps=0 --set body_lr_scale=1 --set l2_init=0
-# The majority class of the val split, as the run of row (iii) counts it (its confusion rows).
-maj=$(grep '^val:' $out/cls-scratch.log | sed -n 's/.*  majority \([^ ]*\).*/\1/p')
-echo "| c (iv) | majority class of the val split (classes balanced) | - | accuracy | ${maj:-not run} | 0 |" >> $rows
 
 # c'. ridge_lambda: the most accurate on the held-out training records of a fit on the others
 # (among equals, the lowest loss).
-for lambda in 1e-3 1e-2 1e-1 1 10 100; do
-    $MPIRUN -np 2 $FNN train --config configs/finetune-classify.ini --set init_from=$ckpt --set head_ridge=true \
-        --set steps=0 --set data=$out/select.h5 --set ridge_lambda=$lambda > $out/select-ridge-$lambda.log 2>&1 &&
-        grep '^val:' $out/select-ridge-$lambda.log | sed -n "s/.*  loss \([^ ]*\)  accuracy \([^ ]*\).*/$lambda \2 \1/p"
-done > $out/select-ridge.txt
-best_lambda=$(sort -k2,2gr -k3,3g $out/select-ridge.txt | head -n 1 | cut -d' ' -f1)
-echo "ridge_lambda on the held-out training records (lambda accuracy loss):"; cat $out/select-ridge.txt
-row "c (i')" cls-ridge-select accuracy "ridge head, ridge_lambda ${best_lambda:-(none)} chosen on held-out training records" 2 \
-    $MPIRUN -np 2 $FNN train --config configs/finetune-classify.ini --set init_from=$ckpt \
-    --set head_ridge=true --set steps=0 --set ridge_lambda=${best_lambda:-none}
-# Trains on select.h5 (the training records less the held-out ones), scoring those every 20 steps,
-# stopping after 5 scores without a better one, and scores the best checkpoint on the reported
-# validation split.
-early() {
-    run=$out/$1; shift
-    rm -rf $run
-    $MPIRUN -np 2 $FNN train --config configs/finetune-classify.ini --set data=$out/select.h5 \
-        --set eval_every=20 --set early_stop=5 --set ckpt_dir=$run --set ckpt_keep_best=true \
-        --set metrics=$run.jsonl "$@" &&
-        $FNN eval --checkpoint $run/$(head -n 1 $run/best) --data $out/categories.h5
-}
-row "c (ii')" cls-finetune-select accuracy "as (ii), the checkpoint of the best held-out score (eval_every 20, early_stop 5)" 2 \
-    early cls-finetune-select --set init_from=$ckpt
-row "c (iii')" cls-scratch-select accuracy "as (iii), the checkpoint of the best held-out score (eval_every 20, early_stop 5)" 2 \
-    early cls-scratch-select --set init_from= --set new_head=false --set head_only_steps=0 --set body_lr_scale=1 --set l2_init=0
+if want sel; then
+    for lambda in 1e-3 1e-2 1e-1 1 10 100; do
+        $MPIRUN -np 2 $FNN train --config configs/finetune-classify.ini --set init_from=$ckpt --set head_ridge=true \
+            --set steps=0 --set data=$out/select.h5 --set ridge_lambda=$lambda > $out/select-ridge-$lambda.log 2>&1 &&
+            grep '^val:' $out/select-ridge-$lambda.log | sed -n "s/.*  loss \([^ ]*\)  accuracy \([^ ]*\).*/$lambda \2 \1/p"
+    done > $out/select-ridge.txt
+    best_lambda=$(sort -k2,2gr -k3,3g $out/select-ridge.txt | head -n 1 | cut -d' ' -f1)
+    echo "ridge_lambda on the held-out training records (lambda accuracy loss):"; cat $out/select-ridge.txt
+    row "c (i')" cls-ridge-select accuracy "ridge head, ridge_lambda ${best_lambda:-(none)} chosen on held-out training records" 2 \
+        $MPIRUN -np 2 $FNN train --config configs/finetune-classify.ini --set init_from=$ckpt \
+        --set head_ridge=true --set steps=0 --set ridge_lambda=${best_lambda:-none}
+    # Trains on select.h5 (the training records less the held-out ones), scoring those every 20 steps,
+    # stopping after 5 scores without a better one, and scores the best checkpoint on the reported
+    # validation split.
+    early() {
+        run=$out/$1; shift
+        rm -rf $run
+        $MPIRUN -np 2 $FNN train --config configs/finetune-classify.ini --set data=$out/select.h5 \
+            --set eval_every=20 --set early_stop=5 --set ckpt_dir=$run --set ckpt_keep_best=true \
+            --set metrics=$run.jsonl "$@" &&
+            $FNN eval --checkpoint $run/$(head -n 1 $run/best) --data $out/categories.h5
+    }
+    row "c (ii')" cls-finetune-select accuracy "as (ii), the checkpoint of the best held-out score (eval_every 20, early_stop 5)" 2 \
+        early cls-finetune-select --set init_from=$ckpt
+    row "c (iii')" cls-scratch-select accuracy "as (iii), the checkpoint of the best held-out score (eval_every 20, early_stop 5)" 2 \
+        early cls-scratch-select --set init_from= --set new_head=false --set head_only_steps=0 --set body_lr_scale=1 --set l2_init=0
+fi
 
 # d. Dense regression: the fed-back previous position, or none.
-row d duffing-target mse "feedback = all, feedback_source = target (previous observed x)" 1 \
-    $FNN train --config configs/regress-duffing.ini
-row d duffing-model mse "feedback = all, feedback_source = model (its own previous output)" 1 \
-    $FNN train --config configs/regress-duffing.ini --set feedback_source=model
-row d duffing-none mse "feedback = none" 1 \
-    $FNN train --config configs/regress-duffing.ini --set feedback=none
-# Baselines on the same windows of 64 rows: x_t predicted by x_{t-1} (the training mean at the
-# first row of a window, where nothing has been observed), and by the training mean.
-awk -F, -v cut=16000 -v T=64 '
-    NR <= cut { s += $2; n++; next }
-    { i = NR - cut - 1; if (i >= int((20000 - cut) / T) * T) next; m = s / n
-      p = i % T ? prev : m; e += ($2 - p)^2; f += ($2 - m)^2; k++; prev = $2 }
-    END { printf "| d | baseline: previous observed x (mean at a window'"'"'s first row) | - | mse | %.6g | 0 |\n", e / k
-          printf "| d | baseline: the training mean | - | mse | %.6g | 0 |\n", f / k }' $out/duffing.csv >> $rows
+if want d; then
+    row d duffing-target mse "feedback = all, feedback_source = target (previous observed x)" 1 \
+        $FNN train --config configs/regress-duffing.ini
+    row d duffing-model mse "feedback = all, feedback_source = model (its own previous output)" 1 \
+        $FNN train --config configs/regress-duffing.ini --set feedback_source=model
+    row d duffing-none mse "feedback = none" 1 \
+        $FNN train --config configs/regress-duffing.ini --set feedback=none
+    # Baselines on the same windows of 64 rows: x_t predicted by x_{t-1} (the training mean at the
+    # first row of a window, where nothing has been observed), and by the training mean.
+    awk -F, -v cut=16000 -v T=64 '
+        NR <= cut { s += $2; n++; next }
+        { i = NR - cut - 1; if (i >= int((20000 - cut) / T) * T) next; m = s / n
+          p = i % T ? prev : m; e += ($2 - p)^2; f += ($2 - m)^2; k++; prev = $2 }
+        END { printf "| d | baseline: previous observed x (mean at a window'"'"'s first row) | - | mse | %.6g | 0 |\n", e / k
+              printf "| d | baseline: the training mean | - | mse | %.6g | 0 |\n", f / k }' $out/duffing.csv >> $rows
+fi
 
 # The curves: losses and tokens/s against the step.
 [ -f $out/pretrain.jsonl ] && pre_metrics=$out/pretrain.jsonl || pre_metrics=
-$FNN plot --out $out/lm.png $pre_metrics $out/lm-finetune.jsonl $out/lm-scratch.jsonl || failed=$((failed + 1))
-$FNN plot --out $out/classify.png $out/cls-finetune-select.jsonl $out/cls-scratch-select.jsonl || failed=$((failed + 1))
+if want b; then
+    $FNN plot --out $out/lm.png $pre_metrics $out/lm-finetune.jsonl $out/lm-scratch.jsonl || failed=$((failed + 1))
+fi
+if want sel; then
+    $FNN plot --out $out/classify.png $out/cls-finetune-select.jsonl $out/cls-scratch-select.jsonl || failed=$((failed + 1))
+fi
 
 {
     echo "| row | run | ranks | measure (val) | value | s |"
