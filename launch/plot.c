@@ -77,6 +77,14 @@ static void check_outputs(const plot_args* a)
     if (a->table && !strcmp(a->out, a->table)) dist_fail("--table %s is --out as well", a->table);
 }
 
+// Control characters (a newline would end gnuplot's line) shown as '?'.
+static char* tidy(char* name)
+{
+    for (char* c = name; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
+    return name;
+}
+
 // A run's name in the legend: its file's name without the directory and the extension, or, when
 // two runs would share a name, the path as given without the extension.
 static char* run_name(const char* path, int whole)
@@ -86,7 +94,7 @@ static char* run_name(const char* path, int whole)
     if (!name) dist_fail("out of memory");
     char* dot = strrchr(name, '.');
     if (dot && dot != name && !strchr(dot, '/')) *dot = 0;
-    return name;
+    return tidy(name);
 }
 
 static void file_names(const plot_args* a, char** name)
@@ -108,6 +116,7 @@ static void given_names(const plot_args* a, char** name)
             dist_fail("fnn plot: --names '%s': needs %d names (non-empty, separated by commas), one per metrics file", a->names, a->nfiles);
         name[k] = strndup(p, n);
         if (!name[k]) dist_fail("out of memory");
+        tidy(name[k]);
         p += n + (p[n] == ',');
     }
 }
