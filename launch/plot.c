@@ -156,17 +156,24 @@ static const char* const colour[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
                                      "#9467bd", "#8c564b", "#e377c2", "#17becf"};
 
 // The panels: losses (thin training lines, the validation scores as large points joined by thick
-// dashes on top of them) and, when any run has training rows, tokens/s. The margins are fixed so
-// that the two panels' step axes line up whatever the legends' widths.
+// dashes on top of them) and, when any run has training rows, tokens/s. The margins are set (the
+// right one from the longest name) so that the two panels' step axes line up.
 static void write_plots(FILE* f, const plot_args* a, const metrics_series* s, char* const* name, int n)
 {
     int any_train = 0;
-    for (int k = 0; k < n; k++) any_train |= s[k].n_train > 0;
+    size_t longest = 0;
+    for (int k = 0; k < n; k++) {
+        any_train |= s[k].n_train > 0;
+        if (strlen(name[k]) > longest) longest = strlen(name[k]);
+    }
+    // The legend's width: about 8 pixels a character of "NAME train" and 70 for the sample.
+    double right = 1 - (((double)longest + 6) * 8 + 70) / a->width;
+    right = right < 0.45 ? 0.45 : right > 0.85 ? 0.85 : right;
     fprintf(f, "set terminal pngcairo size %ld,%ld noenhanced\nset output ", a->width, a->height);
     put_quoted(f, a->out);
     fprintf(f, "\nset multiplot layout %d,1\nset grid\nset key outside right top\n"
-               "set lmargin at screen 0.12\nset rmargin at screen 0.74\nset xlabel 'step'\n"
-               "set ylabel 'loss'\nplot ", any_train ? 2 : 1);
+               "set lmargin at screen %.3f\nset rmargin at screen %.3f\nset xlabel 'step'\n"
+               "set ylabel 'loss'\nplot ", any_train ? 2 : 1, 105.0 / a->width, right);
     const char* sep = "";
     for (int k = 0; k < n; k++) {
         char title[1024];

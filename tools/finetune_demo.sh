@@ -160,12 +160,18 @@ if want d; then
 fi
 
 # The curves: losses and tokens/s against the step.
-[ -f $out/pretrain.jsonl ] && pre_metrics=$out/pretrain.jsonl || pre_metrics=
 if want b; then
-    $FNN plot --out $out/lm.png $pre_metrics $out/lm-finetune.jsonl $out/lm-scratch.jsonl || failed=$((failed + 1))
+    # A kept pretraining of a run before the metrics has none.
+    if [ -f $out/pretrain.jsonl ]; then
+        set -- --names "pretraining (a),fine-tuned (b),scratch (b)" $out/pretrain.jsonl
+    else
+        set -- --names "fine-tuned (b),scratch (b)"
+    fi
+    $FNN plot --out $out/lm.png "$@" $out/lm-finetune.jsonl $out/lm-scratch.jsonl || failed=$((failed + 1))
 fi
 if want sel; then
-    $FNN plot --out $out/classify.png $out/cls-finetune-select.jsonl $out/cls-scratch-select.jsonl || failed=$((failed + 1))
+    $FNN plot --out $out/classify.png --names "staged fine-tuning (ii'),scratch (iii')" \
+        $out/cls-finetune-select.jsonl $out/cls-scratch-select.jsonl || failed=$((failed + 1))
 fi
 
 {
