@@ -114,7 +114,7 @@ fi
 # c'. ridge_lambda: the most accurate on the held-out training records of a fit on the others
 # (among equals, the lowest loss).
 if want sel; then
-    for lambda in 1e-3 1e-2 1e-1 1 10 100; do
+    for lambda in 1e-3 1e-2 1e-1 1 10 100 1e3 1e4; do
         $MPIRUN -np 2 $FNN train --config configs/finetune-classify.ini --set init_from=$ckpt --set head_ridge=true \
             --set steps=0 --set data=$out/select.h5 --set ridge_lambda=$lambda > $out/select-ridge-$lambda.log 2>&1 &&
             grep '^val:' $out/select-ridge-$lambda.log | sed -n "s/.*  loss \([^ ]*\)  accuracy \([^ ]*\).*/$lambda \2 \1/p"
