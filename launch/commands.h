@@ -12,5 +12,6 @@ int cmd_inspect(int argc, char** argv, dist_grid* world);
 int cmd_bench(int argc, char** argv, dist_grid* world);
 int cmd_plan(int argc, char** argv, dist_grid* world);
 int cmd_export(int argc, char** argv, dist_grid* world);
+int cmd_plot(int argc, char** argv, dist_grid* world);
 
 #endif

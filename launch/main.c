@@ -22,6 +22,7 @@ static const command commands[] = {
     {"inspect", cmd_inspect, "[--verify] C: a checkpoint's config, shapes, step and writer layout; --verify checks every checksum; --build: this build and its kernel"},
     {"bench", cmd_bench, "throughput, GFLOP/s, fraction of SGEMM peak, time in collectives"},
     {"export", cmd_export, "--checkpoint C --format safetensors --out FILE: the parameters under PyTorch's names"},
+    {"plot", cmd_plot, "--out F.png [--names A,B] [--table F] [--size WxH] METRICS...: loss and tokens/s against the step (gnuplot)"},
     {"plan", cmd_plan, "--config F [--set key=value ...] [--np N] [--ranks-per-node R]: the memory plan, without running"},
 };
 

@@ -8,9 +8,15 @@
 #      pretrained features, head-only steps then full fine-tuning, from scratch, majority class;
 #   d. a noisy driven Duffing oscillator (tools/duffing.sh): feedback of the previous observed
 #      output vs none.
+#   c', the rows of c again with nothing chosen on the reported validation split: the last 15% of
+#      each category's training records are held out (select.h5) to choose ridge_lambda and, with
+#      eval_every and early_stop, the checkpoint of the staged fine-tuning and of scratch, which
+#      train on the rest.
 # Every row is the validation split's measure as the run's last line (`val: ...`) prints it. A run
 # that fails leaves its row saying why, and the script exits 1 after the table. KEEP_PRETRAIN=1
 # reuses the pretrained checkpoint of an earlier run (and its log for row a) when there is one.
+# The training runs write metrics (NAME.jsonl); fnn plot draws lm.png (a, b) and classify.png (c').
+# ONLY="b c sel d" (any of them) runs those rows alone after a (sel: the rows c').
 set -u
 out=build/finetune-demo
 fortunes=/usr/share/games/fortunes
@@ -19,6 +25,7 @@ mkdir -p $out
 rows=$out/rows.md
 : > $rows
 failed=0
+want() { case " ${ONLY:-b c sel d} " in *" $1 "*) return 0 ;; esac; return 1; }
 
 # One table row: run the command (log in $out/$2.log), then take measure $3 from its last
 # "val:" line (or from the eval line for fnn eval). Columns: row, what, ranks, measure, value, s.
@@ -50,6 +57,14 @@ for c in people politics science work; do
 done
 $FNN prepare --kind records --val-fraction 0.15 --out $out/categories.h5 \
     $out/categories/people $out/categories/politics $out/categories/science $out/categories/work
+# The training records of categories.h5 (the first 600 - floor(600 x 0.15) = 510 of each file),
+# their last 15% held out for the choices of c'.
+mkdir -p $out/select
+for c in people politics science work; do
+    awk '{ print } /^%$/ { if (++k == 510) exit }' $out/categories/$c > $out/select/$c
+done
+$FNN prepare --kind records --val-fraction 0.15 --out $out/select.h5 \
+    $out/select/people $out/select/politics $out/select/science $out/select/work
 sh tools/duffing.sh 20000 1 > $out/duffing.csv
 $FNN prepare --kind csv --inputs 1 --val-fraction 0.2 --out $out/duffing.h5 $out/duffing.csv
 
@@ -61,52 +76,103 @@ if [ "${KEEP_PRETRAIN:-0}" = 1 ] && [ -f $out/pretrain/latest ] && [ -f $out/pre
 else
     rm -rf $out/pretrain
     row a pretrain bpc "pretrained LM, val split of the pretraining text" 2 \
-        $MPIRUN -np 2 $FNN train --config configs/pretrain.ini
+        $MPIRUN -np 2 $FNN train --config configs/pretrain.ini --set eval_every=250 --set metrics=$out/pretrain.jsonl
 fi
 ckpt=$out/pretrain/$(cat $out/pretrain/latest 2>/dev/null)
 
 # b. Held-out category: songs-poems.
-row b lm-pretrained bpc "songs-poems: pretrained LM as it is (no step on songs-poems)" 1 \
-    $FNN eval --checkpoint $ckpt --data $out/songs.h5
-row b lm-finetune bpc "songs-poems: pretrained LM fine-tuned, 400 steps" 1 \
-    $FNN train --config configs/finetune-lm.ini --set init_from=$ckpt
-row b lm-scratch bpc "songs-poems: same model from scratch, 400 steps" 1 \
-    $FNN train --config configs/finetune-lm.ini --set init_from= --set ckpt_dir=
+if want b; then
+    row b lm-pretrained bpc "songs-poems: pretrained LM as it is (no step on songs-poems)" 1 \
+        $FNN eval --checkpoint $ckpt --data $out/songs.h5
+    row b lm-finetune bpc "songs-poems: pretrained LM fine-tuned, 400 steps" 1 \
+        $FNN train --config configs/finetune-lm.ini --set init_from=$ckpt --set eval_every=50 --set metrics=$out/lm-finetune.jsonl
+    row b lm-scratch bpc "songs-poems: same model from scratch, 400 steps" 1 \
+        $FNN train --config configs/finetune-lm.ini --set init_from= --set ckpt_dir= --set eval_every=50 --set metrics=$out/lm-scratch.jsonl
+fi
 
 # c. Category of a record.
-row "c (i)" cls-ridge accuracy "ridge head on frozen pretrained features (no gradient step; ridge_lambda 1e-3)" 2 \
-    $MPIRUN -np 2 $FNN train --config configs/finetune-classify.ini --set init_from=$ckpt \
-    --set head_ridge=true --set steps=0
-# A build without the closed-form head accepts head_ridge and trains nothing: no row then.
-if [ -f $out/cls-ridge.log ] && ! grep -q '^ridge head:' $out/cls-ridge.log; then
-    sed -i '$ d' $rows
-    echo "| c (i) | ridge head on frozen pretrained features | 2 | accuracy | not run: no ridge fit in this build | - |" >> $rows
-    failed=$((failed + 1))
+if want c; then
+    row "c (i)" cls-ridge accuracy "ridge head on frozen pretrained features (no gradient step; ridge_lambda 1e-3)" 2 \
+        $MPIRUN -np 2 $FNN train --config configs/finetune-classify.ini --set init_from=$ckpt \
+        --set head_ridge=true --set steps=0
+    # A build without the closed-form head accepts head_ridge and trains nothing: no row then.
+    if [ -f $out/cls-ridge.log ] && ! grep -q '^ridge head:' $out/cls-ridge.log; then
+        sed -i '$ d' $rows
+        echo "| c (i) | ridge head on frozen pretrained features | 2 | accuracy | not run: no ridge fit in this build | - |" >> $rows
+        failed=$((failed + 1))
+    fi
+    row "c (ii)" cls-finetune accuracy "new head alone 100 steps, then everything, 400 steps in all" 2 \
+        $MPIRUN -np 2 $FNN train --config configs/finetune-classify.ini --set init_from=$ckpt
+    row "c (iii)" cls-scratch accuracy "same architecture from scratch, 400 steps" 2 \
+        $MPIRUN -np 2 $FNN train --config configs/finetune-classify.ini --set init_from= \
+        --set new_head=false --set head_only_steps=0 --set body_lr_scale=1 --set l2_init=0
+    # The majority class of the val split, as the run of row (iii) counts it (its confusion rows).
+    maj=$(grep '^val:' $out/cls-scratch.log | sed -n 's/.*  majority \([^ ]*\).*/\1/p')
+    echo "| c (iv) | majority class of the val split (classes balanced) | - | accuracy | ${maj:-not run} | 0 |" >> $rows
 fi
-row "c (ii)" cls-finetune accuracy "new head alone 100 steps, then everything, 400 steps in all" 2 \
-    $MPIRUN -np 2 $FNN train --config configs/finetune-classify.ini --set init_from=$ckpt
-row "c (iii)" cls-scratch accuracy "same architecture from scratch, 400 steps" 2 \
-    $MPIRUN -np 2 $FNN train --config configs/finetune-classify.ini --set init_from= \
-    --set new_head=false --set head_only_steps=0 --set body_lr_scale=1 --set l2_init=0
-# The majority class of the val split, as the run of row (iii) counts it (its confusion rows).
-maj=$(grep '^val:' $out/cls-scratch.log | sed -n 's/.*  majority \([^ ]*\).*/\1/p')
-echo "| c (iv) | majority class of the val split (classes balanced) | - | accuracy | ${maj:-not run} | 0 |" >> $rows
+
+# c'. ridge_lambda: the most accurate on the held-out training records of a fit on the others
+# (among equals, the lowest loss).
+if want sel; then
+    for lambda in 1e-3 1e-2 1e-1 1 10 100 1e3 1e4; do
+        $MPIRUN -np 2 $FNN train --config configs/finetune-classify.ini --set init_from=$ckpt --set head_ridge=true \
+            --set steps=0 --set data=$out/select.h5 --set ridge_lambda=$lambda > $out/select-ridge-$lambda.log 2>&1 &&
+            grep '^val:' $out/select-ridge-$lambda.log | sed -n "s/.*  loss \([^ ]*\)  accuracy \([^ ]*\).*/$lambda \2 \1/p"
+    done > $out/select-ridge.txt
+    best_lambda=$(sort -k2,2gr -k3,3g $out/select-ridge.txt | head -n 1 | cut -d' ' -f1)
+    echo "ridge_lambda on the held-out training records (lambda accuracy loss):"; cat $out/select-ridge.txt
+    row "c (i')" cls-ridge-select accuracy "ridge head, ridge_lambda ${best_lambda:-(none)} chosen on held-out training records" 2 \
+        $MPIRUN -np 2 $FNN train --config configs/finetune-classify.ini --set init_from=$ckpt \
+        --set head_ridge=true --set steps=0 --set ridge_lambda=${best_lambda:-none}
+    # Trains on select.h5 (the training records less the held-out ones), scoring those every 20 steps,
+    # stopping after 5 scores without a better one, and scores the best checkpoint on the reported
+    # validation split.
+    early() {
+        run=$out/$1; shift
+        rm -rf $run
+        $MPIRUN -np 2 $FNN train --config configs/finetune-classify.ini --set data=$out/select.h5 \
+            --set eval_every=20 --set early_stop=5 --set ckpt_dir=$run --set ckpt_keep_best=true \
+            --set metrics=$run.jsonl "$@" &&
+            $FNN eval --checkpoint $run/$(head -n 1 $run/best) --data $out/categories.h5
+    }
+    row "c (ii')" cls-finetune-select accuracy "as (ii), the checkpoint of the best held-out score (eval_every 20, early_stop 5)" 2 \
+        early cls-finetune-select --set init_from=$ckpt
+    row "c (iii')" cls-scratch-select accuracy "as (iii), the checkpoint of the best held-out score (eval_every 20, early_stop 5)" 2 \
+        early cls-scratch-select --set init_from= --set new_head=false --set head_only_steps=0 --set body_lr_scale=1 --set l2_init=0
+fi
 
 # d. Dense regression: the fed-back previous position, or none.
-row d duffing-target mse "feedback = all, feedback_source = target (previous observed x)" 1 \
-    $FNN train --config configs/regress-duffing.ini
-row d duffing-model mse "feedback = all, feedback_source = model (its own previous output)" 1 \
-    $FNN train --config configs/regress-duffing.ini --set feedback_source=model
-row d duffing-none mse "feedback = none" 1 \
-    $FNN train --config configs/regress-duffing.ini --set feedback=none
-# Baselines on the same windows of 64 rows: x_t predicted by x_{t-1} (the training mean at the
-# first row of a window, where nothing has been observed), and by the training mean.
-awk -F, -v cut=16000 -v T=64 '
-    NR <= cut { s += $2; n++; next }
-    { i = NR - cut - 1; if (i >= int((20000 - cut) / T) * T) next; m = s / n
-      p = i % T ? prev : m; e += ($2 - p)^2; f += ($2 - m)^2; k++; prev = $2 }
-    END { printf "| d | baseline: previous observed x (mean at a window'"'"'s first row) | - | mse | %.6g | 0 |\n", e / k
-          printf "| d | baseline: the training mean | - | mse | %.6g | 0 |\n", f / k }' $out/duffing.csv >> $rows
+if want d; then
+    row d duffing-target mse "feedback = all, feedback_source = target (previous observed x)" 1 \
+        $FNN train --config configs/regress-duffing.ini
+    row d duffing-model mse "feedback = all, feedback_source = model (its own previous output)" 1 \
+        $FNN train --config configs/regress-duffing.ini --set feedback_source=model
+    row d duffing-none mse "feedback = none" 1 \
+        $FNN train --config configs/regress-duffing.ini --set feedback=none
+    # Baselines on the same windows of 64 rows: x_t predicted by x_{t-1} (the training mean at the
+    # first row of a window, where nothing has been observed), and by the training mean.
+    awk -F, -v cut=16000 -v T=64 '
+        NR <= cut { s += $2; n++; next }
+        { i = NR - cut - 1; if (i >= int((20000 - cut) / T) * T) next; m = s / n
+          p = i % T ? prev : m; e += ($2 - p)^2; f += ($2 - m)^2; k++; prev = $2 }
+        END { printf "| d | baseline: previous observed x (mean at a window'"'"'s first row) | - | mse | %.6g | 0 |\n", e / k
+              printf "| d | baseline: the training mean | - | mse | %.6g | 0 |\n", f / k }' $out/duffing.csv >> $rows
+fi
+
+# The curves: losses and tokens/s against the step.
+if want b; then
+    # A kept pretraining of a run before the metrics has none.
+    if [ -f $out/pretrain.jsonl ]; then
+        set -- --names "pretraining (a),fine-tuned (b),scratch (b)" $out/pretrain.jsonl
+    else
+        set -- --names "fine-tuned (b),scratch (b)"
+    fi
+    $FNN plot --out $out/lm.png "$@" $out/lm-finetune.jsonl $out/lm-scratch.jsonl || failed=$((failed + 1))
+fi
+if want sel; then
+    $FNN plot --out $out/classify.png --names "staged fine-tuning (ii'),scratch (iii')" \
+        $out/cls-finetune-select.jsonl $out/cls-scratch-select.jsonl || failed=$((failed + 1))
+fi
 
 {
     echo "| row | run | ranks | measure (val) | value | s |"
