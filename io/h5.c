@@ -1,5 +1,5 @@
-// fnn's only caller of the HDF5 library (see h5.h): checkpoints through the MPI-IO driver, and
-// the local files of fnn prepare. HDF5's own error stack is silenced while a file is open: its
+// fnn's only caller of the HDF5 library (see h5.h), with io/h5_array.c (the arrays of fnn
+// prepare's files): checkpoints through the MPI-IO driver, and the local files of fnn prepare. HDF5's own error stack is silenced while a file is open: its
 // multi-line dumps would bury the one-line message fnn prints.
 //
 // Why a digest attribute and not HDF5's Fletcher32 filter: the filter needs chunked datasets,

@@ -1,4 +1,4 @@
-// fnn's only way into HDF5 (io/h5.c is the only file that calls the library, so every failure
+// fnn's only way into HDF5 (io/h5.c and io/h5_array.c alone call the library, so every failure
 // takes the one error path below). Checkpoints: files opened with the MPI-IO driver on a
 // communicator, scalar attributes, and pieces of full logical datasets written with collective
 // transfers and read with independent ones. Local files, which one process reads or writes
