@@ -91,6 +91,7 @@ static int open_array(h5file* h, int split, const char* what, h5_elem e, int ran
 {
     char name[64];
     snprintf(name, sizeof name, "/%s/%s", split_names[split], what);
+    *r = (h5_rows){.ds = -1, .fd = -1}; // closed, whatever fails below
     if (!h5_exists(h, name))
         return h5_fail(h, "no dataset %s (is it a dataset made by fnn prepare?)", name);
     if (h5_rows_open(h, name, rank, e, r)) return -1;
