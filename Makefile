@@ -154,6 +154,12 @@ bench: deps
 	$(MAKE) build/fnn
 	MPIRUN="$(MPIRUN)" sh tools/bench.sh
 
+# The streamed loader on generated corpora of SIZES GB (default 1 3 6) past 2^31 bytes: prepare's
+# and each rank's peak memory, tokens/s; BEFORE=old/build/fnn interleaves an in-memory build.
+stream-bench: deps
+	$(MAKE) build/fnn
+	MPIRUN="$(MPIRUN)" BEFORE="$(BEFORE)" SIZES="$(or $(SIZES),1 3 6)" sh tools/stream_bench.sh
+
 # The extension names isa_of gives OPT (tests/e2e_kernel.sh holds -march=native's against
 # model/cpu.c's table).
 isa-names:
@@ -174,5 +180,5 @@ scaling-report: deps
 clean:
 	rm -rf build
 
-.PHONY: all deps test test-asan test-slurm scaling-report demo finetune-demo large adding cells-lm bench isa-names clean FORCE
+.PHONY: all deps test test-asan test-slurm scaling-report demo finetune-demo large adding cells-lm bench stream-bench isa-names clean FORCE
 -include $(LIBOBJ:.o=.d) $(MATHOBJ64:.o=.d) $(APPOBJ:.o=.d)

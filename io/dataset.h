@@ -28,10 +28,13 @@ enum { BYTE_VOCAB = 256 };
 enum dataset_kind { DATA_TOKENS, DATA_SEQUENCES, DATA_DENSE };
 enum dataset_split { SPLIT_TRAIN, SPLIT_VAL };
 
-typedef struct dataset dataset; // opaque: both splits, read whole into memory
+typedef struct dataset dataset; // opaque: the open file, its shapes and the records' index
 
-// Reads the file (every rank reads it; it is small next to the model). Returns NULL with a
-// one-line message naming the file and what is wrong in err (missing, not HDF5, missing dataset).
+// Opens the file and checks it (shapes, types, the records' index, dense values finite); every
+// rank opens it and reads each window's rows from it as it draws them (io/dataset.c), so a rank
+// holds no split in memory. Returns NULL with a one-line message naming the file and what is
+// wrong in err (missing, not HDF5 or truncated, missing dataset). A read that fails later (the
+// file truncated while in use) ends the job with a message naming the file.
 dataset* dataset_open(const char* path, char* err, size_t errlen);
 void dataset_free(dataset** d);
 
@@ -40,7 +43,7 @@ int dataset_inputs(const dataset* d);   // D for dense, 0 otherwise
 int dataset_outputs(const dataset* d);  // O: BYTE_VOCAB tokens, number of classes, or outputs of dense
 int dataset_nclasses(const dataset* d);
 int dataset_seq_len(const dataset* d);  // S of per-sequence dense targets, 0 for any other data
-// Bytes this process holds of the file's arrays: every rank loads both splits whole.
+// Bytes this process holds of the file's arrays: the records' index (16 bytes per record).
 size_t dataset_bytes(const dataset* d);
 const char* dataset_class_name(const dataset* d, int k);
 
@@ -62,6 +65,7 @@ typedef struct data_batch {
     int32_t* last;   // (B)
     real* dense;     // (T, B, D)
     real* target;    // (T, B, O)
+    void* scratch;   // one window's rows as read from the file
     model_batch view;
 } data_batch;
 

@@ -1,5 +1,5 @@
-// fnn's only caller of the HDF5 library (see h5.h): checkpoints through the MPI-IO driver, and
-// the local files of fnn prepare. HDF5's own error stack is silenced while a file is open: its
+// fnn's only caller of the HDF5 library (see h5.h), with io/h5_array.c (the arrays of fnn
+// prepare's files): checkpoints through the MPI-IO driver, and the local files of fnn prepare. HDF5's own error stack is silenced while a file is open: its
 // multi-line dumps would bury the one-line message fnn prints.
 //
 // Why a digest attribute and not HDF5's Fletcher32 filter: the filter needs chunked datasets,
@@ -759,84 +759,6 @@ void h5_read_rects(h5file* h, const char* name, int rank, int rows, int cols, co
     H5Sclose(ms);
     H5Sclose(fs);
     H5Dclose(ds);
-}
-
-// ------------------------------------------------------------------------------------------------
-// Whole datasets of bytes, integers or floats: the arrays of fnn prepare's files, which one
-// process writes and every rank reads whole. Unlike a checkpoint's tensors they carry no digest:
-// prepare's output is the user's to regenerate, and its reader checks what they hold.
-
-// The file type each element kind is stored as, and the memory type it is read into.
-static hid_t file_type(h5_elem e)
-{
-    return e == ELEM_U8 ? H5T_STD_U8LE : e == ELEM_I32 ? H5T_STD_I32LE : H5T_IEEE_F32LE;
-}
-
-static hid_t mem_type(h5_elem e)
-{
-    return e == ELEM_U8 ? H5T_NATIVE_UINT8 : e == ELEM_I32 ? H5T_NATIVE_INT32 : H5T_NATIVE_FLOAT;
-}
-
-// Whether HDF5 converts type t into e's memory type without saturating any value.
-static int holds(hid_t t, h5_elem e)
-{
-    H5T_class_t cls = H5Tget_class(t);
-    size_t size = H5Tget_size(t);
-    if (e == ELEM_F32) return cls == H5T_FLOAT;
-    if (cls != H5T_INTEGER) return 0;
-    if (e == ELEM_U8) return size == 1 && H5Tget_sign(t) == H5T_SGN_NONE;
-    return size < 4 || (size == 4 && H5Tget_sign(t) == H5T_SGN_2);
-}
-
-int h5_array_shape(h5file* h, const char* name, int rank, h5_elem e, uint64_t dims[2],
-                   uint64_t* stored)
-{
-    static const char* const needs[] = {"an unsigned 8-bit integer dataset",
-                                        "a 32-bit (or narrower) integer dataset", "a float dataset"};
-    if (h->f < 0) return -1;
-    if (!h5_exists(h, name)) return h5_fail(h, "no dataset %s", name);
-    hid_t ds = H5Dopen2(h->f, name, H5P_DEFAULT);
-    hid_t sp = ds < 0 ? -1 : H5Dget_space(ds);
-    int nd = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
-    hsize_t d[2] = {1, 1};
-    if (nd == rank) nd = H5Sget_simple_extent_dims(sp, d, NULL);
-    if (sp >= 0) H5Sclose(sp);
-    hid_t t = nd == rank ? H5Dget_type(ds) : -1;
-    int st = 0;
-    if (nd < 0) st = h5_fail(h, "cannot open dataset %s (truncated or corrupt file?)", name);
-    else if (nd != rank) st = h5_fail(h, "dataset %s has %d dimensions, expected %d", name, nd, rank);
-    else if (t < 0 || !holds(t, e)) st = h5_fail(h, "dataset %s must be %s", name, needs[e]);
-    if (!st) {
-        dims[0] = d[0], dims[1] = d[1];
-        *stored = H5Dget_storage_size(ds);
-    }
-    if (t >= 0) H5Tclose(t);
-    if (ds >= 0) H5Dclose(ds);
-    return st;
-}
-
-void h5_array_read(h5file* h, const char* name, h5_elem e, void* out)
-{
-    if (h->f < 0) return;
-    hid_t ds = H5Dopen2(h->f, name, H5P_DEFAULT);
-    if (ds < 0 || H5Dread(ds, mem_type(e), H5S_ALL, H5S_ALL, h->dxpl, out) < 0)
-        h5_fail(h, "cannot read dataset %s (truncated or corrupt file?)", name);
-    if (ds >= 0) H5Dclose(ds);
-}
-
-void h5_array_write(h5file* h, const char* name, h5_elem e, int rank, uint64_t rows,
-                    uint64_t cols, const void* data)
-{
-    if (h->f < 0) return;
-    hsize_t dims[2] = {rows, cols};
-    hid_t sp = H5Screate_simple(rank, dims, NULL);
-    hid_t ds = sp < 0 ? -1 : H5Dcreate2(h->f, name, file_type(e), sp, H5P_DEFAULT, H5P_DEFAULT,
-                                        H5P_DEFAULT);
-    int ok = ds >= 0 && (rows * cols == 0 ||
-                         H5Dwrite(ds, mem_type(e), H5S_ALL, H5S_ALL, h->dxpl, data) >= 0);
-    if (ds >= 0 && H5Dclose(ds) < 0) ok = 0;
-    if (sp >= 0) H5Sclose(sp);
-    if (!ok) h5_fail(h, "cannot write dataset %s (disk full?)", name);
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-// fnn's only way into HDF5 (io/h5.c is the only file that calls the library, so every failure
+// fnn's only way into HDF5 (io/h5.c and io/h5_array.c alone call the library, so every failure
 // takes the one error path below). Checkpoints: files opened with the MPI-IO driver on a
 // communicator, scalar attributes, and pieces of full logical datasets written with collective
 // transfers and read with independent ones. Local files, which one process reads or writes
@@ -122,6 +122,32 @@ void h5_array_read(h5file* h, const char* name, h5_elem e, void* out);
 // type e, in an existing group, and writes data to it (nothing for an empty one).
 void h5_array_write(h5file* h, const char* name, h5_elem e, int rank, uint64_t rows,
                     uint64_t cols, const void* data);
+
+// Row ranges of one dataset of a local file (io/h5_array.c): the loader reads a window at a time
+// and prepare writes a block at a time, so neither holds a whole corpus.
+typedef struct h5_rows {
+    hid_t ds;          // -1 when closed
+    int fd;            // the file, for pread of contiguous raw data stored as e's memory type; -1:
+                       // reads go through HDF5
+    uint64_t offset;   // of the raw data in the file, when fd >= 0
+    uint64_t rows, cols;
+    uint64_t stored;   // bytes of storage in the file (reading)
+    int rank;
+    h5_elem e;
+    char name[64];
+} h5_rows;
+// Opens dataset name for reading after h5_array_shape's checks; 0, or -1 after a failure.
+int h5_rows_open(h5file* h, const char* name, int rank, h5_elem e, h5_rows* r);
+// Rows [row0, row0 + n) (every column) into out; 0, or -1 after recording a failure (rows out
+// of range, a read error, or data past the end of the file: truncated while in use).
+int h5_rows_read(h5file* h, const h5_rows* r, uint64_t row0, uint64_t n, void* out);
+void h5_rows_close(h5_rows* r);
+// Creates dataset name (rank 1: rows elements, cols = 1; rank 2: rows x cols), contiguous, of
+// type e, in an existing group, for h5_rows_write to fill; 0, or -1 after a failure.
+int h5_rows_create(h5file* h, const char* name, h5_elem e, int rank, uint64_t rows, uint64_t cols,
+                   h5_rows* r);
+// Writes rows [row0, row0 + n) of a created dataset from data.
+void h5_rows_write(h5file* h, const h5_rows* r, uint64_t row0, uint64_t n, const void* data);
 
 // A piece of a dataset of logical shape rows x cols (vector: rank 1, cols = 1): rows
 // [row0, row0 + nrows) x cols [col0, col0 + ncols), at p with row stride ld in memory.

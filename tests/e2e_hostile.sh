@@ -123,7 +123,7 @@ extra data_case "/train/tokens must be an unsigned 8-bit" 1 $data retype $dir/ba
 data_case "/val/tokens must be an unsigned 8-bit" 2 $data retype $dir/bad.h5 /val/tokens f32
 data_case "/train/tokens must be an unsigned 8-bit" 2 $data retype $dir/bad.h5 /train/tokens i32 -5
 data_case "/train/tokens holds no stored data" 4 $data huge $dir/bad.h5 /train/tokens 2000000000
-data_case "/val/tokens is 8589934592 x 1: too large" 1 $data huge $dir/bad.h5 /val/tokens 8589934592
+data_case "/val/tokens holds no stored data" 1 $data huge $dir/bad.h5 /val/tokens 8589934592
 data_case "/train/x holds a non-finite value" 4 $dir/dense.h5 set $dir/bad.h5 /train/x 5 nan
 data_case "/val/y must be a float" 2 $dir/dense.h5 retype $dir/bad.h5 /val/y i32
 extra data_case "/train/y holds a non-finite value" 1 $dir/dense.h5 set $dir/bad.h5 /train/y 0 -inf

@@ -1,6 +1,8 @@
 // Datasets: `fnn prepare` of each kind on small hand-made files, the exact values of evaluation
-// windows, training windows that do not depend on how the batch is split, carried streams, and
-// the one-line errors (naming the file) that leave no output behind.
+// windows, training windows that do not depend on how the batch is split, carried streams,
+// streamed windows against the whole file read by HDF5 at 1, 2 and 4 DP ranks, prepare under a
+// memory limit smaller than its input, and the one-line errors (naming the file) that leave no
+// output behind.
 // ranks: 1
 #include <dirent.h>
 #include <hdf5.h>
@@ -8,8 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include "io/dataset.h"
+#include "model/mix.h"
 #include "tests/check.h"
 
 static char dir[64];
@@ -17,9 +21,9 @@ static char dir[64];
 // dir/name, in a static buffer per call slot so a few paths can be live at once.
 static const char* path_of(const char* name)
 {
-    static char bufs[8][512];
+    static char bufs[16][512];
     static int slot;
-    char* p = bufs[slot++ % 8];
+    char* p = bufs[slot++ % 16];
     snprintf(p, sizeof bufs[0], "%s/%s", dir, name);
     return p;
 }
@@ -352,6 +356,273 @@ static void test_sequences(void)
 
 // ------------------------------------------------------------------------------------------------
 
+// ------------------------------------------------------------------------------------------------
+// Streamed windows against a reference: the whole split read with HDF5 directly, and the training
+// positions of io/dataset.h's rule (splitmix64 keyed by seed, step and global row; with carry an
+// origin per row advancing one window per step), written out here again.
+
+typedef struct whole {
+    int kind, D, O, S; // S: per-sequence steps, 0 = a stream
+    long n;            // tokens, records, rows or sequences
+    uint8_t* bytes;    // tokens, or records' bytes
+    int32_t *lens, *labels;
+    long* start;
+    float *x, *y;
+} whole;
+
+static void* read_all(hid_t f, const char* name, hid_t type, size_t elem, hsize_t dims[2])
+{
+    hid_t ds = H5Dopen2(f, name, H5P_DEFAULT), sp = H5Dget_space(ds);
+    dims[1] = 1;
+    H5Sget_simple_extent_dims(sp, dims, NULL);
+    void* v = malloc(dims[0] * dims[1] * elem + 1);
+    CHECK(ds >= 0 && v && H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0, "%s", name);
+    H5Sclose(sp), H5Dclose(ds);
+    return v;
+}
+
+static whole read_whole(const char* p, int kind)
+{
+    whole w = {.kind = kind};
+    hid_t f = H5Fopen(p, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hsize_t d[2], e[2];
+    if (kind == DATA_TOKENS) {
+        w.bytes = read_all(f, "/train/tokens", H5T_NATIVE_UINT8, 1, d);
+        w.n = (long)d[0];
+    } else if (kind == DATA_SEQUENCES) {
+        w.bytes = read_all(f, "/train/seqs", H5T_NATIVE_UINT8, 1, d);
+        w.lens = read_all(f, "/train/lens", H5T_NATIVE_INT32, 4, d);
+        w.labels = read_all(f, "/train/labels", H5T_NATIVE_INT32, 4, d);
+        w.n = (long)d[0];
+        w.start = malloc((size_t)w.n * sizeof *w.start);
+        for (long k = 0, at = 0; k < w.n; at += w.lens[k++]) w.start[k] = at;
+    } else {
+        w.x = read_all(f, "/train/x", H5T_NATIVE_FLOAT, 4, d);
+        w.y = read_all(f, "/train/y", H5T_NATIVE_FLOAT, 4, e);
+        w.D = (int)d[1], w.O = (int)e[1], w.n = (long)e[0];
+        w.S = d[0] == e[0] ? 0 : (int)(d[0] / e[0]);
+    }
+    H5Fclose(f);
+    return w;
+}
+
+static void whole_free(whole* w)
+{
+    free(w->bytes), free(w->lens), free(w->labels), free(w->start), free(w->x), free(w->y);
+}
+
+static long ref_pos(uint64_t seed, long step, long row, long span, long stride, int carry)
+{
+    uint64_t n = (uint64_t)span;
+#define H3(a, b) splitmix64(splitmix64(splitmix64(seed) ^ (uint64_t)(a)) ^ (uint64_t)(b))
+    if (!carry) return (long)(H3(step, row) % n);
+    return (long)((H3(UINT64_MAX, row) % n + (uint64_t)step * (uint64_t)stride) % n);
+#undef H3
+}
+
+// Row r of b (B rows) against the window at pos of w: 0 when every value is equal bit for bit.
+static int row_differs(const whole* w, const data_batch* b, int r, long pos)
+{
+    int bad = 0, T = b->T, B = b->B;
+    for (int t = 0; t < T; t++) {
+        size_t i = (size_t)t * B + r;
+        if (w->kind == DATA_TOKENS)
+            bad |= b->tokens[i] != w->bytes[pos + t] || b->next[i] != w->bytes[pos + t + 1];
+        else if (w->kind == DATA_SEQUENCES) {
+            int len = w->lens[pos] < T ? w->lens[pos] : T;
+            bad |= b->tokens[i] != (t < len ? w->bytes[w->start[pos] + t] : 0);
+            bad |= t == 0 && (b->label[r] != w->labels[pos] || b->last[r] != (len ? len - 1 : 0));
+        } else {
+            long xrow = w->S ? pos * w->S + t : pos + t;
+            bad |= memcmp(b->dense + i * w->D, w->x + xrow * w->D, w->D * sizeof(float)) != 0;
+            for (int o = 0; o < w->O; o++) {
+                float want = !w->S ? w->y[(pos + t) * w->O + o] : t == T - 1 ? w->y[pos * w->O + o] : 0;
+                bad |= memcmp(&b->target[i * w->O + o], &want, sizeof want) != 0;
+            }
+        }
+    }
+    return bad;
+}
+
+// A global batch of 8 rows, split over np = 1, 2 and 4 DP ranks, for steps 0..3 with and without
+// carry, and the evaluation windows: each rank's rows are the reference's windows.
+static void check_streamed(const char* p, int kind, int T)
+{
+    enum { B = 8 };
+    whole w = read_whole(p, kind);
+    dataset* d = open_ok(p);
+    if (!d) return;
+    long span = kind == DATA_TOKENS ? w.n - T : kind == DATA_DENSE && !w.S ? w.n - T + 1 : w.n;
+    long stride = kind == DATA_SEQUENCES || w.S ? 1 : T;
+    int checked = 0;
+    for (int np = 1; np <= 4; np *= 2) {
+        data_batch b;
+        CHECK(data_batch_init(&b, d, T, B / np) == 0, "batch");
+        for (int rank = 0; rank < np; rank++) {
+            int row0 = rank * (B / np);
+            for (int carry = 0; carry < 2; carry++)
+                for (long step = 0; step < 4; step++) {
+                    dataset_train_batch(d, &b, 5, step, row0, carry);
+                    for (int r = 0; r < B / np; r++, checked++)
+                        CHECK(!row_differs(&w, &b, r, ref_pos(5, step, row0 + r, span, stride, carry)),
+                              "%s np %d row %d step %ld carry %d", p, np, row0 + r, step, carry);
+                }
+            dataset_eval_batch(d, &b, SPLIT_TRAIN, 1, row0);
+            long n = dataset_windows(d, SPLIT_TRAIN, T);
+            for (int r = 0; r < B / np; r++, checked++) {
+                long k = 1 + row0 + r < n ? 1 + row0 + r : n - 1;
+                CHECK(!row_differs(&w, &b, r, k * stride), "%s np %d eval row %d", p, np, row0 + r);
+            }
+        }
+        data_batch_free(&b);
+    }
+    CHECK(checked == 3 * 2 * 4 * B + 3 * B, "%d rows", checked);
+    dataset_free(&d);
+    whole_free(&w);
+}
+
+static unsigned rnd(unsigned* s)
+{
+    *s = *s * 1103515245u + 12345u;
+    return *s >> 8;
+}
+
+// The dense file's /train/x again as a chunked float64 dataset: read through HDF5's hyperslabs
+// (with conversion) instead of pread.
+static const char* chunked_copy(const char* good)
+{
+    const char* p = path_of("chunked.h5");
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "cp %s %s", good, p);
+    CHECK(system(cmd) == 0, "%s", cmd);
+    hid_t f = H5Fopen(p, H5F_ACC_RDWR, H5P_DEFAULT);
+    hsize_t d[2], chunk[2] = {7, 1};
+    double* v = read_all(f, "/train/x", H5T_NATIVE_DOUBLE, 8, d);
+    H5Ldelete(f, "/train/x", H5P_DEFAULT);
+    hid_t sp = H5Screate_simple(2, d, NULL), pl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(pl, 2, chunk);
+    hid_t ds = H5Dcreate2(f, "/train/x", H5T_IEEE_F64LE, sp, H5P_DEFAULT, pl, H5P_DEFAULT);
+    CHECK(ds >= 0 && H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0, "%s", p);
+    H5Dclose(ds), H5Pclose(pl), H5Sclose(sp), H5Fclose(f);
+    free(v);
+    return p;
+}
+
+static void test_streamed(void)
+{
+    unsigned seed = 1;
+    char* text = malloc(5001);
+    for (int i = 0; i < 5000; i++) text[i] = (char)(1 + rnd(&seed) % 255);
+    text[5000] = 0;
+    const char* tin[1] = {write_file("stream.txt", text)};
+    char recs[2][4096], csv[8192], seqs[8192];
+    for (int c = 0; c < 2; c++) {
+        int at = 0;
+        for (int k = 0; k < 40; k++) {
+            int len = 1 + (int)(rnd(&seed) % 20);
+            for (int i = 0; i < len; i++) recs[c][at++] = (char)('a' + rnd(&seed) % 26);
+            at += sprintf(recs[c] + at, "\n%%\n");
+        }
+        recs[c][at] = 0;
+    }
+    const char* rin[2] = {write_file("cls_a", recs[0]), write_file("cls_b", recs[1])};
+    int at = 0, sat = 0;
+    for (int k = 0; k < 200; k++)
+        at += sprintf(csv + at, "%g,%g,%g\n", rnd(&seed) / 1e5 - 50, rnd(&seed) / 3e5, rnd(&seed) / 7e5);
+    for (int k = 0; k < 60; k++) {
+        for (int c = 0; c < 7; c++) sat += sprintf(seqs + sat, "%g%c", rnd(&seed) / 1e5, c < 6 ? ',' : '\n');
+    }
+    const char* cin[1] = {write_file("stream.csv", csv)};
+    const char* sin[1] = {write_file("streamseq.csv", seqs)};
+    char err[512] = "";
+    const char* out[4] = {path_of("st_text.h5"), path_of("st_recs.h5"), path_of("st_dense.h5"),
+                          path_of("st_seqs.h5")};
+    CHECK(!dataset_prepare("text", tin, 1, out[0], 0.25, 0, err, sizeof err) &&
+          !dataset_prepare("records", rin, 2, out[1], 0.25, 0, err, sizeof err) &&
+          !dataset_prepare("csv", cin, 1, out[2], 0.25, 2, err, sizeof err) &&
+          !dataset_prepare_steps("csv", sin, 1, out[3], 0.25, 2, 3, err, sizeof err), "%s", err);
+    check_streamed(out[0], DATA_TOKENS, 16);
+    check_streamed(out[1], DATA_SEQUENCES, 12);
+    check_streamed(out[2], DATA_DENSE, 5);
+    check_streamed(out[3], DATA_DENSE, 3);
+    check_streamed(chunked_copy(out[2]), DATA_DENSE, 5);
+    free(text);
+}
+
+// The datasets /split/tokens of two files are equal, and equal to the input's bytes.
+static void same_tokens(const char* a, const char* b, const char* input, size_t n)
+{
+    FILE* f = fopen(input, "rb");
+    char* want = malloc(n);
+    CHECK(f && want && fread(want, 1, n, f) == n, "%s", input);
+    if (f) fclose(f);
+    hid_t fa = H5Fopen(a, H5F_ACC_RDONLY, H5P_DEFAULT), fb = H5Fopen(b, H5F_ACC_RDONLY, H5P_DEFAULT);
+    size_t at = 0;
+    for (int split = 0; split < 2; split++) {
+        const char* name = split ? "/val/tokens" : "/train/tokens";
+        hsize_t da[2], db[2];
+        uint8_t* va = read_all(fa, name, H5T_NATIVE_UINT8, 1, da);
+        uint8_t* vb = read_all(fb, name, H5T_NATIVE_UINT8, 1, db);
+        CHECK(da[0] == db[0] && at + da[0] <= n && !memcmp(va, vb, da[0]) &&
+                  !memcmp(va, want + at, da[0]), "%s: %s and %s differ", name, a, b);
+        at += da[0];
+        free(va), free(vb);
+    }
+    CHECK(at == n, "%zu of %zu bytes", at, n);
+    H5Fclose(fa), H5Fclose(fb);
+    free(want);
+}
+
+// AddressSanitizer maps its shadow memory on demand, which no tight address-space limit leaves
+// room for.
+#ifdef __SANITIZE_ADDRESS__
+enum { SANITIZED = 1 };
+#else
+enum { SANITIZED = 0 };
+#endif
+
+static long vm_size_kib(void)
+{
+    FILE* f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmSize:", 7)) kib = atol(line + 7);
+    if (f) fclose(f);
+    return kib;
+}
+
+// prepare of a 48 MiB text under an address-space limit 24 MiB above this process's (ulimit -v):
+// the same file as without the limit.
+static void test_prepare_memory_limit(void)
+{
+    enum { MIB = 1 << 20, SIZE = 48 * MIB };
+    const char* in[1] = {path_of("big.txt")};
+    FILE* f = fopen(in[0], "wb");
+    static char block[MIB];
+    unsigned seed = 3;
+    for (int k = 0; k < SIZE / MIB; k++) {
+        for (int i = 0; i < MIB; i++) block[i] = (char)rnd(&seed);
+        CHECK(f && fwrite(block, 1, MIB, f) == MIB, "writing %s", in[0]);
+    }
+    if (f) fclose(f);
+    char err[512] = "";
+    CHECK(dataset_prepare("text", in, 1, path_of("big_free.h5"), 0.1, 0, err, sizeof err) == 0, "%s", err);
+    struct rlimit was, lim;
+    CHECK(getrlimit(RLIMIT_AS, &was) == 0, "getrlimit");
+    lim = was;
+    lim.rlim_cur = (rlim_t)(vm_size_kib() + 24 * 1024) * 1024;
+    CHECK(setrlimit(RLIMIT_AS, &lim) == 0, "setrlimit");
+    void* probe = malloc(SIZE); // the limit holds: the input does not fit
+    CHECK(!probe, "a %d MiB allocation fits under the limit (VmSize %ld KiB)", SIZE / MIB, vm_size_kib());
+    free(probe);
+    int st = dataset_prepare("text", in, 1, path_of("big_lim.h5"), 0.1, 0, err, sizeof err);
+    setrlimit(RLIMIT_AS, &was);
+    CHECK(st == 0, "under the limit: %s", err);
+    if (!st) same_tokens(path_of("big_free.h5"), path_of("big_lim.h5"), in[0], SIZE);
+    remove(in[0]), remove(path_of("big_free.h5")), remove(path_of("big_lim.h5"));
+}
+
 // A prepare that must fail, with `want` and `file` in the message and no output left behind.
 static void prepare_fails(const char* kind, const char* const* in, int n, int inputs,
                           const char* want, const char* file)
@@ -430,6 +701,15 @@ static void test_errors(void)
     open_fails(write_kind_only(),
                "no dataset /train/tokens (is it a dataset made by fnn prepare?)");
     open_fails(write_truncated(path_of("text.h5")), "");
+    // Truncated after prepare by a few bytes: refused at open, before any window is read.
+    char cmd[1200];
+    const char* cut = path_of("cut.h5");
+    snprintf(cmd, sizeof cmd, "cp %s %s && truncate -s -8 %s", path_of("st_text.h5"), cut, cut);
+    CHECK(system(cmd) == 0, "%s", cmd);
+    open_fails(cut, "truncated");
+    // An input whose length is not what its size said when prepare began (a /proc file is 0).
+    const char* grows[2] = {path_of("a.txt"), "/proc/self/status"};
+    prepare_fails("text", grows, 2, 0, "holds more than when prepare first read it", grows[1]);
 }
 
 // A per-sequence file whose seq_len attribute is replaced by v.
@@ -495,6 +775,8 @@ int main(int argc, char** argv)
     test_text();
     test_records();
     test_csv();
+    test_streamed();
+    if (!SANITIZED) test_prepare_memory_limit();
     test_errors();
     test_sequences();
     test_sequence_errors();
