@@ -452,11 +452,6 @@ int model_init_keep(model* m, const model_config* c, dist_grid* g, int T, int Bg
 
 int model_check_rows(const model_config* c, int Bglobal, int dp, char* err, size_t errlen)
 {
-    if (Bglobal % dp != 0) {
-        snprintf(err, errlen, "batch = %d is not divisible by dp = %d (the data-parallel replicas)",
-                 Bglobal, dp);
-        return -1;
-    }
     const int rows = Bglobal / dp;
     if (c->accum < 0 || rows % accum_of(c) != 0) {
         snprintf(err, errlen, "accum_steps = %d does not divide the %d rows of each of the %d "

@@ -203,8 +203,8 @@ typedef struct model_bytes {
 // (the optimiser's moments are split over dpn x dpx, ZeRO-1).
 void model_memory(const model* m, int dpn, int dpx, model_bytes* b);
 
-// Whether a global batch of Bglobal rows splits over dp replicas, and each replica's rows into
-// c->accum micro-batches. 0, or -1 with a one-line message naming the values in err.
+// Whether the rows of each of dp replicas of a global batch of Bglobal rows (which dp divides)
+// split into c->accum micro-batches. 0, or -1 with a one-line message naming the values in err.
 int model_check_rows(const model_config* c, int Bglobal, int dp, char* err, size_t errlen);
 
 // Collective over the node's DP group (the shared window). Returns 0, or -1 with a message in
