@@ -13,7 +13,6 @@
 // ranks: 1 2 4
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include "io/checkpoint.h"
 #include "model/feedback.h"
 #include "model/init.h"
@@ -310,12 +309,7 @@ int main(int argc, char** argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &world);
     char dir[64];
-    snprintf(dir, sizeof dir, "build/tests/accum_np%d", world);
-    if (rank == 0) {
-        mkdir("build/tests", 0777);
-        mkdir(dir, 0777);
-    }
-    MPI_Barrier(MPI_COMM_WORLD);
+    scratch_dir(dir, sizeof dir, "accum");
     layout ls[MAX_LAYOUTS];
     const int nl = layouts(world, ls);
     combo cs[4 * MAX_LAYOUTS];
