@@ -131,19 +131,21 @@ static void moments(h5file* h, const char* prefix, const model* m, real* buf,
 }
 
 // The carried state: this DP replica's rows of (Bglobal x H) per layer and (Bglobal x O), held
-// whole by every rank of its TP group.
+// whole by every rank of its TP group (all its micro-batches' rows: model_rank_rows).
 static h5_piece state_piece(const model* m, int cols)
 {
-    return (h5_piece){.rank = 2, .rows = m->Bglobal, .cols = cols, .row0 = m->g->dp_rank * m->B,
-                      .nrows = m->B, .col0 = 0, .ncols = cols, .ld = cols};
+    const int rows = model_rank_rows(m);
+    return (h5_piece){.rank = 2, .rows = m->Bglobal, .cols = cols, .row0 = m->g->dp_rank * rows,
+                      .nrows = rows, .col0 = 0, .ncols = cols, .ld = cols};
 }
 
 // The cell's state (LSTM's c), which only the rank owning the hidden units holds: this rank's
 // rows and block of columns of (Bglobal x H) per layer.
 static h5_piece cell_state_piece(const model* m)
 {
-    return (h5_piece){.rank = 2, .rows = m->Bglobal, .cols = m->c.H, .row0 = m->g->dp_rank * m->B,
-                      .nrows = m->B, .col0 = m->h0, .ncols = m->Hl, .ld = m->Hl, .parts = 1};
+    const int rows = model_rank_rows(m);
+    return (h5_piece){.rank = 2, .rows = m->Bglobal, .cols = m->c.H, .row0 = m->g->dp_rank * rows,
+                      .nrows = rows, .col0 = m->h0, .ncols = m->Hl, .ld = m->Hl, .parts = 1};
 }
 
 static void write_state(h5file* h, const model* m)
@@ -153,14 +155,14 @@ static void write_state(h5file* h, const model* m)
     for (int l = 0; l < m->c.L; l++) {
         snprintf(name, sizeof name, "/train/state/h%d", l);
         h5_piece pc = share(state_piece(m, m->c.H), m->g->tp_rank, m->g->tp, &off);
-        h5_write_piece(h, name, &pc, m->h0s[l] + off);
+        h5_write_piece(h, name, &pc, m->h0r[l] + off);
         if (!m->cell->state) continue;
         snprintf(name, sizeof name, "/train/state/%s%d", m->cell->state_name, l);
         h5_piece cs = cell_state_piece(m);
-        h5_write_piece(h, name, &cs, m->s0s[l]);
+        h5_write_piece(h, name, &cs, m->s0r[l]);
     }
     h5_piece pc = share(state_piece(m, m->c.O), m->g->tp_rank, m->g->tp, &off);
-    h5_write_piece(h, "/train/state/f", &pc, m->f0 + off);
+    h5_write_piece(h, "/train/state/f", &pc, m->f0r + off);
 }
 
 static void write_config(h5file* h, const model_config* c, const fnn_config* cfg)
@@ -523,15 +525,15 @@ int ckpt_load_state(const char* path, model* m, char* err, size_t errlen)
             snprintf(name, sizeof name, "/train/state/h%d", l);
             h5_piece pc = state_piece(m, m->c.H);
             pc.part = m->g->tp_rank, pc.parts = m->g->tp;
-            h5_read_piece(&h, name, &pc, m->h0s[l]);
+            h5_read_piece(&h, name, &pc, m->h0r[l]);
             if (!m->cell->state) continue;
             snprintf(name, sizeof name, "/train/state/%s%d", m->cell->state_name, l);
             h5_piece cs = cell_state_piece(m);
-            h5_read_piece(&h, name, &cs, m->s0s[l]);
+            h5_read_piece(&h, name, &cs, m->s0r[l]);
         }
         h5_piece pc = state_piece(m, m->c.O);
         pc.part = m->g->tp_rank, pc.parts = m->g->tp;
-        h5_read_piece(&h, "/train/state/f", &pc, m->f0);
+        h5_read_piece(&h, "/train/state/f", &pc, m->f0r);
     }
     return h5_close(&h) ? -1 : 0;
 }

@@ -106,6 +106,8 @@ static const option options[] = {
     KEY_INT("steps", optim.steps, "100", GE0, "training steps"),
     KEY_STR("data", data, "", "dataset file from fnn prepare"),
     KEY_INT("batch", batch, "8", GT0, "global batch, sequences per step"),
+    KEY_INT("accum_steps", model.accum, "1", GE1,
+            "micro-batches per step: each replica's rows of the batch run in this many passes, gradients summed"),
     KEY_INT("seq_len", seq_len, "32", GT0, "steps per window"),
     KEY_INT("log_every", log_every, "10", GT0, "steps between log lines"),
     KEY_STR("metrics", metrics, "", "JSON-lines metrics file, empty = none"),

@@ -32,7 +32,8 @@ int cmd_plan(int argc, char** argv, dist_grid* world)
     dataset* d = setup_data(&c, world);
     plan_layout lay;
     char err[256];
-    if (plan_layout_of(&lay, np, node, share, c.tp, c.model.H, c.batch, err, sizeof err))
+    if (plan_layout_of(&lay, np, node, share, c.tp, c.model.H, c.batch, err, sizeof err) ||
+        model_check_rows(&c.model, c.batch, lay.dp, err, sizeof err))
         dist_fail_all("fnn plan: %s", err);
     plan p;
     const plan_run run = plan_run_of(&c, baseline, (double)dataset_bytes(d));

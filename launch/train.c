@@ -107,19 +107,20 @@ static long val_windows(const run* r)
     return r->c.eval_windows < n ? r->c.eval_windows : n;
 }
 
-// Copies the carried state, every layer's h0s (B x H) and s0s (B x state Hl) and f0 (B x O) of
-// this rank, into held (back = 0) or back from it (back = 1). Returns the count of values; held
-// NULL: only that.
+// Copies the carried state, every layer's h0r (rows x H) and s0r (rows x state Hl) and f0r
+// (rows x O) of this rank (rows: all its micro-batches'), into held (back = 0) or back from it
+// (back = 1). Returns the count of values; held NULL: only that.
 static size_t move_state(model* m, real* held, int back)
 {
     const int L = m->c.L;
+    const size_t rows = (size_t)model_rank_rows(m);
     real* part[2 * MODEL_MAX_LAYERS + 1];
     size_t n[2 * MODEL_MAX_LAYERS + 1], at = 0;
     for (int l = 0; l < L; l++) {
-        part[2 * l] = m->h0s[l], n[2 * l] = (size_t)m->B * m->c.H;
-        part[2 * l + 1] = m->s0s[l], n[2 * l + 1] = (size_t)m->B * m->cell->state * m->Hl;
+        part[2 * l] = m->h0r[l], n[2 * l] = rows * m->c.H;
+        part[2 * l + 1] = m->s0r[l], n[2 * l + 1] = rows * m->cell->state * m->Hl;
     }
-    part[2 * L] = m->f0, n[2 * L] = (size_t)m->B * m->c.O;
+    part[2 * L] = m->f0r, n[2 * L] = rows * m->c.O;
     for (int k = 0; k <= 2 * L; at += n[k], k++)
         if (held && n[k]) memcpy(back ? part[k] : held + at, back ? held + at : part[k], n[k] * sizeof(real));
     return at;
@@ -207,23 +208,43 @@ static void log_step(run* r, long s, double loss, double gnorm, double lr, doubl
     fflush(stdout);
 }
 
-// One optimiser step on the window of step s. Returns the global mean loss.
+// The window of step s for the micro-batch selected in r->m: its rows of the global batch.
+typedef struct step_batch {
+    run* r;
+    long s;
+    model_batch bt;
+} step_batch;
+
+static const model_batch* micro_batch(model* m, void* arg)
+{
+    step_batch* sb = arg;
+    run* r = sb->r;
+    const long row0 = model_micro_row0(m);
+    dataset_train_batch(r->d, &r->db, r->c.model.seed, sb->s, (int)row0, r->c.carry_state);
+    sb->bt = feedback_plan(&r->db.view, &r->c, sb->s, row0);
+    return &sb->bt;
+}
+
+// One optimiser step on the window of step s (accum_steps micro-batches). Returns the global
+// mean loss.
 static double train_step(run* r, long s, double* gnorm, double* lr)
 {
     model* m = &r->m;
-    dataset_train_batch(r->d, &r->db, r->c.model.seed, s, r->g.dp_rank * m->B, r->c.carry_state);
-    const model_batch bt = feedback_plan(&r->db.view, &r->c, s, (long)r->g.dp_rank * m->B);
     if (!r->c.carry_state) model_reset_state(m);
     const double* scale = finetune_plan(&r->ft, &r->c, s, m);
-    model_zero_grad(m);
-    model_forward(m, &bt);
-    double loss = model_loss(m, &bt, NULL);
-    model_backward(m, &bt);
-    // Each DP replica holds the loss of its rows (normalised by the global batch).
-    if (r->g.dp > 1) dist_dp_allreduce_f64(&loss, 1, &r->g);
+    step_batch sb = {.r = r, .s = s};
+    int bad;
+    double loss = model_accumulate(m, micro_batch, &sb, &bad);
     finetune_regularise(&r->ft, &r->c, m);
     *gnorm = optim_grad_norm(m);
-    if (!guard_step(&r->guard, s, loss, *gnorm, &bt, m)) {
+    // The guard looks for bad data in the window whose loss was not finite, if an earlier
+    // micro-batch's than the last one (in the buffers).
+    if (!(isfinite(loss) && isfinite(*gnorm)) && bad >= 0 && bad + 1 < m->accum) {
+        model_select_micro(m, bad);
+        micro_batch(m, &sb);
+        model_select_micro(m, 0);
+    }
+    if (!guard_step(&r->guard, s, loss, *gnorm, &sb.bt, m)) {
         // Skipped: parameters and moments stay; the carried state restarts from zero, which a
         // resumed run repeats exactly (the state is saved with the checkpoint).
         *lr = optim_lr(&r->c.optim, s);
@@ -309,7 +330,9 @@ static void plan_memory(run* r, double baseline)
     const dist_grid* g = &r->g;
     plan_layout lay;
     char err[256];
-    if (plan_layout_grid(&lay, g, c->model.H, c->batch, err, sizeof err)) dist_fail_all("%s", err);
+    if (plan_layout_grid(&lay, g, c->model.H, c->batch, err, sizeof err) ||
+        model_check_rows(&c->model, c->batch, g->dp, err, sizeof err))
+        dist_fail_all("%s", err);
     const plan_run run = plan_run_of(c, baseline, (double)dataset_bytes(r->d));
     plan_compute(&r->plan, &c->model, c->seq_len, c->batch, &lay, &run);
     if (g->world_rank == 0) plan_print(&r->plan, stdout);

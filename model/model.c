@@ -252,14 +252,22 @@ int model_grad_chunk(int B, int T)
     return c < 1 ? 1 : c > T ? T : c;
 }
 
-// Elements of every buffer, for the model config c at tp with local batch B, windows of T steps,
-// segments of keep and chunks of `chunk` steps (model.h).
+// Micro-batches per step of config c (accum_steps; 0 stands for 1).
+static int accum_of(const model_config* c)
+{
+    return c->accum > 1 ? c->accum : 1;
+}
+
+// Elements of every buffer, for the model config c at tp with B rows per pass, windows of T
+// steps, segments of keep and chunks of `chunk` steps (model.h); the carried state for the
+// replica's c->accum micro-batches of B.
 static void activation_sizes(const model_config* c, int tp, int B, int T, int keep, int chunk,
                              size_t lay[][LB_N], size_t win[WB_N])
 {
     const cell_kind* k = cell_of(c->cell);
     keep = segment_steps(keep, T);
     const size_t Hl = (size_t)(c->H / tp), H = (size_t)c->H, O = (size_t)c->O, b = (size_t)B;
+    const size_t rb = b * (size_t)accum_of(c);
     const size_t GH = (size_t)k->gates * Hl, own_a = k->gates > 1 || k->split_h;
     const size_t split = (size_t)k->split_h, sHl = (size_t)k->state * Hl, gq = k->gated > 0;
     const size_t seg = (size_t)keep * b, xrows = (keep < T ? keep + 1 : T) * b;
@@ -269,15 +277,15 @@ static void activation_sizes(const model_config* c, int tp, int B, int T, int ke
         const size_t n[LB_N] = {
             [LB_X] = xrows * K, [LB_HB] = seg * Hl, [LB_A] = seg * GH * own_a,
             [LB_AH] = seg * GH * split, [LB_DA] = cb * GH, [LB_DAH] = cb * GH * split,
-            [LB_DX0] = b * K, [LB_DX1] = b * K, [LB_S] = seg * sHl, [LB_S0] = b * sHl,
-            [LB_ST] = b * sHl, [LB_CG] = b * k->carry * Hl, [LB_HT] = b * H, [LB_H0] = b * H,
+            [LB_DX0] = b * K, [LB_DX1] = b * K, [LB_S] = seg * sHl, [LB_S0] = rb * sHl,
+            [LB_ST] = rb * sHl, [LB_CG] = b * k->carry * Hl, [LB_HT] = rb * H, [LB_H0] = rb * H,
             [LB_CKX] = starts * K, [LB_CKS] = starts * sHl, [LB_XS] = cb * K,
             [LB_Q] = seg * H * gq, [LB_DQ] = b * H * gq, [LB_QS] = cb * H * gq};
         memcpy(lay[l], n, sizeof n);
     }
     const size_t w[WB_N] = {
         [WB_Y] = (size_t)T * b * O, [WB_F] = (size_t)T * b * O, [WB_DY] = (size_t)T * b * O,
-        [WB_FT] = b * O, [WB_F0] = b * O, [WB_SEND] = b * (Hl + O),
+        [WB_FT] = rb * O, [WB_F0] = rb * O, [WB_SEND] = b * (Hl + O),
         [WB_RECV] = (size_t)tp * b * (Hl + O), [WB_DH] = b * Hl, [WB_HS] = cb * Hl};
     memcpy(win, w, sizeof w);
 }
@@ -342,9 +350,10 @@ void model_size(model* m, const model_config* c, int tp, int T, int B, int keep)
 {
     model_layout(m, c, tp, 0);
     m->T = T;
-    m->B = B;
+    m->accum = accum_of(c);
+    m->B = B / m->accum;
     m->keep = segment_steps(keep, T);
-    m->chunk = model_grad_chunk(B, T);
+    m->chunk = model_grad_chunk(m->B, T);
 }
 
 void model_memory(const model* live, int dpn, int dpx, model_bytes* mem)
@@ -415,11 +424,13 @@ int model_init_keep(model* m, const model_config* c, dist_grid* g, int T, int Bg
                  Bglobal, g->dp, g->world_size, g->tp);
         return -1;
     }
+    if (model_check_rows(c, Bglobal, g->dp, err, errlen)) return -1;
     model_layout(m, c, g->tp, g->tp_rank);
     m->g = g;
     m->T = T;
     m->Bglobal = Bglobal;
-    m->B = Bglobal / g->dp;
+    m->accum = accum_of(c);
+    m->B = Bglobal / g->dp / m->accum;
     m->keep = segment_steps(keep, T);
     m->chunk = chunk > 0 && chunk < T ? chunk : model_grad_chunk(m->B, T);
 
@@ -428,13 +439,25 @@ int model_init_keep(model* m, const model_config* c, dist_grid* g, int T, int Bg
     activation_sizes(c, g->tp, m->B, T, keep, m->chunk, lay, win);
     alloc_shared(m, lay);
     for (int l = 0; l < c->L; l++) {
-        real** at[LB_N - LB_SHARED] = {&m->S[l], &m->s0s[l], &m->sT[l], &m->cg[l], &m->hT[l],
-                                       &m->h0s[l], &m->ckX[l], &m->ckS[l], &m->Xs[l], &m->Qs[l]};
+        real** at[LB_N - LB_SHARED] = {&m->S[l], &m->s0r[l], &m->sTr[l], &m->cg[l], &m->hTr[l],
+                                       &m->h0r[l], &m->ckX[l], &m->ckS[l], &m->Xs[l], &m->Qs[l]};
         for (int i = LB_SHARED; i < LB_N; i++) *at[i - LB_SHARED] = alloc_real(lay[l][i], &fail);
     }
-    real** at[WB_N] = {&m->Y, &m->F, &m->dY, &m->fT, &m->f0, &m->send, &m->recv, &m->dh, &m->Hs};
+    real** at[WB_N] = {&m->Y, &m->F, &m->dY, &m->fTr, &m->f0r, &m->send, &m->recv, &m->dh, &m->Hs};
     for (int i = 0; i < WB_N; i++) *at[i] = alloc_real(win[i], &fail);
     if (fail) dist_fail("out of memory for a model of %zu parameters per rank", m->nparams);
+    model_select_micro(m, 0);
+    return 0;
+}
+
+int model_check_rows(const model_config* c, int Bglobal, int dp, char* err, size_t errlen)
+{
+    const int rows = Bglobal / dp;
+    if (c->accum < 0 || rows % accum_of(c) != 0) {
+        snprintf(err, errlen, "accum_steps = %d does not divide the %d rows of each of the %d "
+                 "data-parallel replicas (batch = %d)", c->accum, rows, dp, Bglobal);
+        return -1;
+    }
     return 0;
 }
 
@@ -457,11 +480,11 @@ void model_free(model* m)
 {
     dist_replicas_free(m->rep);
     for (int l = 0; l < MODEL_MAX_LAYERS; l++) {
-        free(m->hT[l]);
-        free(m->h0s[l]);
+        free(m->hTr[l]);
+        free(m->h0r[l]);
         free(m->S[l]);
-        free(m->s0s[l]);
-        free(m->sT[l]);
+        free(m->s0r[l]);
+        free(m->sTr[l]);
         free(m->cg[l]);
         free(m->ckX[l]);
         free(m->ckS[l]);
@@ -472,8 +495,8 @@ void model_free(model* m)
     free(m->Y);
     free(m->F);
     free(m->dY);
-    free(m->fT);
-    free(m->f0);
+    free(m->fTr);
+    free(m->f0r);
     free(m->send);
     free(m->recv);
     free(m->dh);
@@ -523,24 +546,38 @@ void model_grads_whole(model* m)
     model_gather(m, m->grads);
 }
 
+void model_select_micro(model* m, int j)
+{
+    const size_t r = (size_t)j * m->B, sHl = (size_t)m->cell->state * m->Hl;
+    m->micro = j;
+    for (int l = 0; l < m->c.L; l++) {
+        m->h0s[l] = m->h0r[l] + r * m->c.H;
+        m->hT[l] = m->hTr[l] + r * m->c.H;
+        m->s0s[l] = sHl ? m->s0r[l] + r * sHl : NULL;
+        m->sT[l] = sHl ? m->sTr[l] + r * sHl : NULL;
+    }
+    m->f0 = m->f0r + r * m->c.O;
+    m->fT = m->fTr + r * m->c.O;
+}
+
 void model_reset_state(model* m)
 {
-    const size_t sHl = (size_t)m->cell->state * m->Hl;
+    const size_t sHl = (size_t)m->cell->state * m->Hl, rows = (size_t)model_rank_rows(m);
     for (int l = 0; l < m->c.L; l++) {
-        memset(m->h0s[l], 0, (size_t)m->B * m->c.H * sizeof(real));
-        if (sHl) memset(m->s0s[l], 0, (size_t)m->B * sHl * sizeof(real));
+        memset(m->h0r[l], 0, rows * m->c.H * sizeof(real));
+        if (sHl) memset(m->s0r[l], 0, rows * sHl * sizeof(real));
     }
-    memset(m->f0, 0, (size_t)m->B * m->c.O * sizeof(real));
+    memset(m->f0r, 0, rows * m->c.O * sizeof(real));
 }
 
 void model_carry_state(model* m)
 {
-    const size_t sHl = (size_t)m->cell->state * m->Hl;
+    const size_t sHl = (size_t)m->cell->state * m->Hl, rows = (size_t)model_rank_rows(m);
     for (int l = 0; l < m->c.L; l++) {
-        memcpy(m->h0s[l], m->hT[l], (size_t)m->B * m->c.H * sizeof(real));
-        if (sHl) memcpy(m->s0s[l], m->sT[l], (size_t)m->B * sHl * sizeof(real));
+        memcpy(m->h0r[l], m->hTr[l], rows * m->c.H * sizeof(real));
+        if (sHl) memcpy(m->s0r[l], m->sTr[l], rows * sHl * sizeof(real));
     }
-    memcpy(m->f0, m->fT, (size_t)m->B * m->c.O * sizeof(real));
+    memcpy(m->f0r, m->fTr, rows * m->c.O * sizeof(real));
 }
 
 void model_set_feedback_source(model* m, int source)

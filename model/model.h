@@ -39,6 +39,7 @@ typedef struct model_config {
     int H, L, O;
     uint64_t seed;
     int precision; // enum model_precision: a run's choice, not the model's (masters are float32)
+    int accum;     // micro-batches per optimiser step (accum_steps; 0 = 1): a run's choice too
 } model_config;
 
 // What part of the model a tensor is: a gate's column run of a layer's block (u, h or f), a
@@ -65,7 +66,9 @@ typedef struct model {
     const cell_kind* cell; // of c.cell; G = cell->gates below
     dist_grid* g;
     int Hl, h0;          // this rank's block of hidden units
-    int T, B, Bglobal;   // window length and batch this model was sized for
+    int T, B, Bglobal;   // window length, rows of one pass (a micro-batch) and the global batch
+    int accum, micro;    // micro-batches per step (this replica's rows: model_rank_rows) and the
+                         // one in hand (model_select_micro; 0 outside a step)
     int K[MODEL_MAX_LAYERS], Of[MODEL_MAX_LAYERS]; // concatenated input width, feedback width
     int hc[MODEL_MAX_LAYERS], fc[MODEL_MAX_LAYERS]; // first column of h_{t-1} and f_{t-1} in it
 
@@ -129,6 +132,15 @@ typedef struct model {
     real* h0s[MODEL_MAX_LAYERS];// (B, H) state before the first step
     real* f0;                   // (B, O)
     real* dX[2][MODEL_MAX_LAYERS]; // (B, K) input gradients of the current and the later step
+    // The carried state of all this replica's rows (accum micro-batches of B: model_rank_rows,
+    // rows as h0s ... fT above): h0s, s0s, f0, hT, sT and fT are micro-batch `micro`'s rows of
+    // these, so that each micro-batch carries its own rows from step to step.
+    real* h0r[MODEL_MAX_LAYERS];
+    real* s0r[MODEL_MAX_LAYERS];
+    real* hTr[MODEL_MAX_LAYERS];
+    real* sTr[MODEL_MAX_LAYERS];
+    real* f0r;
+    real* fTr;
     real* send;                 // (B, Hl + O) allgather send chunk
     real* recv;                 // (tp, B, Hl + O) allgather result
     real* dh;                   // (B, Hl)
@@ -172,8 +184,9 @@ typedef struct model_batch {
 // (tp, tp_rank), without allocating: for inspecting a checkpoint's shapes.
 void model_layout(model* m, const model_config* c, int tp, int tp_rank);
 
-// Sizes m for config c at tp ranks per replica, T steps, a local batch of B rows and segments of
-// keep steps (model_init_keep), without allocating (the layout of tp_rank 0: every TP rank holds as much).
+// Sizes m for config c at tp ranks per replica, T steps, a local batch of B rows (c->accum
+// micro-batches of B / c->accum) and segments of keep steps (model_init_keep), without
+// allocating (the layout of tp_rank 0: every TP rank holds as much).
 void model_size(model* m, const model_config* c, int tp, int T, int B, int keep);
 
 // What one rank of a model holds, in bytes, computed by the functions that size model_init's
@@ -190,8 +203,12 @@ typedef struct model_bytes {
 // (the optimiser's moments are split over dpn x dpx, ZeRO-1).
 void model_memory(const model* m, int dpn, int dpx, model_bytes* b);
 
+// Whether the rows of each of dp replicas of a global batch of Bglobal rows (which dp divides)
+// split into c->accum micro-batches. 0, or -1 with a one-line message naming the values in err.
+int model_check_rows(const model_config* c, int Bglobal, int dp, char* err, size_t errlen);
+
 // Collective over the node's DP group (the shared window). Returns 0, or -1 with a message in
-// err (H not divisible by tp, too many layers, a batch dp does not divide); running out of
+// err (H not divisible by tp, too many layers, rows model_check_rows refuses); running out of
 // memory ends the job (dist_fail), since the other ranks may not have.
 int model_init(model* m, const model_config* c, dist_grid* g, int T, int Bglobal, char* err,
                size_t errlen);
@@ -236,9 +253,32 @@ void model_forward_segment(model* m, const model_batch* bt, int s0, int s1);
 // over g->tp_comm (orthogonal Wh by distributed QR). 0, or -1 if the QR failed.
 int model_init_params(model* m);
 
-// Zero the carried state (h_0 = 0, f_0 = 0).
+// This replica's rows of the global batch: accum micro-batches of B.
+static inline int model_rank_rows(const model* m)
+{
+    return m->B * m->accum;
+}
+// The global batch row of the micro-batch in hand's first row (model_batch.row0, and the row
+// its data is drawn for): the micro-batches of a replica are consecutive runs of its rows, so a
+// row is the same one at any (dp, accum) of the same global batch.
+static inline long model_micro_row0(const model* m)
+{
+    return (long)m->g->dp_rank * model_rank_rows(m) + (long)m->micro * m->B;
+}
+// Makes micro-batch j (0 <= j < accum) the one the passes run: its rows of the carried state.
+void model_select_micro(model* m, int j);
+// The step's forward, loss and backward over each of the accum micro-batches in turn, batch(m,
+// arg) giving the one selected (rows from model_micro_row0): grads (zeroed first) takes the
+// gradient of the global batch's mean loss, summed over the micro-batches locally and then
+// reduced over DP once, in the last one's backward (model_backward). Returns that loss (summed
+// over the DP replicas: every rank the same); *bad (NULL: not wanted): the first micro-batch
+// whose loss was not finite on this rank, or -1. Micro-batch 0 is selected after.
+double model_accumulate(model* m, const model_batch* (*batch)(model* m, void* arg), void* arg,
+                        int* bad);
+
+// Zero the carried state (h_0 = 0, f_0 = 0) of all this replica's rows.
 void model_reset_state(model* m);
-// Make the state after the last window the state before the next one.
+// Make the state after the last window the state before the next one, for all the rows.
 void model_carry_state(model* m);
 // What the model feeds back from the next forward pass on (enum model_fb_source): the ridge
 // head's passes feed back the true targets while the head is being fitted.
@@ -261,7 +301,8 @@ double model_loss(model* m, const model_batch* bt, long* acc_correct);
 // per-step products) and over dpx_comm (the reduction between nodes). The DP reduction runs
 // region by region as the weight gradients are formed: afterwards the pieces of grads that this
 // rank owns (model_own) hold the sum over the DP replicas, the rest of grads is undefined; the
-// optimiser reads just those sub-pieces, model_gather completes the buffer.
+// optimiser reads just those sub-pieces, model_gather completes the buffer. Only the step's last
+// micro-batch reduces (micro + 1 == accum): the earlier ones' gradients stay in grads, local.
 void model_backward(model* m, const model_batch* bt);
 void model_zero_grad(model* m);
 // dY of the window's T steps times factor (rounded to real once): for a loss that is a mean over

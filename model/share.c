@@ -101,10 +101,17 @@ void model_owned_runs(const model* m, const model_tensor* t,
     }
 }
 
+// Whether the backward under way is the step's last micro-batch's, which reduces the sum of them
+// all (model_accumulate); an earlier one leaves its gradients local, where the next adds to them.
+static int reduces(const model* m)
+{
+    return m->micro + 1 == m->accum;
+}
+
 void model_reduce_regions(model* m, int first, int count)
 {
     dist_grid* g = m->g;
-    if (g->dp == 1) return;
+    if (g->dp == 1 || !reduces(m)) return;
     // Frozen regions (every replica has the same no_grad) are neither summed nor synced for.
     int trains = 0;
     for (int i = first; i < first + count; i++) trains |= model_region_trains(m, i);
@@ -124,6 +131,7 @@ void model_reduce_regions(model* m, int first, int count)
 
 void model_reduce_finish(model* m)
 {
+    if (!reduces(m)) return;
     m->grads_partial = m->g->dp > 1;
     // The replicas have read each other's gradients: from here each may zero or rewrite its own.
     if (m->g->dp > 1) dist_replicas_wait_grads_reduced(m->rep);

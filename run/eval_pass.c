@@ -98,7 +98,8 @@ eval_result evaluate(model* m, const dataset* d, data_batch* db, int split, long
         for (int o = 0; o < O; o++) shift[o] = db->target[r * O + o];
     }
     if (grads) model_zero_grad(m);
-    for (long first = 0; first < windows; first += Bg) {
+    // One pass scores B rows on each replica: with accum_steps, fewer than the global batch.
+    for (long first = 0; first < windows; first += (long)B * m->g->dp) {
         dataset_eval_batch(d, db, split, first, row0);
         for (int r = 0; r < B; r++) weight[r] = first + row0 + r < windows;
         db->view.weight = weight;

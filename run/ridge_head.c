@@ -26,10 +26,11 @@ static int feedback_weights_zero(const model* m)
 // Forward over every training window, summing the scored steps' states into a.
 static void accumulate(ridge_acc* a, model* m, const dataset* d, data_batch* db, long windows)
 {
-    const int B = m->B, Bg = m->Bglobal, row0 = m->g->dp_rank * B;
+    const int B = m->B, row0 = m->g->dp_rank * B;
     real* weight = malloc((size_t)B * sizeof(real));
     if (!weight) dist_fail("out of memory");
-    for (long first = 0; first < windows; first += Bg) {
+    // One pass takes B rows on each replica: with accum_steps, fewer than the global batch.
+    for (long first = 0; first < windows; first += (long)B * m->g->dp) {
         dataset_eval_batch(d, db, SPLIT_TRAIN, first, row0);
         for (int r = 0; r < B; r++) weight[r] = first + row0 + r < windows;
         db->view.weight = weight;

@@ -54,22 +54,24 @@ static inline long elements(model* m, int check)
     return bad;
 }
 
-// The same for the carried state of this rank's rows, by global row and column: h (B x H) per
-// layer, f (B x O), and the cell's state (B x Hl, this rank's units) per layer where it has one.
+// The same for the carried state of this rank's rows (all its micro-batches', model_rank_rows),
+// by global row and column: h (rows x H) per layer, f (rows x O), and the cell's state (rows x
+// Hl, this rank's units) per layer where it has one.
 static inline long state(model* m, int check)
 {
-    const int L = m->c.L, H = m->c.H, Hl = m->Hl, row0 = m->g->dp_rank * m->B;
+    const int L = m->c.L, H = m->c.H, Hl = m->Hl, rows = model_rank_rows(m);
+    const int row0 = m->g->dp_rank * rows;
     long bad = 0;
     for (int l = 0; l <= L; l++) {
         const int cols = l < L ? H : m->c.O;
-        real* h = l < L ? m->h0s[l] : m->f0;
-        for (int r = 0; r < m->B; r++)
+        real* h = l < L ? m->h0r[l] : m->f0r;
+        for (int r = 0; r < rows; r++)
             for (int j = 0; j < cols; j++) {
                 real want = value(3, l, row0 + r, j);
                 if (check) bad += h[(size_t)r * cols + j] != want;
                 else h[(size_t)r * cols + j] = want;
                 if (l == L || !m->cell->state || j < m->h0 || j >= m->h0 + Hl) continue;
-                real* s = m->s0s[l] + (size_t)r * Hl + j - m->h0;
+                real* s = m->s0r[l] + (size_t)r * Hl + j - m->h0;
                 want = value(4, l, row0 + r, j);
                 if (check) bad += *s != want;
                 else *s = want;

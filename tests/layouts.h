@@ -4,6 +4,7 @@
 #ifndef TESTS_LAYOUTS_H
 #define TESTS_LAYOUTS_H
 
+#include <sys/stat.h>
 #include "dist/dist.h"
 #include "tests/check.h"
 
@@ -31,6 +32,21 @@ static inline void layout_grid(dist_grid* g, const layout* l)
 {
     char err[128];
     CHECK(dist_grid_init(MPI_COMM_WORLD, l->tp, l->share, g, err, sizeof err) == 0, "%s", err);
+}
+
+// dir = build/tests/<name>_np<world>, a test's scratch folder (one per rank count), made by
+// world rank 0 before any rank goes on.
+static inline void scratch_dir(char* dir, size_t len, const char* name)
+{
+    int rank, world;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &world);
+    snprintf(dir, len, "build/tests/%s_np%d", name, world);
+    if (rank == 0) {
+        mkdir("build/tests", 0777);
+        mkdir(dir, 0777);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
 }
 
 // fn(g, ctx) at every layout of MPI_COMM_WORLD in turn, g its grid (made before, freed after).

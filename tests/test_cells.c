@@ -9,7 +9,6 @@
 // ranks: 1 2 4
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include "io/checkpoint.h"
 #include "model/init.h"
 #include "model/model.h"
@@ -404,12 +403,7 @@ int main(int argc, char** argv)
     int rank, world;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &world);
-    snprintf(dir, sizeof dir, "build/tests/cells_np%d", world);
-    if (rank == 0) {
-        mkdir("build/tests", 0777);
-        mkdir(dir, 0777);
-    }
-    MPI_Barrier(MPI_COMM_WORLD);
+    scratch_dir(dir, sizeof dir, "cells");
     layout ls[MAX_LAYOUTS];
     const int nl = layouts(world, ls);
     fnn_config cfg;

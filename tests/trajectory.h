@@ -19,23 +19,32 @@ static inline void fill_batch(int32_t* tok, int32_t* next, long step, int row0, 
         }
 }
 
-// Adam step s on bt as fnn train makes it (model_carry_state after it with carry,
-// model_reset_state before it without); returns the loss of the global batch, and its gradient
-// norm in *gnorm (NULL: not wanted).
-static inline double train_step(model* m, const model_batch* bt, long s, int carry, double* gnorm)
+// The step's batch when it is one pass (accum_steps = 1): bt itself.
+static inline const model_batch* whole_batch(model* m, void* bt)
+{
+    (void)m;
+    return bt;
+}
+
+// Adam step s after model_accumulate over batch(m, arg) (micro-batch by micro-batch) as fnn train
+// makes it (model_carry_state after it with carry, model_reset_state before it without); returns
+// the loss of the global batch, and its gradient norm in *gnorm (NULL: not wanted).
+static inline double accum_step(model* m, const model_batch* (*batch)(model* m, void* arg),
+                                void* arg, long s, int carry, double* gnorm)
 {
     if (!carry) model_reset_state(m);
-    model_zero_grad(m);
-    model_forward(m, bt);
-    double loss = model_loss(m, bt, NULL);
-    model_backward(m, bt);
-    // The global loss: each replica holds its rows' share.
-    if (m->g->dp > 1) dist_dp_allreduce_f64(&loss, 1, m->g);
+    const double loss = model_accumulate(m, batch, arg, NULL);
     const double norm = optim_grad_norm(m);
     if (gnorm) *gnorm = norm;
     optim_step(m, &adam, s, norm, NULL, NULL);
     if (carry) model_carry_state(m);
     return loss;
+}
+
+// The same for a model of one pass per step on bt.
+static inline double train_step(model* m, const model_batch* bt, long s, int carry, double* gnorm)
+{
+    return accum_step(m, whole_batch, (void*)bt, s, carry, gnorm);
 }
 
 // A layout's loss and gradient-norm trajectory (got, norm) against one rank's (ref, ref_norm),
