@@ -453,87 +453,119 @@ static int read_score(h5file* h)
     return score;
 }
 
+struct ckpt_file {
+    h5file h;
+    char path[CONFIG_PATH + 32];
+};
+
+ckpt_file* ckpt_open(const char* path, MPI_Comm comm, char* err, size_t errlen)
+{
+    ckpt_file* f = calloc(1, sizeof *f);
+    if (!f) dist_fail("out of memory opening %s", path);
+    snprintf(f->path, sizeof f->path, "%s", path);
+    if (!h5_open(&f->h, f->path, comm, err, errlen)) return f;
+    h5_close(&f->h);
+    free(f);
+    return NULL;
+}
+
+int ckpt_close(ckpt_file* f)
+{
+    const int bad = h5_close(&f->h);
+    free(f);
+    return bad ? -1 : 0;
+}
+
+int ckpt_ok(ckpt_file* f)
+{
+    return h5_agree(&f->h) ? -1 : 0;
+}
+
+int ckpt_get_meta(ckpt_file* f, model_config* mc, ckpt_train* st, char* run_config, size_t run_len)
+{
+    memset(mc, 0, sizeof *mc);
+    read_config(&f->h, mc);
+    if (st) read_train(&f->h, st);
+    if (st) st->score = read_score(&f->h);
+    if (run_config) h5_get_str(&f->h, "/config", "run_config", run_config, run_len);
+    return ckpt_ok(f);
+}
+
+void ckpt_get_params(ckpt_file* f, model* m, const unsigned char* only, int with_optim)
+{
+    h5file* h = &f->h;
+    read_set(h, "/params", m, m->params, only);
+    unsigned char state[MODEL_MAX_TENSORS];
+    const unsigned char* has = NULL;
+    if (with_optim && h5_exists(h, "/finetune")) {
+        char names[NAMES_LEN];
+        h5_get_str(h, "/finetune", "optim_state", names, sizeof names);
+        mask_of(m, names, state);
+        has = state;
+    }
+    if (with_optim && h5_exists(h, "/optim/momentum")) {
+        moments(h, "/optim/momentum", m, m->m, has, 0);
+    } else if (with_optim) {
+        moments(h, "/optim/m", m, m->m, has, 0);
+        moments(h, "/optim/v", m, m->v, has, 0);
+    }
+}
+
+void ckpt_get_finetune(ckpt_file* f, model* m, unsigned char* transferred, long* start, real* theta0)
+{
+    h5file* h = &f->h;
+    char names[NAMES_LEN], starts[STARTS_LEN];
+    unsigned char has[MODEL_MAX_TENSORS];
+    if (!h5_exists(h, "/finetune")) h5_fail(h, "no /finetune: not written by a fine-tuning run (init_from)");
+    h5_get_str(h, "/finetune", "transferred", names, sizeof names);
+    mask_of(m, names, transferred);
+    h5_get_str(h, "/finetune", "optim_state", names, sizeof names);
+    mask_of(m, names, has);
+    h5_get_str(h, "/finetune", "optim_start", starts, sizeof starts);
+    starts_from(h, m, starts, has, start);
+    if (theta0) read_set(h, "/finetune/theta0", m, theta0, transferred);
+}
+
+void ckpt_get_state(ckpt_file* f, model* m)
+{
+    h5file* h = &f->h;
+    long bg = h5_get_long(h, "/train", "global_batch");
+    if (!h->failed && bg != m->Bglobal)
+        h5_fail(h, "carried state is for a global batch of %ld, this run has batch = %d", bg,
+                m->Bglobal);
+    char name[64];
+    for (int l = 0; l < m->c.L; l++) {
+        snprintf(name, sizeof name, "/train/state/h%d", l);
+        h5_piece pc = state_piece(m, m->c.H);
+        pc.part = m->g->tp_rank, pc.parts = m->g->tp;
+        h5_read_piece(h, name, &pc, m->h0s[l]);
+        if (!m->cell->state) continue;
+        snprintf(name, sizeof name, "/train/state/%s%d", m->cell->state_name, l);
+        h5_piece cs = cell_state_piece(m);
+        h5_read_piece(h, name, &cs, m->s0s[l]);
+    }
+    h5_piece pc = state_piece(m, m->c.O);
+    pc.part = m->g->tp_rank, pc.parts = m->g->tp;
+    h5_read_piece(h, "/train/state/f", &pc, m->f0);
+}
+
 int ckpt_read_meta(const char* path, MPI_Comm comm, model_config* mc, ckpt_train* st,
                    char* run_config, size_t run_len, char* err, size_t errlen)
 {
-    h5file h;
     memset(mc, 0, sizeof *mc);
-    if (!h5_open(&h, path, comm, err, errlen)) {
-        read_config(&h, mc);
-        if (st) read_train(&h, st);
-        if (st) st->score = read_score(&h);
-        if (run_config) h5_get_str(&h, "/config", "run_config", run_config, run_len);
-    }
-    return h5_close(&h) ? -1 : 0;
+    ckpt_file* f = ckpt_open(path, comm, err, errlen);
+    if (!f) return -1;
+    ckpt_get_meta(f, mc, st, run_config, run_len);
+    return ckpt_close(f);
 }
 
 int ckpt_load(const char* path, model* m, const unsigned char* only, int with_optim, char* err,
               size_t errlen)
 {
-    h5file h;
-    if (!h5_open(&h, path, m->g->world, err, errlen)) {
-        read_set(&h, "/params", m, m->params, only);
-        unsigned char state[MODEL_MAX_TENSORS];
-        const unsigned char* has = NULL;
-        if (with_optim && h5_exists(&h, "/finetune")) {
-            char names[NAMES_LEN];
-            h5_get_str(&h, "/finetune", "optim_state", names, sizeof names);
-            mask_of(m, names, state);
-            has = state;
-        }
-        if (with_optim && h5_exists(&h, "/optim/momentum")) {
-            moments(&h, "/optim/momentum", m, m->m, has, 0);
-        } else if (with_optim) {
-            moments(&h, "/optim/m", m, m->m, has, 0);
-            moments(&h, "/optim/v", m, m->v, has, 0);
-        }
-    }
-    return h5_close(&h) ? -1 : 0;
-}
-
-int ckpt_load_finetune(const char* path, model* m, unsigned char* transferred, long* start,
-                       real* theta0, char* err, size_t errlen)
-{
-    h5file h;
-    if (!h5_open(&h, path, m->g->world, err, errlen)) {
-        char names[NAMES_LEN], starts[STARTS_LEN];
-        unsigned char has[MODEL_MAX_TENSORS];
-        if (!h5_exists(&h, "/finetune")) h5_fail(&h, "no /finetune: not written by a fine-tuning run (init_from)");
-        h5_get_str(&h, "/finetune", "transferred", names, sizeof names);
-        mask_of(m, names, transferred);
-        h5_get_str(&h, "/finetune", "optim_state", names, sizeof names);
-        mask_of(m, names, has);
-        h5_get_str(&h, "/finetune", "optim_start", starts, sizeof starts);
-        starts_from(&h, m, starts, has, start);
-        if (theta0) read_set(&h, "/finetune/theta0", m, theta0, transferred);
-    }
-    return h5_close(&h) ? -1 : 0;
-}
-
-int ckpt_load_state(const char* path, model* m, char* err, size_t errlen)
-{
-    h5file h;
-    if (!h5_open(&h, path, m->g->world, err, errlen)) {
-        long bg = h5_get_long(&h, "/train", "global_batch");
-        if (!h.failed && bg != m->Bglobal)
-            h5_fail(&h, "carried state is for a global batch of %ld, this run has batch = %d", bg,
-                    m->Bglobal);
-        char name[64];
-        for (int l = 0; l < m->c.L; l++) {
-            snprintf(name, sizeof name, "/train/state/h%d", l);
-            h5_piece pc = state_piece(m, m->c.H);
-            pc.part = m->g->tp_rank, pc.parts = m->g->tp;
-            h5_read_piece(&h, name, &pc, m->h0s[l]);
-            if (!m->cell->state) continue;
-            snprintf(name, sizeof name, "/train/state/%s%d", m->cell->state_name, l);
-            h5_piece cs = cell_state_piece(m);
-            h5_read_piece(&h, name, &cs, m->s0s[l]);
-        }
-        h5_piece pc = state_piece(m, m->c.O);
-        pc.part = m->g->tp_rank, pc.parts = m->g->tp;
-        h5_read_piece(&h, "/train/state/f", &pc, m->f0);
-    }
-    return h5_close(&h) ? -1 : 0;
+    ckpt_file* f = ckpt_open(path, m->g->world, err, errlen);
+    if (!f) return -1;
+    ckpt_get_params(f, m, only, with_optim);
+    return ckpt_close(f);
 }
 
 int ckpt_verify(const char* path, MPI_Comm comm, char* err, size_t errlen)

@@ -52,6 +52,18 @@ static int agree(h5file* h)
     return h->failed;
 }
 
+int h5_agree(h5file* h)
+{
+    return agree(h);
+}
+
+static long opens; // h5_open_count
+
+long h5_open_count(void)
+{
+    return opens;
+}
+
 // "obj/name" of an attribute, "/name" of the root's, for messages (a struct: C11 keeps a returned
 // array alive to the end of the call that prints it).
 typedef struct attr_name {
@@ -142,6 +154,7 @@ int h5_open_local(h5file* h, const char* path, char* err, size_t errlen)
 int h5_open(h5file* h, const char* path, MPI_Comm comm, char* err, size_t errlen)
 {
     begin(h, path, comm, 0, err, errlen);
+    opens++;
     check_openable(h, path);
     // A file that only some ranks can see (another working directory, a node-local disk) is
     // refused by all before the collective open.

@@ -62,6 +62,11 @@ int h5_open_local(h5file* h, const char* path, char* err, size_t errlen);
 // flushes written data to storage (MPI_File_sync) and closes. Returns h->failed, the same on
 // every rank.
 int h5_close(h5file* h);
+// Every rank's verdict on h so far, agreed (the message of the lowest failing rank): a reader
+// that must act on what it read before h5_close. Collective on a shared file.
+int h5_agree(h5file* h);
+// Shared files opened by h5_open in this process so far: tests count the opens of a load.
+long h5_open_count(void);
 // Records a failure, "<path>: <what>" (the first one wins), and returns -1.
 int h5_fail(h5file* h, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -15,6 +15,7 @@
 #include "run/guard.h"
 #include "run/metrics.h"
 #include "run/memory_plan.h"
+#include "run/resume.h"
 #include "run/ridge_head.h"
 #include "run/score.h"
 #include "run/setup.h"
@@ -52,7 +53,6 @@ typedef struct run {
 static void load_start(run* r)
 {
     char err[512], *path = r->resumed;
-    model_config ck;
     if (!strcmp(r->c.resume, "auto")) {
         int found = ckpt_dir_latest(r->c.ckpt_dir, path, sizeof r->resumed, err, sizeof err);
         // Only rank 0's choice counts (below): its failure alone ends the job.
@@ -65,12 +65,7 @@ static void load_start(run* r)
     // Rank 0's choice: ranks that see different directories must not open different files.
     dist_bcast_bytes(path, sizeof r->resumed, &r->g);
     if (path[0]) {
-        if (ckpt_read_meta(path, r->g.world, &ck, &r->st, NULL, 0, err, sizeof err) ||
-            setup_check_model(path, &ck, &r->c.model, SETUP_SAME) ||
-            ckpt_load(path, &r->m, NULL, 1, err, sizeof err) ||
-            (r->c.carry_state && ckpt_load_state(path, &r->m, err, sizeof err)))
-            dist_fail_all("%s", err);
-        if (r->c.init_from[0]) finetune_resume(&r->ft, &r->m, &r->c, path, r->st.step);
+        resume_load(path, &r->m, &r->c, &r->st, &r->ft);
         if (r->st.optimizer != r->c.optim.kind)
             dist_fail_all("%s was trained with optimizer = %s, the config says %s", path,
                           config_enum_name("optimizer", r->st.optimizer),

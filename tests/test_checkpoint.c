@@ -15,6 +15,9 @@
 #include "io/checkpoint.h"
 #include "io/h5.h"
 #include "model/init.h"
+#include "run/finetune.h"
+#include "run/resume.h"
+#include "run/setup.h"
 #include "tests/check.h"
 #include "tests/elements.h"
 #include "tests/layouts.h"
@@ -132,8 +135,11 @@ static void round_trip(dist_grid* g, const layout* ls, int nl, const fnn_config*
               rs.carry_state == 1 && rs.optimizer == OPT_ADAMW, "train attributes read back differ");
         model m;
         CHECK(model_init(&m, &rc, &r, T, BG, err, sizeof err) == 0, "%s", err);
-        CHECK(ckpt_load(path, &m, 0, 1, err, sizeof err) == 0, "load: %s", err);
-        CHECK(ckpt_load_state(path, &m, err, sizeof err) == 0, "state: %s", err);
+        ckpt_file* f = ckpt_open(path, r.world, err, sizeof err);
+        CHECK(f != NULL, "%s", err);
+        if (f) ckpt_get_params(f, &m, 0, 1);
+        if (f) ckpt_get_state(f, &m);
+        CHECK(f && ckpt_close(f) == 0, "load: %s", err);
         long bad = elements(&m, 1) + state(&m, 1);
         CHECK(bad == 0, "written at tp %d dp %d, read at tp %d dp %d: %ld elements differ",
               g->tp, g->dp, r.tp, r.dp, bad);
@@ -148,6 +154,86 @@ static void round_trip(dist_grid* g, const layout* ls, int nl, const fnn_config*
         dist_grid_free(&r);
     }
     model_free(&w);
+}
+
+// Parameter elements of m that differ from the values the writer gave them.
+static long params_bad(const model* m)
+{
+    long bad = 0;
+    for (int k = 0; k < m->ntensors; k++) {
+        const model_tensor* t = &m->tensors[k];
+        for (int i = 0; i < t->lrows; i++)
+            for (int j = 0; j < t->lcols; j++)
+                bad += m->params[t->offset + (size_t)i * t->ld + j] != value(0, k, t->row0 + i, t->col0 + j);
+    }
+    return bad;
+}
+
+// Every load opens its checkpoint once (a collective open is a metadata storm on a parallel
+// filesystem): resume (parameters, moments, carried state, and a fine-tuning run's /finetune),
+// init_from, and the model eval, sample and export build (setup_open_checkpoint).
+static void test_one_open(dist_grid* world, const fnn_config* cfg)
+{
+    model_config c = tiny();
+    dist_grid g;
+    model w, m;
+    char err[512], path[128], ftpath[128];
+    dist_grid_init(world->world, 1, 0, &g, err, sizeof err);
+    CHECK(model_init(&w, &c, &g, T, BG, err, sizeof err) == 0, "%s", err);
+    elements(&w, 0);
+    state(&w, 0);
+    ckpt_train st = train_state(&w);
+    path_of(path, sizeof path, "open.h5");
+    CHECK(ckpt_save(path, &w, cfg, &st, 1, err, sizeof err) == 0, "save: %s", err);
+    unsigned char all[MODEL_MAX_TENSORS];
+    long start[MODEL_MAX_TENSORS] = {0};
+    memset(all, 1, sizeof all);
+    st.transferred = st.optim_state = all;
+    st.start = start;
+    path_of(ftpath, sizeof ftpath, "open-ft.h5");
+    CHECK(ckpt_save(ftpath, &w, cfg, &st, 1, err, sizeof err) == 0, "save: %s", err);
+
+    fnn_config rc = *cfg;
+    rc.model = c;
+    rc.carry_state = 1;
+    for (int ft = 0; ft < 2; ft++) {
+        snprintf(rc.init_from, sizeof rc.init_from, "%s", ft ? path : "");
+        CHECK(model_init(&m, &c, &g, T, BG, err, sizeof err) == 0, "%s", err);
+        finetune f = {0};
+        ckpt_train rs;
+        long before = h5_open_count();
+        resume_load(ft ? ftpath : path, &m, &rc, &rs, &f);
+        long opens = h5_open_count() - before;
+        CHECK(opens == 1, "resume%s opened the checkpoint %ld times", ft ? " (fine-tuning)" : "", opens);
+        CHECK(rs.step == 42 && elements(&m, 1) + state(&m, 1) == 0, "resume%s read other values",
+              ft ? " (fine-tuning)" : "");
+        CHECK(!ft || (f.transferred[0] && f.start[0] == 0), "resume: /finetune read wrong");
+        model_free(&m);
+    }
+
+    CHECK(model_init(&m, &c, &g, T, BG, err, sizeof err) == 0, "%s", err);
+    finetune f;
+    long before = h5_open_count();
+    finetune_load(&f, &m, &rc);
+    long opens = h5_open_count() - before;
+    CHECK(opens == 1, "init_from opened the checkpoint %ld times", opens);
+    CHECK(params_bad(&m) == 0, "init_from read other values");
+    model_free(&m);
+
+    dist_grid r;
+    model_config mc;
+    ckpt_train rs;
+    before = h5_open_count();
+    setup_open_checkpoint(path, world, &r, 1, 0, BG, &m, &mc, &rs);
+    opens = h5_open_count() - before;
+    CHECK(opens == 1, "eval/sample's load opened the checkpoint %ld times", opens);
+    CHECK(params_bad(&m) == 0 && rs.step == 42, "eval/sample's load read other values");
+    if (world->world_rank == 0)
+        printf("resume, resume of a fine-tuning run, init_from, eval/sample: one open each\n");
+    model_free(&m);
+    dist_grid_free(&r);
+    model_free(&w);
+    dist_grid_free(&g);
 }
 
 // Saving the gradients gathers them itself: after a backward pass over DP replicas each rank
@@ -416,6 +502,7 @@ int main(int argc, char** argv)
         test_save_grads(&g);
         dist_grid_free(&g);
     }
+    test_one_open(&world, &cfg);
     test_refusals(&world, &cfg);
     test_score(&world, &cfg);
     test_directory(&world, &cfg);
