@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "io/checkpoint.h"
+#include "io/ckpt_write.h"
 #include "io/build_info.h"
 #include "io/durable.h"
 #include "io/h5.h"
@@ -212,10 +213,8 @@ static void write_train(h5file* h, const ckpt_train* st)
     if (st->run_id[0]) h5_put_str(h, "/train", "run_id", st->run_id);
 }
 
-// Every rank learns whether any rank failed to write tmp; on success rank 0 renames it to path
-// and makes the rename durable. A failed save removes tmp and leaves path as it was.
-static int commit(const char* tmp, const char* path, int bad, dist_grid* g, char* err,
-                  size_t errlen)
+int ckpt_commit(const char* tmp, const char* path, int bad, dist_grid* g, char* err,
+                size_t errlen)
 {
     if (!bad) bad = h5_readback(tmp, g->world, err, errlen); // agreed, as bad is
     if (dist_any(bad, g)) {
@@ -319,13 +318,12 @@ static void write_finetune(h5file* h, const model* m, const ckpt_train* st)
     if (st->theta0) write_set(h, "/finetune/theta0", m, st->theta0, st->transferred);
 }
 
-int ckpt_save(const char* path, const model* m, const fnn_config* cfg, const ckpt_train* st,
-              int with_optim, char* err, size_t errlen)
+int ckpt_write_tmp(const char* tmp, const model* m, const fnn_config* cfg, const ckpt_train* st,
+                   int with_optim, const h5file* place, char* err, size_t errlen)
 {
-    char tmp[CONFIG_PATH + 16];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
     h5file h;
     h5_create(&h, tmp, m->g->world, err, errlen);
+    if (place) h.place = place->place, h.place_arg = place->place_arg;
     // An upper bound: the optimiser sets may hold fewer tensors than all.
     h5_reserve(&h, file_bytes(m, (with_optim ? (st->optimizer == OPT_SGD ? 2 : 3) : 1) +
                                      (st->theta0 != NULL), st->carry_state));
@@ -340,8 +338,16 @@ int ckpt_save(const char* path, const model* m, const fnn_config* cfg, const ckp
     }
     if (st->transferred) write_finetune(&h, m, st);
     if (st->carry_state) write_state(&h, m);
-    int bad = h5_close(&h);
-    return commit(tmp, path, bad, m->g, err, errlen);
+    return h5_close(&h);
+}
+
+int ckpt_save(const char* path, const model* m, const fnn_config* cfg, const ckpt_train* st,
+              int with_optim, char* err, size_t errlen)
+{
+    char tmp[CONFIG_PATH + 16];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int bad = ckpt_write_tmp(tmp, m, cfg, st, with_optim, NULL, err, errlen);
+    return ckpt_commit(tmp, path, bad, m->g, err, errlen);
 }
 
 int ckpt_save_grads(const char* path, model* m, char* err, size_t errlen)
@@ -355,7 +361,7 @@ int ckpt_save_grads(const char* path, model* m, char* err, size_t errlen)
     h5_create(&h, tmp, m->g->world, err, errlen);
     write_set(&h, "/grads", m, m->grads, NULL);
     int bad = h5_close(&h);
-    return commit(tmp, path, bad, m->g, err, errlen);
+    return ckpt_commit(tmp, path, bad, m->g, err, errlen);
 }
 
 // An enumerated /config attribute (stored by name) -> its value.

@@ -109,6 +109,14 @@ int ckpt_save_grads(const char* path, model* m, char* err, size_t errlen);
 // ckpt_dir_save saves step st->step, updates the pointer, and deletes all but the newest keep.
 int ckpt_dir_save(const char* dir, int keep, const model* m, const fnn_config* cfg,
                   const ckpt_train* st, char* err, size_t errlen);
+// ckpt_dir_save's steps around the file's own save, for a save that commits later
+// (io/ckpt_async.h): ckpt_dir_prepare makes dir and a fresh temporary file for step, with the
+// step's path into path; ckpt_dir_point points "latest" at step's saved file and prunes. 0, or
+// -1 on every rank with the message in err. Collective over g->world.
+int ckpt_dir_prepare(const char* dir, long step, dist_grid* g, char* path, size_t pathlen,
+                     char* err, size_t errlen);
+int ckpt_dir_point(const char* dir, int keep, long step, const char* run_id, dist_grid* g,
+                   char* err, size_t errlen);
 // Path of the newest complete checkpoint in dir into out: 0, or -1 when there is none. Without
 // a valid pointer, the newest file if all are of one run; -2 with a one-line message in err if
 // they are of several. Not collective (serial HDF5 without the pointer).

@@ -47,6 +47,12 @@ typedef struct h5file {
     int failed;
     h5_sum* sums;     // one per dataset written or read, in call order (the same on every rank)
     int nsums, capsums;
+    // Set after h5_create, a written dataset's storage is allocated at its creation and not
+    // written: each contiguous run of this rank's elements of it goes to place (its byte offset
+    // in the file, its memory, its length) for the caller to write to the file itself once it
+    // is closed (io/ckpt_async.c); digests are formed as in a write.
+    void (*place)(void* arg, uint64_t offset, const void* p, size_t bytes);
+    void* place_arg;
 } h5file;
 
 // Creates path (truncating) or opens it read-only; returns h->failed, agreed by every rank (a
