@@ -9,20 +9,23 @@
 // own file descriptor and the staging buffer.
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include "io/ckpt_async.h"
 #include "io/ckpt_write.h"
 #include "io/h5.h"
 
+// A run of the file written by one pwritev: its offset and its pieces in the staging buffer
+// (rows of a tensor lie apart in memory, padded, and one after another in the file).
 typedef struct run {
-    uint64_t offset; // in the file
-    const void* p;   // in the staging buffer
-    size_t bytes;
+    uint64_t offset, bytes;
+    int first, n; // iov[first, first + n)
 } run;
 
 struct ckpt_async {
@@ -31,6 +34,8 @@ struct ckpt_async {
     model shadow; // the model's view with its buffers in stage: what the save writes
     run* runs;    // this rank's pieces of the file in flight
     int nruns, capruns;
+    struct iovec* iov;
+    int niov, capiov;
     pthread_t writer;
     int pending;      // a save is in flight, to be committed by ckpt_async_wait
     int threaded;     // its writer thread runs (to be joined)
@@ -107,16 +112,29 @@ static void stage(ckpt_async* a, const model* m)
     memcpy(s->f0, m->f0, (size_t)m->B * m->c.O * sizeof(real));
 }
 
+// Grows the array *p of *cap elements of size `size` to hold n + 1.
+static void* grow(void* p, int n, int* cap, size_t size)
+{
+    if (n < *cap) return p;
+    *cap = *cap ? 2 * *cap : 256;
+    p = realloc(p, (size_t)*cap * size);
+    if (!p) dist_fail("out of memory listing a checkpoint's pieces");
+    return p;
+}
+
 static void add_run(void* arg, uint64_t offset, const void* p, size_t bytes)
 {
     ckpt_async* a = arg;
-    if (a->nruns == a->capruns) {
-        int cap = a->capruns ? 2 * a->capruns : 256;
-        run* r = realloc(a->runs, (size_t)cap * sizeof *r);
-        if (!r) dist_fail("out of memory listing a checkpoint's pieces");
-        a->runs = r, a->capruns = cap;
+    run* last = a->nruns ? &a->runs[a->nruns - 1] : NULL;
+    if (!last || last->offset + last->bytes != offset || last->n == IOV_MAX) {
+        a->runs = grow(a->runs, a->nruns, &a->capruns, sizeof *a->runs);
+        a->runs[a->nruns++] = (run){.offset = offset, .first = a->niov};
+        last = &a->runs[a->nruns - 1];
     }
-    a->runs[a->nruns++] = (run){offset, p, bytes};
+    a->iov = grow(a->iov, a->niov, &a->capiov, sizeof *a->iov);
+    a->iov[a->niov++] = (struct iovec){.iov_base = (void*)p, .iov_len = bytes};
+    last->n++;
+    last->bytes += bytes;
 }
 
 static void* write_runs(void* arg)
@@ -126,14 +144,18 @@ static void* write_runs(void* arg)
     int fd = open(a->tmp, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) a->werr = errno;
     for (int i = 0; i < a->nruns && !a->werr; i++) {
-        const char* p = a->runs[i].p;
-        size_t left = a->runs[i].bytes;
+        struct iovec* v = a->iov + a->runs[i].first;
+        int n = a->runs[i].n;
         off_t at = (off_t)a->runs[i].offset;
-        while (left && !a->werr) {
-            ssize_t n = pwrite(fd, p, left, at);
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) a->werr = n < 0 ? errno : EIO;
-            if (n > 0) p += n, left -= (size_t)n, at += n;
+        while (n && !a->werr) {
+            ssize_t w = pwritev(fd, v, n, at);
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) a->werr = w < 0 ? errno : EIO;
+            if (w <= 0) break;
+            at += w;
+            // A short write: on from where it stopped.
+            while (n && (size_t)w >= v->iov_len) w -= (ssize_t)v->iov_len, v++, n--;
+            if (n) v->iov_base = (char*)v->iov_base + w, v->iov_len -= (size_t)w;
         }
     }
     if (fd >= 0 && !a->werr && fsync(fd)) a->werr = errno;
@@ -149,8 +171,10 @@ long ckpt_async_wait(ckpt_async* a, char* err, size_t errlen)
     a->pending = a->threaded = 0;
     if (a->werr) snprintf(err, errlen, "%s: cannot write (%s)", a->tmp, strerror(a->werr));
     dist_grid* g = a->shadow.g;
-    // Every rank's writes must have succeeded before rank 0 renames the file into place.
-    if (ckpt_commit(a->tmp, a->path, a->werr != 0, g, err, errlen) ||
+    // Every rank's writes must have succeeded before rank 0 renames the file into place; all
+    // report the failing rank's error.
+    const int bad = dist_comm_agree(a->werr != 0, err, errlen, g->world);
+    if (ckpt_commit(a->tmp, a->path, bad, g, err, errlen) ||
         ckpt_dir_point(a->dir, a->keep, a->step, a->run_id, g, err, errlen))
         return -1;
     return a->step;
@@ -165,7 +189,7 @@ int ckpt_async_save(ckpt_async* a, const char* dir, int keep, const model* m,
     snprintf(a->tmp, sizeof a->tmp, "%s.tmp", a->path);
     snprintf(a->dir, sizeof a->dir, "%s", dir);
     snprintf(a->run_id, sizeof a->run_id, "%s", st->run_id);
-    a->keep = keep, a->step = st->step, a->nruns = 0, a->werr = 0;
+    a->keep = keep, a->step = st->step, a->nruns = a->niov = 0, a->werr = 0;
     stage(a, m);
     h5file place = {.place = add_run, .place_arg = a};
     int bad = ckpt_write_tmp(a->tmp, &a->shadow, cfg, st, 1, &place, err, errlen);
@@ -188,5 +212,6 @@ void ckpt_async_free(ckpt_async* a)
     if (!a) return;
     free(a->stage);
     free(a->runs);
+    free(a->iov);
     free(a);
 }
