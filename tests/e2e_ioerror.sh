@@ -25,7 +25,7 @@ $FNN prepare --kind text --val-fraction 0.1 --out $data /usr/share/games/fortune
 case_() {
     np=$1 io=$2 mode=$3 pat=$4 async=${5:-false}
     what="np=$np io=$io $mode$( [ $async = true ] && echo ' ckpt_async')"
-    ck=$dir/ck$np$io$mode$async
+    ck=$dir/ck$np$io$mode$( [ $async = true ] && echo async )
     last=$((np - 1))
     rm -f $dir/shim.log
     # Step 10 saves normally; from step 20 on the last rank's writes to *.h5.tmp fail, and
