@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "io/checkpoint.h"
+#include "io/ckpt_pieces.h"
 #include "io/ckpt_write.h"
 #include "io/build_info.h"
 #include "io/durable.h"
@@ -346,7 +347,17 @@ int ckpt_save(const char* path, const model* m, const fnn_config* cfg, const ckp
 {
     char tmp[CONFIG_PATH + 16];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int bad = ckpt_write_tmp(tmp, m, cfg, st, with_optim, NULL, err, errlen);
+    // HDF5 lays out the file and its metadata; each rank then writes its pieces with pwritev.
+    // Collective MPI-IO transfers reached 17-55% of the raw write + fsync speed at 1-4 ranks
+    // (README, Performance): two-phase aggregation copies every byte through the aggregators.
+    ckpt_pieces pieces = {0};
+    const h5file place = {.place = ckpt_pieces_add, .place_arg = &pieces};
+    int bad = ckpt_write_tmp(tmp, m, cfg, st, with_optim, &place, err, errlen);
+    const int werr = bad ? 0 : ckpt_pieces_write(&pieces, tmp);
+    ckpt_pieces_free(&pieces);
+    if (werr) snprintf(err, errlen, "%s: cannot write (%s)", tmp, strerror(werr));
+    // Every rank reports the failing rank's error.
+    if (!bad) bad = dist_comm_agree(werr != 0, err, errlen, m->g->world);
     return ckpt_commit(tmp, path, bad, m->g, err, errlen);
 }
 

@@ -7,35 +7,21 @@
 // forked after MPI_Init, which Open MPI does not support. Placing the datasets with HDF5 in the
 // stall and writing their bytes with pwrite needs none of these: the thread touches only its
 // own file descriptor and the staging buffer.
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <sys/uio.h>
-#include <unistd.h>
 #include "io/ckpt_async.h"
+#include "io/ckpt_pieces.h"
 #include "io/ckpt_write.h"
 #include "io/h5.h"
-
-// A run of the file written by one pwritev: its offset and its pieces in the staging buffer
-// (rows of a tensor lie apart in memory, padded, and one after another in the file).
-typedef struct run {
-    uint64_t offset, bytes;
-    int first, n; // iov[first, first + n)
-} run;
 
 struct ckpt_async {
     real* stage;  // parameters, moments, carried state, one after another
     size_t elems; // of stage
     model shadow; // the model's view with its buffers in stage: what the save writes
-    run* runs;    // this rank's pieces of the file in flight
-    int nruns, capruns;
-    struct iovec* iov;
-    int niov, capiov;
+    ckpt_pieces pieces; // this rank's pieces of the file in flight
     pthread_t writer;
     int pending;      // a save is in flight, to be committed by ckpt_async_wait
     int threaded;     // its writer thread runs (to be joined)
@@ -112,54 +98,11 @@ static void stage(ckpt_async* a, const model* m)
     memcpy(s->f0, m->f0, (size_t)m->B * m->c.O * sizeof(real));
 }
 
-// Grows the array *p of *cap elements of size `size` to hold n + 1.
-static void* grow(void* p, int n, int* cap, size_t size)
-{
-    if (n < *cap) return p;
-    *cap = *cap ? 2 * *cap : 256;
-    p = realloc(p, (size_t)*cap * size);
-    if (!p) dist_fail("out of memory listing a checkpoint's pieces");
-    return p;
-}
-
-static void add_run(void* arg, uint64_t offset, const void* p, size_t bytes)
-{
-    ckpt_async* a = arg;
-    run* last = a->nruns ? &a->runs[a->nruns - 1] : NULL;
-    if (!last || last->offset + last->bytes != offset || last->n == IOV_MAX) {
-        a->runs = grow(a->runs, a->nruns, &a->capruns, sizeof *a->runs);
-        a->runs[a->nruns++] = (run){.offset = offset, .first = a->niov};
-        last = &a->runs[a->nruns - 1];
-    }
-    a->iov = grow(a->iov, a->niov, &a->capiov, sizeof *a->iov);
-    a->iov[a->niov++] = (struct iovec){.iov_base = (void*)p, .iov_len = bytes};
-    last->n++;
-    last->bytes += bytes;
-}
-
-static void* write_runs(void* arg)
+static void* write_pieces(void* arg)
 {
     ckpt_async* a = arg;
     const double t0 = now();
-    int fd = open(a->tmp, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) a->werr = errno;
-    for (int i = 0; i < a->nruns && !a->werr; i++) {
-        struct iovec* v = a->iov + a->runs[i].first;
-        int n = a->runs[i].n;
-        off_t at = (off_t)a->runs[i].offset;
-        while (n && !a->werr) {
-            ssize_t w = pwritev(fd, v, n, at);
-            if (w < 0 && errno == EINTR) continue;
-            if (w <= 0) a->werr = w < 0 ? errno : EIO;
-            if (w <= 0) break;
-            at += w;
-            // A short write: on from where it stopped.
-            while (n && (size_t)w >= v->iov_len) w -= (ssize_t)v->iov_len, v++, n--;
-            if (n) v->iov_base = (char*)v->iov_base + w, v->iov_len -= (size_t)w;
-        }
-    }
-    if (fd >= 0 && !a->werr && fsync(fd)) a->werr = errno;
-    if (fd >= 0 && close(fd) && !a->werr) a->werr = errno;
+    a->werr = ckpt_pieces_write(&a->pieces, a->tmp);
     a->write = now() - t0;
     return NULL;
 }
@@ -189,13 +132,13 @@ int ckpt_async_save(ckpt_async* a, const char* dir, int keep, const model* m,
     snprintf(a->tmp, sizeof a->tmp, "%s.tmp", a->path);
     snprintf(a->dir, sizeof a->dir, "%s", dir);
     snprintf(a->run_id, sizeof a->run_id, "%s", st->run_id);
-    a->keep = keep, a->step = st->step, a->nruns = a->niov = 0, a->werr = 0;
+    a->keep = keep, a->step = st->step, a->werr = 0;
     stage(a, m);
-    h5file place = {.place = add_run, .place_arg = a};
+    h5file place = {.place = ckpt_pieces_add, .place_arg = &a->pieces};
     int bad = ckpt_write_tmp(a->tmp, &a->shadow, cfg, st, 1, &place, err, errlen);
     if (bad) return ckpt_commit(a->tmp, a->path, bad, m->g, err, errlen);
-    a->threaded = pthread_create(&a->writer, NULL, write_runs, a) == 0;
-    if (!a->threaded) write_runs(a); // no thread to be had: this rank writes in the stall
+    a->threaded = pthread_create(&a->writer, NULL, write_pieces, a) == 0;
+    if (!a->threaded) write_pieces(a); // no thread to be had: this rank writes in the stall
     a->pending = 1;
     a->stall = now() - t0;
     return 0;
@@ -211,7 +154,6 @@ void ckpt_async_free(ckpt_async* a)
 {
     if (!a) return;
     free(a->stage);
-    free(a->runs);
-    free(a->iov);
+    ckpt_pieces_free(&a->pieces);
     free(a);
 }
