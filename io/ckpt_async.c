@@ -39,7 +39,7 @@ static double now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-// Element counts of the staged buffers: parameters, one moment set, the carried state.
+// Elements of the carried state: h (and the cell's state) per layer, f.
 static size_t state_elems(const model* m)
 {
     size_t n = (size_t)m->B * m->c.O;

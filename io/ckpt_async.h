@@ -18,7 +18,7 @@
 typedef struct ckpt_async ckpt_async;
 
 // Bytes of staging a rank of m needs: its parameters, its optimiser moments (two sets, one for
-// SGD) and its carried state. For the memory plan.
+// SGD) and its carried state (the memory plan's row counts the same from model_memory's sizes).
 size_t ckpt_async_bytes(const model* m, int optimizer);
 // The staging for saves of m (allocated once): NULL when it does not fit, with a message in err.
 ckpt_async* ckpt_async_new(const model* m, int optimizer, char* err, size_t errlen);
