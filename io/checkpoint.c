@@ -348,8 +348,9 @@ int ckpt_save(const char* path, const model* m, const fnn_config* cfg, const ckp
     char tmp[CONFIG_PATH + 16];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     // HDF5 lays out the file and its metadata; each rank then writes its pieces with pwritev.
-    // Collective MPI-IO transfers reached 17-55% of the raw write + fsync speed at 1-4 ranks
-    // (README, Performance): two-phase aggregation copies every byte through the aggregators.
+    // Collective MPI-IO transfers (two-phase: every byte through an aggregator) reached 17-68%
+    // of the raw write + fsync speed at 1-4 ranks on this build machine, these 31-89% (README,
+    // Performance); and ckpt_async writes the same way.
     ckpt_pieces pieces = {0};
     const h5file place = {.place = ckpt_pieces_add, .place_arg = &pieces};
     int bad = ckpt_write_tmp(tmp, m, cfg, st, with_optim, &place, err, errlen);
