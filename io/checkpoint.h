@@ -58,27 +58,42 @@ typedef struct ckpt_train {
 int ckpt_save(const char* path, const model* m, const fnn_config* cfg, const ckpt_train* st,
               int with_optim, char* err, size_t errlen);
 
+// Loading opens the file once (a collective open is a metadata storm on a parallel filesystem):
+// ckpt_open, then the reads a load needs in this order (each collective over the file's
+// communicator, m->g->world where a model is given), then ckpt_close.
+typedef struct ckpt_file ckpt_file;
+// Opens path read-only: the file, or NULL with a one-line message in err (every rank alike). err
+// stays the file's message buffer until ckpt_close.
+ckpt_file* ckpt_open(const char* path, MPI_Comm comm, char* err, size_t errlen);
 // Reads /config into mc (and the stored run config text into run_config if not NULL, up to
 // run_len bytes) and /train into st (if not NULL). Refuses files that are not fnn checkpoints.
-int ckpt_read_meta(const char* path, MPI_Comm comm, model_config* mc, ckpt_train* st,
-                   char* run_config, size_t run_len, char* err, size_t errlen);
-
+// Returns ckpt_ok: the metadata sizes what comes next.
+int ckpt_get_meta(ckpt_file* f, model_config* mc, ckpt_train* st, char* run_config, size_t run_len);
+// The reads below record a failure in the file's message and go on (every rank must make the
+// same calls); their data is checked against the digests at ckpt_close, which is the verdict.
 // Loads the parameter tensors k of m with only[k] != 0 (only NULL: all of them; the others are
 // left as they are), and the optimiser moments when with_optim (of the tensors that have them:
 // /finetune/optim_state; the others keep theirs). Shapes must match m's full logical shapes: a
 // mismatch names the tensor and both shapes.
-int ckpt_load(const char* path, model* m, const unsigned char* only, int with_optim, char* err,
-              size_t errlen);
-
+void ckpt_get_params(ckpt_file* f, model* m, const unsigned char* only, int with_optim);
 // Reads /finetune: transferred[k] for every tensor of m, start[k] (the step tensor k began
 // training; -1 for those without optimiser state), and with theta0 (params layout) the
 // transferred tensors' /finetune/theta0 values. A file without /finetune is refused.
-int ckpt_load_finetune(const char* path, model* m, unsigned char* transferred, long* start,
-                       real* theta0, char* err, size_t errlen);
+void ckpt_get_finetune(ckpt_file* f, model* m, unsigned char* transferred, long* start, real* theta0);
+// Loads the carried hidden state of this rank's batch rows (when resuming a carry_state run).
+// Refuses when the stored global batch differs.
+void ckpt_get_state(ckpt_file* f, model* m);
+// 0 when every read so far succeeded on every rank, else -1 (the message in the err given to
+// ckpt_open, the same on every rank). Collective.
+int ckpt_ok(ckpt_file* f);
+// Checks the digests of what was read, closes and frees f: 0, or -1 with the message in err.
+int ckpt_close(ckpt_file* f);
 
-// Loads the carried hidden state of this rank's batch rows (after ckpt_load, when resuming a
-// carry_state run). Refuses when the stored global batch differs.
-int ckpt_load_state(const char* path, model* m, char* err, size_t errlen);
+// One-call forms, each one open: ckpt_get_meta and ckpt_get_params of path.
+int ckpt_read_meta(const char* path, MPI_Comm comm, model_config* mc, ckpt_train* st,
+                   char* run_config, size_t run_len, char* err, size_t errlen);
+int ckpt_load(const char* path, model* m, const unsigned char* only, int with_optim, char* err,
+              size_t errlen);
 
 // Checks every dataset of the file against its digest and for non-finite values, and that
 // /config and /train are readable and in range, without building a model.
@@ -94,6 +109,14 @@ int ckpt_save_grads(const char* path, model* m, char* err, size_t errlen);
 // ckpt_dir_save saves step st->step, updates the pointer, and deletes all but the newest keep.
 int ckpt_dir_save(const char* dir, int keep, const model* m, const fnn_config* cfg,
                   const ckpt_train* st, char* err, size_t errlen);
+// ckpt_dir_save's steps around the file's own save, for a save that commits later
+// (io/ckpt_async.h): ckpt_dir_prepare makes dir and a fresh temporary file for step, with the
+// step's path into path; ckpt_dir_point points "latest" at step's saved file and prunes. 0, or
+// -1 on every rank with the message in err. Collective over g->world.
+int ckpt_dir_prepare(const char* dir, long step, dist_grid* g, char* path, size_t pathlen,
+                     char* err, size_t errlen);
+int ckpt_dir_point(const char* dir, int keep, long step, const char* run_id, dist_grid* g,
+                   char* err, size_t errlen);
 // Path of the newest complete checkpoint in dir into out: 0, or -1 when there is none. Without
 // a valid pointer, the newest file if all are of one run; -2 with a one-line message in err if
 // they are of several. Not collective (serial HDF5 without the pointer).

@@ -139,31 +139,46 @@ static int point_and_prune(const char* dir, const char* name, int keep, const ch
     return 0;
 }
 
-int ckpt_dir_save(const char* dir, int keep, const model* m, const fnn_config* cfg,
-                  const ckpt_train* st, char* err, size_t errlen)
+int ckpt_dir_prepare(const char* dir, long step, dist_grid* g, char* path, size_t pathlen,
+                     char* err, size_t errlen)
 {
     int bad = 0;
-    char name[32], path[CONFIG_PATH + 32], tmp[CONFIG_PATH + 48];
-    snprintf(name, sizeof name, "step-%08ld.h5", st->step);
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    char tmp[CONFIG_PATH + 48];
+    snprintf(path, pathlen, "%s/step-%08ld.h5", dir, step);
     snprintf(tmp, sizeof tmp, "%s.tmp", path); // the name ckpt_save writes first
-    if (m->g->world_rank == 0 && mkdir(dir, 0777) && errno != EEXIST) {
+    if (g->world_rank == 0 && mkdir(dir, 0777) && errno != EEXIST) {
         snprintf(err, errlen, "%s: cannot create the checkpoint directory (%s)", dir, strerror(errno));
         bad = 1;
     }
     // MPI-IO opens the temporary file following symlinks; rank 0 makes it a new regular file
     // first, which the collective create then truncates in place.
-    int fd = m->g->world_rank == 0 && !bad ? create_fresh(tmp) : 0;
+    int fd = g->world_rank == 0 && !bad ? create_fresh(tmp) : 0;
     if (fd < 0) {
         snprintf(err, errlen, "%s: cannot create (%s)", tmp, strerror(errno));
         bad = 1;
-    } else if (m->g->world_rank == 0 && !bad) {
+    } else if (g->world_rank == 0 && !bad) {
         close(fd);
     }
-    if (dist_any(bad, m->g)) return -1;
-    if (ckpt_save(path, m, cfg, st, 1, err, errlen)) return -1;
-    bad = m->g->world_rank == 0 && point_and_prune(dir, name, keep, st->run_id, err, errlen);
-    return dist_any(bad, m->g) ? -1 : 0;
+    return dist_any(bad, g) ? -1 : 0;
+}
+
+int ckpt_dir_point(const char* dir, int keep, long step, const char* run_id, dist_grid* g,
+                   char* err, size_t errlen)
+{
+    char name[32];
+    snprintf(name, sizeof name, "step-%08ld.h5", step);
+    int bad = g->world_rank == 0 && point_and_prune(dir, name, keep, run_id, err, errlen);
+    return dist_any(bad, g) ? -1 : 0;
+}
+
+int ckpt_dir_save(const char* dir, int keep, const model* m, const fnn_config* cfg,
+                  const ckpt_train* st, char* err, size_t errlen)
+{
+    char path[CONFIG_PATH + 32];
+    if (ckpt_dir_prepare(dir, st->step, m->g, path, sizeof path, err, errlen) ||
+        ckpt_save(path, m, cfg, st, 1, err, errlen))
+        return -1;
+    return ckpt_dir_point(dir, keep, st->step, st->run_id, m->g, err, errlen);
 }
 
 static int exists(const char* dir, const char* name)

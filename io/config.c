@@ -118,6 +118,8 @@ static const option options[] = {
     KEY_STR("resume", resume, "", "empty, auto, or a checkpoint file"),
     KEY_BOOL("ckpt_overwrite", ckpt_overwrite, "false",
              "a fresh run removes other runs' checkpoints from ckpt_dir instead of refusing"),
+    KEY_BOOL("ckpt_async", ckpt_async, "false",
+             "write checkpoints in the background: training stalls only to copy the state"),
     KEY_ENUM("nonfinite", nonfinite, "stop", nonfinite_names,
              "a step with a non-finite loss or gradient norm stops the run, or is skipped"),
     KEY_INT("nonfinite_max", nonfinite_max, "10", GE1, "with skip: most such steps in a row"),

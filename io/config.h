@@ -43,6 +43,7 @@ typedef struct fnn_config {
     int ckpt_keep_best;          // keep the best-scored checkpoint, named by <ckpt_dir>/best
     int early_stop;              // scores without improvement that end training, 0 = off
     int ckpt_overwrite;          // a fresh run may remove other runs' checkpoints from ckpt_dir
+    int ckpt_async;              // checkpoints written in the background (io/ckpt_async.h)
     int nonfinite;               // enum nonfinite_mode: a non-finite loss or gradient norm
     int nonfinite_max;           // with skip: the most such steps in a row before stopping
     double step_timeout;         // seconds a rank may spend in one step, 0 = no watchdog,

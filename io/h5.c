@@ -52,6 +52,18 @@ static int agree(h5file* h)
     return h->failed;
 }
 
+int h5_agree(h5file* h)
+{
+    return agree(h);
+}
+
+static long opens; // h5_open_count
+
+long h5_open_count(void)
+{
+    return opens;
+}
+
 // "obj/name" of an attribute, "/name" of the root's, for messages (a struct: C11 keeps a returned
 // array alive to the end of the call that prints it).
 typedef struct attr_name {
@@ -142,6 +154,7 @@ int h5_open_local(h5file* h, const char* path, char* err, size_t errlen)
 int h5_open(h5file* h, const char* path, MPI_Comm comm, char* err, size_t errlen)
 {
     begin(h, path, comm, 0, err, errlen);
+    opens++;
     check_openable(h, path);
     // A file that only some ranks can see (another working directory, a node-local disk) is
     // refused by all before the collective open.
@@ -585,6 +598,29 @@ static void select_piece(const h5_piece* pc, hid_t file, hid_t* mem)
     H5Sselect_hyperslab(*mem, H5S_SELECT_SET, zero, NULL, count, NULL);
 }
 
+static hid_t create_float(h5file* h, const char* name, hid_t fs, hid_t lcpl)
+{
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    if (h->place) H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY), H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
+    hid_t ds = H5Dcreate2(h->f, name, H5T_IEEE_F32LE, fs, lcpl, dcpl, H5P_DEFAULT);
+    H5Pclose(dcpl);
+    return ds;
+}
+
+// Rows [row0, row0 + nrows) x cols [col0, col0 + ncols) of dataset ds (cols columns), at p with
+// row stride ld, to h->place: one run per row, or one for them all when they are whole rows.
+static void place_rows(h5file* h, hid_t ds, const char* name, int cols, int row0, int nrows,
+                       int col0, int ncols, int ld, const real* p)
+{
+    const haddr_t base = H5Dget_offset(ds);
+    if (base == HADDR_UNDEF) h5_fail(h, "no storage allocated for dataset %s", name);
+    if (base == HADDR_UNDEF || !nrows || !ncols) return;
+    const int step = ncols == cols && ld == cols ? nrows : 1;
+    for (int r = 0; r < nrows; r += step)
+        h->place(h->place_arg, base + ((uint64_t)(row0 + r) * (uint64_t)cols + (uint64_t)col0) * sizeof(real),
+                 p + (size_t)r * ld, (size_t)step * (size_t)ncols * sizeof(real));
+}
+
 void h5_write_piece(h5file* h, const char* name, const h5_piece* pc, const real* p)
 {
     if (h->f < 0) return;
@@ -592,10 +628,12 @@ void h5_write_piece(h5file* h, const char* name, const h5_piece* pc, const real*
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
     H5Pset_create_intermediate_group(lcpl, 1);
     hid_t fs = H5Screate_simple(pc->rank, dims, NULL);
-    hid_t ds = H5Dcreate2(h->f, name, H5T_IEEE_F32LE, fs, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t ds = create_float(h, name, fs, lcpl);
     hid_t ms;
     select_piece(pc, fs, &ms);
-    if (ds < 0 || H5Dwrite(ds, REAL_H5, ms, fs, h->dxpl, p) < 0)
+    if (ds >= 0 && h->place)
+        place_rows(h, ds, name, pc->cols, pc->row0, pc->nrows, pc->col0, pc->ncols, pc->ld, p);
+    else if (ds < 0 || H5Dwrite(ds, REAL_H5, ms, fs, h->dxpl, p) < 0)
         h5_fail(h, "cannot write dataset %s (disk full?)", name);
     h5_sum* s = add_sum(h, name);
     if (s) digest_rows(s->part, pc, p, 0, pc->nrows);
@@ -731,10 +769,12 @@ void h5_write_rects(h5file* h, const char* name, int rank, int rows, int cols, c
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
     H5Pset_create_intermediate_group(lcpl, 1);
     hid_t fs = H5Screate_simple(rank, dims, NULL);
-    hid_t ds = H5Dcreate2(h->f, name, H5T_IEEE_F32LE, fs, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t ds = create_float(h, name, fs, lcpl);
     hid_t ms;
     select_rects(r, n, fs, &ms);
-    if (ds < 0 || H5Dwrite(ds, REAL_H5, ms, fs, h->dxpl, base) < 0)
+    for (int i = 0; ds >= 0 && h->place && i < n; i++)
+        place_rows(h, ds, name, cols, r[i].row0, r[i].nrows, r[i].col0, r[i].ncols, r[i].ld, base + r[i].mem);
+    if (ds < 0 || (!h->place && H5Dwrite(ds, REAL_H5, ms, fs, h->dxpl, base) < 0))
         h5_fail(h, "cannot write dataset %s (disk full?)", name);
     h5_sum* s = add_sum(h, name);
     if (s) digest_rects(s->part, r, n, base, cols);

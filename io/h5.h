@@ -47,6 +47,12 @@ typedef struct h5file {
     int failed;
     h5_sum* sums;     // one per dataset written or read, in call order (the same on every rank)
     int nsums, capsums;
+    // Set after h5_create, a written dataset's storage is allocated at its creation and not
+    // written: each contiguous run of this rank's elements of it goes to place (its byte offset
+    // in the file, its memory, its length) for the caller to write to the file itself once it
+    // is closed (io/ckpt_async.c); digests are formed as in a write.
+    void (*place)(void* arg, uint64_t offset, const void* p, size_t bytes);
+    void* place_arg;
 } h5file;
 
 // Creates path (truncating) or opens it read-only; returns h->failed, agreed by every rank (a
@@ -62,6 +68,11 @@ int h5_open_local(h5file* h, const char* path, char* err, size_t errlen);
 // flushes written data to storage (MPI_File_sync) and closes. Returns h->failed, the same on
 // every rank.
 int h5_close(h5file* h);
+// Every rank's verdict on h so far, agreed (the message of the lowest failing rank): a reader
+// that must act on what it read before h5_close. Collective on a shared file.
+int h5_agree(h5file* h);
+// Shared files opened by h5_open in this process so far: tests count the opens of a load.
+long h5_open_count(void);
 // Records a failure, "<path>: <what>" (the first one wins), and returns -1.
 int h5_fail(h5file* h, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -38,8 +38,7 @@ int cmd_eval(int argc, char** argv, dist_grid* world)
     char err[512];
     model_config mc;
     ckpt_train st;
-    if (ckpt_read_meta(path, world->world, &mc, &st, NULL, 0, err, sizeof err))
-        dist_fail_all("%s", err);
+    ckpt_file* f = setup_ckpt_open(path, world, &mc, &st, err, sizeof err);
     if (T == 0) T = st.seq_len;
     fnn_config c;
     config_defaults(&c);
@@ -61,7 +60,7 @@ int cmd_eval(int argc, char** argv, dist_grid* world)
 
     dist_grid g;
     model m;
-    setup_open_checkpoint(path, world, &g, tp, T, batch, &m, &mc, &st);
+    setup_load_checkpoint(f, err, world, &g, tp, T, batch, &m, &mc, &st);
     setup_threads(&g, setup_int("--threads", setup_opt(argc, argv, "--threads", "0"), 0));
     data_batch db;
     if (data_batch_init(&db, d, m.T, m.B)) dist_fail("out of memory for the batch");

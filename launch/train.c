@@ -7,6 +7,7 @@
 #include <sysexits.h>
 #include "dist/watchdog.h"
 #include "io/checkpoint.h"
+#include "io/ckpt_async.h"
 #include "io/ckpt_dir_own.h"
 #include "launch/commands.h"
 #include "run/eval_pass.h"
@@ -15,6 +16,7 @@
 #include "run/guard.h"
 #include "run/metrics.h"
 #include "run/memory_plan.h"
+#include "run/resume.h"
 #include "run/ridge_head.h"
 #include "run/score.h"
 #include "run/setup.h"
@@ -47,12 +49,12 @@ typedef struct run {
     long best_step;                 // the step it was scored at
     int since_best;                 // evaluations since then without improvement
     long best_pending;              // ckpt_keep_best: the step whose save "best" names, -1 = none
+    ckpt_async* async;              // ckpt_async: the staging and the save in flight
 } run;
 
 static void load_start(run* r)
 {
     char err[512], *path = r->resumed;
-    model_config ck;
     if (!strcmp(r->c.resume, "auto")) {
         int found = ckpt_dir_latest(r->c.ckpt_dir, path, sizeof r->resumed, err, sizeof err);
         // Only rank 0's choice counts (below): its failure alone ends the job.
@@ -65,12 +67,7 @@ static void load_start(run* r)
     // Rank 0's choice: ranks that see different directories must not open different files.
     dist_bcast_bytes(path, sizeof r->resumed, &r->g);
     if (path[0]) {
-        if (ckpt_read_meta(path, r->g.world, &ck, &r->st, NULL, 0, err, sizeof err) ||
-            setup_check_model(path, &ck, &r->c.model, SETUP_SAME) ||
-            ckpt_load(path, &r->m, NULL, 1, err, sizeof err) ||
-            (r->c.carry_state && ckpt_load_state(path, &r->m, err, sizeof err)))
-            dist_fail_all("%s", err);
-        if (r->c.init_from[0]) finetune_resume(&r->ft, &r->m, &r->c, path, r->st.step);
+        resume_load(path, &r->m, &r->c, &r->st, &r->ft);
         if (r->st.optimizer != r->c.optim.kind)
             dist_fail_all("%s was trained with optimizer = %s, the config says %s", path,
                           config_enum_name("optimizer", r->st.optimizer),
@@ -82,6 +79,20 @@ static void load_start(run* r)
     if (r->c.init_from[0]) finetune_load(&r->ft, &r->m, &r->c);
 }
 
+// ckpt_async: waits for the save in flight and commits it.
+static void save_wait(run* r)
+{
+    char err[512];
+    if (!r->async) return;
+    long step = ckpt_async_wait(r->async, err, sizeof err);
+    if (step < 0) dist_fail_all("%s", err);
+    double stall, write;
+    ckpt_async_times(r->async, &stall, &write);
+    if (step && r->g.world_rank == 0)
+        printf("checkpoint %s/step-%08ld.h5 (stall %.3f s, written in the background in %.3f s)\n",
+               r->c.ckpt_dir, step, stall, write);
+}
+
 static void save(run* r, long step)
 {
     char err[512];
@@ -91,10 +102,17 @@ static void save(run* r, long step)
     dist_watchdog_disarm();
     finetune_ckpt(&r->ft, &r->c, step, &r->m, &r->st);
     guard_finite_state(&r->m, step, r->c.ckpt_dir);
-    if (ckpt_dir_save(r->c.ckpt_dir, r->c.ckpt_keep, &r->m, &r->c, &r->st, err, sizeof err))
+    // Staged once, at the first save; a rank without room stops every rank with its message.
+    if (r->c.ckpt_async && !r->async &&
+        dist_comm_agree(!(r->async = ckpt_async_new(&r->m, r->c.optim.kind, err, sizeof err)), err, sizeof err, r->g.world))
         dist_fail_all("%s", err);
-    if (r->g.world_rank == 0) printf("checkpoint %s/step-%08ld.h5\n", r->c.ckpt_dir, step);
+    save_wait(r); // the save in flight commits first: one at a time
+    if (r->async ? ckpt_async_save(r->async, r->c.ckpt_dir, r->c.ckpt_keep, &r->m, &r->c, &r->st, err, sizeof err)
+                 : ckpt_dir_save(r->c.ckpt_dir, r->c.ckpt_keep, &r->m, &r->c, &r->st, err, sizeof err))
+        dist_fail_all("%s", err);
+    if (r->g.world_rank == 0 && !r->async) printf("checkpoint %s/step-%08ld.h5\n", r->c.ckpt_dir, step);
     if (r->best_pending != step) return;
+    save_wait(r); // "best" names a committed file
     if (ckpt_dir_point_best(r->c.ckpt_dir, step, r->best, &r->g, err, sizeof err)) dist_fail_all("%s", err);
     if (r->g.world_rank == 0) printf("best checkpoint %s/step-%08ld.h5 (val loss %.9g)\n", r->c.ckpt_dir, step, r->best);
     r->best_pending = -1;
@@ -402,6 +420,7 @@ int cmd_train(int argc, char** argv, dist_grid* world)
     startup_print(&su, &r->g);
     dist_watchdog_start(&r->g, r->c.step_timeout);
     int stopped = train_loop(r);
+    save_wait(r);
     // The peak before the validation pass, whose `val:` line stays the run's last (docs/cli.md);
     // the pass runs on the model's own buffers.
     plan_report_peak(&r->plan, &r->g);
@@ -409,6 +428,7 @@ int cmd_train(int argc, char** argv, dist_grid* world)
     if (r->metrics) metrics_close(r->metrics, r->c.metrics);
     data_batch_free(&r->db);
     finetune_free(&r->ft);
+    ckpt_async_free(r->async);
     model_free(&r->m);
     dataset_free(&r->d);
     dist_grid_free(&r->g);

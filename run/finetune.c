@@ -80,8 +80,11 @@ void finetune_load(finetune* ft, model* m, const fnn_config* c)
     const int st = dist_any(st_is_safetensors(path), m->g);
     if (dist_comm_agree(st && st_read(path, &sf, err, sizeof err), err, sizeof err, m->g->world))
         dist_fail_all("init_from = %s", err);
+    // A checkpoint is opened once for its metadata and parameters.
+    ckpt_file* f = NULL;
     if (st) st_model_config(&sf, &m->c, &ck);
-    else if (ckpt_read_meta(path, m->g->world, &ck, NULL, NULL, 0, err, sizeof err)) dist_fail_all("%s", err);
+    else if (!(f = ckpt_open(path, m->g->world, err, sizeof err)) || ckpt_get_meta(f, &ck, NULL, NULL, 0))
+        dist_fail_all("%s", err);
     setup_check_model(path, &ck, &m->c, c->new_head ? SETUP_TRANSFER_NEW_HEAD : SETUP_TRANSFER);
     model ckm; // the checkpoint's tensor names and full shapes
     model_layout(&ckm, &ck, 1, 0);
@@ -103,7 +106,7 @@ void finetune_load(finetune* ft, model* m, const fnn_config* c)
         if (!find(m, ckm.tensors[k].name)) printf("dropped %s (not in this model)\n", ckm.tensors[k].name);
     // Every rank reads the same bytes, so st_load's verdict is the same on every rank.
     if (st ? st_load(path, &sf, m, ft->transferred, err, sizeof err)
-           : ckpt_load(path, m, ft->transferred, 0, err, sizeof err))
+           : (ckpt_get_params(f, m, ft->transferred, 0), ckpt_close(f)))
         dist_fail_all("%s", err);
     st_free(&sf);
     if (root) printf("parameters from %s%s\n", path, c->new_head ? " (new head)" : "");
@@ -113,12 +116,12 @@ void finetune_load(finetune* ft, model* m, const fnn_config* c)
     }
 }
 
-void finetune_resume(finetune* ft, model* m, const fnn_config* c, const char* path, long step)
+void finetune_resume(finetune* ft, model* m, const fnn_config* c, ckpt_file* f, const char* err,
+                     const char* path, long step)
 {
-    char err[512];
     if (c->l2_init > 0) ft->theta0 = alloc_theta0(m);
-    if (ckpt_load_finetune(path, m, ft->transferred, ft->start, ft->theta0, err, sizeof err))
-        dist_fail_all("%s", err);
+    ckpt_get_finetune(f, m, ft->transferred, ft->start, ft->theta0);
+    if (ckpt_ok(f)) dist_fail_all("%s", err);
     for (int k = 0; k < m->ntensors; k++)
         if (ft->start[k] >= step)
             dist_fail_all("%s: /finetune/optim_start gives %s step %ld, not before /train/step = %ld "

@@ -41,10 +41,12 @@ void finetune_scratch(finetune* ft, const model* m);
 // any error ends the job.
 void finetune_load(finetune* ft, model* m, const fnn_config* c);
 
-// Resuming a fine-tuning run from the checkpoint path of step `step` (after ckpt_load): the
-// table, the start steps, and theta0 when l2_init, from its /finetune. Collective over
+// Resuming a fine-tuning run from the checkpoint f (path, message buffer err) of step `step`,
+// open for the resume's other reads: the table, the start steps, and theta0 when l2_init, from
+// its /finetune (theta0's digest is checked when the caller closes f). Collective over
 // m->g->world; an error ends the job.
-void finetune_resume(finetune* ft, model* m, const fnn_config* c, const char* path, long step);
+void finetune_resume(finetune* ft, model* m, const fnn_config* c, ckpt_file* f, const char* err,
+                     const char* path, long step);
 
 // Marks the tensors named by c->freeze: each comma-separated item is a tensor name
 // ("layer0/Wh") or a prefix of names ("layer0", "head", "embed"). Refuses an item naming

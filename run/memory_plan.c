@@ -59,7 +59,8 @@ plan_run plan_run_of(const fnn_config* c, double baseline, double data)
     const int fresh = !c->resume[0] || !strcmp(c->resume, "auto");
     return (plan_run){.baseline = baseline, .data = data,
                       .orthogonal_init = c->model.wh_init == INIT_ORTHOGONAL && fresh,
-                      .ckpt = c->ckpt_dir[0] != 0, .theta0 = c->init_from[0] && c->l2_init > 0,
+                      .ckpt = c->ckpt_dir[0] != 0, .staging = c->ckpt_dir[0] && c->ckpt_async,
+                      .theta0 = c->init_from[0] && c->l2_init > 0,
                       .keep = model_bptt_keep(c->bptt_memory, c->seq_len)};
 }
 
@@ -78,6 +79,9 @@ void plan_compute(plan* p, const model_config* mc, int T, int batch, const plan_
         const model_tensor* t = &m->tensors[k];
         p->nparams += (double)t->lrows * t->lcols * (t->replicated ? 1 : lay->tp);
     }
+    // ckpt_async's staging (io/ckpt_async.h): the parameters, the moments and the carried state.
+    const double staging = (double)b.params + (double)b.moments +
+        (double)m->B * ((double)m->c.L * (m->c.H + (m->cell->state ? m->Hl : 0)) + m->c.O) * sizeof(real);
     free(m);
     const double R = lay->node_ranks;
     const double per_rank[PLAN_NTERMS] = {
@@ -85,6 +89,7 @@ void plan_compute(plan* p, const model_config* mc, int T, int batch, const plan_
         [PLAN_GRADS] = (double)b.grads, [PLAN_MOMENTS] = (double)b.moments,
         [PLAN_PACKED] = (double)b.shared / lay->dpn, [PLAN_ACTIVATIONS] = (double)b.activations,
         [PLAN_BUFFERS] = (double)b.buffers, [PLAN_THETA0] = run->theta0 ? (double)b.params : 0,
+        [PLAN_STAGING] = run->staging ? staging : 0,
         [PLAN_INIT] = run->orthogonal_init ? (double)dist_orthogonal_bytes(mc->H, lay->np) : 0,
         [PLAN_CKPT] = run->ckpt ? ckpt_bytes() : 0, [PLAN_REDUCE] = reduce_bytes(&b, lay)};
     double steady = 0;
@@ -125,7 +130,7 @@ void plan_print(const plan* p, FILE* out)
     static const char* const names[PLAN_NTERMS] = {
         "baseline (MPI, libraries)", "dataset (both splits)", "parameters", "gradients",
         "optimiser moments (m, v)", "packed weights, dW scratch", "activations (one window)",
-        "state, allgather buffers", "theta_0 copy (l2_init)", "init QR (transient)", "checkpoint I/O (transient)",
+        "state, allgather buffers", "theta_0 copy (l2_init)", "checkpoint staging (async)", "init QR (transient)", "checkpoint I/O (transient)",
         "DP reduction (transient)"};
     const plan_layout* l = &p->lay;
     fprintf(out, "memory plan: %.4g M parameters, %d ranks (tp %d x dp %d), %d per node, %d DP "

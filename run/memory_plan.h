@@ -13,7 +13,7 @@
 // orthogonal), the checkpoint's I/O buffers, and Open MPI's temporaries of the DP reduction
 // between nodes or unshared replicas (backward).
 enum plan_term { PLAN_BASELINE, PLAN_DATA, PLAN_PARAMS, PLAN_GRADS, PLAN_MOMENTS, PLAN_PACKED,
-                 PLAN_ACTIVATIONS, PLAN_BUFFERS, PLAN_THETA0, PLAN_STEADY, PLAN_INIT = PLAN_STEADY, PLAN_CKPT,
+                 PLAN_ACTIVATIONS, PLAN_BUFFERS, PLAN_THETA0, PLAN_STAGING, PLAN_STEADY, PLAN_INIT = PLAN_STEADY, PLAN_CKPT,
                  PLAN_REDUCE, PLAN_NTERMS };
 
 // Where the ranks are: np in all, tp per replica, dp = np / tp replicas, node_ranks per node,
@@ -24,11 +24,12 @@ typedef struct plan_layout {
 
 // What the run holds besides the model: baseline, the bytes a rank holds before the data and
 // the model; data, the loaded dataset's; whether it draws orthogonal Wh (a fresh start), saves
-// checkpoints, and keeps fine-tuning's copy of the loaded parameters (l2_init); keep, the steps
-// per segment whose activations backward keeps (bptt_memory; 0: the whole window).
+// checkpoints (in the background, from a staging copy: staging), and keeps fine-tuning's copy of
+// the loaded parameters (l2_init); keep, the steps per segment whose activations backward keeps
+// (bptt_memory; 0: the whole window).
 typedef struct plan_run {
     double baseline, data;
-    int orthogonal_init, ckpt, theta0, keep;
+    int orthogonal_init, ckpt, staging, theta0, keep;
 } plan_run;
 
 // The run fnn train makes of config c. A resumed run draws no orthogonal Wh (resume = auto may

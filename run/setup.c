@@ -277,15 +277,31 @@ int setup_check_model(const char* path, const model_config* ck, const model_conf
     return 0;
 }
 
+ckpt_file* setup_ckpt_open(const char* path, dist_grid* world, model_config* mc, ckpt_train* st,
+                           char* err, size_t errlen)
+{
+    ckpt_file* f = ckpt_open(path, world->world, err, errlen);
+    if (!f || ckpt_get_meta(f, mc, st, NULL, 0)) dist_fail_all("%s", err);
+    return f;
+}
+
 // The model a checkpoint describes, run on this job's layout. Collective over the world.
+void setup_load_checkpoint(ckpt_file* f, const char* err, dist_grid* world, dist_grid* g, int tp,
+                           int T, int Bglobal, model* m, const model_config* mc,
+                           const ckpt_train* st)
+{
+    char why[512];
+    setup_grid(world, g, tp);
+    if (model_init(m, mc, g, T > 0 ? T : st->seq_len, Bglobal, why, sizeof why))
+        dist_fail_all("%s", why);
+    ckpt_get_params(f, m, 0, 0);
+    if (ckpt_close(f)) dist_fail_all("%s", err);
+}
+
 void setup_open_checkpoint(const char* path, dist_grid* world, dist_grid* g, int tp, int T, int Bglobal, model* m,
                model_config* mc, ckpt_train* st)
 {
     char err[512];
-    if (ckpt_read_meta(path, world->world, mc, st, NULL, 0, err, sizeof err))
-        dist_fail_all("%s", err);
-    setup_grid(world, g, tp);
-    if (model_init(m, mc, g, T > 0 ? T : st->seq_len, Bglobal, err, sizeof err) ||
-        ckpt_load(path, m, 0, 0, err, sizeof err))
-        dist_fail_all("%s", err);
+    ckpt_file* f = setup_ckpt_open(path, world, mc, st, err, sizeof err);
+    setup_load_checkpoint(f, err, world, g, tp, T, Bglobal, m, mc, st);
 }

@@ -59,8 +59,17 @@ double setup_double(const char* name, const char* value, double min);
 
 // Reads the checkpoint at path, makes the grid (tp over the world) and a model of its config for
 // windows of T steps (0: the checkpoint's seq_len) and global batch Bglobal, and loads the
-// parameters. The job ends with a message on any error.
+// parameters, opening the file once. The job ends with a message on any error.
 void setup_open_checkpoint(const char* path, dist_grid* world, dist_grid* g, int tp, int T, int Bglobal, model* m,
                model_config* mc, ckpt_train* st);
+// The same in two halves, for a caller that needs the metadata before it can size the model
+// (eval: the dataset's windows): setup_ckpt_open opens path and reads mc and st (err, of errlen
+// bytes, is the file's message buffer until the close); setup_load_checkpoint builds g and m,
+// loads the parameters and closes f.
+ckpt_file* setup_ckpt_open(const char* path, dist_grid* world, model_config* mc, ckpt_train* st,
+                           char* err, size_t errlen);
+void setup_load_checkpoint(ckpt_file* f, const char* err, dist_grid* world, dist_grid* g, int tp,
+                           int T, int Bglobal, model* m, const model_config* mc,
+                           const ckpt_train* st);
 
 #endif

@@ -1,13 +1,14 @@
 #!/bin/sh
 # fnn bench --ckpt at 1 and 2 ranks on a small model: it saves, loads back exactly what it saved
-# (it checks that itself and fails otherwise), prints save and load GB/s beside the raw ones, and
-# leaves no file behind.
+# (it checks that itself and fails otherwise), prints save and load GB/s beside the raw ones and
+# the stall of a synchronous save against ckpt_async's, and leaves no file behind.
 dir=build/e2e_bench_ckpt
 bound=120
 . tests/lib.sh
 for np in 1 2; do
     if mpi $np $FNN bench --ckpt --gib 0.02 --reps 2 --dir $dir > $dir/out.txt 2>&1 &&
         grep -q "ranks=$np (tp $np).*save [0-9.]* GB/s = [0-9]*% of raw write+fsync [0-9.]* GB/s; load [0-9.]* GB/s = [0-9]*% of raw read" $dir/out.txt &&
+        grep -q "stall per save: synchronous [0-9.]* s, ckpt_async [0-9.]* s (its file committed after [0-9.]* s)" $dir/out.txt &&
         [ -z "$(ls $dir | grep -v out.txt)" ]; then
         say "ok   np=$np: $(grep '^bench' $dir/out.txt)"
     else

@@ -1,7 +1,9 @@
 // LD_PRELOAD shim for tests/e2e_ioerror.sh: on the MPI rank named by FAILWRITE_RANK, every write
 // to a file whose path ends with FAILWRITE_PATH (default ".h5.tmp") fails with EIO, as a failing
 // disk or an exhausted quota would; with FAILWRITE_MODE=drop each such write instead reports
-// success and writes nothing, as a layer that loses a write silently would. Counts the writes it
+// success and writes nothing, as a layer that loses a write silently would; with
+// FAILWRITE_MODE=slow each such write succeeds after 0.1 s, as on a slow filesystem (and with
+// FAILWRITE_THREAD=writer only ckpt_async's writer thread's writes are hit). Counts the writes it
 // failed in FAILWRITE_LOG, if set, so the test can tell that it intercepted what Open MPI's
 // MPI-IO really calls.
 #include <dlfcn.h>
@@ -18,6 +20,10 @@ static int hit(int fd)
     const char* rank = getenv("OMPI_COMM_WORLD_RANK");
     const char* want = getenv("FAILWRITE_RANK");
     if (!rank || !want || strcmp(rank, want)) return 0;
+    // FAILWRITE_THREAD=writer: only the writes of threads other than the main one (ckpt_async's
+    // writer), not HDF5's and MPI-IO's.
+    const char* thread = getenv("FAILWRITE_THREAD");
+    if (thread && !strcmp(thread, "writer") && gettid() == getpid()) return 0;
     const char* part = getenv("FAILWRITE_PATH");
     char link[64], path[4096];
     snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
@@ -28,10 +34,15 @@ static int hit(int fd)
     const char* want_end = part ? part : ".h5.tmp";
     if ((size_t)n < strlen(want_end) || strcmp(path + n - strlen(want_end), want_end)) return 0;
     const char* log = getenv("FAILWRITE_LOG");
-    FILE* f = log ? fopen(log, "a") : NULL;
-    if (f) fprintf(f, "rank %s failed a write to %s\n", rank, path), fclose(f);
-    errno = EIO;
     const char* mode = getenv("FAILWRITE_MODE");
+    const int slow = mode && !strcmp(mode, "slow");
+    FILE* f = log ? fopen(log, "a") : NULL;
+    if (f) fprintf(f, "rank %s %s a write to %s\n", rank, slow ? "delayed" : "failed", path), fclose(f);
+    if (slow) {
+        usleep(100000);
+        return 0;
+    }
+    errno = EIO;
     return mode && !strcmp(mode, "drop") ? 2 : 1;
 }
 

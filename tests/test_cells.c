@@ -292,8 +292,12 @@ static int load(model* m, dist_grid* g, const char* path)
     CHECK(ok, "%s", err);
     if (!ok) return -1;
     CHECK(model_init(m, &rc, g, T, BG, err, sizeof err) == 0, "%s", err);
-    CHECK(ckpt_load(path, m, 0, 1, err, sizeof err) == 0, "load: %s", err);
-    CHECK(ckpt_load_state(path, m, err, sizeof err) == 0, "state: %s", err);
+    ckpt_file* f = ckpt_open(path, g->world, err, sizeof err);
+    CHECK(f != NULL, "%s", err);
+    if (!f) return -1;
+    ckpt_get_params(f, m, 0, 1);
+    ckpt_get_state(f, m);
+    CHECK(ckpt_close(f) == 0, "load: %s", err);
     return 0;
 }
 

@@ -13,8 +13,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "io/checkpoint.h"
+#include "io/ckpt_async.h"
 #include "io/h5.h"
 #include "model/init.h"
+#include "run/finetune.h"
+#include "run/resume.h"
+#include "run/setup.h"
 #include "tests/check.h"
 #include "tests/elements.h"
 #include "tests/layouts.h"
@@ -132,8 +136,11 @@ static void round_trip(dist_grid* g, const layout* ls, int nl, const fnn_config*
               rs.carry_state == 1 && rs.optimizer == OPT_ADAMW, "train attributes read back differ");
         model m;
         CHECK(model_init(&m, &rc, &r, T, BG, err, sizeof err) == 0, "%s", err);
-        CHECK(ckpt_load(path, &m, 0, 1, err, sizeof err) == 0, "load: %s", err);
-        CHECK(ckpt_load_state(path, &m, err, sizeof err) == 0, "state: %s", err);
+        ckpt_file* f = ckpt_open(path, r.world, err, sizeof err);
+        CHECK(f != NULL, "%s", err);
+        if (f) ckpt_get_params(f, &m, 0, 1);
+        if (f) ckpt_get_state(f, &m);
+        CHECK(f && ckpt_close(f) == 0, "load: %s", err);
         long bad = elements(&m, 1) + state(&m, 1);
         CHECK(bad == 0, "written at tp %d dp %d, read at tp %d dp %d: %ld elements differ",
               g->tp, g->dp, r.tp, r.dp, bad);
@@ -147,6 +154,206 @@ static void round_trip(dist_grid* g, const layout* ls, int nl, const fnn_config*
         model_free(&m);
         dist_grid_free(&r);
     }
+    model_free(&w);
+}
+
+// Parameter elements of m that differ from the values the writer gave them.
+static long params_bad(const model* m)
+{
+    long bad = 0;
+    for (int k = 0; k < m->ntensors; k++) {
+        const model_tensor* t = &m->tensors[k];
+        for (int i = 0; i < t->lrows; i++)
+            for (int j = 0; j < t->lcols; j++)
+                bad += m->params[t->offset + (size_t)i * t->ld + j] != value(0, k, t->row0 + i, t->col0 + j);
+    }
+    return bad;
+}
+
+// Every load opens its checkpoint once (a collective open is a metadata storm on a parallel
+// filesystem): resume (parameters, moments, carried state, and a fine-tuning run's /finetune),
+// init_from, and the model eval, sample and export build (setup_open_checkpoint).
+static void test_one_open(dist_grid* world, const fnn_config* cfg)
+{
+    model_config c = tiny();
+    dist_grid g;
+    model w, m;
+    char err[512], path[128], ftpath[128];
+    dist_grid_init(world->world, 1, 0, &g, err, sizeof err);
+    CHECK(model_init(&w, &c, &g, T, BG, err, sizeof err) == 0, "%s", err);
+    elements(&w, 0);
+    state(&w, 0);
+    ckpt_train st = train_state(&w);
+    path_of(path, sizeof path, "open.h5");
+    CHECK(ckpt_save(path, &w, cfg, &st, 1, err, sizeof err) == 0, "save: %s", err);
+    unsigned char all[MODEL_MAX_TENSORS];
+    long start[MODEL_MAX_TENSORS] = {0};
+    memset(all, 1, sizeof all);
+    st.transferred = st.optim_state = all;
+    st.start = start;
+    path_of(ftpath, sizeof ftpath, "open-ft.h5");
+    CHECK(ckpt_save(ftpath, &w, cfg, &st, 1, err, sizeof err) == 0, "save: %s", err);
+
+    fnn_config rc = *cfg;
+    rc.model = c;
+    rc.carry_state = 1;
+    for (int ft = 0; ft < 2; ft++) {
+        snprintf(rc.init_from, sizeof rc.init_from, "%s", ft ? path : "");
+        CHECK(model_init(&m, &c, &g, T, BG, err, sizeof err) == 0, "%s", err);
+        finetune f = {0};
+        ckpt_train rs;
+        long before = h5_open_count();
+        resume_load(ft ? ftpath : path, &m, &rc, &rs, &f);
+        long opens = h5_open_count() - before;
+        CHECK(opens == 1, "resume%s opened the checkpoint %ld times", ft ? " (fine-tuning)" : "", opens);
+        CHECK(rs.step == 42 && elements(&m, 1) + state(&m, 1) == 0, "resume%s read other values",
+              ft ? " (fine-tuning)" : "");
+        CHECK(!ft || (f.transferred[0] && f.start[0] == 0), "resume: /finetune read wrong");
+        model_free(&m);
+    }
+
+    CHECK(model_init(&m, &c, &g, T, BG, err, sizeof err) == 0, "%s", err);
+    finetune f;
+    long before = h5_open_count();
+    finetune_load(&f, &m, &rc);
+    long opens = h5_open_count() - before;
+    CHECK(opens == 1, "init_from opened the checkpoint %ld times", opens);
+    CHECK(params_bad(&m) == 0, "init_from read other values");
+    model_free(&m);
+
+    dist_grid r;
+    model_config mc;
+    ckpt_train rs;
+    before = h5_open_count();
+    setup_open_checkpoint(path, world, &r, 1, 0, BG, &m, &mc, &rs);
+    opens = h5_open_count() - before;
+    CHECK(opens == 1, "eval/sample's load opened the checkpoint %ld times", opens);
+    CHECK(params_bad(&m) == 0 && rs.step == 42, "eval/sample's load read other values");
+    if (world->world_rank == 0)
+        printf("resume, resume of a fine-tuning run, init_from, eval/sample: one open each\n");
+    model_free(&m);
+    dist_grid_free(&r);
+    model_free(&w);
+    dist_grid_free(&g);
+}
+
+// Raw HDF5, rank 0 alone: the objects of two files compared, each dataset's bytes and every
+// attribute's stored bytes, by name.
+typedef struct file_pair {
+    hid_t a, b;
+    long objects, differ;
+} file_pair;
+
+// Attributes of a's object that b's same-named object lacks or holds other bytes for.
+static herr_t same_attr(hid_t loc, const char* name, const H5A_info_t* info, void* arg)
+{
+    (void)info;
+    hid_t* other = arg;
+    hid_t x = H5Aopen(loc, name, H5P_DEFAULT), y = H5Aopen(*other, name, H5P_DEFAULT);
+    hid_t tx = H5Aget_type(x);
+    size_t n = H5Aget_storage_size(x);
+    char* bx = calloc(n + 1, 1);
+    char* by = calloc(n + 1, 1);
+    int bad = y < 0 || H5Aget_storage_size(y) != n || H5Aread(x, tx, bx) < 0 || H5Aread(y, tx, by) < 0 ||
+              memcmp(bx, by, n);
+    if (bad) fprintf(stderr, "attribute %s differs\n", name);
+    free(bx), free(by);
+    H5Tclose(tx);
+    H5Aclose(x);
+    if (y >= 0) H5Aclose(y);
+    return bad ? 1 : 0;
+}
+
+static herr_t same_object(hid_t root, const char* name, const H5O_info_t* info, void* arg)
+{
+    file_pair* fp = arg;
+    fp->objects++;
+    hid_t x = H5Oopen(root, name, H5P_DEFAULT), y = H5Oopen(fp->b, name, H5P_DEFAULT);
+    int bad = y < 0;
+    hsize_t ai = 0;
+    if (!bad) bad = H5Oget_info2(y, &(H5O_info_t){0}, H5O_INFO_NUM_ATTRS) < 0;
+    if (!bad) {
+        H5O_info_t yi;
+        H5Oget_info2(y, &yi, H5O_INFO_NUM_ATTRS | H5O_INFO_BASIC);
+        bad = yi.num_attrs != info->num_attrs || yi.type != info->type;
+    }
+    if (!bad) bad = H5Aiterate2(x, H5_INDEX_NAME, H5_ITER_NATIVE, &ai, same_attr, &y) != 0;
+    if (!bad && info->type == H5O_TYPE_DATASET) {
+        hid_t t = H5Dget_type(x);
+        size_t n = (size_t)H5Dget_storage_size(x);
+        char* bx = calloc(n + 1, 1);
+        char* by = calloc(n + 1, 1);
+        bad = (size_t)H5Dget_storage_size(y) != n || H5Dread(x, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, bx) < 0 ||
+              H5Dread(y, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, by) < 0 || memcmp(bx, by, n);
+        free(bx), free(by);
+        H5Tclose(t);
+    }
+    if (bad) fprintf(stderr, "%s differs\n", name);
+    fp->differ += bad;
+    H5Oclose(x);
+    if (y >= 0) H5Oclose(y);
+    return 0;
+}
+
+static herr_t count_object(hid_t root, const char* name, const H5O_info_t* info, void* arg)
+{
+    (void)root, (void)name, (void)info;
+    ++*(long*)arg;
+    return 0;
+}
+
+// Objects that differ between the files at a and b (or that one lacks), -1 if one cannot be opened.
+static long files_differ(const char* a, const char* b)
+{
+    file_pair fp = {.a = H5Fopen(a, H5F_ACC_RDONLY, H5P_DEFAULT), .b = H5Fopen(b, H5F_ACC_RDONLY, H5P_DEFAULT)};
+    long in_b = 0;
+    if (fp.a >= 0 && fp.b >= 0) {
+        H5Ovisit2(fp.a, H5_INDEX_NAME, H5_ITER_NATIVE, same_object, &fp, H5O_INFO_BASIC | H5O_INFO_NUM_ATTRS);
+        H5Ovisit2(fp.b, H5_INDEX_NAME, H5_ITER_NATIVE, count_object, &in_b, H5O_INFO_BASIC);
+    }
+    long r = fp.a < 0 || fp.b < 0 ? -1 : fp.differ + (in_b != fp.objects);
+    if (fp.a >= 0) H5Fclose(fp.a);
+    if (fp.b >= 0) H5Fclose(fp.b);
+    return r;
+}
+
+// ckpt_async: the file a background save commits equals a synchronous save of the same state,
+// every dataset's bytes and every attribute, though the model changes while the file is written
+// (training goes on: the save wrote its staging copy); nothing is committed before the wait.
+static void test_async(dist_grid* g, const fnn_config* cfg)
+{
+    model_config c = tiny();
+    model w;
+    char err[512], sdir[128], adir[128], spath[160], apath[160];
+    CHECK(model_init(&w, &c, g, T, BG, err, sizeof err) == 0, "%s", err);
+    elements(&w, 0);
+    state(&w, 0);
+    ckpt_train st = train_state(&w);
+    path_of(sdir, sizeof sdir, "sync");
+    path_of(adir, sizeof adir, "async");
+    snprintf(spath, sizeof spath, "%s/step-00000042.h5", sdir);
+    snprintf(apath, sizeof apath, "%s/step-00000042.h5", adir);
+    if (g->world_rank == 0) remove(apath), remove(spath);
+    dist_barrier(g);
+    CHECK(ckpt_dir_save(sdir, 3, &w, cfg, &st, err, sizeof err) == 0, "sync save: %s", err);
+    ckpt_async* a = ckpt_async_new(&w, st.optimizer, err, sizeof err);
+    CHECK(a != NULL, "%s", err);
+    if (!a) return;
+    CHECK(ckpt_async_save(a, adir, 3, &w, cfg, &st, err, sizeof err) == 0, "async save: %s", err);
+    memset(w.params, 0, w.nparams * sizeof(real));
+    memset(w.m, 0, model_own_elems(&w) * sizeof(real));
+    memset(w.f0, 0, (size_t)w.B * c.O * sizeof(real));
+    struct stat sb;
+    CHECK(stat(apath, &sb) != 0, "%s is in place before the save committed", apath);
+    CHECK(ckpt_async_wait(a, err, sizeof err) == 42, "async wait: %s", err);
+    CHECK(ckpt_async_wait(a, err, sizeof err) == 0, "a second wait found a save in flight");
+    if (g->world_rank == 0) {
+        long d = files_differ(spath, apath);
+        CHECK(d == 0, "tp %d dp %d: the background save differs from the synchronous one in %ld objects",
+              g->tp, g->dp, d);
+        if (d == 0) printf("tp %d x dp %d: background save equals the synchronous one, every dataset and attribute\n", g->tp, g->dp);
+    }
+    ckpt_async_free(a);
     model_free(&w);
 }
 
@@ -416,6 +623,13 @@ int main(int argc, char** argv)
         test_save_grads(&g);
         dist_grid_free(&g);
     }
+    for (int l = 0; l < nl; l++) {
+        dist_grid g;
+        layout_grid(&g, &ls[l]);
+        test_async(&g, &cfg);
+        dist_grid_free(&g);
+    }
+    test_one_open(&world, &cfg);
     test_refusals(&world, &cfg);
     test_score(&world, &cfg);
     test_directory(&world, &cfg);
