@@ -644,12 +644,15 @@ void config_print(const fnn_config* c, FILE* out)
 
 void config_help(FILE* out)
 {
+    int width = 0; // of the longest key, so that the defaults line up
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if ((int)strlen(options[i].key) > width) width = (int)strlen(options[i].key);
     for (size_t i = 0; i < NOPTIONS; i++) {
         const option* o = &options[i];
         char def[96], names[64] = "";
         if (o->type == TY_ENUM) enum_list(o, names, sizeof names);
         snprintf(def, sizeof def, o->type == TY_ENUM ? "%s (%s)" : "%s", o->def[0] ? o->def : "(empty)", names);
-        fprintf(out, "  %-16s %-34s %s\n", o->key, def, o->help);
+        fprintf(out, "  %-*s %-34s %s\n", width, o->key, def, o->help);
     }
 }
 
