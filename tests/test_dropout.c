@@ -22,23 +22,24 @@ enum { T = 6, BG = 4, STEPS = 12 };
 
 #include "tests/trajectory.h"
 
-// The mask element as docs/model.md defines it, written out here: kept when the uniform
-// (x >> 11) 2^-53 of x = splitmix64(splitmix64(k ^ row) ^ (t << 32) ^ j) is at least p, with
-// k = splitmix64(init_key(window key, "dropout" or "dropout_recurrent") ^ l) and t = 0 for the
-// recurrent mask; a kept element is 1 / (1 - p).
+// The mask element as docs/model.md defines it, written out here: kept when the 16 bits
+// u = (x >> 16 (j mod 4)) mod 2^16 of x = splitmix64(splitmix64(k ^ row) ^ (t << 32) ^ (j / 4))
+// have u 2^-16 >= p, with k = splitmix64(init_key(window key, "dropout" or "dropout_recurrent")
+// ^ l) and t = 0 for the recurrent mask; a kept element is 1 / (1 - p).
 static double formula(uint64_t fb_key, int recurrent, int l, long row, int t, int j, double p)
 {
     const uint64_t k = splitmix64(init_key(fb_key, recurrent ? "dropout_recurrent" : "dropout") ^ (uint64_t)l);
-    const uint64_t x = splitmix64(splitmix64(k ^ (uint64_t)row) ^ ((uint64_t)(recurrent ? 0 : t) << 32) ^ (uint64_t)j);
-    return (double)(x >> 11) * 0x1.0p-53 >= p ? 1 / (1 - p) : 0;
+    const uint64_t x = splitmix64(splitmix64(k ^ (uint64_t)row) ^ ((uint64_t)(recurrent ? 0 : t) << 32) ^ (uint64_t)(j / 4));
+    return (double)((x >> (16 * (j % 4))) & 0xffff) / 65536 >= p ? 1 / (1 - p) : 0;
 }
 
-// dropout_apply on rows of ones against the formula, for both kinds, over 40 windows x 64 rows
-// x 5 steps x 64 units (of which rows 3 .. 66 of the global batch: the local rows follow row0),
-// and the moments of the masks: mean 1 and variance p / (1 - p) within 4 standard errors.
+// dropout_apply on rows of ones against the formula, for both kinds, over 40 windows x 16 rows
+// x 5 steps x 300 units (rows 3 .. 18 of the global batch: the local rows follow row0; units
+// 5 .. 304: a block that starts inside a draw's four and spans two of dropout.c's chunks), and
+// the moments of the masks: mean 1 and variance p / (1 - p) within 4 standard errors.
 static void test_masks(void)
 {
-    enum { W = 40, R = 64, TT = 5, J = 64 };
+    enum { W = 40, R = 16, TT = 5, J = 300 };
     const double p = 0.3;
     static real x[R * J];
     for (int recurrent = 0; recurrent < 2; recurrent++) {
