@@ -100,8 +100,9 @@ typedef struct model {
     // from chunks of `chunk` steps (model_grad_chunk): dA, dAH, Xs, Hs hold one.
     int keep, chunk, seg0;
     real* X[MODEL_MAX_LAYERS];  // (keep (+1 when keep < T), B, K): [u_t | h_{t-1} | f_{t-1}]
-                                // (split_h: [u | f | h]), all full width; row keep holds the next
-                                // segment's first row
+                                // (split_h: [u | f | h]), all full width, u and h as dropout
+                                // masked them (model/dropout.h); row keep holds the next
+                                // segment's first row, its h not yet masked
     real* HB[MODEL_MAX_LAYERS]; // (keep, B, Hl): this rank's block of h_t
     real* A[MODEL_MAX_LAYERS];  // (keep, B, G Hl): the product a_t, left as the cell's forward
                                 // leaves it (layer 0: holds the input projection, batched over
@@ -114,7 +115,8 @@ typedef struct model {
     real* Xs[MODEL_MAX_LAYERS]; // (chunk, B, K): X of the chunk's steps, for dW = dA^T X
     real* Qs[MODEL_MAX_LAYERS]; // (chunk, B, H): Q of the chunk's steps (gated cells)
     real* Hs;                   // (chunk, B, Hl): the top layer's h of the chunk, for dWo
-    real* ckX[MODEL_MAX_LAYERS];// (segments - 1, B, K): first row of X of segments 1, 2, ...
+    real* ckX[MODEL_MAX_LAYERS];// (segments - 1, B, K): first row of X of segments 1, 2, ...,
+                                // h unmasked (model_hprev)
     real* ckS[MODEL_MAX_LAYERS];// (segments - 1, B, state Hl): the state before them
     real* S[MODEL_MAX_LAYERS];  // (keep, B, state Hl): the cell's state after step t (LSTM's c)
     real* s0s[MODEL_MAX_LAYERS];// (B, state Hl) the cell's state before the first step
