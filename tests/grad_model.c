@@ -165,8 +165,8 @@ static const gcase draws[] = {
     {"regress all mix .4 noise .2 carried", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MIX, 1, 1, 0.4, 0.2, 0, 0},
     {"regress all mix .6", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MIX, 2, 0, 0.6, 0, 0, 0},
     {"lm all model dropout .4 rec .4 L3", TASK_LM, ACT_TANH, FB_ALL, FBS_MODEL, 3, 0, 0, 0, 0.4, 0.4},
-    {"lm first mix .5 noise .3 dropout .3 rec .5 carried", TASK_LM, ACT_TANH, FB_FIRST, FBS_MIX, 2, 1,
-     0.5, 0.3, 0.3, 0.5},
+    {"lm first mix .5 noise .3 dropout .3 rec .5", TASK_LM, ACT_TANH, FB_FIRST, FBS_MIX, 2, 0, 0.5, 0.3,
+     0.3, 0.5},
     {"regress all model dropout .5", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MODEL, 2, 0, 0, 0, 0.5, 0},
     {"classify none rec .5", TASK_CLASSIFY, ACT_TANH, FB_NONE, FBS_MODEL, 2, 0, 0, 0, 0, 0.5},
 };
