@@ -90,6 +90,8 @@ static const option options[] = {
     KEY_DBL("teacher_prob", teacher_prob, "1", PROB, "with mix: chance per row and step of feeding back the target"),
     KEY_DBL("teacher_prob_end", teacher_prob_end, "-1", ANY, "with mix: teacher_prob at the last step (linear), -1 = constant"),
     KEY_DBL("feedback_noise", feedback_noise, "0", GE0, "training only: sigma of Gaussian noise on the fed-back signal"),
+    KEY_DBL("dropout", dropout, "0", UNIT, "training only: dropout between layers and before the head"),
+    KEY_DBL("dropout_recurrent", dropout_recurrent, "0", UNIT, "training only: dropout on h_{t-1} in the products, one mask per sequence"),
     KEY_ENUM("precision", model.precision, "fp32", precision_names,
              "operands of the per-step recurrent products: float32, or bfloat16 (float32 sums and masters)"),
     KEY_ENUM("init", model.wh_init, "orthogonal", init_names, "initialisation of Wh"),
@@ -646,12 +648,15 @@ void config_print(const fnn_config* c, FILE* out)
 
 void config_help(FILE* out)
 {
+    int width = 0; // of the longest key, so that the defaults line up
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if ((int)strlen(options[i].key) > width) width = (int)strlen(options[i].key);
     for (size_t i = 0; i < NOPTIONS; i++) {
         const option* o = &options[i];
         char def[96], names[64] = "";
         if (o->type == TY_ENUM) enum_list(o, names, sizeof names);
         snprintf(def, sizeof def, o->type == TY_ENUM ? "%s (%s)" : "%s", o->def[0] ? o->def : "(empty)", names);
-        fprintf(out, "  %-16s %-34s %s\n", o->key, def, o->help);
+        fprintf(out, "  %-*s %-34s %s\n", width, o->key, def, o->help);
     }
 }
 

@@ -49,6 +49,8 @@ typedef struct fnn_config {
     double step_timeout;         // seconds a rank may spend in one step, 0 = no watchdog,
                                  // CONFIG_AUTO = from the steps' times (dist/watchdog.h)
     double feedback_noise;       // training: sigma of the Gaussian noise on the fed-back signal
+    double dropout;              // training: p between layers and before the head (model/dropout.h)
+    double dropout_recurrent;    // training: p on the recurrent input, one mask per window
     double teacher_prob;         // feedback_source = mix: chance of feeding back the target
     double teacher_prob_end;     // teacher_prob at the last step (linear), -1 = constant
     int score;                   // enum score_mode: the steps a regress loss scores

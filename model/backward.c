@@ -16,19 +16,26 @@
 // the same bits. Each layer's DP reduction (model/share.c) starts at step 0 once its last chunk
 // is in, the head's and the embedding's after the loop; the part between nodes is non-blocking
 // and overlaps the rest of the loop.
+//
+// Dropout (model/dropout.h): a layer's input gradient, once summed over TP, takes the masks its
+// input took forward, so dX holds the gradient of the unmasked h wherever it is read; the
+// head's gradient of h and its operand for dWo take the head's mask, dq the recurrent one.
 #include <string.h>
+#include "model/dropout.h"
 #include "model/feedback.h"
 #include "model/model.h"
 
-// dh_blk of layer l at step t: from the output (top layer), from the layer above at step t,
-// and from this layer at step t+1.
-static void hidden_grad(model* m, int l, int t, int T, real* const* cur, real* const* later)
+// dh_blk of layer l at step t: from the output (top layer, through the head's dropout), from
+// the layer above at step t, and from this layer at step t+1.
+static void hidden_grad(model* m, const model_batch* bt, int l, int t, real* const* cur,
+                        real* const* later)
 {
-    const int B = m->B, Hl = m->Hl, O = m->c.O;
+    const int B = m->B, Hl = m->Hl, O = m->c.O, T = bt->T;
     real* dh = m->dh;
-    if (l == m->c.L - 1)
+    if (l == m->c.L - 1) {
         gemm_w_apply(dh, Hl, m->dY + (size_t)t * B * O, O, B, &m->bwdWo, NULL, 0);
-    else
+        dropout_apply(bt, DROP_LAYER, l + 1, t, dh, Hl, m->h0, Hl, B);
+    } else
         memset(dh, 0, (size_t)B * Hl * sizeof(real));
     if (l + 1 < m->c.L)
         for (int b = 0; b < B; b++) {
@@ -63,25 +70,27 @@ static int tensor_at(const model* m, size_t off)
 }
 
 // The cell's step backward over this rank's block: dA (and dAH) of layer l at step t from dh.
-static void cell_grad(model* m, int l, int t)
+static void cell_grad(model* m, const model_batch* bt, int l, int t)
 {
-    const int B = m->B, Hl = m->Hl, GH = m->cell->gates * Hl, K = m->K[l];
+    const int B = m->B, Hl = m->Hl, GH = m->cell->gates * Hl;
     const size_t sHl = (size_t)m->cell->state * Hl, r = model_row(m, t), at = r * GH;
     const size_t dat = (size_t)(t % m->chunk) * B * GH;
-    const real* hprev = m->X[l] + r * K + m->hc[l] + m->h0;
+    int ldh;
+    const real* hprev = model_hprev(m, bt, l, t, &ldh);
     const real* s = sHl ? m->S[l] + r * sHl : NULL;
     const int split = m->cell->split_h;
     m->cell->backward(m->dA[l] + dat, split ? m->dAH[l] + dat : NULL, m->cg[l], m->dh,
                       m->A[l] + at, split ? m->AH[l] + at : NULL, s, m->HB[l] + r * Hl,
-                      hprev, K, model_state_before(m, l, t), B, Hl, m->c.act);
+                      hprev, ldh, model_state_before(m, l, t), B, Hl, m->c.act);
     if (!m->cell->gated) return;
     // dq = dAH Wh over the gated gates' rows: each TP rank holds those rows of its own units,
     // so the sum over the group is the gradient of the whole q, of which the cell takes its block.
     const int H = m->c.H, hHl = GH - m->cell->gated * Hl;
     model_apply(m, m->dQ[l], H, m->dAH[l] + dat + hHl, GH, &m->bwdWq[l], NULL, 0);
     if (m->g->tp > 1) dist_tp_allreduce_sum(m->dQ[l], B * H, m->g);
+    dropout_apply(bt, DROP_RECURRENT, l, 0, m->dQ[l] + m->h0, H, m->h0, Hl, B);
     m->cell->gated_backward(m->dA[l] + dat, m->dAH[l] + dat, m->cg[l], m->dQ[l] + m->h0, H,
-                            m->A[l] + at, hprev, K, B, Hl);
+                            m->A[l] + at, hprev, ldh, B, Hl);
 }
 
 // This rank's part of the input gradient dX = dA W of layer l at step t (into out, B x K); a
@@ -153,13 +162,14 @@ static void layer_chunk(model* m, int l, int t, int T)
     if (t % m->chunk == 0) layer_weight_grad(m, l, chunk_rows(m, t, T));
 }
 
-// The same for the head: dWo += dY^T h of the top layer (dY of the chunk is final: the feedback
-// path adds to step t's only from step t+1).
-static void head_chunk(model* m, int t, int T)
+// The same for the head: dWo += dY^T h of the top layer, as the head's dropout masked it (dY of
+// the chunk is final: the feedback path adds to step t's only from step t+1).
+static void head_chunk(model* m, const model_batch* bt, int t)
 {
-    const int B = m->B, Hl = m->Hl, O = m->c.O, L = m->c.L;
-    memcpy(m->Hs + (size_t)(t % m->chunk) * B * Hl, m->HB[L - 1] + model_row(m, t) * Hl,
-           (size_t)B * Hl * sizeof(real));
+    const int B = m->B, Hl = m->Hl, O = m->c.O, L = m->c.L, T = bt->T;
+    real* hs = m->Hs + (size_t)(t % m->chunk) * B * Hl;
+    memcpy(hs, m->HB[L - 1] + model_row(m, t) * Hl, (size_t)B * Hl * sizeof(real));
+    dropout_apply(bt, DROP_LAYER, L, t, hs, Hl, m->h0, Hl, B);
     if (t % m->chunk || m->no_grad[tensor_at(m, m->Wo)]) return;
     gemm_atb(m->grads + m->Wo, Hl, m->dY + (size_t)t * B * O, O, m->Hs, Hl, O, Hl,
              chunk_rows(m, t, T), m->atb_work);
@@ -169,15 +179,17 @@ static void head_chunk(model* m, int t, int T)
 static void step_backward(model* m, const model_batch* bt, int t, real* const* cur,
                           real* const* later)
 {
-    const int B = m->B;
-    head_chunk(m, t, bt->T);
+    const int B = m->B, H = m->c.H;
+    head_chunk(m, bt, t);
     for (int l = m->c.L - 1; l >= 0; l--) {
-        hidden_grad(m, l, t, bt->T, cur, later);
-        cell_grad(m, l, t);
+        hidden_grad(m, bt, l, t, cur, later);
+        cell_grad(m, bt, l, t);
         layer_chunk(m, l, t, bt->T);
         if (t == 0) model_reduce_regions(m, l, 1);
         input_grad(m, l, t, cur[l]);
         if (m->g->tp > 1) dist_tp_allreduce_sum(cur[l], B * m->K[l], m->g);
+        dropout_apply(bt, DROP_RECURRENT, l, 0, cur[l] + m->hc[l], m->K[l], 0, H, B);
+        if (l > 0) dropout_apply(bt, DROP_LAYER, l, t, cur[l], m->K[l], 0, H, B);
     }
     if (bt->tokens && !m->no_grad[tensor_at(m, m->E)]) embed_grad(m, bt, t, cur[0]);
     if (t > 0) feedback_grad(m, bt, t, cur);

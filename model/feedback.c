@@ -37,11 +37,11 @@ static void add_noise(const model_batch* bt, int B, int O, int t, real* f)
     float u1[PAIRS], u2[PAIRS], z0[PAIRS], z1[PAIRS];
     for (int b = 0; b < B; b++) {
         real* fb = f + (size_t)b * O;
-        const uint64_t row = splitmix64(key ^ (uint64_t)(bt->row0 + b)) ^ ((uint64_t)t << 32);
+        const uint64_t row = mix_row(key, (uint64_t)(bt->row0 + b), t);
         for (int o0 = 0; o0 < O; o0 += 2 * PAIRS) {
             const int n = (O - o0 + 1) / 2 < PAIRS ? (O - o0 + 1) / 2 : PAIRS;
             for (int i = 0; i < PAIRS; i++) {
-                const uint64_t x = i < n ? splitmix64(row ^ (uint64_t)(o0 + 2 * i)) : 0;
+                const uint64_t x = i < n ? mix_at(row, (uint64_t)(o0 + 2 * i)) : 0;
                 u1[i] = (float)((x >> 40) + 1) * 0x1.0p-24f; // (0, 1]: log is finite
                 u2[i] = (float)(x & 0xffffff) * 0x1.0p-24f;
             }

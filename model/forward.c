@@ -6,7 +6,13 @@
 // allgather over the TP group assembles the full h (a gated cell gathers its gated state q
 // first, the same way, for the product that multiplies it). The top layer's
 // partial output h_blk Wo_blk^T rides in the same allgather and every rank sums the parts.
+//
+// Dropout (model/dropout.h) in training: each rank masks the whole rows it writes into the
+// layers' inputs (X: h_{t-1} with the layer's recurrent mask, h[l]_t into layer l+1's u with
+// that connection's), its block of the head's input, and the gathered q; the cells read h_{t-1}
+// unmasked (model_hprev).
 #include <string.h>
+#include "model/dropout.h"
 #include "model/feedback.h"
 #include "model/model.h"
 
@@ -56,6 +62,15 @@ static void next_segment(model* m, int s0)
     m->seg0 = s0;
 }
 
+// The segment's first row of X takes the recurrent mask on its h columns: they come in
+// unmasked (the carried state, the row the last step of the previous segment left, a stored
+// start), as the cells at its first step read them.
+static void mask_first_row(model* m, const model_batch* bt)
+{
+    for (int l = 0; l < m->c.L; l++)
+        dropout_apply(bt, DROP_RECURRENT, l, 0, m->X[l] + m->hc[l], m->K[l], 0, m->c.H, m->B);
+}
+
 // The products of layer l at step t from the full input x_t = [u | h_prev | f_prev]: a = x_t W^T + b,
 // where layer 0's a already holds the input projection done for all steps at once; or, for a
 // split_h cell (x_t = [u | f_prev | h_prev]), a = [u | f_prev] [Wx | Wf]^T + b and
@@ -76,13 +91,15 @@ static void products(model* m, int l, int t)
 
 // A gated cell's first part of the step: its block of q_t, gathered over the TP group into Q
 // (the gated gates' Wh columns span all H units, as for h), then those gates' ah = q_t Wh^T.
-static void gated_product(model* m, int l, int t)
+static void gated_product(model* m, const model_batch* bt, int l, int t)
 {
-    const int B = m->B, H = m->c.H, Hl = m->Hl, GH = m->cell->gates * Hl, K = m->K[l];
+    const int B = m->B, H = m->c.H, Hl = m->Hl, GH = m->cell->gates * Hl;
     const int hHl = GH - m->cell->gated * Hl;
     const size_t r = model_row(m, t);
     real *a = m->A[l] + r * GH, *ah = m->AH[l] + r * GH, *q = m->Q[l] + r * H;
-    m->cell->gated_forward(m->send, a, ah, m->X[l] + r * K + m->hc[l] + m->h0, K, B, Hl);
+    int ldh;
+    const real* hprev = model_hprev(m, bt, l, t, &ldh);
+    m->cell->gated_forward(m->send, a, ah, hprev, ldh, B, Hl);
     if (m->g->tp > 1)
         dist_tp_allgather(m->send, m->recv, B * Hl, m->g);
     else
@@ -91,28 +108,31 @@ static void gated_product(model* m, int l, int t)
         for (int b = 0; b < B; b++)
             memcpy(q + (size_t)b * H + p * Hl, m->recv + ((size_t)p * B + b) * Hl,
                    (size_t)Hl * sizeof(real));
+    dropout_apply(bt, DROP_RECURRENT, l, 0, q, H, 0, H, B);
     model_apply(m, ah + hHl, GH, q, H, &m->fwdWq[l],
                 m->cell->bias_h ? m->params + m->bh[l] + hHl : NULL, 0);
 }
 
 // The cell's step over this rank's block: h_t (into HB) and its state from the products.
-static void cell_step(model* m, int l, int t, int T)
+static void cell_step(model* m, const model_batch* bt, int l, int t)
 {
-    const int B = m->B, Hl = m->Hl, GH = m->cell->gates * Hl, K = m->K[l];
+    const int B = m->B, Hl = m->Hl, GH = m->cell->gates * Hl;
     const size_t sHl = (size_t)m->cell->state * Hl, r = model_row(m, t);
-    const real* hprev = m->X[l] + r * K + m->hc[l] + m->h0;
+    int ldh;
+    const real* hprev = model_hprev(m, bt, l, t, &ldh);
     real* s = sHl ? m->S[l] + r * sHl : NULL;
     real* ah = m->cell->split_h ? m->AH[l] + r * GH : NULL;
-    m->cell->forward(m->HB[l] + r * Hl, s, m->A[l] + r * GH, ah, hprev, K, model_state_before(m, l, t),
+    m->cell->forward(m->HB[l] + r * Hl, s, m->A[l] + r * GH, ah, hprev, ldh, model_state_before(m, l, t),
                      B, Hl, m->c.act);
-    if (sHl && t + 1 == T) memcpy(m->sT[l], s, (size_t)B * sHl * sizeof(real));
+    if (sHl && t + 1 == bt->T) memcpy(m->sT[l], s, (size_t)B * sHl * sizeof(real));
 }
 
 // Scatters the gathered blocks of h into the places that read it: the next step of this layer
-// (or the carried state after the last step) and this step of the layer above.
-static void scatter_hidden(model* m, int l, int t, int T, size_t chunk)
+// (or the carried state after the last step) and this step of the layer above, each row masked
+// there by its dropout (a row that starts the next segment is masked when it does).
+static void scatter_hidden(model* m, const model_batch* bt, int l, int t, size_t chunk)
 {
-    const int B = m->B, H = m->c.H, Hl = m->Hl, K = m->K[l];
+    const int B = m->B, H = m->c.H, Hl = m->Hl, K = m->K[l], T = bt->T;
     for (int r = 0; r < m->g->tp; r++)
         for (int b = 0; b < B; b++) {
             const real* src = m->recv + r * chunk + (size_t)b * Hl;
@@ -124,6 +144,22 @@ static void scatter_hidden(model* m, int l, int t, int T, size_t chunk)
                 memcpy(up + r * Hl, src, (size_t)Hl * sizeof(real));
             }
         }
+    if (t + 1 < T && t + 1 < m->seg0 + m->keep)
+        dropout_apply(bt, DROP_RECURRENT, l, 0, m->X[l] + model_row(m, t + 1) * K + m->hc[l], K, 0,
+                      H, B);
+    if (l + 1 < m->c.L)
+        dropout_apply(bt, DROP_LAYER, l + 1, t, m->X[l + 1] + model_row(m, t) * m->K[l + 1],
+                      m->K[l + 1], 0, H, B);
+}
+
+// The head's input: this rank's block of the top layer's h_t, or with dropout a masked copy
+// (in dh, which only backward uses otherwise).
+static const real* head_input(model* m, const model_batch* bt, int t, const real* h)
+{
+    if (!(bt->dropout > 0)) return h;
+    memcpy(m->dh, h, (size_t)m->B * m->Hl * sizeof(real));
+    dropout_apply(bt, DROP_LAYER, m->c.L, t, m->dh, m->Hl, m->h0, m->Hl, m->B);
+    return m->dh;
 }
 
 // f_t goes to every layer with feedback at step t+1.
@@ -166,16 +202,17 @@ static void layer_step(model* m, const model_batch* bt, int l, int t, int again)
     const int top = l == m->c.L - 1, head = top && !again;
     real* h = m->HB[l] + model_row(m, t) * Hl;
     products(m, l, t);
-    if (m->cell->gated) gated_product(m, l, t);
-    cell_step(m, l, t, bt->T);
+    if (m->cell->gated) gated_product(m, bt, l, t);
+    cell_step(m, bt, l, t);
     size_t chunk = (size_t)B * Hl + (head ? (size_t)B * O : 0);
     memcpy(m->send, h, (size_t)B * Hl * sizeof(real));
-    if (head) gemm_w_apply(m->send + (size_t)B * Hl, O, h, Hl, B, &m->fwdWo, NULL, 0);
+    if (head)
+        gemm_w_apply(m->send + (size_t)B * Hl, O, head_input(m, bt, t, h), Hl, B, &m->fwdWo, NULL, 0);
     if (m->g->tp > 1)
         dist_tp_allgather(m->send, m->recv, (int)chunk, m->g);
     else
         memcpy(m->recv, m->send, chunk * sizeof(real));
-    scatter_hidden(m, l, t, bt->T, chunk);
+    scatter_hidden(m, bt, l, t, chunk);
     if (head) output_step(m, bt, t, chunk);
     else if (top && t + 1 < bt->T) feed(m, t, m->F + (size_t)t * B * O);
 }
@@ -205,6 +242,7 @@ void model_forward_segment(model* m, const model_batch* bt, int s0, int s1)
             memcpy(m->X[l], m->ckX[l] + (size_t)(j - 1) * n, n * sizeof(real));
         }
     }
+    mask_first_row(m, bt);
     run_segment(m, bt, s0, s1, 1);
 }
 
@@ -222,6 +260,7 @@ void model_forward(model* m, const model_batch* bt)
     fill_initial_state(m);
     for (int s0 = 0; s0 < bt->T; s0 += m->keep) {
         if (s0 > 0) next_segment(m, s0);
+        mask_first_row(m, bt);
         run_segment(m, bt, s0, s0 + m->keep < bt->T ? s0 + m->keep : bt->T, 0);
     }
 }

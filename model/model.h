@@ -103,8 +103,9 @@ typedef struct model {
     // from chunks of `chunk` steps (model_grad_chunk): dA, dAH, Xs, Hs hold one.
     int keep, chunk, seg0;
     real* X[MODEL_MAX_LAYERS];  // (keep (+1 when keep < T), B, K): [u_t | h_{t-1} | f_{t-1}]
-                                // (split_h: [u | f | h]), all full width; row keep holds the next
-                                // segment's first row
+                                // (split_h: [u | f | h]), all full width, u and h as dropout
+                                // masked them (model/dropout.h); row keep holds the next
+                                // segment's first row, its h not yet masked
     real* HB[MODEL_MAX_LAYERS]; // (keep, B, Hl): this rank's block of h_t
     real* A[MODEL_MAX_LAYERS];  // (keep, B, G Hl): the product a_t, left as the cell's forward
                                 // leaves it (layer 0: holds the input projection, batched over
@@ -117,7 +118,8 @@ typedef struct model {
     real* Xs[MODEL_MAX_LAYERS]; // (chunk, B, K): X of the chunk's steps, for dW = dA^T X
     real* Qs[MODEL_MAX_LAYERS]; // (chunk, B, H): Q of the chunk's steps (gated cells)
     real* Hs;                   // (chunk, B, Hl): the top layer's h of the chunk, for dWo
-    real* ckX[MODEL_MAX_LAYERS];// (segments - 1, B, K): first row of X of segments 1, 2, ...
+    real* ckX[MODEL_MAX_LAYERS];// (segments - 1, B, K): first row of X of segments 1, 2, ...,
+                                // h unmasked (model_hprev)
     real* ckS[MODEL_MAX_LAYERS];// (segments - 1, B, state Hl): the state before them
     real* S[MODEL_MAX_LAYERS];  // (keep, B, state Hl): the cell's state after step t (LSTM's c)
     real* s0s[MODEL_MAX_LAYERS];// (B, state Hl) the cell's state before the first step
@@ -172,11 +174,14 @@ typedef struct model_batch {
     const int32_t* last;   // (B) classify, regress with score = last: step whose output is scored
     const real* weight;    // (B) weight of each row in the loss, NULL = all 1 (evaluation
                            // passes give padding rows weight 0)
-    // The training draws on the fed-back signal (model/feedback.c); all zero in evaluation and
-    // sampling, which so feed back the model's output (with feedback_source = mix too).
+    // The training draws on the fed-back signal (model/feedback.c) and the dropout masks
+    // (model/dropout.h); all zero in evaluation and sampling, which so feed back the model's
+    // output (with feedback_source = mix too) and drop nothing.
     double fb_noise;       // sigma of the Gaussian noise added to every fed-back f_t
     double teacher_prob;   // feedback_source = mix: chance that row b's f_t is its true target
-    uint64_t fb_key;       // this window's key of both draws (feedback_key)
+    double dropout;        // p of dropout between layers and before the head
+    double dropout_rec;    // p of dropout on the recurrent input h_{t-1}, a mask per window
+    uint64_t fb_key;       // this window's key of every draw (feedback_key)
     long row0;             // global batch row of local row 0 (dp_rank * B): draws follow it
 } model_batch;
 
@@ -244,6 +249,19 @@ static inline const real* model_state_before(const model* m, int l, int t)
     if (t == 0) return m->s0s[l];
     if (t == m->seg0) return m->ckS[l] + (size_t)(t / m->keep - 1) * m->B * sHl;
     return m->S[l] + model_row(m, t - 1) * sHl;
+}
+// This rank's block of h_{t-1} of layer l as the cells read it, unmasked (rows *ld apart): in
+// the layer's input row, unless the recurrent dropout mask is on that row (model/dropout.h);
+// then the carried state (t = 0), the segment's stored first row (unmasked), or h_{t-1} in HB.
+static inline const real* model_hprev(const model* m, const model_batch* bt, int l, int t, int* ld)
+{
+    const int K = m->K[l], off = m->hc[l] + m->h0;
+    *ld = K;
+    if (!(bt->dropout_rec > 0)) return m->X[l] + model_row(m, t) * K + off;
+    if (t == 0) return *ld = m->c.H, m->h0s[l] + m->h0;
+    if (t == m->seg0) return m->ckX[l] + (size_t)(t / m->keep - 1) * m->B * K + off;
+    *ld = m->Hl;
+    return m->HB[l] + model_row(m, t - 1) * m->Hl;
 }
 // Runs the forward of steps [s0, s1) again from the segment's stored start, refilling its
 // buffers for backward (f_t from F; no output head, no draws). Collective like model_forward.

@@ -15,6 +15,8 @@ model_batch feedback_plan(const model_batch* bt, const fnn_config* c, long step,
 {
     model_batch w = *bt;
     w.fb_noise = c->feedback_noise;
+    w.dropout = c->dropout;
+    w.dropout_rec = c->dropout_recurrent;
     w.teacher_prob = c->model.feedback_source == FBS_MIX ? feedback_teacher_prob(c, step) : 0;
     w.fb_key = feedback_key(c->model.seed, step);
     w.row0 = row0;

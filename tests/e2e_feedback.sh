@@ -1,17 +1,18 @@
 #!/bin/sh
-# The training draws on the fed-back signal end to end (feedback_source = mix with teacher_prob
-# falling from 0.9 to 0.1, feedback_noise = 0.3): train's closing evaluation and fnn eval of its
-# checkpoint (which never sees those keys) give the same measures, so evaluation draws neither
-# noise nor teachers; np = 2 (dp 2 and tp 2) follows np = 1's 20 losses; a resume at step 10
-# continues bit for bit (the draws are keyed by the step); bad values are refused at np = 2 with
-# one line.
+# The training draws end to end (feedback_source = mix with teacher_prob falling from 0.9 to
+# 0.1, feedback_noise = 0.3, dropout = 0.2 and dropout_recurrent = 0.2): train's closing
+# evaluation and fnn eval of its checkpoint (which never sees those keys) give the same
+# measures, so evaluation draws no noise, teachers or dropout masks; np = 2 (dp 2 and tp 2)
+# follows np = 1's 20 losses; a resume at step 10 continues bit for bit (the draws are keyed by
+# the step); bad values are refused at np = 2 with one line.
 dir=build/feedbacke2e
 data=text.h5
 . tests/lib.sh
 field() { python3 -c "import json, sys; print(json.load(open(sys.argv[1]))$2)" "$1"; }
 
 $FNN prepare --kind text --val-fraction 0.1 --out $dir/text.h5 /usr/share/games/fortunes/computers > /dev/null || fail prepare
-draws="--set feedback_source=mix --set teacher_prob=0.9 --set teacher_prob_end=0.1 --set feedback_noise=0.3"
+draws="--set feedback_source=mix --set teacher_prob=0.9 --set teacher_prob_end=0.1 --set feedback_noise=0.3
+       --set dropout=0.2 --set dropout_recurrent=0.2"
 
 train 1 $draws --set seq_len=32 --set eval_windows=1000000 --set ckpt_dir=$dir/ck1 \
     --set metrics=$dir/m1.jsonl > $dir/t1.txt 2>&1 || fail "train np=1"
@@ -35,6 +36,8 @@ grep -q "resumed from $dir/ckr/step-00000010.h5 at step 10" $dir/resume.txt || f
 refuse "teacher_prob without mix" "teacher_prob = 0.5 needs feedback_source = mix" train 2 --set teacher_prob=0.5
 refuse "teacher_prob_end out of range" "teacher_prob_end = 1.5: must be in \[0, 1\], or -1" train 2 --set feedback_source=mix --set teacher_prob_end=1.5
 refuse "infinite noise" "key 'feedback_noise': 'inf' is not a finite number" train 2 --set feedback_noise=inf
+refuse "dropout of 1" "dropout = 1: must be in \[0, 1)" train 2 --set dropout=1
+refuse "negative recurrent dropout" "dropout_recurrent = -0.1: must be in \[0, 1)" train 2 --set dropout_recurrent=-0.1
 refuse "mix for classify" "feedback_source = mix needs per-step targets" train 2 --set feedback_source=mix --set task=classify
 
 say "e2e_feedback: $fails failures"

@@ -5,8 +5,11 @@
 // window), at every TP x DP layout of the world. Also the gradient of the state a window starts
 // from (h_{-1} and the cell's s_{-1}), which reaches it only through every step of the window:
 // the cell's carry (the LSTM's f * c_prev, the GRU's z * h_prev, the MGU's (1 - f) * h_prev and
-// f * h_prev through its gated product) and the products.
+// f * h_prev through its gated product) and the products. With dropout (a fixed mask: the
+// window's key) between layers, before the head and on the recurrent input, where the state's
+// gradient passes the recurrent mask through the products but not through the cell's carry.
 // ranks: 1 2 4
+#include "model/feedback.h"
 #include "model/init.h"
 #include "model/model.h"
 #include "tests/check.h"
@@ -19,6 +22,7 @@ enum { T = 4, BG = 4, H = 4 }; // window, global batch, hidden units
 typedef struct gcase {
     char what[48];
     int cell, task, feedback, source, L, carry;
+    double dropout, dropout_rec; // p of dropout (0: none)
 } gcase;
 
 // The gradient of the state the window starts from, as backward leaves it: of h_{-1} of layer
@@ -69,6 +73,15 @@ static double check_state(model* m, const model_batch* bt, const state_grad* sg,
     return worst;
 }
 
+// The dropout of training step `step`, keyed by global row as train.c keys it.
+static void set_dropout(model_batch* bt, const gcase* gc, const model* m, long step)
+{
+    bt->dropout = gc->dropout;
+    bt->dropout_rec = gc->dropout_rec;
+    bt->fb_key = feedback_key(m->c.seed, step);
+    bt->row0 = (long)m->g->dp_rank * m->B;
+}
+
 static void run_case(const gcase* gc, dist_grid* g)
 {
     model_config c = {.cell = gc->cell, .task = gc->task, .act = ACT_TANH,
@@ -80,12 +93,14 @@ static void run_case(const gcase* gc, dist_grid* g)
     ldata ld;
     make_global(&gd, &c, 3);
     slice_local(&ld, &gd, &m, c.task, 0);
+    set_dropout(&ld.view, gc, &m, 2);
     model_reset_state(&m);
     if (gc->carry) { // a first window leaves h, f and c behind; the checked window starts there
         model_forward(&m, &ld.view);
         model_carry_state(&m);
         make_global(&gd, &c, 4);
         slice_local(&ld, &gd, &m, c.task, 0);
+        set_dropout(&ld.view, gc, &m, 3);
     }
     model_forward(&m, &ld.view);
     model_loss(&m, &ld.view, NULL);
@@ -106,15 +121,17 @@ static void run_case(const gcase* gc, dist_grid* g)
 
 // The cases of one cell, run for every cell of the registry.
 static const gcase per_cell[] = {
-    {"lm all model", 0, TASK_LM, FB_ALL, FBS_MODEL, 2, 0},
-    {"lm first model carried", 0, TASK_LM, FB_FIRST, FBS_MODEL, 2, 1},
-    {"lm none carried", 0, TASK_LM, FB_NONE, FBS_MODEL, 2, 1},
-    {"lm all target carried", 0, TASK_LM, FB_ALL, FBS_TARGET, 2, 1},
-    {"classify all model carried", 0, TASK_CLASSIFY, FB_ALL, FBS_MODEL, 2, 1},
-    {"classify first model", 0, TASK_CLASSIFY, FB_FIRST, FBS_MODEL, 2, 0},
-    {"regress all model carried", 0, TASK_REGRESS, FB_ALL, FBS_MODEL, 2, 1},
-    {"regress first target", 0, TASK_REGRESS, FB_FIRST, FBS_TARGET, 2, 0},
-    {"regress none carried L1", 0, TASK_REGRESS, FB_NONE, FBS_MODEL, 1, 1}};
+    {"lm all model", 0, TASK_LM, FB_ALL, FBS_MODEL, 2, 0, 0, 0},
+    {"lm first model carried", 0, TASK_LM, FB_FIRST, FBS_MODEL, 2, 1, 0, 0},
+    {"lm none carried", 0, TASK_LM, FB_NONE, FBS_MODEL, 2, 1, 0, 0},
+    {"lm all target carried", 0, TASK_LM, FB_ALL, FBS_TARGET, 2, 1, 0, 0},
+    {"classify all model carried", 0, TASK_CLASSIFY, FB_ALL, FBS_MODEL, 2, 1, 0, 0},
+    {"classify first model", 0, TASK_CLASSIFY, FB_FIRST, FBS_MODEL, 2, 0, 0, 0},
+    {"regress all model carried", 0, TASK_REGRESS, FB_ALL, FBS_MODEL, 2, 1, 0, 0},
+    {"regress first target", 0, TASK_REGRESS, FB_FIRST, FBS_TARGET, 2, 0, 0, 0},
+    {"regress none carried L1", 0, TASK_REGRESS, FB_NONE, FBS_MODEL, 1, 1, 0, 0},
+    {"lm all model drop .4 rec .4 carried", 0, TASK_LM, FB_ALL, FBS_MODEL, 2, 1, 0.4, 0.4},
+    {"regress first target rec .5 carried", 0, TASK_REGRESS, FB_FIRST, FBS_TARGET, 2, 1, 0, 0.5}};
 enum { PER_CELL = sizeof per_cell / sizeof per_cell[0], NCASES = CELL_KINDS * PER_CELL };
 
 static gcase case_of(int i)

@@ -1,7 +1,9 @@
 // Gradient check in float64 (the model sources built with -DFNN_DOUBLE): the analytic gradient
 // of model_backward against central differences of model_loss, for every parameter element, for
 // each activation, feedback mode, feedback source (mix too, and with noise on the fed-back
-// signal: the differences of the same noisy forward) and task (regress also with score = last),
+// signal: the differences of the same noisy forward), dropout (between layers, before the head
+// and on the recurrent input: the differences of the same masks) and task (regress also with
+// score = last),
 // with and without carried state, at every TP x DP layout of the world. Also counts the
 // collectives of one step, and checks the score = last loss against its definition, and that
 // this build refuses precision = bf16 (it has no bf16 kernels) in one line saying why.
@@ -21,6 +23,7 @@ typedef struct gcase {
     const char* what;
     int task, act, feedback, source, L, carry;
     double teacher_prob, noise; // the training draws on the fed-back signal (0: none)
+    double dropout, dropout_rec; // dropout's p (0: none), masks fixed by the window's key
 } gcase;
 
 // The training draws of the case, keyed by global row as train.c keys them. A mix must mix:
@@ -29,6 +32,8 @@ static void set_draws(ldata* l, const gcase* gc, const model* m)
 {
     l->view.teacher_prob = gc->teacher_prob;
     l->view.fb_noise = gc->noise;
+    l->view.dropout = gc->dropout;
+    l->view.dropout_rec = gc->dropout_rec;
     l->view.fb_key = feedback_key(m->c.seed, 3);
     l->view.row0 = (long)m->g->dp_rank * m->B;
     if (gc->source != FBS_MIX) return;
@@ -130,43 +135,48 @@ static void run_case(const gcase* gc, int cell, int last, dist_grid* g)
 }
 
 static const gcase cases[] = {
-    {"lm tanh all model", TASK_LM, ACT_TANH, FB_ALL, FBS_MODEL, 2, 0, 0, 0},
-    {"lm relu first model", TASK_LM, ACT_RELU, FB_FIRST, FBS_MODEL, 2, 0, 0, 0},
-    {"lm sigmoid none", TASK_LM, ACT_SIGMOID, FB_NONE, FBS_MODEL, 2, 0, 0, 0},
-    {"lm tanh all target", TASK_LM, ACT_TANH, FB_ALL, FBS_TARGET, 2, 0, 0, 0},
-    {"lm sigmoid first model L3", TASK_LM, ACT_SIGMOID, FB_FIRST, FBS_MODEL, 3, 0, 0, 0},
-    {"lm tanh all model carried", TASK_LM, ACT_TANH, FB_ALL, FBS_MODEL, 2, 1, 0, 0},
-    {"lm relu all target carried L1", TASK_LM, ACT_RELU, FB_ALL, FBS_TARGET, 1, 1, 0, 0},
-    {"classify tanh all model", TASK_CLASSIFY, ACT_TANH, FB_ALL, FBS_MODEL, 2, 0, 0, 0},
-    {"classify relu first model L1", TASK_CLASSIFY, ACT_RELU, FB_FIRST, FBS_MODEL, 1, 0, 0, 0},
-    {"classify sigmoid none carried", TASK_CLASSIFY, ACT_SIGMOID, FB_NONE, FBS_MODEL, 2, 1, 0, 0},
-    {"regress tanh all model", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MODEL, 2, 0, 0, 0},
-    {"regress sigmoid first target", TASK_REGRESS, ACT_SIGMOID, FB_FIRST, FBS_TARGET, 2, 0, 0, 0},
-    {"regress relu none L3", TASK_REGRESS, ACT_RELU, FB_NONE, FBS_MODEL, 3, 0, 0, 0},
-    {"regress tanh all model carried", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MODEL, 2, 1, 0, 0},
-    {"regress tanh all target carried", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_TARGET, 1, 1, 0, 0},
-    {"lm tanh all mix .5 noise .3", TASK_LM, ACT_TANH, FB_ALL, FBS_MIX, 2, 0, 0.5, 0.3},
-    {"regress tanh all mix .4 carried", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MIX, 2, 1, 0.4, 0},
-    {"lm relu first model noise .5", TASK_LM, ACT_RELU, FB_FIRST, FBS_MODEL, 2, 0, 0, 0.5},
-    {"regress sigmoid all mix .6 noise .2", TASK_REGRESS, ACT_SIGMOID, FB_ALL, FBS_MIX, 1, 0, 0.6, 0.2},
-    {"lm sigmoid first mix .3 noise carried", TASK_LM, ACT_SIGMOID, FB_FIRST, FBS_MIX, 3, 1, 0.3, 0.4},
-    {"regress tanh all target noise .3", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_TARGET, 2, 0, 0, 0.3},
+    {"lm tanh all model", TASK_LM, ACT_TANH, FB_ALL, FBS_MODEL, 2, 0, 0, 0, 0, 0},
+    {"lm relu first model", TASK_LM, ACT_RELU, FB_FIRST, FBS_MODEL, 2, 0, 0, 0, 0, 0},
+    {"lm sigmoid none", TASK_LM, ACT_SIGMOID, FB_NONE, FBS_MODEL, 2, 0, 0, 0, 0, 0},
+    {"lm tanh all target", TASK_LM, ACT_TANH, FB_ALL, FBS_TARGET, 2, 0, 0, 0, 0, 0},
+    {"lm sigmoid first model L3", TASK_LM, ACT_SIGMOID, FB_FIRST, FBS_MODEL, 3, 0, 0, 0, 0, 0},
+    {"lm tanh all model carried", TASK_LM, ACT_TANH, FB_ALL, FBS_MODEL, 2, 1, 0, 0, 0, 0},
+    {"lm relu all target carried L1", TASK_LM, ACT_RELU, FB_ALL, FBS_TARGET, 1, 1, 0, 0, 0, 0},
+    {"classify tanh all model", TASK_CLASSIFY, ACT_TANH, FB_ALL, FBS_MODEL, 2, 0, 0, 0, 0, 0},
+    {"classify relu first model L1", TASK_CLASSIFY, ACT_RELU, FB_FIRST, FBS_MODEL, 1, 0, 0, 0, 0, 0},
+    {"classify sigmoid none carried", TASK_CLASSIFY, ACT_SIGMOID, FB_NONE, FBS_MODEL, 2, 1, 0, 0, 0, 0},
+    {"regress tanh all model", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MODEL, 2, 0, 0, 0, 0, 0},
+    {"regress sigmoid first target", TASK_REGRESS, ACT_SIGMOID, FB_FIRST, FBS_TARGET, 2, 0, 0, 0, 0, 0},
+    {"regress relu none L3", TASK_REGRESS, ACT_RELU, FB_NONE, FBS_MODEL, 3, 0, 0, 0, 0, 0},
+    {"regress tanh all model carried", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MODEL, 2, 1, 0, 0, 0, 0},
+    {"regress tanh all target carried", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_TARGET, 1, 1, 0, 0, 0, 0},
+    {"lm tanh all mix .5 noise .3", TASK_LM, ACT_TANH, FB_ALL, FBS_MIX, 2, 0, 0.5, 0.3, 0, 0},
+    {"regress tanh all mix .4 carried", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MIX, 2, 1, 0.4, 0, 0, 0},
+    {"lm relu first model noise .5", TASK_LM, ACT_RELU, FB_FIRST, FBS_MODEL, 2, 0, 0, 0.5, 0, 0},
+    {"regress sigmoid all mix .6 noise .2", TASK_REGRESS, ACT_SIGMOID, FB_ALL, FBS_MIX, 1, 0, 0.6, 0.2, 0, 0},
+    {"lm sigmoid first mix .3 noise carried", TASK_LM, ACT_SIGMOID, FB_FIRST, FBS_MIX, 3, 1, 0.3, 0.4, 0, 0},
+    {"regress tanh all target noise .3", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_TARGET, 2, 0, 0, 0.3, 0, 0},
 };
 
 // The draws on the fed-back signal with every cell: the feedback path enters every gate.
 static const gcase draws[] = {
-    {"lm all mix .5 noise .3", TASK_LM, ACT_TANH, FB_ALL, FBS_MIX, 2, 0, 0.5, 0.3},
-    {"lm first mix .5 noise .3 carried", TASK_LM, ACT_TANH, FB_FIRST, FBS_MIX, 2, 1, 0.5, 0.3},
-    {"regress all mix .4 noise .2 carried", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MIX, 1, 1, 0.4, 0.2},
-    {"regress all mix .6", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MIX, 2, 0, 0.6, 0},
+    {"lm all mix .5 noise .3", TASK_LM, ACT_TANH, FB_ALL, FBS_MIX, 2, 0, 0.5, 0.3, 0, 0},
+    {"lm first mix .5 noise .3 carried", TASK_LM, ACT_TANH, FB_FIRST, FBS_MIX, 2, 1, 0.5, 0.3, 0, 0},
+    {"regress all mix .4 noise .2 carried", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MIX, 1, 1, 0.4, 0.2, 0, 0},
+    {"regress all mix .6", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MIX, 2, 0, 0.6, 0, 0, 0},
+    {"lm all model dropout .4 rec .4 L3", TASK_LM, ACT_TANH, FB_ALL, FBS_MODEL, 3, 0, 0, 0, 0.4, 0.4},
+    {"lm first mix .5 noise .3 dropout .3 rec .5", TASK_LM, ACT_TANH, FB_FIRST, FBS_MIX, 2, 0, 0.5, 0.3,
+     0.3, 0.5},
+    {"regress all model dropout .5", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MODEL, 2, 0, 0, 0, 0.5, 0},
+    {"classify none rec .5", TASK_CLASSIFY, ACT_TANH, FB_NONE, FBS_MODEL, 2, 0, 0, 0, 0, 0.5},
 };
 
 // score = last, every cell at every layout (relu where the cell takes the config's activation).
 static const gcase last_cases[] = {
-    {"regress tanh all model last", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MODEL, 2, 0, 0, 0},
-    {"regress first target last carried", TASK_REGRESS, ACT_RELU, FB_FIRST, FBS_TARGET, 1, 1, 0, 0},
-    {"regress all model last carried", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MODEL, 1, 1, 0, 0},
-    {"regress first mix .5 last", TASK_REGRESS, ACT_TANH, FB_FIRST, FBS_MIX, 2, 0, 0.5, 0},
+    {"regress tanh all model last", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MODEL, 2, 0, 0, 0, 0, 0},
+    {"regress first target last carried", TASK_REGRESS, ACT_RELU, FB_FIRST, FBS_TARGET, 1, 1, 0, 0, 0, 0},
+    {"regress all model last carried", TASK_REGRESS, ACT_TANH, FB_ALL, FBS_MODEL, 1, 1, 0, 0, 0, 0},
+    {"regress first mix .5 last", TASK_REGRESS, ACT_TANH, FB_FIRST, FBS_MIX, 2, 0, 0.5, 0, 0, 0},
 };
 
 // Case gc with cell: named after it, and with tanh where the cell has its own nonlinearities.

@@ -2,7 +2,9 @@
 // model that keeps segments of k steps and recomputes them in backward gives the stored run's
 // gradients bit for bit (every tensor, and the gradient of the carried h and f at step 0), its
 // loss, outputs and carried state, over two windows with the state carried between them: for
-// every cell, task, feedback (all, first, none; model, target, mix with noise), freezing, at
+// every cell, task, feedback (all, first, none; model, target, mix with noise), dropout (between
+// layers and before the head, on the recurrent input: the unmasked h_{t-1} that the cells read
+// at a segment's start is the stored one), freezing, at
 // k = 1 and a k that does not divide T (sqrt(T)) against the stored run (k = T), with
 // weight-gradient chunks of 1, 4 (which cross the segments) and T steps, at every TP x DP layout
 // (at np 2 and 4, each case at one of the layouts in turn, every layout meeting every chunk, to
@@ -23,7 +25,7 @@ enum { T = 10, BG = 4, DIN = 3, L = 2 };
 
 typedef struct bcase {
     int cell, task, feedback, source, last, freeze;
-    double noise, teacher_prob;
+    double noise, teacher_prob, dropout, dropout_rec;
 } bcase;
 
 static model_config config_of(const bcase* k)
@@ -69,6 +71,8 @@ static void fill_window(window* w, const model* m, const bcase* k, long step)
         w->bt = (model_batch){.T = T, .tokens = w->tok, .next = w->next};
     w->bt.fb_noise = k->noise;
     w->bt.teacher_prob = k->teacher_prob;
+    w->bt.dropout = k->dropout;
+    w->bt.dropout_rec = k->dropout_rec;
     w->bt.fb_key = feedback_key(m->c.seed, step);
     w->bt.row0 = row0;
 }
@@ -130,6 +134,8 @@ static int cases(bcase* out)
                     out[n++] = (bcase){.cell = cell, .task = t, .feedback = fb, .source = src,
                                        .last = task > TASK_REGRESS, .noise = fb == FB_NONE ? 0 : 0.3,
                                        .teacher_prob = src == FBS_MIX ? 0.5 : 0,
+                                       .dropout = src == FBS_TARGET ? 0 : 0.3,
+                                       .dropout_rec = fb == FB_FIRST ? 0 : 0.4,
                                        .freeze = fb == FB_FIRST && src == FBS_MODEL};
                 }
     return n;
