@@ -15,7 +15,8 @@
 # Every row is the validation split's measure as the run's last line (`val: ...`) prints it. A run
 # that fails leaves its row saying why, and the script exits 1 after the table. KEEP_PRETRAIN=1
 # reuses the pretrained checkpoint of an earlier run (and its log for row a) when there is one.
-# The training runs write metrics (NAME.jsonl); fnn plot draws lm.png (a, b) and classify.png (c').
+# The training runs write metrics (NAME.jsonl); fnn plot draws lm.png (a, b), classify.png (c') and
+# classify-dropout.png (c'' beside c').
 # c'', the rows (ii') and (iii') of c' with dropout, its p chosen on the held-out training records.
 # ONLY="b c sel drop d" (any of them) runs those rows alone after a (sel: the rows c'; drop: c'').
 set -u
@@ -153,7 +154,7 @@ fi
 if want drop; then
     for kind in finetune scratch; do
         [ $kind = finetune ] && args="--set init_from=$ckpt" || args=$scratch
-        for p in "0.2 0" "0.3 0" "0.2 0.2" "0.3 0.3"; do
+        for p in "0.2 0" "0.3 0" "0.2 0.2" "0.3 0.3" "0.4 0.4" "0.5 0.5"; do
             set -- $p
             name=cls-$kind-drop-$1-$2
             t0=$(date +%s)
@@ -167,11 +168,13 @@ if want drop; then
     done
     pick() { sort -k3,3g $out/select-drop-$1.txt | head -n 1; }
     set -- $(pick finetune)
+    drop_finetune=cls-finetune-drop-${1:-none}-${2:-none}
     row "c (ii'')" cls-finetune-drop accuracy "as (ii'), dropout ${1:-?} dropout_recurrent ${2:-?} chosen on held-out training records" 2 \
-        best_eval cls-finetune-drop-${1:-none}-${2:-none}
+        best_eval $drop_finetune
     set -- $(pick scratch)
+    drop_scratch=cls-scratch-drop-${1:-none}-${2:-none}
     row "c (iii'')" cls-scratch-drop accuracy "as (iii'), dropout ${1:-?} dropout_recurrent ${2:-?} chosen on held-out training records" 2 \
-        best_eval cls-scratch-drop-${1:-none}-${2:-none}
+        best_eval $drop_scratch
 fi
 
 # d. Dense regression: the fed-back previous position, or none.
@@ -205,6 +208,17 @@ fi
 if want sel; then
     $FNN plot --out $out/classify.png --names "staged fine-tuning (ii'),scratch (iii')" \
         $out/cls-finetune-select.jsonl $out/cls-scratch-select.jsonl || failed=$((failed + 1))
+fi
+if want drop; then
+    # Beside the runs of c' without dropout when there are some (an earlier ONLY=sel run's).
+    # Two apostrophes running together break gnuplot 5.4's quoted titles: a double quote stands for ''.
+    names='staged + dropout (ii"),scratch + dropout (iii")'
+    set -- $out/$drop_finetune.jsonl $out/$drop_scratch.jsonl
+    if [ -f $out/cls-finetune-select.jsonl ] && [ -f $out/cls-scratch-select.jsonl ]; then
+        names="staged (ii'),scratch (iii'),$names"
+        set -- $out/cls-finetune-select.jsonl $out/cls-scratch-select.jsonl "$@"
+    fi
+    $FNN plot --out $out/classify-dropout.png --names "$names" "$@" || failed=$((failed + 1))
 fi
 
 {
