@@ -161,8 +161,10 @@ if want drop; then
             # Word splitting of $args is meant: it holds several options.
             # shellcheck disable=SC2086
             early_train $name $args --set dropout=$1 --set dropout_recurrent=$2 > $out/$name.log 2>&1 &&
-                echo "$1 $2 $(sed -n 2p $out/$name/best) $(sed -n 1p $out/$name/best | sed 's/step-0*\([0-9]*\).h5/\1/') $(sed -n 's/^early stop at step \([0-9]*\).*/\1/p' $out/$name.log) $(( $(date +%s) - t0 ))"
+                echo "$1 $2 $(sed -n 2p $out/$name/best) $(sed -n 1p $out/$name/best | sed 's/step-0*\([0-9]*\).h5/\1/') $(sed -n 's/^early stop at step \([0-9]*\).*/\1/p' $out/$name.log) $(( $(date +%s) - t0 ))" ||
+                failed=$((failed + 1))
         done > $out/select-drop-$kind.txt
+        # A run that fails is missing from the choice and counts as failed.
         echo "dropout on the held-out training records, $kind (dropout dropout_recurrent best-loss at-step stopped-at s):"
         cat $out/select-drop-$kind.txt
     done
