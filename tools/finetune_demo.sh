@@ -15,8 +15,10 @@
 # Every row is the validation split's measure as the run's last line (`val: ...`) prints it. A run
 # that fails leaves its row saying why, and the script exits 1 after the table. KEEP_PRETRAIN=1
 # reuses the pretrained checkpoint of an earlier run (and its log for row a) when there is one.
-# The training runs write metrics (NAME.jsonl); fnn plot draws lm.png (a, b) and classify.png (c').
-# ONLY="b c sel d" (any of them) runs those rows alone after a (sel: the rows c').
+# The training runs write metrics (NAME.jsonl); fnn plot draws lm.png (a, b), classify.png (c') and
+# classify-dropout.png (c'' beside c').
+# c'', the rows (ii') and (iii') of c' with dropout, its p chosen on the held-out training records.
+# ONLY="b c sel drop d" (any of them) runs those rows alone after a (sel: the rows c'; drop: c'').
 set -u
 out=build/finetune-demo
 fortunes=/usr/share/games/fortunes
@@ -25,7 +27,7 @@ mkdir -p $out
 rows=$out/rows.md
 : > $rows
 failed=0
-want() { case " ${ONLY:-b c sel d} " in *" $1 "*) return 0 ;; esac; return 1; }
+want() { case " ${ONLY:-b c sel drop d} " in *" $1 "*) return 0 ;; esac; return 1; }
 
 # One table row: run the command (log in $out/$2.log), then take measure $3 from its last
 # "val:" line (or from the eval line for fnn eval). Columns: row, what, ranks, measure, value, s.
@@ -111,6 +113,20 @@ if want c; then
     echo "| c (iv) | majority class of the val split (classes balanced) | - | accuracy | ${maj:-not run} | 0 |" >> $rows
 fi
 
+# Rows c' and c'': train on select.h5 (the training records less the held-out ones), scoring those
+# every 20 steps and stopping after 5 scores without a better one (early_train), then score the
+# checkpoint of the best held-out loss once on the reported validation split (best_eval).
+early_train() {
+    run=$out/$1; shift
+    rm -rf $run
+    $MPIRUN -np 2 $FNN train --config configs/finetune-classify.ini --set data=$out/select.h5 \
+        --set eval_every=20 --set early_stop=5 --set ckpt_dir=$run --set ckpt_keep_best=true \
+        --set metrics=$run.jsonl "$@"
+}
+best_eval() { $FNN eval --checkpoint $out/$1/$(head -n 1 $out/$1/best) --data $out/categories.h5; }
+early() { early_train "$@" && best_eval $1; }
+scratch="--set init_from= --set new_head=false --set head_only_steps=0 --set body_lr_scale=1 --set l2_init=0"
+
 # c'. ridge_lambda: the most accurate on the held-out training records of a fit on the others
 # (among equals, the lowest loss).
 if want sel; then
@@ -124,21 +140,43 @@ if want sel; then
     row "c (i')" cls-ridge-select accuracy "ridge head, ridge_lambda ${best_lambda:-(none)} chosen on held-out training records" 2 \
         $MPIRUN -np 2 $FNN train --config configs/finetune-classify.ini --set init_from=$ckpt \
         --set head_ridge=true --set steps=0 --set ridge_lambda=${best_lambda:-none}
-    # Trains on select.h5 (the training records less the held-out ones), scoring those every 20 steps,
-    # stopping after 5 scores without a better one, and scores the best checkpoint on the reported
-    # validation split.
-    early() {
-        run=$out/$1; shift
-        rm -rf $run
-        $MPIRUN -np 2 $FNN train --config configs/finetune-classify.ini --set data=$out/select.h5 \
-            --set eval_every=20 --set early_stop=5 --set ckpt_dir=$run --set ckpt_keep_best=true \
-            --set metrics=$run.jsonl "$@" &&
-            $FNN eval --checkpoint $run/$(head -n 1 $run/best) --data $out/categories.h5
-    }
     row "c (ii')" cls-finetune-select accuracy "as (ii), the checkpoint of the best held-out score (eval_every 20, early_stop 5)" 2 \
         early cls-finetune-select --set init_from=$ckpt
     row "c (iii')" cls-scratch-select accuracy "as (iii), the checkpoint of the best held-out score (eval_every 20, early_stop 5)" 2 \
-        early cls-scratch-select --set init_from= --set new_head=false --set head_only_steps=0 --set body_lr_scale=1 --set l2_init=0
+        early cls-scratch-select $scratch
+fi
+
+# c''. The runs of c' (ii', iii') with dropout. Each of them trains at every (dropout,
+# dropout_recurrent) of the grid; the one of the lowest best held-out loss (the score its early
+# stopping chose a checkpoint by, on the held-out training records) is scored once on the reported
+# split, the others never are. Inputs of the head are dropped (dropout; the model has one layer)
+# and, in half the grid, the recurrent input too (dropout_recurrent, one mask per window).
+if want drop; then
+    for kind in finetune scratch; do
+        [ $kind = finetune ] && args="--set init_from=$ckpt" || args=$scratch
+        for p in "0.2 0" "0.3 0" "0.2 0.2" "0.3 0.3" "0.4 0.4" "0.5 0.5"; do
+            set -- $p
+            name=cls-$kind-drop-$1-$2
+            t0=$(date +%s)
+            # Word splitting of $args is meant: it holds several options.
+            # shellcheck disable=SC2086
+            early_train $name $args --set dropout=$1 --set dropout_recurrent=$2 > $out/$name.log 2>&1 &&
+                echo "$1 $2 $(sed -n 2p $out/$name/best) $(sed -n 1p $out/$name/best | sed 's/step-0*\([0-9]*\).h5/\1/') $(sed -n 's/^early stop at step \([0-9]*\).*/\1/p' $out/$name.log) $(( $(date +%s) - t0 ))" ||
+                failed=$((failed + 1))
+        done > $out/select-drop-$kind.txt
+        # A run that fails is missing from the choice and counts as failed.
+        echo "dropout on the held-out training records, $kind (dropout dropout_recurrent best-loss at-step stopped-at s):"
+        cat $out/select-drop-$kind.txt
+    done
+    pick() { sort -k3,3g $out/select-drop-$1.txt | head -n 1; }
+    set -- $(pick finetune)
+    drop_finetune=cls-finetune-drop-${1:-none}-${2:-none}
+    row "c (ii'')" cls-finetune-drop accuracy "as (ii'), dropout ${1:-?} dropout_recurrent ${2:-?} chosen on held-out training records" 2 \
+        best_eval $drop_finetune
+    set -- $(pick scratch)
+    drop_scratch=cls-scratch-drop-${1:-none}-${2:-none}
+    row "c (iii'')" cls-scratch-drop accuracy "as (iii'), dropout ${1:-?} dropout_recurrent ${2:-?} chosen on held-out training records" 2 \
+        best_eval $drop_scratch
 fi
 
 # d. Dense regression: the fed-back previous position, or none.
@@ -172,6 +210,17 @@ fi
 if want sel; then
     $FNN plot --out $out/classify.png --names "staged fine-tuning (ii'),scratch (iii')" \
         $out/cls-finetune-select.jsonl $out/cls-scratch-select.jsonl || failed=$((failed + 1))
+fi
+if want drop; then
+    # Beside the runs of c' without dropout when there are some (an earlier ONLY=sel run's).
+    # Two apostrophes running together break gnuplot 5.4's quoted titles: a double quote stands for ''.
+    names='staged + dropout (ii"),scratch + dropout (iii")'
+    set -- $out/$drop_finetune.jsonl $out/$drop_scratch.jsonl
+    if [ -f $out/cls-finetune-select.jsonl ] && [ -f $out/cls-scratch-select.jsonl ]; then
+        names="staged (ii'),scratch (iii'),$names"
+        set -- $out/cls-finetune-select.jsonl $out/cls-scratch-select.jsonl "$@"
+    fi
+    $FNN plot --out $out/classify-dropout.png --names "$names" "$@" || failed=$((failed + 1))
 fi
 
 {
