@@ -4,6 +4,8 @@
   safetensors_read.py FILE list               name, shape (as 'a x b') and dtype of every tensor
   safetensors_read.py FILE meta KEY           a metadata value
   safetensors_read.py FILE dump NAME R0 N     rows [R0, R0 + N) of tensor NAME as %.9g, one a line
+  safetensors_read.py FILE dumps DIR          dump for each line "NAME R0 N OUT" of stdin, into DIR/OUT
+                                              (one Python start for a whole checkpoint)
   safetensors_read.py FILE forge HOW OUT      FILE with one lie written to OUT (HOW below)
   safetensors_read.py FILE drop PREFIX OUT    FILE without the tensors whose names start with PREFIX
 """
@@ -45,6 +47,14 @@ def write(path, header, meta, data):
         f.write(struct.pack("<Q", len(text)) + text + data)
 
 
+def dump(header, data, name, r0, n, out):
+    t = header[name]
+    width = t["shape"][1] if len(t["shape"]) == 2 else 1
+    b = t["data_offsets"][0] + 4 * r0 * width
+    for (x,) in struct.iter_unpack("<f", data[b : b + 4 * n * width]):
+        out.write("%.9g\n" % x)
+
+
 def main():
     path, what = sys.argv[1], sys.argv[2]
     header, meta, data = read(path)
@@ -55,12 +65,12 @@ def main():
     elif what == "meta":
         print(meta.get(sys.argv[3], ""))
     elif what == "dump":
-        t = header[sys.argv[3]]
-        r0, n = int(sys.argv[4]), int(sys.argv[5])
-        width = t["shape"][1] if len(t["shape"]) == 2 else 1
-        b = t["data_offsets"][0] + 4 * r0 * width
-        for (x,) in struct.iter_unpack("<f", data[b : b + 4 * n * width]):
-            print("%.9g" % x)
+        dump(header, data, sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.stdout)
+    elif what == "dumps":
+        for line in sys.stdin:
+            name, r0, n, out = line.split()
+            with open(f"{sys.argv[3]}/{out}", "w") as f:
+                dump(header, data, name, int(r0), int(n), f)
     elif what == "drop":
         prefix, out = sys.argv[3], sys.argv[4]
         write(out, {k: v for k, v in header.items() if not k.startswith(prefix)}, meta, data)
