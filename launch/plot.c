@@ -121,15 +121,16 @@ static void given_names(const plot_args* a, char** name)
     }
 }
 
-// s as a gnuplot single-quoted string's body: ' doubled.
+// s as a gnuplot double-quoted string: " and \ escaped. Not single-quoted: gnuplot 5.4 takes a
+// name with two quotes in a row, written 'a (ii'''') b', for a string that ends early.
 static void put_quoted(FILE* f, const char* s)
 {
-    fputc('\'', f);
+    fputc('"', f);
     for (; *s; s++) {
-        if (*s == '\'') fputc('\'', f);
+        if (*s == '"' || *s == '\\') fputc('\\', f);
         fputc(*s, f);
     }
-    fputc('\'', f);
+    fputc('"', f);
 }
 
 // Every run's series as gnuplot data blocks $train<k> (step loss tokens_per_s) and $val<k> (step

@@ -54,8 +54,8 @@ g, w = rows('$dir/got.txt'), rows('$dir/want.txt')
 ok = len(g) == len(w) and all(a[:3] == b[:3] and len(a) == len(b) and all(float(x) == float(y) for x, y in zip(a[3:], b[3:])) for a, b in zip(g, w))
 sys.exit(0 if ok else 1)" && say "ok   the plotted data are the files' values (resumed rows replaced, skipped and null rows left out)" || fail "plotted data: $(diff $dir/want.txt $dir/got.txt | tr '\n' ' ')"
 
-run $FNN plot --out $dir/n.png --names "run one,run 'two'" --table $dir/n.txt $dir/a.jsonl $dir/b.json > $dir/out.txt 2>&1 &&
-    [ "$(sed -n 's/^# \(.*\): step .*/\1/p' $dir/n.txt | sort -u | tr '\n' ';')" = "run 'two';run one;" ] &&
+run $FNN plot --out $dir/n.png --names "run one,run (ii'') \\ \"two\"" --table $dir/n.txt $dir/a.jsonl $dir/b.json > $dir/out.txt 2>&1 &&
+    [ "$(sed -n 's/^# \(.*\): step .*/\1/p' $dir/n.txt | sort -u | tr '\n' ';')" = "run (ii'') \\ \"two\";run one;" ] &&
     say "ok   --names names the runs" || fail "--names: $(sed -n 's/^# //p' $dir/n.txt | tr '\n' ';') $(tail -n 1 $dir/out.txt)"
 
 # Bad input, one line each.

@@ -213,8 +213,7 @@ if want sel; then
 fi
 if want drop; then
     # Beside the runs of c' without dropout when there are some (an earlier ONLY=sel run's).
-    # Two apostrophes running together break gnuplot 5.4's quoted titles: a double quote stands for ''.
-    names='staged + dropout (ii"),scratch + dropout (iii")'
+    names="staged + dropout (ii''),scratch + dropout (iii'')"
     set -- $out/$drop_finetune.jsonl $out/$drop_scratch.jsonl
     if [ -f $out/cls-finetune-select.jsonl ] && [ -f $out/cls-scratch-select.jsonl ]; then
         names="staged (ii'),scratch (iii'),$names"
