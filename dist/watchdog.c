@@ -85,9 +85,12 @@ static void __attribute__((noreturn)) fire(int saving, long step, double limit)
     else
         snprintf(rule, sizeof rule, "auto (%d x the slowest step so far, %.3g s, at least %g s)",
                  DIST_WATCHDOG_FACTOR, wd.slowest, wd.floor);
+    // 3 digits, whole seconds from 1000 s on (a save's 1800 s, not 1.8e+03).
+    char after[32];
+    snprintf(after, sizeof after, limit >= 1000 ? "%.0f" : "%.3g", limit);
     fprintf(stderr, "fnn: error: %s = %s: %s %ld has not finished on rank %d (host %s) "
-                    "after %.3g s; %s%s\n", saving ? "ckpt_timeout" : "step_timeout", rule,
-            saving ? "the checkpoint save of step" : "step", step, wd.rank, me->host, limit,
+                    "after %s s; %s%s\n", saving ? "ckpt_timeout" : "step_timeout", rule,
+            saving ? "the checkpoint save of step" : "step", step, wd.rank, me->host, after,
             used ? "stopped: " : "no rank of this host is stopped (a rank elsewhere, or this one, is stuck)",
             stopped);
     fflush(stderr);
