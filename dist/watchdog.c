@@ -140,8 +140,8 @@ static void* watch(void* arg)
         if (before(&deadline, &wake)) wake = deadline;
         int r = pthread_cond_timedwait(&wd.cv, &wd.mu, &wake);
         // Re-armed for a later step or a save, or disarmed meanwhile: start over with the new state.
-        if (r != ETIMEDOUT || !wd.armed || wd.step != step || wd.saving != saving || wd.deadline.tv_sec != deadline.tv_sec ||
-            wd.deadline.tv_nsec != deadline.tv_nsec)
+        if (r != ETIMEDOUT || !wd.armed || wd.step != step || wd.saving != saving ||
+            wd.deadline.tv_sec != deadline.tv_sec || wd.deadline.tv_nsec != deadline.tv_nsec)
             continue;
         clock_gettime(CLOCK_MONOTONIC, &now);
         double away = seconds_between(&wake, &now);
