@@ -3,8 +3,10 @@
 # ranks: a rank stopped by SIGSTOP in mid-run ends the job within the automatic limit (10 x the
 # slowest step so far, at least the floor, scaled down here to 3 s by FNN_STEP_TIMEOUT_FLOOR),
 # with one line naming the step and the stopped rank, exit non-zero, and no rank left behind; a
-# job suspended and resumed as a whole goes on; step_timeout = 0 stays off (a rank stopped for longer than the floor resumes and the run goes
-# on); malformed values are refused with one line.
+# job suspended and resumed as a whole goes on; step_timeout = 0 stays off (a rank stopped for
+# longer than the floor resumes and the run goes on); malformed values are refused with one line.
+# The save watchdog (ckpt_timeout) against a rank stopped in a save, with and without ckpt_async,
+# and against a write that hangs.
 dir=build/stall
 data=data.h5
 . tests/lib.sh
@@ -165,5 +167,22 @@ save_stall() {
 }
 save_stall false
 save_stall true
+
+# A write that does not return in time (a hung filesystem), no rank stopped: ckpt_timeout = 2,
+# rank 1's writes to step 20's file take 0.1 s each (about 80 of them: 8 s, where step 10's save
+# took well under 1 s). The job ends in the save, naming it; step 10 stays the latest.
+ck=$dir/ck-hung; rm -f $dir/slow.log
+env FAILWRITE_RANK=1 FAILWRITE_MODE=slow FAILWRITE_PATH=step-00000020.h5.tmp FAILWRITE_LOG=$dir/slow.log \
+    timeout 60 $MPIRUN -np 2 -x LD_PRELOAD=$SHIM -x FAILWRITE_RANK -x FAILWRITE_MODE -x FAILWRITE_PATH -x FAILWRITE_LOG \
+    $FNN train --config configs/tiny.ini --set data=$dir/data.h5 --set ckpt_dir=$ck --set ckpt_every=10 \
+    --set steps=20 --set ckpt_timeout=2 > $dir/hung.txt 2>&1; rc=$?
+msg=$(grep -m 1 'fnn: error:' $dir/hung.txt); writes=$(wc -l < $dir/slow.log)
+if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ "$writes" -lt 60 ] && [ "$(grep -c 'fnn: error:' $dir/hung.txt)" -le 2 ] &&
+    echo "$msg" | grep -q "^fnn: error: ckpt_timeout = 2 s: the checkpoint save of step 20 has not finished on rank [01] (host $(hostname)) after 2 s; " &&
+    [ "$(cat $ck/latest)" = step-00000010.h5 ] && [ ! -e $ck/step-00000020.h5 ]; then
+    say "ok   np=2 ckpt_timeout = 2: a save whose writes hang ($writes of them delayed) ends the job, latest step 10: $msg"
+else
+    fail "np=2 ckpt_timeout = 2, hung writes: exit $rc, $writes writes delayed, latest $(cat $ck/latest): $msg"
+fi
 
 [ $fails -eq 0 ]
