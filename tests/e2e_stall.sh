@@ -140,9 +140,12 @@ save_stall() {
         -x FAILWRITE_THREAD $FNN train --config configs/tiny.ini --set data=$dir/data.h5 --set ckpt_dir=$ck \
         --set ckpt_every=10 --set steps=$( [ $1 = true ] && echo 20 || echo 30 ) --set ckpt_async=$1 > $dir/save.txt 2>&1 &
     mpid=$!; pids="$pids $mpid"
-    for i in $(seq 1200); do [ -s $dir/slow.log ] && break; sleep 0.05; done
+    # The ranks' pids first: the stop must follow the first slowed write at once (ckpt_async's
+    # writer has only some 8 of them).
+    for i in $(seq 600); do [ "$(ranks_of $mpid | wc -l)" -eq 2 ] && break; sleep 0.1; done
     rpids=$(ranks_of $mpid | cut -d' ' -f1); pids="$pids $rpids"
     vpid=$(ranks_of $mpid | awk '$2 == 1 { print $1 }')
+    for i in $(seq 1200); do [ -s $dir/slow.log ] && break; sleep 0.05; done
     [ -s $dir/slow.log ] && [ -n "$vpid" ] || { fail "ckpt_async=$1: no save of step 20 within 60 s: $(grep -m 1 error $dir/save.txt)"; return; }
     kill -STOP $vpid; t0=$(date +%s%N)
     # Up to 60 s (the save unwatched, the job would hang): then killed, and the check fails.
