@@ -26,15 +26,17 @@ typedef struct peer {
 static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int on, armed;  // armed: the current step has a deadline
-    int running;    // a step is in progress since `started` (timed, armed or not)
-    long step;
+    int on, armed;  // armed: the current step or save has a deadline
+    int running;    // a step or save is in progress since `started` (timed, armed or not)
+    int saving;     // it is a save
+    long step;      // the step, or the step saved
     struct timespec started, deadline;
-    double seconds; // > 0: fixed; < 0: automatic
-    double floor;   // automatic: the least limit
-    double slowest; // automatic: the slowest step timed so far, seconds
+    double seconds, save_seconds; // > 0: fixed; < 0: automatic; 0: none
+    double floor, save_floor;     // automatic: the least limit
+    double slowest, slowest_save; // automatic: the slowest step, save timed so far, seconds
     long timed;     // steps timed so far
-    double limit;   // of the current step, for the message
+    double bytes;   // of the current save, for the message
+    double limit;   // of the current step or save, for the message
     int rank, size;
     peer* peers; // every rank's host and pid, by world rank
 } wd = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -53,7 +55,7 @@ static int is_stopped(long pid)
     return p && p[1] == ' ' && (p[2] == 'T' || p[2] == 't');
 }
 
-static void __attribute__((noreturn)) fire(long step, double limit)
+static void __attribute__((noreturn)) fire(int saving, long step, double limit)
 {
     const peer* me = &wd.peers[wd.rank];
     char stopped[1024] = "";
@@ -73,14 +75,22 @@ static void __attribute__((noreturn)) fire(long step, double limit)
     // The ranks of one host see the same stopped peers: the lowest running one reports at once,
     // the others a moment later, in case it cannot.
     if (lowest_running != wd.rank) sleep(2);
-    char rule[160];
-    if (wd.seconds > 0)
-        snprintf(rule, sizeof rule, "%g s", wd.seconds);
+    char rule[200];
+    if ((saving ? wd.save_seconds : wd.seconds) > 0)
+        snprintf(rule, sizeof rule, "%g s", saving ? wd.save_seconds : wd.seconds);
+    else if (saving)
+        snprintf(rule, sizeof rule, "auto (%.3g MiB at %g MiB/s, %d x the slowest save so far, %.3g s, "
+                 "at least %g s)", wd.bytes / 1048576, DIST_WATCHDOG_SAVE_RATE / 1048576,
+                 DIST_WATCHDOG_FACTOR, wd.slowest_save, wd.save_floor);
     else
         snprintf(rule, sizeof rule, "auto (%d x the slowest step so far, %.3g s, at least %g s)",
                  DIST_WATCHDOG_FACTOR, wd.slowest, wd.floor);
-    fprintf(stderr, "fnn: error: step_timeout = %s: step %ld has not finished on rank %d (host %s) "
-                    "after %.3g s; %s%s\n", rule, step, wd.rank, me->host, limit,
+    // 3 digits, whole seconds from 1000 s on (a save's 1800 s, not 1.8e+03).
+    char after[32];
+    snprintf(after, sizeof after, limit >= 1000 ? "%.0f" : "%.3g", limit);
+    fprintf(stderr, "fnn: error: %s = %s: %s %ld has not finished on rank %d (host %s) "
+                    "after %s s; %s%s\n", saving ? "ckpt_timeout" : "step_timeout", rule,
+            saving ? "the checkpoint save of step" : "step", step, wd.rank, me->host, after,
             used ? "stopped: " : "no rank of this host is stopped (a rank elsewhere, or this one, is stuck)",
             stopped);
     fflush(stderr);
@@ -122,15 +132,16 @@ static void* watch(void* arg)
             continue;
         }
         long step = wd.step;
+        int saving = wd.saving;
         double limit = wd.limit;
         struct timespec deadline = wd.deadline, now;
         clock_gettime(CLOCK_MONOTONIC, &now);
         struct timespec wake = seconds_after(&now, fmin(DIST_WATCHDOG_TICK, limit / 4));
         if (before(&deadline, &wake)) wake = deadline;
         int r = pthread_cond_timedwait(&wd.cv, &wd.mu, &wake);
-        // Re-armed for a later step or disarmed meanwhile: start over with the new state.
-        if (r != ETIMEDOUT || !wd.armed || wd.step != step || wd.deadline.tv_sec != deadline.tv_sec ||
-            wd.deadline.tv_nsec != deadline.tv_nsec)
+        // Re-armed for a later step or a save, or disarmed meanwhile: start over with the new state.
+        if (r != ETIMEDOUT || !wd.armed || wd.step != step || wd.saving != saving ||
+            wd.deadline.tv_sec != deadline.tv_sec || wd.deadline.tv_nsec != deadline.tv_nsec)
             continue;
         clock_gettime(CLOCK_MONOTONIC, &now);
         double away = seconds_between(&wake, &now);
@@ -142,33 +153,34 @@ static void* watch(void* arg)
         }
         if (!before(&now, &deadline)) {
             pthread_mutex_unlock(&wd.mu);
-            fire(step, limit);
+            fire(saving, step, limit);
         }
     }
     return NULL;
 }
 
-// Rank 0's FNN_STEP_TIMEOUT_FLOOR, else DIST_WATCHDOG_FLOOR.
-static double auto_floor(dist_grid* g)
+// Rank 0's value of the environment variable `name`, else `least`.
+static double auto_floor(dist_grid* g, const char* name, double least)
 {
-    double least = DIST_WATCHDOG_FLOOR;
-    const char* v = getenv("FNN_STEP_TIMEOUT_FLOOR");
+    const char* v = getenv(name);
     if (g->world_rank == 0 && v && *v) {
         char* end;
         least = strtod(v, &end);
         if (*end || !isfinite(least) || least <= 0)
-            dist_fail("FNN_STEP_TIMEOUT_FLOOR = %s: must be a number of seconds > 0", v);
+            dist_fail("%s = %s: must be a number of seconds > 0", name, v);
     }
     // One floor for the job: a rank launched with another environment must not fire first.
     dist_bcast_bytes(&least, sizeof least, g);
     return least;
 }
 
-void dist_watchdog_start(dist_grid* g, double seconds)
+void dist_watchdog_start(dist_grid* g, double step_seconds, double save_seconds)
 {
-    if (seconds == 0) return;
-    wd.seconds = seconds;
-    if (seconds < 0) wd.floor = auto_floor(g);
+    if (step_seconds == 0 && save_seconds == 0) return;
+    wd.seconds = step_seconds;
+    wd.save_seconds = save_seconds;
+    if (step_seconds < 0) wd.floor = auto_floor(g, "FNN_STEP_TIMEOUT_FLOOR", DIST_WATCHDOG_FLOOR);
+    if (save_seconds < 0) wd.save_floor = auto_floor(g, "FNN_CKPT_TIMEOUT_FLOOR", DIST_WATCHDOG_SAVE_FLOOR);
     wd.rank = g->world_rank;
     wd.size = g->world_size;
     wd.peers = calloc((size_t)wd.size, sizeof *wd.peers);
@@ -190,13 +202,29 @@ void dist_watchdog_start(dist_grid* g, double seconds)
     wd.on = 1;
 }
 
-// The step in progress, if any, ends at `now` (the caller holds wd.mu).
+// The step or save in progress, if any, ends at `now` (the caller holds wd.mu).
 static void end_step(const struct timespec* now)
 {
     if (!wd.running) return;
-    wd.slowest = fmax(wd.slowest, seconds_between(&wd.started, now));
-    wd.timed++;
+    const double took = seconds_between(&wd.started, now);
+    if (wd.saving)
+        wd.slowest_save = fmax(wd.slowest_save, took);
+    else
+        wd.slowest = fmax(wd.slowest, took), wd.timed++;
     wd.running = 0;
+}
+
+// A step (saving 0) or save of `step` starts now with `limit` seconds, 0 = none.
+static void start(int saving, long step, double limit, const struct timespec* now)
+{
+    wd.started = *now;
+    wd.running = 1;
+    wd.saving = saving;
+    wd.step = step;
+    wd.limit = limit;
+    wd.armed = wd.limit > 0;
+    if (wd.armed) wd.deadline = seconds_after(now, wd.limit);
+    pthread_cond_signal(&wd.cv);
 }
 
 void dist_watchdog_arm(long step)
@@ -206,15 +234,23 @@ void dist_watchdog_arm(long step)
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     end_step(&now);
-    wd.started = now;
-    wd.running = 1;
-    wd.step = step;
-    wd.limit = wd.seconds > 0 ? wd.seconds
-             : wd.timed < DIST_WATCHDOG_WARMUP ? 0
-             : fmax(wd.floor, DIST_WATCHDOG_FACTOR * wd.slowest);
-    wd.armed = wd.limit > 0;
-    if (wd.armed) wd.deadline = seconds_after(&now, wd.limit);
-    pthread_cond_signal(&wd.cv);
+    start(0, step, wd.seconds > 0 ? wd.seconds
+                 : wd.seconds == 0 || wd.timed < DIST_WATCHDOG_WARMUP ? 0
+                 : fmax(wd.floor, DIST_WATCHDOG_FACTOR * wd.slowest), &now);
+    pthread_mutex_unlock(&wd.mu);
+}
+
+void dist_watchdog_save(long step, double bytes)
+{
+    if (!wd.on) return;
+    pthread_mutex_lock(&wd.mu);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    end_step(&now);
+    wd.bytes = bytes;
+    start(1, step, wd.save_seconds >= 0 ? wd.save_seconds
+                 : fmax(wd.save_floor, fmax(bytes / DIST_WATCHDOG_SAVE_RATE,
+                                            DIST_WATCHDOG_FACTOR * wd.slowest_save)), &now);
     pthread_mutex_unlock(&wd.mu);
 }
 

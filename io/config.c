@@ -128,6 +128,9 @@ static const option options[] = {
     KEY_SECONDS("step_timeout", step_timeout, "auto",
                 "seconds a rank may spend in one step before the job ends; 0 = off; "
                 "auto = 10 x its slowest step, at least 300"),
+    KEY_SECONDS("ckpt_timeout", ckpt_timeout, "auto",
+                "seconds a rank may spend in one checkpoint save before the job ends; 0 = off; "
+                "auto = from the checkpoint's size and the slowest save, at least 1800"),
     KEY_BOOL("new_head", new_head, "false", "with init_from: fresh output head"),
     KEY_BOOL("head_ridge", head_ridge, "false", "with new_head: fit the head by ridge first"),
     KEY_DBL("ridge_lambda", ridge_lambda, "1e-3", GT0, "ridge fit: (G + ridge_lambda n I) W = C"),

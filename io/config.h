@@ -48,6 +48,8 @@ typedef struct fnn_config {
     int nonfinite_max;           // with skip: the most such steps in a row before stopping
     double step_timeout;         // seconds a rank may spend in one step, 0 = no watchdog,
                                  // CONFIG_AUTO = from the steps' times (dist/watchdog.h)
+    double ckpt_timeout;         // seconds a rank may spend in one save (or the wait for a
+                                 // background one), 0 = unlimited, CONFIG_AUTO = dist/watchdog.h
     double feedback_noise;       // training: sigma of the Gaussian noise on the fed-back signal
     double dropout;              // training: p between layers and before the head (model/dropout.h)
     double dropout_recurrent;    // training: p on the recurrent input, one mask per window

@@ -93,13 +93,26 @@ static void save_wait(run* r)
                r->c.ckpt_dir, step, stall, write);
 }
 
-static void save(run* r, long step)
+// The checkpoint's bytes at most, for the automatic limit of a save (ckpt_timeout): every rank's
+// shard of the state as if none were a replica's.
+static double save_bytes(const run* r)
+{
+    return (double)r->g.world_size * (double)ckpt_async_bytes(&r->m, r->c.optim.kind);
+}
+
+// The end of the run: the save still written in the background, if any, is waited for and
+// committed within a save's limit (a rank stalled in its write ends the job, not hangs it).
+static void finish_saves(run* r)
+{
+    if (!r->async) return;
+    dist_watchdog_save(r->st.step, save_bytes(r));
+    save_wait(r);
+    dist_watchdog_disarm();
+}
+
+static void save_now(run* r, long step)
 {
     char err[512];
-    r->st.step = r->st.cursor = step;
-    if (!r->c.ckpt_dir[0]) return;
-    // Saving is I/O, not a step: the step watchdog does not time it.
-    dist_watchdog_disarm();
     finetune_ckpt(&r->ft, &r->c, step, &r->m, &r->st);
     guard_finite_state(&r->m, step, r->c.ckpt_dir);
     // Staged once, at the first save; a rank without room stops every rank with its message.
@@ -116,6 +129,17 @@ static void save(run* r, long step)
     if (ckpt_dir_point_best(r->c.ckpt_dir, step, r->best, &r->g, err, sizeof err)) dist_fail_all("%s", err);
     if (r->g.world_rank == 0) printf("best checkpoint %s/step-%08ld.h5 (val loss %.9g)\n", r->c.ckpt_dir, step, r->best);
     r->best_pending = -1;
+}
+
+static void save(run* r, long step)
+{
+    r->st.step = r->st.cursor = step;
+    if (!r->c.ckpt_dir[0]) return;
+    // Saving is I/O, not a step: timed against its own limit (ckpt_timeout), the wait for the
+    // save before it in the background included, so that a rank stalled in it ends the job.
+    dist_watchdog_save(step, save_bytes(r));
+    save_now(r, step);
+    dist_watchdog_disarm();
 }
 
 // The validation windows scored: eval_windows of them, at most all the split has.
@@ -418,9 +442,9 @@ int cmd_train(int argc, char** argv, dist_grid* world)
         startup_mark(&su, "ridge head");
     }
     startup_print(&su, &r->g);
-    dist_watchdog_start(&r->g, r->c.step_timeout);
+    dist_watchdog_start(&r->g, r->c.step_timeout, r->c.ckpt_dir[0] ? r->c.ckpt_timeout : 0);
     int stopped = train_loop(r);
-    save_wait(r);
+    finish_saves(r);
     // The peak before the validation pass, whose `val:` line stays the run's last (docs/cli.md);
     // the pass runs on the model's own buffers.
     plan_report_peak(&r->plan, &r->g);
