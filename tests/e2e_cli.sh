@@ -97,14 +97,15 @@ preempt TERM script
 # tiny steps in the first timeout: the failure "exit 1 after 8s, latest ''" seen on idle runs.
 # Hence no step lines (log_every above the steps, which no run reaches); the job is ready when
 # the metrics file, which rank 0 writes itself, has steps (a TERM before mpirun has started the
-# ranks would leave nothing to save). The timeout, 8 s, is the ranks' time to checkpoint after
-# their SIGTERM: under 1 s measured at a load average of 18 on 2 cores.
+# ranks would leave nothing to save). The timeout, 4 s, is the ranks' time to checkpoint after
+# their SIGTERM: under 1 s measured at a load average of 18 on 2 cores (8 s before: 16 s of the
+# suite for both cases).
 wait_steps() {
     for i in $(seq 1500); do [ -f $1 ] && [ "$(wc -l < $1)" -ge 3 ] && return 0; sleep 0.2; done
     return 1
 }
 term_mpirun() {
-    how=$1; sig=$2; tmo=8
+    how=$1; sig=$2; tmo=4
     rm -rf $dir/cks $dir/sigm.jsonl
     train="$FNN train --config configs/tiny.ini --set steps=100000000 --set ckpt_dir=$dir/cks --set log_every=1000000000 --set metrics=$dir/sigm.jsonl"
     if [ "$how" = env ]; then
